@@ -1,0 +1,744 @@
+//! JSON beacon -> validated [`proto::Beacon`].
+//!
+//! One pass over the parsed document per object: each field is matched by name, validated and
+//! converted. Beacon-level problems reject the whole beacon; a bad event rejects only that event.
+//! Unknown fields and event types are ignored and counted (BEACON.md), as are malformed optional
+//! hints (`conn`, `dev`, `rating`, `attr` members), which are dropped rather than costing the beacon.
+
+use crate::json::JsonValue;
+use crate::limits::DecodeLimits;
+use crate::proto;
+use crate::reason::DecodeReason;
+
+/// Vital and timing values above one hour are not physical (DESIGN.md).
+const MAX_DURATION_MS: f64 = 3_600_000.0;
+/// CLS above 100 is not physical (DESIGN.md).
+const MAX_CLS: f64 = 100.0;
+/// `sid` and `pid`: 1..64 characters (BEACON.md).
+const MAX_SESSION_ID_CHARS: usize = 64;
+/// Vital ids (`v5-1763760000000-123...`) are longer than session ids.
+const MAX_METRIC_ID_CHARS: usize = 128;
+/// `sent` later than this (year ~2286) is not an epoch-milliseconds timestamp.
+const MAX_EPOCH_MS: f64 = 1e13;
+/// HTTP status codes have three digits; 0 means a network error.
+const MAX_HTTP_STATUS: f64 = 999.0;
+
+/// Which JSON parser builds the document the decoder walks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JsonParser {
+    /// simd-json's tape: no maps built, strings borrowed from the (in-place unescaped) input.
+    SimdJson,
+    /// serde_json's `Value` tree; kept as the benchmark baseline.
+    SerdeJson,
+}
+
+/// A beacon that passed validation, possibly with some events rejected.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecodedBeacon {
+    /// The beacon without `site` and `received_at_ms`, which the edge fills in.
+    pub beacon: proto::Beacon,
+    /// Events that were rejected, by their index in the sent `events` array.
+    pub rejected_events: Vec<EventRejection>,
+    /// Object members this collector does not know (ignored, per BEACON.md).
+    pub unknown_fields: u32,
+    /// Events whose `type` this collector does not know (ignored, per BEACON.md).
+    pub unknown_event_types: u32,
+    /// Optional hints dropped because their value was malformed.
+    pub dropped_hints: u32,
+}
+
+/// One rejected event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventRejection {
+    pub index: usize,
+    pub reason: DecodeReason,
+    /// The offending member of the event (`value`, `name`, ...), or `""` for the event itself.
+    pub field: &'static str,
+}
+
+/// Why a whole beacon was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}: {detail}", reason.as_str())]
+pub struct BeaconRejection {
+    pub reason: DecodeReason,
+    /// A human-readable explanation naming the field.
+    pub detail: String,
+}
+
+impl BeaconRejection {
+    fn new(reason: DecodeReason, detail: impl Into<String>) -> Self {
+        Self {
+            reason,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// A failed check on one field: the reason and the field's name.
+type FieldError = (DecodeReason, &'static str);
+
+/// Decodes and validates beacons under fixed [`DecodeLimits`].
+#[derive(Debug, Clone, Default)]
+pub struct BeaconDecoder {
+    limits: DecodeLimits,
+}
+
+impl BeaconDecoder {
+    pub fn new(limits: DecodeLimits) -> Self {
+        Self { limits }
+    }
+
+    pub fn limits(&self) -> &DecodeLimits {
+        &self.limits
+    }
+
+    /// Decodes a beacon body with simd-json. The body is used as scratch space (unescaped in place).
+    pub fn decode(&self, body: &mut [u8]) -> Result<DecodedBeacon, BeaconRejection> {
+        self.decode_with(JsonParser::SimdJson, body)
+    }
+
+    /// Decodes with the chosen parser; both give identical results on every input.
+    pub fn decode_with(
+        &self,
+        parser: JsonParser,
+        body: &mut [u8],
+    ) -> Result<DecodedBeacon, BeaconRejection> {
+        match parser {
+            JsonParser::SimdJson => {
+                let tape = simd_json::to_tape(body).map_err(|error| {
+                    BeaconRejection::new(DecodeReason::MalformedJson, error.to_string())
+                })?;
+                self.decode_document(tape.as_value())
+            }
+            JsonParser::SerdeJson => {
+                let value: serde_json::Value = serde_json::from_slice(body).map_err(|error| {
+                    BeaconRejection::new(DecodeReason::MalformedJson, error.to_string())
+                })?;
+                self.decode_document(&value)
+            }
+        }
+    }
+
+    fn decode_document<'a, V: JsonValue<'a>>(
+        &self,
+        root: V,
+    ) -> Result<DecodedBeacon, BeaconRejection> {
+        let Some(fields) = root.fields() else {
+            return Err(BeaconRejection::new(
+                DecodeReason::InvalidBeacon,
+                "the body must be a JSON object",
+            ));
+        };
+        let mut decoded = DecodedBeacon {
+            beacon: proto::Beacon::default(),
+            rejected_events: Vec::new(),
+            unknown_fields: 0,
+            unknown_event_types: 0,
+            dropped_hints: 0,
+        };
+        let mut version = None;
+        let mut session_id = None;
+        let mut page_view_id = None;
+        let mut url = None;
+        let mut referrer = None;
+        let mut navigation = None;
+        let mut sent = None;
+        let mut connection = None;
+        let mut device = None;
+        let mut events = None;
+        for (key, value) in fields {
+            match key {
+                "v" => version = Some(value),
+                "sid" => session_id = Some(value),
+                "pid" => page_view_id = Some(value),
+                "url" => url = Some(value),
+                "ref" => referrer = Some(value),
+                "nav" => navigation = Some(value),
+                "sent" => sent = Some(value),
+                "conn" => connection = Some(value),
+                "dev" => device = Some(value),
+                "events" => events = Some(value),
+                _ => decoded.unknown_fields += 1,
+            }
+        }
+
+        // The version decides how everything else reads, so it is checked first.
+        let version = required(version, "v")?;
+        if version.as_f64() != Some(1.0) {
+            return Err(BeaconRejection::new(
+                DecodeReason::UnsupportedVersion,
+                "field `v`: this collector speaks beacon format version 1",
+            ));
+        }
+        decoded.beacon.version = 1;
+
+        // The cheapest cap that bounds the most work comes before per-field work.
+        let events = required(events, "events")?;
+        let Some((event_count, event_values)) = events.elements() else {
+            return Err(type_error("events", "an array"));
+        };
+        if event_count > self.limits.max_events {
+            return Err(BeaconRejection::new(
+                DecodeReason::TooManyEvents,
+                format!(
+                    "field `events`: {event_count} events, at most {} are allowed",
+                    self.limits.max_events
+                ),
+            ));
+        }
+
+        decoded.beacon.session_id = session_identifier(required(session_id, "sid")?, "sid")?;
+        decoded.beacon.page_view_id = session_identifier(required(page_view_id, "pid")?, "pid")?;
+        decoded.beacon.url = page_url(required(url, "url")?, self.limits.max_url_bytes)?;
+        decoded.beacon.referrer = match referrer {
+            Some(value) if !value.is_null() => {
+                bounded_str(value, self.limits.max_url_bytes, "ref")
+                    .map_err(|error| field_rejection(error, "a string"))?
+                    .to_owned()
+            }
+            _ => String::new(),
+        };
+        decoded.beacon.navigation_type = navigation_type(required(navigation, "nav")?)? as i32;
+        decoded.beacon.sent_at_ms = sent_timestamp(required(sent, "sent")?)?;
+
+        if let Some(value) = connection.filter(|value| !value.is_null()) {
+            decoded.beacon.connection = Some(self.connection(value, &mut decoded));
+        }
+        if let Some(value) = device.filter(|value| !value.is_null()) {
+            decoded.beacon.device = Some(device_hints(value, &mut decoded));
+        }
+
+        decoded.beacon.events.reserve(event_count);
+        for (index, value) in event_values.enumerate() {
+            // Counters describe accepted events only: a rejected event's unknown members and
+            // dropped hints are rolled back with it.
+            let counters_before = (decoded.unknown_fields, decoded.dropped_hints);
+            match self.event(value, &mut decoded) {
+                Ok(Some(event)) => decoded.beacon.events.push(event),
+                Ok(None) => decoded.unknown_event_types += 1,
+                Err((reason, field)) => {
+                    (decoded.unknown_fields, decoded.dropped_hints) = counters_before;
+                    decoded.rejected_events.push(EventRejection {
+                        index,
+                        reason,
+                        field,
+                    });
+                }
+            }
+        }
+        Ok(decoded)
+    }
+
+    fn connection<'a, V: JsonValue<'a>>(
+        &self,
+        value: V,
+        decoded: &mut DecodedBeacon,
+    ) -> proto::Connection {
+        let mut connection = proto::Connection::default();
+        let Some(fields) = value.fields() else {
+            decoded.dropped_hints += 1;
+            return connection;
+        };
+        for (key, member) in fields {
+            let kept = match key {
+                "type" => bounded_str(member, self.limits.max_string_bytes, "type")
+                    .map(|text| connection.effective_type = text.to_owned()),
+                "rtt" => non_negative(member, "rtt").map(|n| connection.rtt_ms = Some(n)),
+                "down" => non_negative(member, "down").map(|n| connection.downlink_mbps = Some(n)),
+                "save" => member
+                    .as_bool()
+                    .ok_or((DecodeReason::InvalidFieldType, "save"))
+                    .map(|flag| connection.save_data = Some(flag)),
+                _ => {
+                    decoded.unknown_fields += 1;
+                    Ok(())
+                }
+            };
+            if kept.is_err() {
+                decoded.dropped_hints += 1;
+            }
+        }
+        connection
+    }
+
+    /// Decodes one event: `Ok(None)` for an unknown (ignored) type.
+    fn event<'a, V: JsonValue<'a>>(
+        &self,
+        value: V,
+        decoded: &mut DecodedBeacon,
+    ) -> Result<Option<proto::Event>, FieldError> {
+        let Some(mut fields) = value.fields() else {
+            return Err((DecodeReason::InvalidEvent, ""));
+        };
+        let event_type = fields
+            .find(|(key, _)| *key == "type")
+            .ok_or((DecodeReason::MissingField, "type"))?
+            .1
+            .as_str()
+            .ok_or((DecodeReason::InvalidFieldType, "type"))?;
+        let kind = match event_type {
+            "vital" => proto::event::Kind::Vital(self.vital(value, decoded)?),
+            "nav" => proto::event::Kind::Navigation(self.navigation(value, decoded)?),
+            "error" => proto::event::Kind::Error(self.error(value, decoded)?),
+            "request" => proto::event::Kind::Request(self.request(value, decoded)?),
+            "custom" => proto::event::Kind::Custom(self.custom(value, decoded)?),
+            _ => return Ok(None),
+        };
+        Ok(Some(proto::Event { kind: Some(kind) }))
+    }
+
+    fn vital<'a, V: JsonValue<'a>>(
+        &self,
+        value: V,
+        decoded: &mut DecodedBeacon,
+    ) -> Result<proto::Vital, FieldError> {
+        let mut vital = proto::Vital::default();
+        let mut name = None;
+        let mut number = None;
+        let mut id = None;
+        for (key, member) in event_fields(value) {
+            match key {
+                "type" => {}
+                "name" => name = Some(member),
+                "value" => number = Some(member),
+                "id" => id = Some(member),
+                "rating" => match member.as_str().and_then(rating) {
+                    Some(parsed) => vital.client_rating = parsed as i32,
+                    None => decoded.dropped_hints += 1,
+                },
+                "attr" => {
+                    if !member.is_null() {
+                        vital.attribution = Some(self.attribution(member, decoded));
+                    }
+                }
+                _ => decoded.unknown_fields += 1,
+            }
+        }
+        let name = name.ok_or((DecodeReason::MissingField, "name"))?;
+        let name = name.as_str().ok_or((DecodeReason::InvalidFieldType, "name"))?;
+        let name = vital_name(name).ok_or((DecodeReason::UnknownVitalName, "name"))?;
+        vital.name = name as i32;
+        let maximum = if name == proto::VitalName::Cls {
+            MAX_CLS
+        } else {
+            MAX_DURATION_MS
+        };
+        vital.value = bounded_number(
+            number.ok_or((DecodeReason::MissingField, "value"))?,
+            maximum,
+            "value",
+        )?;
+        vital.id = metric_identifier(id.ok_or((DecodeReason::MissingField, "id"))?)?.to_owned();
+        Ok(vital)
+    }
+
+    fn attribution<'a, V: JsonValue<'a>>(
+        &self,
+        value: V,
+        decoded: &mut DecodedBeacon,
+    ) -> proto::Attribution {
+        let mut attribution = proto::Attribution::default();
+        let Some(fields) = value.fields() else {
+            decoded.dropped_hints += 1;
+            return attribution;
+        };
+        let string_limit = self.limits.max_string_bytes;
+        let url_limit = self.limits.max_url_bytes;
+        for (key, member) in fields {
+            let kept = match key {
+                "target" => bounded_str(member, string_limit, "target")
+                    .map(|text| attribution.target = text.to_owned()),
+                "url" => bounded_str(member, url_limit, "url")
+                    .map(|text| attribution.url = text.to_owned()),
+                "interactionType" => bounded_str(member, string_limit, "interactionType")
+                    .map(|text| attribution.interaction_type = text.to_owned()),
+                "ttfb" => duration(member, "ttfb").map(|n| attribution.ttfb_ms = Some(n)),
+                "loadDelay" => {
+                    duration(member, "loadDelay").map(|n| attribution.load_delay_ms = Some(n))
+                }
+                "loadDuration" => duration(member, "loadDuration")
+                    .map(|n| attribution.load_duration_ms = Some(n)),
+                "renderDelay" => {
+                    duration(member, "renderDelay").map(|n| attribution.render_delay_ms = Some(n))
+                }
+                "inputDelay" => {
+                    duration(member, "inputDelay").map(|n| attribution.input_delay_ms = Some(n))
+                }
+                "processing" => {
+                    duration(member, "processing").map(|n| attribution.processing_ms = Some(n))
+                }
+                "presentation" => duration(member, "presentation")
+                    .map(|n| attribution.presentation_ms = Some(n)),
+                _ => {
+                    decoded.unknown_fields += 1;
+                    Ok(())
+                }
+            };
+            if kept.is_err() {
+                decoded.dropped_hints += 1;
+            }
+        }
+        attribution
+    }
+
+    fn navigation<'a, V: JsonValue<'a>>(
+        &self,
+        value: V,
+        decoded: &mut DecodedBeacon,
+    ) -> Result<proto::Navigation, FieldError> {
+        let mut navigation = proto::Navigation::default();
+        for (key, member) in event_fields(value) {
+            match key {
+                "type" => {}
+                "dns" => navigation.dns_ms = Some(duration(member, "dns")?),
+                "connect" => navigation.connect_ms = Some(duration(member, "connect")?),
+                "tls" => navigation.tls_ms = Some(duration(member, "tls")?),
+                "ttfb" => navigation.ttfb_ms = Some(duration(member, "ttfb")?),
+                "download" => navigation.download_ms = Some(duration(member, "download")?),
+                "domInteractive" => {
+                    navigation.dom_interactive_ms = Some(duration(member, "domInteractive")?)
+                }
+                "domComplete" => {
+                    navigation.dom_complete_ms = Some(duration(member, "domComplete")?)
+                }
+                "load" => navigation.load_ms = Some(duration(member, "load")?),
+                "transferSize" => {
+                    navigation.transfer_size_bytes =
+                        Some(whole_number(member, u64::MAX as f64, "transferSize")? as u64)
+                }
+                "protocol" => {
+                    navigation.protocol =
+                        bounded_str(member, self.limits.max_string_bytes, "protocol")?.to_owned()
+                }
+                _ => decoded.unknown_fields += 1,
+            }
+        }
+        Ok(navigation)
+    }
+
+    fn error<'a, V: JsonValue<'a>>(
+        &self,
+        value: V,
+        decoded: &mut DecodedBeacon,
+    ) -> Result<proto::Error, FieldError> {
+        let mut error = proto::Error::default();
+        let string_limit = self.limits.max_string_bytes;
+        for (key, member) in event_fields(value) {
+            match key {
+                "type" => {}
+                "kind" => error.kind = bounded_str(member, string_limit, "kind")?.to_owned(),
+                "message" => {
+                    error.message = bounded_str(member, string_limit, "message")?.to_owned()
+                }
+                "source" => {
+                    error.source =
+                        bounded_str(member, self.limits.max_url_bytes, "source")?.to_owned()
+                }
+                "line" => error.line = Some(whole_number(member, u32::MAX as f64, "line")? as u32),
+                "col" => error.column = Some(whole_number(member, u32::MAX as f64, "col")? as u32),
+                "stack" => {
+                    error.stack =
+                        bounded_str(member, self.limits.max_stack_bytes, "stack")?.to_owned()
+                }
+                _ => decoded.unknown_fields += 1,
+            }
+        }
+        if error.kind.is_empty() {
+            error.kind = "error".to_owned();
+        }
+        Ok(error)
+    }
+
+    fn request<'a, V: JsonValue<'a>>(
+        &self,
+        value: V,
+        decoded: &mut DecodedBeacon,
+    ) -> Result<proto::Request, FieldError> {
+        let mut request = proto::Request::default();
+        let mut url = None;
+        let mut duration_ms = None;
+        for (key, member) in event_fields(value) {
+            match key {
+                "type" => {}
+                "url" => url = Some(bounded_str(member, self.limits.max_url_bytes, "url")?),
+                "method" => {
+                    request.method =
+                        bounded_str(member, self.limits.max_string_bytes, "method")?.to_owned()
+                }
+                "status" => {
+                    request.status = whole_number(member, MAX_HTTP_STATUS, "status")? as u32
+                }
+                "duration" => duration_ms = Some(duration(member, "duration")?),
+                _ => decoded.unknown_fields += 1,
+            }
+        }
+        request.url = url.ok_or((DecodeReason::MissingField, "url"))?.to_owned();
+        request.duration_ms = duration_ms.ok_or((DecodeReason::MissingField, "duration"))?;
+        Ok(request)
+    }
+
+    fn custom<'a, V: JsonValue<'a>>(
+        &self,
+        value: V,
+        decoded: &mut DecodedBeacon,
+    ) -> Result<proto::Custom, FieldError> {
+        let mut name = None;
+        let mut number = None;
+        for (key, member) in event_fields(value) {
+            match key {
+                "type" => {}
+                "name" => name = Some(bounded_str(member, self.limits.max_string_bytes, "name")?),
+                "value" => number = Some(duration(member, "value")?),
+                _ => decoded.unknown_fields += 1,
+            }
+        }
+        let name = name.ok_or((DecodeReason::MissingField, "name"))?;
+        if name.is_empty() {
+            return Err((DecodeReason::MissingField, "name"));
+        }
+        Ok(proto::Custom {
+            name: name.to_owned(),
+            value: number.ok_or((DecodeReason::MissingField, "value"))?,
+        })
+    }
+}
+
+/// The fields of a value already known to be an object (checked in [`BeaconDecoder::event`]).
+fn event_fields<'a, V: JsonValue<'a>>(value: V) -> impl Iterator<Item = (&'a str, V)> {
+    value.fields().into_iter().flatten()
+}
+
+fn device_hints<'a, V: JsonValue<'a>>(value: V, decoded: &mut DecodedBeacon) -> proto::Device {
+    let mut device = proto::Device::default();
+    let Some(fields) = value.fields() else {
+        decoded.dropped_hints += 1;
+        return device;
+    };
+    let small = |member: V, field| whole_number(member, u32::MAX as f64, field).map(|n| n as u32);
+    for (key, member) in fields {
+        let kept = match key {
+            "mem" => non_negative(member, "mem").map(|n| device.memory_gib = Some(n)),
+            "cores" => small(member, "cores").map(|n| device.cores = Some(n)),
+            "touch" => small(member, "touch").map(|n| device.max_touch_points = Some(n)),
+            "vw" => small(member, "vw").map(|n| device.viewport_width = Some(n)),
+            "vh" => small(member, "vh").map(|n| device.viewport_height = Some(n)),
+            _ => {
+                decoded.unknown_fields += 1;
+                Ok(())
+            }
+        };
+        if kept.is_err() {
+            decoded.dropped_hints += 1;
+        }
+    }
+    device
+}
+
+fn required<T>(value: Option<T>, field: &'static str) -> Result<T, BeaconRejection> {
+    value.ok_or_else(|| {
+        BeaconRejection::new(
+            DecodeReason::MissingField,
+            format!("field `{field}` is required"),
+        )
+    })
+}
+
+fn type_error(field: &str, expected: &str) -> BeaconRejection {
+    BeaconRejection::new(
+        DecodeReason::InvalidFieldType,
+        format!("field `{field}` must be {expected}"),
+    )
+}
+
+/// Turns a field check's error into a beacon rejection with a readable detail.
+fn field_rejection((reason, field): FieldError, expected: &str) -> BeaconRejection {
+    match reason {
+        DecodeReason::StringTooLong => BeaconRejection::new(
+            reason,
+            format!("field `{field}` is longer than allowed"),
+        ),
+        DecodeReason::InvalidFieldType => type_error(field, expected),
+        _ => BeaconRejection::new(reason, format!("field `{field}` is invalid")),
+    }
+}
+
+fn bounded_str<'a, V: JsonValue<'a>>(
+    value: V,
+    max_bytes: usize,
+    field: &'static str,
+) -> Result<&'a str, FieldError> {
+    let text = value
+        .as_str()
+        .ok_or((DecodeReason::InvalidFieldType, field))?;
+    if text.len() > max_bytes {
+        return Err((DecodeReason::StringTooLong, field));
+    }
+    Ok(text)
+}
+
+fn finite_number<'a, V: JsonValue<'a>>(value: V, field: &'static str) -> Result<f64, FieldError> {
+    let number = value
+        .as_f64()
+        .ok_or((DecodeReason::InvalidFieldType, field))?;
+    if !number.is_finite() {
+        return Err((DecodeReason::ValueOutOfRange, field));
+    }
+    Ok(number)
+}
+
+fn bounded_number<'a, V: JsonValue<'a>>(
+    value: V,
+    maximum: f64,
+    field: &'static str,
+) -> Result<f64, FieldError> {
+    let number = finite_number(value, field)?;
+    if !(0.0..=maximum).contains(&number) {
+        return Err((DecodeReason::ValueOutOfRange, field));
+    }
+    Ok(number)
+}
+
+fn duration<'a, V: JsonValue<'a>>(value: V, field: &'static str) -> Result<f64, FieldError> {
+    bounded_number(value, MAX_DURATION_MS, field)
+}
+
+fn non_negative<'a, V: JsonValue<'a>>(value: V, field: &'static str) -> Result<f64, FieldError> {
+    bounded_number(value, f64::MAX, field)
+}
+
+fn whole_number<'a, V: JsonValue<'a>>(
+    value: V,
+    maximum: f64,
+    field: &'static str,
+) -> Result<f64, FieldError> {
+    let number = bounded_number(value, maximum, field)?;
+    if number.fract() != 0.0 {
+        return Err((DecodeReason::ValueOutOfRange, field));
+    }
+    Ok(number)
+}
+
+fn is_id_char(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || byte == b'_' || byte == b'-'
+}
+
+/// `sid` and `pid`: 1..64 characters of `[A-Za-z0-9_-]`.
+fn session_identifier<'a, V: JsonValue<'a>>(
+    value: V,
+    field: &'static str,
+) -> Result<String, BeaconRejection> {
+    let text = value.as_str().ok_or_else(|| type_error(field, "a string"))?;
+    let well_formed = (1..=MAX_SESSION_ID_CHARS).contains(&text.len())
+        && text.bytes().all(is_id_char);
+    if !well_formed {
+        return Err(BeaconRejection::new(
+            DecodeReason::InvalidId,
+            format!("field `{field}` must be 1..{MAX_SESSION_ID_CHARS} characters of [A-Za-z0-9_-]"),
+        ));
+    }
+    Ok(text.to_owned())
+}
+
+/// Vital ids: 1..128 characters of `[A-Za-z0-9_.:-]` (web-vitals ids contain dots in some versions).
+fn metric_identifier<'a, V: JsonValue<'a>>(value: V) -> Result<&'a str, FieldError> {
+    let text = value.as_str().ok_or((DecodeReason::InvalidFieldType, "id"))?;
+    let well_formed = (1..=MAX_METRIC_ID_CHARS).contains(&text.len())
+        && text
+            .bytes()
+            .all(|byte| is_id_char(byte) || byte == b'.' || byte == b':');
+    if !well_formed {
+        return Err((DecodeReason::InvalidId, "id"));
+    }
+    Ok(text)
+}
+
+/// An absolute http(s) URL with a non-empty host and no whitespace or control characters.
+fn page_url<'a, V: JsonValue<'a>>(value: V, max_bytes: usize) -> Result<String, BeaconRejection> {
+    let text = value.as_str().ok_or_else(|| type_error("url", "a string"))?;
+    if text.len() > max_bytes {
+        return Err(BeaconRejection::new(
+            DecodeReason::StringTooLong,
+            format!("field `url` is longer than {max_bytes} bytes"),
+        ));
+    }
+    let after_scheme = strip_prefix_ignore_case(text, "https://")
+        .or_else(|| strip_prefix_ignore_case(text, "http://"));
+    let host_present = after_scheme.is_some_and(|rest| {
+        rest.split(['/', '?', '#'])
+            .next()
+            .is_some_and(|authority| !authority.is_empty())
+    });
+    let clean = !text.bytes().any(|byte| byte <= b' ' || byte == 0x7f);
+    if !host_present || !clean {
+        return Err(BeaconRejection::new(
+            DecodeReason::InvalidUrl,
+            "field `url` must be an absolute http(s) URL",
+        ));
+    }
+    Ok(text.to_owned())
+}
+
+fn strip_prefix_ignore_case<'t>(text: &'t str, prefix: &str) -> Option<&'t str> {
+    let head = text.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| &text[prefix.len()..])
+}
+
+fn navigation_type<'a, V: JsonValue<'a>>(
+    value: V,
+) -> Result<proto::NavigationType, BeaconRejection> {
+    use proto::NavigationType as Nav;
+    let text = value.as_str().ok_or_else(|| type_error("nav", "a string"))?;
+    Ok(match text {
+        "navigate" => Nav::Navigate,
+        "reload" => Nav::Reload,
+        "back-forward" => Nav::BackForward,
+        "back-forward-cache" => Nav::BackForwardCache,
+        "prerender" => Nav::Prerender,
+        "restore" => Nav::Restore,
+        "soft" => Nav::Soft,
+        _ => {
+            return Err(BeaconRejection::new(
+                DecodeReason::InvalidNavigationType,
+                "field `nav` must be one of navigate, reload, back-forward, back-forward-cache, \
+                 prerender, restore, soft",
+            ));
+        }
+    })
+}
+
+fn sent_timestamp<'a, V: JsonValue<'a>>(value: V) -> Result<i64, BeaconRejection> {
+    let number = value
+        .as_f64()
+        .ok_or_else(|| type_error("sent", "a number (ms since the epoch)"))?;
+    if !(number.is_finite() && number > 0.0 && number < MAX_EPOCH_MS) {
+        return Err(BeaconRejection::new(
+            DecodeReason::InvalidTimestamp,
+            "field `sent` must be milliseconds since the Unix epoch",
+        ));
+    }
+    Ok(number as i64)
+}
+
+fn vital_name(name: &str) -> Option<proto::VitalName> {
+    Some(match name {
+        "LCP" => proto::VitalName::Lcp,
+        "INP" => proto::VitalName::Inp,
+        "CLS" => proto::VitalName::Cls,
+        "FCP" => proto::VitalName::Fcp,
+        "TTFB" => proto::VitalName::Ttfb,
+        _ => return None,
+    })
+}
+
+fn rating(text: &str) -> Option<proto::Rating> {
+    Some(match text {
+        "good" => proto::Rating::Good,
+        "needs-improvement" => proto::Rating::NeedsImprovement,
+        "poor" => proto::Rating::Poor,
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests;

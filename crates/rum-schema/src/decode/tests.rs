@@ -1,0 +1,265 @@
+//! Data-driven checks of the decoder: the BEACON.md example round-trips, each rejection reason fires
+//! on the smallest input that should trigger it, and both parsers agree on every input.
+
+use serde_json::{Value, json};
+
+use super::*;
+use crate::render::beacon_to_json;
+
+const FULL: &str = include_str!("../../fixtures/beacon_full.json");
+
+fn decode_json(value: &Value) -> Result<DecodedBeacon, BeaconRejection> {
+    let mut body = serde_json::to_vec(value).unwrap();
+    BeaconDecoder::default().decode(&mut body)
+}
+
+fn full() -> Value {
+    serde_json::from_str(FULL).unwrap()
+}
+
+/// The full example with one top-level member replaced (or removed with `Value::Null` for `None`).
+fn with(key: &str, value: Option<Value>) -> Value {
+    let mut beacon = full();
+    match value {
+        Some(value) => beacon[key] = value,
+        None => {
+            beacon.as_object_mut().unwrap().remove(key);
+        }
+    }
+    beacon
+}
+
+/// A beacon whose only event is `event`.
+fn with_event(event: Value) -> Value {
+    with("events", Some(json!([event])))
+}
+
+fn beacon_reason(value: &Value) -> DecodeReason {
+    decode_json(value).expect_err("beacon should be rejected").reason
+}
+
+fn event_rejection(event: Value) -> (DecodeReason, &'static str) {
+    let decoded = decode_json(&with_event(event)).expect("beacon itself is valid");
+    assert!(decoded.beacon.events.is_empty(), "event should be rejected");
+    let rejection = decoded.rejected_events[0];
+    assert_eq!(rejection.index, 0);
+    (rejection.reason, rejection.field)
+}
+
+#[test]
+fn the_beacon_md_example_round_trips() {
+    let sent = full();
+    let decoded = decode_json(&sent).unwrap();
+    assert!(decoded.rejected_events.is_empty());
+    assert_eq!(decoded.unknown_fields, 0);
+    assert_eq!(decoded.unknown_event_types, 0);
+    assert_eq!(decoded.dropped_hints, 0);
+    assert_eq!(decoded.beacon.events.len(), 9);
+
+    let mut rendered = beacon_to_json(&decoded.beacon);
+    let object = rendered.as_object_mut().unwrap();
+    // The edge adds these; everything else must be exactly what was sent.
+    assert_eq!(object.remove("site"), Some(json!("")));
+    assert_eq!(object.remove("recv"), Some(json!(0)));
+    assert_eq!(numbers_as_f64(rendered), numbers_as_f64(sent));
+}
+
+/// JSON `50` and `50.0` are the same number to a browser; compare them as such.
+fn numbers_as_f64(value: Value) -> Value {
+    match value {
+        Value::Number(number) => json!(number.as_f64().unwrap()),
+        Value::Array(items) => Value::Array(items.into_iter().map(numbers_as_f64).collect()),
+        Value::Object(members) => Value::Object(
+            members.into_iter().map(|(key, member)| (key, numbers_as_f64(member))).collect(),
+        ),
+        other => other,
+    }
+}
+
+#[test]
+fn unknown_members_and_event_types_are_ignored_and_counted() {
+    let mut beacon = full();
+    beacon["newTopLevel"] = json!(1);
+    beacon["events"][0]["attr"]["element"] = json!("img");
+    beacon["events"][0]["navigationEntry"] = json!({});
+    beacon["events"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "long-task", "duration": 80}));
+    let decoded = decode_json(&beacon).unwrap();
+    assert_eq!(decoded.unknown_fields, 3);
+    assert_eq!(decoded.unknown_event_types, 1);
+    assert_eq!(decoded.beacon.events.len(), 9);
+    assert!(decoded.rejected_events.is_empty());
+}
+
+#[test]
+fn malformed_hints_are_dropped_not_fatal() {
+    let mut beacon = full();
+    beacon["conn"]["rtt"] = json!("fast");
+    beacon["dev"]["cores"] = json!(-1);
+    beacon["events"][0]["rating"] = json!("great");
+    let decoded = decode_json(&beacon).unwrap();
+    assert_eq!(decoded.dropped_hints, 3);
+    assert_eq!(decoded.beacon.connection.unwrap().rtt_ms, None);
+    assert_eq!(decoded.beacon.events.len(), 9);
+}
+
+#[test]
+fn beacon_level_rejections() {
+    let cases: Vec<(Value, DecodeReason)> = vec![
+        (json!([1, 2]), DecodeReason::InvalidBeacon),
+        (json!("beacon"), DecodeReason::InvalidBeacon),
+        (with("v", Some(json!(2))), DecodeReason::UnsupportedVersion),
+        (with("v", Some(json!("1"))), DecodeReason::UnsupportedVersion),
+        (with("v", None), DecodeReason::MissingField),
+        (with("sid", None), DecodeReason::MissingField),
+        (with("events", None), DecodeReason::MissingField),
+        (with("events", Some(json!({}))), DecodeReason::InvalidFieldType),
+        (with("sid", Some(json!(""))), DecodeReason::InvalidId),
+        (with("sid", Some(json!("a b"))), DecodeReason::InvalidId),
+        (with("pid", Some(json!("x".repeat(65)))), DecodeReason::InvalidId),
+        (with("pid", Some(json!(42))), DecodeReason::InvalidFieldType),
+        (with("url", Some(json!("/relative"))), DecodeReason::InvalidUrl),
+        (with("url", Some(json!("ftp://x.example/"))), DecodeReason::InvalidUrl),
+        (with("url", Some(json!("https:///nohost"))), DecodeReason::InvalidUrl),
+        (with("url", Some(json!("https://a.example/x y"))), DecodeReason::InvalidUrl),
+        (
+            with("url", Some(json!(format!("https://a.example/{}", "a".repeat(2048))))),
+            DecodeReason::StringTooLong,
+        ),
+        (with("ref", Some(json!("r".repeat(2049)))), DecodeReason::StringTooLong),
+        (with("ref", Some(json!(7))), DecodeReason::InvalidFieldType),
+        (with("nav", Some(json!("teleport"))), DecodeReason::InvalidNavigationType),
+        (with("sent", Some(json!(-5))), DecodeReason::InvalidTimestamp),
+        (with("sent", Some(json!(1e20))), DecodeReason::InvalidTimestamp),
+        (with("sent", Some(json!("now"))), DecodeReason::InvalidFieldType),
+        (
+            with("events", Some(Value::Array(vec![json!({"type": "custom"}); 257]))),
+            DecodeReason::TooManyEvents,
+        ),
+    ];
+    for (input, expected) in cases {
+        assert_eq!(beacon_reason(&input), expected, "input: {input}");
+    }
+    let mut body = b"{\"v\":1,".to_vec();
+    let rejection = BeaconDecoder::default().decode(&mut body).unwrap_err();
+    assert_eq!(rejection.reason, DecodeReason::MalformedJson);
+}
+
+#[test]
+fn exactly_the_limits_are_accepted() {
+    let at_limit = with("events", Some(Value::Array(vec![json!({"type": "custom", "name": "n", "value": 1}); 256])));
+    assert_eq!(decode_json(&at_limit).unwrap().beacon.events.len(), 256);
+    let url = format!("https://a.example/{}", "a".repeat(2048 - "https://a.example/".len()));
+    assert_eq!(decode_json(&with("url", Some(json!(url)))).unwrap().beacon.url.len(), 2048);
+    assert_eq!(decode_json(&with("sid", Some(json!("s".repeat(64))))).unwrap().beacon.session_id.len(), 64);
+}
+
+#[test]
+fn event_level_rejections_keep_the_rest() {
+    let cases: Vec<(Value, (DecodeReason, &str))> = vec![
+        (json!(5), (DecodeReason::InvalidEvent, "")),
+        (json!({"name": "LCP"}), (DecodeReason::MissingField, "type")),
+        (json!({"type": 3}), (DecodeReason::InvalidFieldType, "type")),
+        (json!({"type": "vital", "name": "FID", "value": 1, "id": "a"}), (DecodeReason::UnknownVitalName, "name")),
+        (json!({"type": "vital", "value": 1, "id": "a"}), (DecodeReason::MissingField, "name")),
+        (json!({"type": "vital", "name": "LCP", "id": "a"}), (DecodeReason::MissingField, "value")),
+        (json!({"type": "vital", "name": "LCP", "value": 1}), (DecodeReason::MissingField, "id")),
+        (json!({"type": "vital", "name": "LCP", "value": 1, "id": "has space"}), (DecodeReason::InvalidId, "id")),
+        (json!({"type": "vital", "name": "LCP", "value": -1, "id": "a"}), (DecodeReason::ValueOutOfRange, "value")),
+        (json!({"type": "vital", "name": "LCP", "value": 3_600_001, "id": "a"}), (DecodeReason::ValueOutOfRange, "value")),
+        (json!({"type": "vital", "name": "CLS", "value": 100.5, "id": "a"}), (DecodeReason::ValueOutOfRange, "value")),
+        (json!({"type": "vital", "name": "INP", "value": "168", "id": "a"}), (DecodeReason::InvalidFieldType, "value")),
+        (json!({"type": "nav", "dns": -3}), (DecodeReason::ValueOutOfRange, "dns")),
+        (json!({"type": "nav", "transferSize": 1.5}), (DecodeReason::ValueOutOfRange, "transferSize")),
+        (json!({"type": "error", "stack": "s".repeat(16 * 1024 + 1)}), (DecodeReason::StringTooLong, "stack")),
+        (json!({"type": "error", "message": "m".repeat(1025)}), (DecodeReason::StringTooLong, "message")),
+        (json!({"type": "request", "url": "https://api.example/x", "status": 1000, "duration": 5}), (DecodeReason::ValueOutOfRange, "status")),
+        (json!({"type": "request", "url": "https://api.example/x"}), (DecodeReason::MissingField, "duration")),
+        (json!({"type": "custom", "name": "", "value": 1}), (DecodeReason::MissingField, "name")),
+    ];
+    for (event, expected) in cases {
+        assert_eq!(event_rejection(event.clone()), expected, "event: {event}");
+    }
+}
+
+#[test]
+fn a_bad_event_rejects_only_itself() {
+    let mut beacon = full();
+    beacon["events"][2]["value"] = json!(-1);
+    beacon["events"][6] = json!("not an event");
+    let decoded = decode_json(&beacon).unwrap();
+    assert_eq!(decoded.beacon.events.len(), 7);
+    let indexes: Vec<usize> = decoded.rejected_events.iter().map(|r| r.index).collect();
+    assert_eq!(indexes, vec![2, 6]);
+}
+
+#[test]
+fn boundary_values_are_accepted() {
+    for (name, value) in [("LCP", 3_600_000.0), ("CLS", 100.0), ("CLS", 0.0), ("TTFB", 0.0)] {
+        let event = json!({"type": "vital", "name": name, "value": value, "id": "v1"});
+        let decoded = decode_json(&with_event(event)).unwrap();
+        assert_eq!(decoded.beacon.events.len(), 1, "{name} {value}");
+    }
+}
+
+/// A small deterministic generator, so the mutation test needs no extra dependency.
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+#[test]
+fn parsers_agree_and_never_panic_on_mutated_beacons() {
+    let decoder = BeaconDecoder::default();
+    let original = FULL.as_bytes();
+    let alphabet = b"{}[]\":,0123456789.-eEtrufalsn \\x";
+    let mut random = XorShift(0x9E37_79B9_7F4A_7C15);
+    for _ in 0..5_000 {
+        let mut body = original.to_vec();
+        for _ in 0..(random.next() % 4 + 1) {
+            let position = (random.next() as usize) % body.len();
+            match random.next() % 3 {
+                0 => body[position] = alphabet[(random.next() as usize) % alphabet.len()],
+                1 => {
+                    body.remove(position);
+                }
+                _ => body.insert(position, alphabet[(random.next() as usize) % alphabet.len()]),
+            }
+        }
+        let simd = decoder.decode_with(JsonParser::SimdJson, &mut body.clone());
+        let serde = decoder.decode_with(JsonParser::SerdeJson, &mut body.clone());
+        match (simd, serde) {
+            (Ok(simd), Ok(serde)) => {
+                // serde_json iterates members sorted, the tape in document order: an event with two
+                // bad members may name a different one, so rejections compare by index only.
+                let indexes = |decoded: &DecodedBeacon| -> Vec<usize> {
+                    decoded.rejected_events.iter().map(|rejection| rejection.index).collect()
+                };
+                assert_eq!(indexes(&simd), indexes(&serde));
+                assert_eq!(simd.beacon, serde.beacon, "body: {}", String::from_utf8_lossy(&body));
+                assert_eq!(
+                    (simd.unknown_fields, simd.unknown_event_types, simd.dropped_hints),
+                    (serde.unknown_fields, serde.unknown_event_types, serde.dropped_hints)
+                );
+            }
+            (Err(simd), Err(serde)) => assert_eq!(simd.reason, serde.reason),
+            (simd, serde) => {
+                // Only number-syntax corner cases may differ between the parsers (both reject or
+                // accept the document; neither may panic). Anything else is a decoder bug.
+                let both_reasons = [&simd, &serde].map(|result| result.as_ref().err().map(|e| e.reason));
+                assert!(
+                    both_reasons.contains(&Some(DecodeReason::MalformedJson)),
+                    "parsers disagree beyond syntax: {simd:?} vs {serde:?}"
+                );
+            }
+        }
+    }
+}
