@@ -8,7 +8,10 @@ use rum_schema::{BeaconDecoder, JsonParser};
 const FIXTURES: [(&str, &str); 3] = [
     ("1_event", include_str!("../fixtures/beacon_1_event.json")),
     ("5_events", include_str!("../fixtures/beacon_5_events.json")),
-    ("12_events", include_str!("../fixtures/beacon_12_events.json")),
+    (
+        "12_events",
+        include_str!("../fixtures/beacon_12_events.json"),
+    ),
 ];
 
 fn compact(json: &str) -> Vec<u8> {
@@ -30,7 +33,9 @@ fn decode(criterion: &mut Criterion) {
                 // The copy is part of the real path too: simd-json unescapes in place.
                 bench.iter(|| {
                     let mut scratch = body.clone();
-                    decoder.decode_with(parser, &mut scratch).expect("fixture is valid")
+                    decoder
+                        .decode_with(parser, &mut scratch)
+                        .expect("fixture is valid")
                 })
             });
         }
@@ -42,9 +47,11 @@ fn decode(criterion: &mut Criterion) {
         let decoded = decoder
             .decode(&mut compact(fixture))
             .expect("fixture is valid");
-        group.bench_with_input(BenchmarkId::from_parameter(name), &decoded.beacon, |bench, beacon| {
-            bench.iter(|| beacon.encode_to_vec())
-        });
+        group.bench_with_input(
+            BenchmarkId::from_parameter(name),
+            &decoded.beacon,
+            |bench, beacon| bench.iter(|| beacon.encode_to_vec()),
+        );
     }
     group.finish();
 }

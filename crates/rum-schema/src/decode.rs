@@ -191,11 +191,9 @@ impl BeaconDecoder {
         decoded.beacon.page_view_id = session_identifier(required(page_view_id, "pid")?, "pid")?;
         decoded.beacon.url = page_url(required(url, "url")?, self.limits.max_url_bytes)?;
         decoded.beacon.referrer = match referrer {
-            Some(value) if !value.is_null() => {
-                bounded_str(value, self.limits.max_url_bytes, "ref")
-                    .map_err(|error| field_rejection(error, "a string"))?
-                    .to_owned()
-            }
+            Some(value) if !value.is_null() => bounded_str(value, self.limits.max_url_bytes, "ref")
+                .map_err(|error| field_rejection(error, "a string"))?
+                .to_owned(),
             _ => String::new(),
         };
         decoded.beacon.navigation_type = navigation_type(required(navigation, "nav")?)? as i32;
@@ -315,7 +313,9 @@ impl BeaconDecoder {
             }
         }
         let name = name.ok_or((DecodeReason::MissingField, "name"))?;
-        let name = name.as_str().ok_or((DecodeReason::InvalidFieldType, "name"))?;
+        let name = name
+            .as_str()
+            .ok_or((DecodeReason::InvalidFieldType, "name"))?;
         let name = vital_name(name).ok_or((DecodeReason::UnknownVitalName, "name"))?;
         vital.name = name as i32;
         let maximum = if name == proto::VitalName::Cls {
@@ -345,35 +345,35 @@ impl BeaconDecoder {
         let string_limit = self.limits.max_string_bytes;
         let url_limit = self.limits.max_url_bytes;
         for (key, member) in fields {
-            let kept = match key {
-                "target" => bounded_str(member, string_limit, "target")
-                    .map(|text| attribution.target = text.to_owned()),
-                "url" => bounded_str(member, url_limit, "url")
-                    .map(|text| attribution.url = text.to_owned()),
-                "interactionType" => bounded_str(member, string_limit, "interactionType")
-                    .map(|text| attribution.interaction_type = text.to_owned()),
-                "ttfb" => duration(member, "ttfb").map(|n| attribution.ttfb_ms = Some(n)),
-                "loadDelay" => {
-                    duration(member, "loadDelay").map(|n| attribution.load_delay_ms = Some(n))
-                }
-                "loadDuration" => duration(member, "loadDuration")
-                    .map(|n| attribution.load_duration_ms = Some(n)),
-                "renderDelay" => {
-                    duration(member, "renderDelay").map(|n| attribution.render_delay_ms = Some(n))
-                }
-                "inputDelay" => {
-                    duration(member, "inputDelay").map(|n| attribution.input_delay_ms = Some(n))
-                }
-                "processing" => {
-                    duration(member, "processing").map(|n| attribution.processing_ms = Some(n))
-                }
-                "presentation" => duration(member, "presentation")
-                    .map(|n| attribution.presentation_ms = Some(n)),
-                _ => {
-                    decoded.unknown_fields += 1;
-                    Ok(())
-                }
-            };
+            let kept =
+                match key {
+                    "target" => bounded_str(member, string_limit, "target")
+                        .map(|text| attribution.target = text.to_owned()),
+                    "url" => bounded_str(member, url_limit, "url")
+                        .map(|text| attribution.url = text.to_owned()),
+                    "interactionType" => bounded_str(member, string_limit, "interactionType")
+                        .map(|text| attribution.interaction_type = text.to_owned()),
+                    "ttfb" => duration(member, "ttfb").map(|n| attribution.ttfb_ms = Some(n)),
+                    "loadDelay" => {
+                        duration(member, "loadDelay").map(|n| attribution.load_delay_ms = Some(n))
+                    }
+                    "loadDuration" => duration(member, "loadDuration")
+                        .map(|n| attribution.load_duration_ms = Some(n)),
+                    "renderDelay" => duration(member, "renderDelay")
+                        .map(|n| attribution.render_delay_ms = Some(n)),
+                    "inputDelay" => {
+                        duration(member, "inputDelay").map(|n| attribution.input_delay_ms = Some(n))
+                    }
+                    "processing" => {
+                        duration(member, "processing").map(|n| attribution.processing_ms = Some(n))
+                    }
+                    "presentation" => duration(member, "presentation")
+                        .map(|n| attribution.presentation_ms = Some(n)),
+                    _ => {
+                        decoded.unknown_fields += 1;
+                        Ok(())
+                    }
+                };
             if kept.is_err() {
                 decoded.dropped_hints += 1;
             }
@@ -553,10 +553,9 @@ fn type_error(field: &str, expected: &str) -> BeaconRejection {
 /// Turns a field check's error into a beacon rejection with a readable detail.
 fn field_rejection((reason, field): FieldError, expected: &str) -> BeaconRejection {
     match reason {
-        DecodeReason::StringTooLong => BeaconRejection::new(
-            reason,
-            format!("field `{field}` is longer than allowed"),
-        ),
+        DecodeReason::StringTooLong => {
+            BeaconRejection::new(reason, format!("field `{field}` is longer than allowed"))
+        }
         DecodeReason::InvalidFieldType => type_error(field, expected),
         _ => BeaconRejection::new(reason, format!("field `{field}` is invalid")),
     }
@@ -627,13 +626,17 @@ fn session_identifier<'a, V: JsonValue<'a>>(
     value: V,
     field: &'static str,
 ) -> Result<String, BeaconRejection> {
-    let text = value.as_str().ok_or_else(|| type_error(field, "a string"))?;
-    let well_formed = (1..=MAX_SESSION_ID_CHARS).contains(&text.len())
-        && text.bytes().all(is_id_char);
+    let text = value
+        .as_str()
+        .ok_or_else(|| type_error(field, "a string"))?;
+    let well_formed =
+        (1..=MAX_SESSION_ID_CHARS).contains(&text.len()) && text.bytes().all(is_id_char);
     if !well_formed {
         return Err(BeaconRejection::new(
             DecodeReason::InvalidId,
-            format!("field `{field}` must be 1..{MAX_SESSION_ID_CHARS} characters of [A-Za-z0-9_-]"),
+            format!(
+                "field `{field}` must be 1..{MAX_SESSION_ID_CHARS} characters of [A-Za-z0-9_-]"
+            ),
         ));
     }
     Ok(text.to_owned())
@@ -641,7 +644,9 @@ fn session_identifier<'a, V: JsonValue<'a>>(
 
 /// Vital ids: 1..128 characters of `[A-Za-z0-9_.:-]` (web-vitals ids contain dots in some versions).
 fn metric_identifier<'a, V: JsonValue<'a>>(value: V) -> Result<&'a str, FieldError> {
-    let text = value.as_str().ok_or((DecodeReason::InvalidFieldType, "id"))?;
+    let text = value
+        .as_str()
+        .ok_or((DecodeReason::InvalidFieldType, "id"))?;
     let well_formed = (1..=MAX_METRIC_ID_CHARS).contains(&text.len())
         && text
             .bytes()
@@ -654,7 +659,9 @@ fn metric_identifier<'a, V: JsonValue<'a>>(value: V) -> Result<&'a str, FieldErr
 
 /// An absolute http(s) URL with a non-empty host and no whitespace or control characters.
 fn page_url<'a, V: JsonValue<'a>>(value: V, max_bytes: usize) -> Result<String, BeaconRejection> {
-    let text = value.as_str().ok_or_else(|| type_error("url", "a string"))?;
+    let text = value
+        .as_str()
+        .ok_or_else(|| type_error("url", "a string"))?;
     if text.len() > max_bytes {
         return Err(BeaconRejection::new(
             DecodeReason::StringTooLong,
@@ -688,7 +695,9 @@ fn navigation_type<'a, V: JsonValue<'a>>(
     value: V,
 ) -> Result<proto::NavigationType, BeaconRejection> {
     use proto::NavigationType as Nav;
-    let text = value.as_str().ok_or_else(|| type_error("nav", "a string"))?;
+    let text = value
+        .as_str()
+        .ok_or_else(|| type_error("nav", "a string"))?;
     Ok(match text {
         "navigate" => Nav::Navigate,
         "reload" => Nav::Reload,

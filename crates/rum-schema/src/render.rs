@@ -19,7 +19,10 @@ pub fn beacon_to_json(beacon: &proto::Beacon) -> Value {
     if !beacon.referrer.is_empty() {
         object.insert("ref".into(), json!(beacon.referrer));
     }
-    object.insert("nav".into(), json!(navigation_name(beacon.navigation_type())));
+    object.insert(
+        "nav".into(),
+        json!(navigation_name(beacon.navigation_type())),
+    );
     object.insert("sent".into(), json!(beacon.sent_at_ms));
     object.insert("recv".into(), json!(beacon.received_at_ms));
     if let Some(connection) = &beacon.connection {
@@ -131,7 +134,11 @@ fn attribution_to_json(attribution: &proto::Attribution) -> Value {
     put(&mut object, "loadDelay", attribution.load_delay_ms);
     put(&mut object, "loadDuration", attribution.load_duration_ms);
     put(&mut object, "renderDelay", attribution.render_delay_ms);
-    put_text(&mut object, "interactionType", &attribution.interaction_type);
+    put_text(
+        &mut object,
+        "interactionType",
+        &attribution.interaction_type,
+    );
     put(&mut object, "inputDelay", attribution.input_delay_ms);
     put(&mut object, "processing", attribution.processing_ms);
     put(&mut object, "presentation", attribution.presentation_ms);
@@ -143,7 +150,11 @@ fn enrichment_to_json(enrichment: &proto::Enrichment) -> Value {
     put_text(&mut object, "country", &enrichment.country);
     put_text(&mut object, "region", &enrichment.region);
     put_text(&mut object, "city", &enrichment.city);
-    put(&mut object, "asn", (enrichment.asn != 0).then_some(enrichment.asn));
+    put(
+        &mut object,
+        "asn",
+        (enrichment.asn != 0).then_some(enrichment.asn),
+    );
     put_text(&mut object, "browser", &enrichment.browser);
     put_text(&mut object, "browserMajor", &enrichment.browser_major);
     put_text(&mut object, "os", &enrichment.os);

@@ -35,7 +35,9 @@ fn with_event(event: Value) -> Value {
 }
 
 fn beacon_reason(value: &Value) -> DecodeReason {
-    decode_json(value).expect_err("beacon should be rejected").reason
+    decode_json(value)
+        .expect_err("beacon should be rejected")
+        .reason
 }
 
 fn event_rejection(event: Value) -> (DecodeReason, &'static str) {
@@ -70,7 +72,10 @@ fn numbers_as_f64(value: Value) -> Value {
         Value::Number(number) => json!(number.as_f64().unwrap()),
         Value::Array(items) => Value::Array(items.into_iter().map(numbers_as_f64).collect()),
         Value::Object(members) => Value::Object(
-            members.into_iter().map(|(key, member)| (key, numbers_as_f64(member))).collect(),
+            members
+                .into_iter()
+                .map(|(key, member)| (key, numbers_as_f64(member)))
+                .collect(),
         ),
         other => other,
     }
@@ -111,31 +116,73 @@ fn beacon_level_rejections() {
         (json!([1, 2]), DecodeReason::InvalidBeacon),
         (json!("beacon"), DecodeReason::InvalidBeacon),
         (with("v", Some(json!(2))), DecodeReason::UnsupportedVersion),
-        (with("v", Some(json!("1"))), DecodeReason::UnsupportedVersion),
+        (
+            with("v", Some(json!("1"))),
+            DecodeReason::UnsupportedVersion,
+        ),
         (with("v", None), DecodeReason::MissingField),
         (with("sid", None), DecodeReason::MissingField),
         (with("events", None), DecodeReason::MissingField),
-        (with("events", Some(json!({}))), DecodeReason::InvalidFieldType),
+        (
+            with("events", Some(json!({}))),
+            DecodeReason::InvalidFieldType,
+        ),
         (with("sid", Some(json!(""))), DecodeReason::InvalidId),
         (with("sid", Some(json!("a b"))), DecodeReason::InvalidId),
-        (with("pid", Some(json!("x".repeat(65)))), DecodeReason::InvalidId),
-        (with("pid", Some(json!(42))), DecodeReason::InvalidFieldType),
-        (with("url", Some(json!("/relative"))), DecodeReason::InvalidUrl),
-        (with("url", Some(json!("ftp://x.example/"))), DecodeReason::InvalidUrl),
-        (with("url", Some(json!("https:///nohost"))), DecodeReason::InvalidUrl),
-        (with("url", Some(json!("https://a.example/x y"))), DecodeReason::InvalidUrl),
         (
-            with("url", Some(json!(format!("https://a.example/{}", "a".repeat(2048))))),
+            with("pid", Some(json!("x".repeat(65)))),
+            DecodeReason::InvalidId,
+        ),
+        (with("pid", Some(json!(42))), DecodeReason::InvalidFieldType),
+        (
+            with("url", Some(json!("/relative"))),
+            DecodeReason::InvalidUrl,
+        ),
+        (
+            with("url", Some(json!("ftp://x.example/"))),
+            DecodeReason::InvalidUrl,
+        ),
+        (
+            with("url", Some(json!("https:///nohost"))),
+            DecodeReason::InvalidUrl,
+        ),
+        (
+            with("url", Some(json!("https://a.example/x y"))),
+            DecodeReason::InvalidUrl,
+        ),
+        (
+            with(
+                "url",
+                Some(json!(format!("https://a.example/{}", "a".repeat(2048)))),
+            ),
             DecodeReason::StringTooLong,
         ),
-        (with("ref", Some(json!("r".repeat(2049)))), DecodeReason::StringTooLong),
-        (with("ref", Some(json!(7))), DecodeReason::InvalidFieldType),
-        (with("nav", Some(json!("teleport"))), DecodeReason::InvalidNavigationType),
-        (with("sent", Some(json!(-5))), DecodeReason::InvalidTimestamp),
-        (with("sent", Some(json!(1e20))), DecodeReason::InvalidTimestamp),
-        (with("sent", Some(json!("now"))), DecodeReason::InvalidFieldType),
         (
-            with("events", Some(Value::Array(vec![json!({"type": "custom"}); 257]))),
+            with("ref", Some(json!("r".repeat(2049)))),
+            DecodeReason::StringTooLong,
+        ),
+        (with("ref", Some(json!(7))), DecodeReason::InvalidFieldType),
+        (
+            with("nav", Some(json!("teleport"))),
+            DecodeReason::InvalidNavigationType,
+        ),
+        (
+            with("sent", Some(json!(-5))),
+            DecodeReason::InvalidTimestamp,
+        ),
+        (
+            with("sent", Some(json!(1e20))),
+            DecodeReason::InvalidTimestamp,
+        ),
+        (
+            with("sent", Some(json!("now"))),
+            DecodeReason::InvalidFieldType,
+        ),
+        (
+            with(
+                "events",
+                Some(Value::Array(vec![json!({"type": "custom"}); 257])),
+            ),
             DecodeReason::TooManyEvents,
         ),
     ];
@@ -149,11 +196,34 @@ fn beacon_level_rejections() {
 
 #[test]
 fn exactly_the_limits_are_accepted() {
-    let at_limit = with("events", Some(Value::Array(vec![json!({"type": "custom", "name": "n", "value": 1}); 256])));
+    let at_limit = with(
+        "events",
+        Some(Value::Array(vec![
+            json!({"type": "custom", "name": "n", "value": 1});
+            256
+        ])),
+    );
     assert_eq!(decode_json(&at_limit).unwrap().beacon.events.len(), 256);
-    let url = format!("https://a.example/{}", "a".repeat(2048 - "https://a.example/".len()));
-    assert_eq!(decode_json(&with("url", Some(json!(url)))).unwrap().beacon.url.len(), 2048);
-    assert_eq!(decode_json(&with("sid", Some(json!("s".repeat(64))))).unwrap().beacon.session_id.len(), 64);
+    let url = format!(
+        "https://a.example/{}",
+        "a".repeat(2048 - "https://a.example/".len())
+    );
+    assert_eq!(
+        decode_json(&with("url", Some(json!(url))))
+            .unwrap()
+            .beacon
+            .url
+            .len(),
+        2048
+    );
+    assert_eq!(
+        decode_json(&with("sid", Some(json!("s".repeat(64)))))
+            .unwrap()
+            .beacon
+            .session_id
+            .len(),
+        64
+    );
 }
 
 #[test]
@@ -162,22 +232,70 @@ fn event_level_rejections_keep_the_rest() {
         (json!(5), (DecodeReason::InvalidEvent, "")),
         (json!({"name": "LCP"}), (DecodeReason::MissingField, "type")),
         (json!({"type": 3}), (DecodeReason::InvalidFieldType, "type")),
-        (json!({"type": "vital", "name": "FID", "value": 1, "id": "a"}), (DecodeReason::UnknownVitalName, "name")),
-        (json!({"type": "vital", "value": 1, "id": "a"}), (DecodeReason::MissingField, "name")),
-        (json!({"type": "vital", "name": "LCP", "id": "a"}), (DecodeReason::MissingField, "value")),
-        (json!({"type": "vital", "name": "LCP", "value": 1}), (DecodeReason::MissingField, "id")),
-        (json!({"type": "vital", "name": "LCP", "value": 1, "id": "has space"}), (DecodeReason::InvalidId, "id")),
-        (json!({"type": "vital", "name": "LCP", "value": -1, "id": "a"}), (DecodeReason::ValueOutOfRange, "value")),
-        (json!({"type": "vital", "name": "LCP", "value": 3_600_001, "id": "a"}), (DecodeReason::ValueOutOfRange, "value")),
-        (json!({"type": "vital", "name": "CLS", "value": 100.5, "id": "a"}), (DecodeReason::ValueOutOfRange, "value")),
-        (json!({"type": "vital", "name": "INP", "value": "168", "id": "a"}), (DecodeReason::InvalidFieldType, "value")),
-        (json!({"type": "nav", "dns": -3}), (DecodeReason::ValueOutOfRange, "dns")),
-        (json!({"type": "nav", "transferSize": 1.5}), (DecodeReason::ValueOutOfRange, "transferSize")),
-        (json!({"type": "error", "stack": "s".repeat(16 * 1024 + 1)}), (DecodeReason::StringTooLong, "stack")),
-        (json!({"type": "error", "message": "m".repeat(1025)}), (DecodeReason::StringTooLong, "message")),
-        (json!({"type": "request", "url": "https://api.example/x", "status": 1000, "duration": 5}), (DecodeReason::ValueOutOfRange, "status")),
-        (json!({"type": "request", "url": "https://api.example/x"}), (DecodeReason::MissingField, "duration")),
-        (json!({"type": "custom", "name": "", "value": 1}), (DecodeReason::MissingField, "name")),
+        (
+            json!({"type": "vital", "name": "FID", "value": 1, "id": "a"}),
+            (DecodeReason::UnknownVitalName, "name"),
+        ),
+        (
+            json!({"type": "vital", "value": 1, "id": "a"}),
+            (DecodeReason::MissingField, "name"),
+        ),
+        (
+            json!({"type": "vital", "name": "LCP", "id": "a"}),
+            (DecodeReason::MissingField, "value"),
+        ),
+        (
+            json!({"type": "vital", "name": "LCP", "value": 1}),
+            (DecodeReason::MissingField, "id"),
+        ),
+        (
+            json!({"type": "vital", "name": "LCP", "value": 1, "id": "has space"}),
+            (DecodeReason::InvalidId, "id"),
+        ),
+        (
+            json!({"type": "vital", "name": "LCP", "value": -1, "id": "a"}),
+            (DecodeReason::ValueOutOfRange, "value"),
+        ),
+        (
+            json!({"type": "vital", "name": "LCP", "value": 3_600_001, "id": "a"}),
+            (DecodeReason::ValueOutOfRange, "value"),
+        ),
+        (
+            json!({"type": "vital", "name": "CLS", "value": 100.5, "id": "a"}),
+            (DecodeReason::ValueOutOfRange, "value"),
+        ),
+        (
+            json!({"type": "vital", "name": "INP", "value": "168", "id": "a"}),
+            (DecodeReason::InvalidFieldType, "value"),
+        ),
+        (
+            json!({"type": "nav", "dns": -3}),
+            (DecodeReason::ValueOutOfRange, "dns"),
+        ),
+        (
+            json!({"type": "nav", "transferSize": 1.5}),
+            (DecodeReason::ValueOutOfRange, "transferSize"),
+        ),
+        (
+            json!({"type": "error", "stack": "s".repeat(16 * 1024 + 1)}),
+            (DecodeReason::StringTooLong, "stack"),
+        ),
+        (
+            json!({"type": "error", "message": "m".repeat(1025)}),
+            (DecodeReason::StringTooLong, "message"),
+        ),
+        (
+            json!({"type": "request", "url": "https://api.example/x", "status": 1000, "duration": 5}),
+            (DecodeReason::ValueOutOfRange, "status"),
+        ),
+        (
+            json!({"type": "request", "url": "https://api.example/x"}),
+            (DecodeReason::MissingField, "duration"),
+        ),
+        (
+            json!({"type": "custom", "name": "", "value": 1}),
+            (DecodeReason::MissingField, "name"),
+        ),
     ];
     for (event, expected) in cases {
         assert_eq!(event_rejection(event.clone()), expected, "event: {event}");
@@ -197,7 +315,12 @@ fn a_bad_event_rejects_only_itself() {
 
 #[test]
 fn boundary_values_are_accepted() {
-    for (name, value) in [("LCP", 3_600_000.0), ("CLS", 100.0), ("CLS", 0.0), ("TTFB", 0.0)] {
+    for (name, value) in [
+        ("LCP", 3_600_000.0),
+        ("CLS", 100.0),
+        ("CLS", 0.0),
+        ("TTFB", 0.0),
+    ] {
         let event = json!({"type": "vital", "name": name, "value": value, "id": "v1"});
         let decoded = decode_json(&with_event(event)).unwrap();
         assert_eq!(decoded.beacon.events.len(), 1, "{name} {value}");
@@ -231,7 +354,10 @@ fn parsers_agree_and_never_panic_on_mutated_beacons() {
                 1 => {
                     body.remove(position);
                 }
-                _ => body.insert(position, alphabet[(random.next() as usize) % alphabet.len()]),
+                _ => body.insert(
+                    position,
+                    alphabet[(random.next() as usize) % alphabet.len()],
+                ),
             }
         }
         let simd = decoder.decode_with(JsonParser::SimdJson, &mut body.clone());
@@ -241,20 +367,38 @@ fn parsers_agree_and_never_panic_on_mutated_beacons() {
                 // serde_json iterates members sorted, the tape in document order: an event with two
                 // bad members may name a different one, so rejections compare by index only.
                 let indexes = |decoded: &DecodedBeacon| -> Vec<usize> {
-                    decoded.rejected_events.iter().map(|rejection| rejection.index).collect()
+                    decoded
+                        .rejected_events
+                        .iter()
+                        .map(|rejection| rejection.index)
+                        .collect()
                 };
                 assert_eq!(indexes(&simd), indexes(&serde));
-                assert_eq!(simd.beacon, serde.beacon, "body: {}", String::from_utf8_lossy(&body));
                 assert_eq!(
-                    (simd.unknown_fields, simd.unknown_event_types, simd.dropped_hints),
-                    (serde.unknown_fields, serde.unknown_event_types, serde.dropped_hints)
+                    simd.beacon,
+                    serde.beacon,
+                    "body: {}",
+                    String::from_utf8_lossy(&body)
+                );
+                assert_eq!(
+                    (
+                        simd.unknown_fields,
+                        simd.unknown_event_types,
+                        simd.dropped_hints
+                    ),
+                    (
+                        serde.unknown_fields,
+                        serde.unknown_event_types,
+                        serde.dropped_hints
+                    )
                 );
             }
             (Err(simd), Err(serde)) => assert_eq!(simd.reason, serde.reason),
             (simd, serde) => {
                 // Only number-syntax corner cases may differ between the parsers (both reject or
                 // accept the document; neither may panic). Anything else is a decoder bug.
-                let both_reasons = [&simd, &serde].map(|result| result.as_ref().err().map(|e| e.reason));
+                let both_reasons =
+                    [&simd, &serde].map(|result| result.as_ref().err().map(|e| e.reason));
                 assert!(
                     both_reasons.contains(&Some(DecodeReason::MalformedJson)),
                     "parsers disagree beyond syntax: {simd:?} vs {serde:?}"

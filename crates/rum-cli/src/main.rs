@@ -1,0 +1,295 @@
+//! `rum`: the one binary. `rum standalone` runs everything in one process on the embedded default
+//! (in-process channel); `rum collector` runs the edge against Kafka; `rum tail` prints what is on the
+//! beacon topic; `rum check-config` validates a config file.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use rum_collector::{Collector, CollectorSettings};
+use rum_config::{Config, HumanDuration, SinkKind};
+use rum_transport::{BeaconSink, ChannelSink, ChannelSource, KafkaSink, KafkaTail, TailStart};
+
+#[derive(Parser)]
+#[command(
+    name = "rum",
+    version,
+    about = "Real User Monitoring: beacon collector and pipeline"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Collector and pipeline in one process over in-process channels (the embedded default).
+    /// Without --config it accepts the site key `demo` from any origin.
+    Standalone(ServeArgs),
+    /// The edge collector alone, writing beacons to the sink of the config (Kafka with --brokers).
+    Collector(ServeArgs),
+    /// Print each beacon on a Kafka topic as one JSON line (an operator's debugging tool).
+    Tail(TailArgs),
+    /// Validate a config file; errors name the offending key.
+    CheckConfig {
+        /// The TOML file to check.
+        file: PathBuf,
+    },
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// TOML config file (see deploy/rum.example.toml). RUM_SECTION__KEY environment variables
+    /// override it; these flags override both.
+    #[arg(long, short = 'c', env = "RUM_CONFIG")]
+    config: Option<PathBuf>,
+    /// Public listener for beacons [default 127.0.0.1:8080].
+    #[arg(long)]
+    listen: Option<String>,
+    /// Admin listener for /metrics, /healthz, /readyz [default 127.0.0.1:9100].
+    #[arg(long)]
+    admin_listen: Option<String>,
+    /// Kafka bootstrap servers; implies the Kafka sink (`rum collector` only).
+    #[arg(long)]
+    brokers: Option<String>,
+    /// Kafka topic for beacons [default rum.beacons].
+    #[arg(long)]
+    topic: Option<String>,
+}
+
+#[derive(Args)]
+struct TailArgs {
+    /// Kafka bootstrap servers, host:port[,host:port].
+    #[arg(long)]
+    brokers: String,
+    /// Topic to read [default rum.beacons].
+    #[arg(long, default_value = rum_config::DEFAULT_KAFKA_TOPIC)]
+    topic: String,
+    /// Start at the oldest message instead of only new ones.
+    #[arg(long)]
+    from_beginning: bool,
+    /// Exit after printing this many beacons.
+    #[arg(long)]
+    max_messages: Option<u64>,
+    /// Exit when no beacon arrived for this long (e.g. "10s"); default: run until interrupted.
+    #[arg(long)]
+    idle_timeout: Option<HumanDuration>,
+    /// Extra librdkafka consumer property KEY=VALUE (TLS, SASL); repeatable.
+    #[arg(long = "property", short = 'X', value_parser = parse_property)]
+    properties: Vec<(String, String)>,
+}
+
+fn parse_property(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .map(|(key, value)| (key.to_owned(), value.to_owned()))
+        .ok_or_else(|| format!("{text:?} is not KEY=VALUE"))
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    match cli.command {
+        Command::Standalone(args) => serve(args, Mode::Standalone),
+        Command::Collector(args) => serve(args, Mode::Collector),
+        Command::Tail(args) => tail(args),
+        Command::CheckConfig { file } => {
+            let config = rum_config::load(Some(&file), std::env::vars())?;
+            let mut stdout = std::io::stdout().lock();
+            writeln!(
+                stdout,
+                "{}: ok ({} site(s), sink {:?}, listen {}, admin {})",
+                file.display(),
+                config.sites.len(),
+                config.sink.kind,
+                config.collector.listen,
+                config.collector.admin_listen
+            )?;
+            Ok(())
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Standalone,
+    Collector,
+}
+
+/// The config file, then `RUM_*` variables, then flags (each overriding the one before).
+fn load_config(args: &ServeArgs, mode: Mode) -> anyhow::Result<Config> {
+    let mut overrides: Vec<(String, String)> = std::env::vars().collect();
+    let mut flag = |name: &str, value: &Option<String>| {
+        if let Some(value) = value {
+            overrides.push((name.to_owned(), format!("{value:?}")));
+        }
+    };
+    flag("RUM_COLLECTOR__LISTEN", &args.listen);
+    flag("RUM_COLLECTOR__ADMIN_LISTEN", &args.admin_listen);
+    flag("RUM_KAFKA__BROKERS", &args.brokers);
+    flag("RUM_KAFKA__TOPIC", &args.topic);
+    match mode {
+        Mode::Standalone if args.brokers.is_some() => {
+            anyhow::bail!(
+                "--brokers is for `rum collector`; `rum standalone` uses in-process channels"
+            )
+        }
+        Mode::Standalone => overrides.push(("RUM_SINK__KIND".into(), "channel".into())),
+        Mode::Collector if args.brokers.is_some() => {
+            overrides.push(("RUM_SINK__KIND".into(), "kafka".into()))
+        }
+        Mode::Collector => {}
+    }
+    let config = rum_config::load(args.config.as_deref(), overrides)?;
+    if args.config.is_none() {
+        tracing::warn!(
+            "no config file given: accepting site key `demo` from any origin; \
+             pass --config (see deploy/rum.example.toml) for real sites"
+        );
+    }
+    Ok(config)
+}
+
+fn install_prometheus() -> anyhow::Result<PrometheusHandle> {
+    let latency_buckets = [
+        0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+    ];
+    let size_buckets = [
+        256.0, 512.0, 1024.0, 2048.0, 4096.0, 8192.0, 16384.0, 32768.0, 65536.0,
+    ];
+    PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            Matcher::Full("rum_sink_produce_latency_seconds".into()),
+            &latency_buckets,
+        )?
+        .set_buckets_for_metric(
+            Matcher::Full("rum_collector_request_body_bytes".into()),
+            &size_buckets,
+        )?
+        .install_recorder()
+        .context("installing the metrics recorder")
+}
+
+fn serve(args: ServeArgs, mode: Mode) -> anyhow::Result<()> {
+    let config = load_config(&args, mode)?;
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    runtime.enable_all();
+    if config.collector.worker_threads > 0 {
+        runtime.worker_threads(config.collector.worker_threads);
+    }
+    let runtime = runtime.build().context("starting the tokio runtime")?;
+    runtime.block_on(async move {
+        let prometheus = install_prometheus()?;
+        let (sink, channel_source): (Arc<dyn BeaconSink>, Option<ChannelSource>) = match config
+            .sink
+            .kind
+        {
+            SinkKind::Channel => {
+                let (sink, source) = ChannelSink::new(config.sink.channel_capacity);
+                (Arc::new(sink), Some(source))
+            }
+            SinkKind::Kafka => {
+                let sink = KafkaSink::new(&config.kafka).context("creating the kafka sink")?;
+                tracing::info!(brokers = %config.kafka.brokers, topic = sink.topic(), "kafka sink");
+                (Arc::new(sink), None)
+            }
+        };
+        let consumer = channel_source.map(|source| tokio::spawn(drain_channel(source)));
+        let settings = CollectorSettings::from_config(&config);
+        let collector = Collector::bind(settings, sink, prometheus)
+            .await
+            .context("binding the listeners")?;
+        tracing::info!(
+            listen = %collector.public_addr()?,
+            admin = %collector.admin_addr()?,
+            sites = config.sites.len(),
+            "rum collector listening"
+        );
+        let report = collector.run(shutdown_signal()).await;
+        if let Some(consumer) = consumer {
+            consumer.abort();
+        }
+        anyhow::ensure!(
+            report.undelivered == 0,
+            "{} accepted beacon(s) were not delivered before shutdown",
+            report.undelivered
+        );
+        Ok(())
+    })
+}
+
+/// The in-process consumer of `rum standalone` until the aggregator takes this place: it reads and
+/// counts every beacon so the channel never fills. (`rum_standalone_beacons_consumed_total`.)
+async fn drain_channel(mut source: ChannelSource) {
+    let consumed = metrics::counter!("rum_standalone_beacons_consumed_total");
+    while source.recv().await.is_some() {
+        consumed.increment(1);
+    }
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(error) => {
+                    tracing::error!(%error, "cannot listen for SIGTERM; only ctrl-c stops rum");
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+    tracing::info!("shutdown signal received");
+}
+
+fn tail(args: TailArgs) -> anyhow::Result<()> {
+    let start = if args.from_beginning {
+        TailStart::Beginning
+    } else {
+        TailStart::End
+    };
+    let properties = args.properties.into_iter().collect();
+    let tail = KafkaTail::new(&args.brokers, &args.topic, start, &properties)?;
+    let poll = args
+        .idle_timeout
+        .map_or(Duration::from_secs(3600), |timeout| timeout.0);
+    let mut printed = 0u64;
+    let mut stdout = std::io::stdout().lock();
+    while args.max_messages.is_none_or(|max| printed < max) {
+        match tail.next_beacon(poll) {
+            Ok(Some(tailed)) => {
+                let json = rum_schema::render::beacon_to_json(&tailed.beacon);
+                writeln!(stdout, "{json}")?;
+                stdout.flush()?;
+                printed += 1;
+            }
+            Ok(None) if args.idle_timeout.is_some() => break,
+            Ok(None) => {}
+            // A message that is not a beacon is reported and skipped: one bad record never stops
+            // an operator from reading the rest.
+            Err(error @ rum_transport::TailError::Decode { .. }) => {
+                tracing::warn!(%error, "skipping undecodable message")
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,99 @@
+//! Reading a beacon body under its caps: bytes on the wire, time, and bytes after decompression.
+
+use std::io::Read;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+
+use crate::error::HttpError;
+
+/// Caps applied while the body streams in, before any parsing.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BodyLimits {
+    pub max_body_bytes: usize,
+    pub max_decompressed_bytes: usize,
+    pub timeout: Duration,
+}
+
+/// Reads the raw body; stops at `max_body_bytes + 1` without buffering more.
+pub(crate) async fn read_body(body: Incoming, limits: &BodyLimits) -> Result<Bytes, HttpError> {
+    let limited = Limited::new(body, limits.max_body_bytes);
+    match tokio::time::timeout(limits.timeout, limited.collect()).await {
+        Err(_elapsed) => Err(HttpError::BodyTimeout),
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(error)) => {
+            if error.is::<http_body_util::LengthLimitError>() {
+                Err(HttpError::BodyTooLarge {
+                    limit: limits.max_body_bytes,
+                })
+            } else {
+                Err(HttpError::BodyRead(error.to_string()))
+            }
+        }
+    }
+}
+
+/// Inflates a gzip body, reading at most `max_decompressed_bytes + 1` bytes of output: a gzip bomb is
+/// refused after that much work, never inflated in full.
+pub(crate) fn gunzip(
+    compressed: &[u8],
+    max_decompressed_bytes: usize,
+) -> Result<Vec<u8>, HttpError> {
+    let decoder = flate2::read::GzDecoder::new(compressed);
+    let mut inflated = Vec::with_capacity(
+        compressed
+            .len()
+            .saturating_mul(4)
+            .min(max_decompressed_bytes),
+    );
+    decoder
+        .take(max_decompressed_bytes as u64 + 1)
+        .read_to_end(&mut inflated)
+        .map_err(|error| HttpError::InvalidGzip(error.to_string()))?;
+    if inflated.len() > max_decompressed_bytes {
+        return Err(HttpError::DecompressedTooLarge {
+            limit: max_decompressed_bytes,
+        });
+    }
+    Ok(inflated)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        encoder.write_all(data).unwrap();
+        encoder.finish().unwrap()
+    }
+
+    #[test]
+    fn inflates_within_the_cap() {
+        assert_eq!(gunzip(&gzip(b"{\"v\":1}"), 100).unwrap(), b"{\"v\":1}");
+        assert_eq!(gunzip(&gzip(&[b'a'; 100]), 100).unwrap().len(), 100);
+    }
+
+    #[test]
+    fn a_bomb_is_refused_without_inflating_it() {
+        // 64 MiB of zeros compresses to ~64 KiB; the cap stops inflation at 256 KiB + 1.
+        let bomb = gzip(&vec![0u8; 64 << 20]);
+        assert!(bomb.len() < 100 << 10);
+        assert!(matches!(
+            gunzip(&bomb, 256 << 10),
+            Err(HttpError::DecompressedTooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn garbage_is_invalid_gzip() {
+        assert!(matches!(
+            gunzip(b"not gzip", 100),
+            Err(HttpError::InvalidGzip(_))
+        ));
+    }
+}

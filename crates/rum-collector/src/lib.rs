@@ -1,0 +1,24 @@
+//! The edge collector: a public listener that receives browser beacons and a separate admin listener
+//! (`/metrics`, `/healthz`, `/readyz`).
+//!
+//! Path of a beacon: [`server`] routes `POST /rum/v1/beacon?key=...` -> [`sites`] resolves the key and
+//! checks the `Origin` -> [`body`] reads the body under its byte, time and decompression caps ->
+//! `rum_schema::BeaconDecoder` validates it -> the edge stamps site and receive time, encodes the
+//! protobuf and enqueues it into a `rum_transport::BeaconSink`. Every rejection is an [`HttpError`]
+//! with a machine-readable reason, answered as a small JSON body and counted.
+//!
+//! The request path must never do I/O beyond the bounded, non-blocking enqueue, never await a
+//! delivery, and never panic on client input.
+
+#![forbid(unsafe_code)]
+
+mod admin;
+mod body;
+mod error;
+mod metrics;
+mod server;
+mod sites;
+
+pub use error::HttpError;
+pub use server::{Collector, CollectorSettings};
+pub use sites::SiteRegistry;

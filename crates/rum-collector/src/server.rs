@@ -1,0 +1,410 @@
+//! The two listeners, request routing, the beacon handler and graceful shutdown.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use metrics_exporter_prometheus::PrometheusHandle;
+use prost::Message;
+use rum_config::Config;
+use rum_schema::{BeaconDecoder, DecodeLimits};
+use rum_transport::{BeaconSink, SinkError, SinkRecord};
+use tokio::net::TcpListener;
+
+use crate::admin;
+use crate::body::{BodyLimits, gunzip, read_body};
+use crate::error::{HttpError, json_response};
+use crate::metrics::CollectorMetrics;
+use crate::sites::{Site, SiteRegistry};
+
+/// The one beacon endpoint of format v1.
+pub const BEACON_PATH: &str = "/rum/v1/beacon";
+/// A client must send its request headers within this time (slowloris guard).
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Everything the edge needs from the config, resolved once.
+#[derive(Debug, Clone)]
+pub struct CollectorSettings {
+    pub listen: SocketAddr,
+    pub admin_listen: SocketAddr,
+    pub(crate) body: BodyLimits,
+    pub decode_limits: DecodeLimits,
+    pub cors_max_age_secs: u64,
+    pub retry_after_secs: u64,
+    pub shutdown_grace: Duration,
+    pub sites: Vec<rum_config::SiteConfig>,
+}
+
+impl CollectorSettings {
+    pub fn from_config(config: &Config) -> Self {
+        let collector = &config.collector;
+        Self {
+            listen: collector.listen,
+            admin_listen: collector.admin_listen,
+            body: BodyLimits {
+                max_body_bytes: collector.max_body_bytes.as_usize(),
+                max_decompressed_bytes: collector.max_decompressed_bytes.as_usize(),
+                timeout: collector.body_timeout.0,
+            },
+            decode_limits: DecodeLimits {
+                max_events: collector.max_events_per_beacon,
+                max_url_bytes: collector.max_url_bytes.as_usize(),
+                max_string_bytes: collector.max_string_bytes.as_usize(),
+                max_stack_bytes: collector.max_stack_bytes.as_usize(),
+            },
+            cors_max_age_secs: collector.cors_max_age.0.as_secs(),
+            retry_after_secs: collector.retry_after.0.as_secs().max(1),
+            shutdown_grace: collector.shutdown_grace.0,
+            sites: config.sites.clone(),
+        }
+    }
+}
+
+/// State shared by every connection.
+pub(crate) struct Shared {
+    settings: CollectorSettings,
+    decoder: BeaconDecoder,
+    sites: SiteRegistry,
+    pub(crate) sink: Arc<dyn BeaconSink>,
+    metrics: CollectorMetrics,
+    pub(crate) prometheus: PrometheusHandle,
+    pub(crate) shutting_down: AtomicBool,
+}
+
+/// A bound collector, ready to [`run`](Collector::run).
+pub struct Collector {
+    public: TcpListener,
+    admin: TcpListener,
+    shared: Arc<Shared>,
+}
+
+/// What shutdown left behind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShutdownReport {
+    /// Beacons accepted (202) that the sink could not deliver within the grace period.
+    pub undelivered: usize,
+}
+
+impl Collector {
+    /// Binds both listeners. Port 0 picks a free port (see [`public_addr`](Self::public_addr)).
+    pub async fn bind(
+        settings: CollectorSettings,
+        sink: Arc<dyn BeaconSink>,
+        prometheus: PrometheusHandle,
+    ) -> std::io::Result<Self> {
+        let public = TcpListener::bind(settings.listen).await?;
+        let admin = TcpListener::bind(settings.admin_listen).await?;
+        let shared = Arc::new(Shared {
+            decoder: BeaconDecoder::new(settings.decode_limits),
+            sites: SiteRegistry::new(&settings.sites),
+            sink,
+            metrics: CollectorMetrics::register(),
+            prometheus,
+            shutting_down: AtomicBool::new(false),
+            settings,
+        });
+        Ok(Self {
+            public,
+            admin,
+            shared,
+        })
+    }
+
+    pub fn public_addr(&self) -> std::io::Result<SocketAddr> {
+        self.public.local_addr()
+    }
+
+    pub fn admin_addr(&self) -> std::io::Result<SocketAddr> {
+        self.admin.local_addr()
+    }
+
+    /// Serves until `shutdown` resolves, then stops accepting, lets in-flight requests finish and
+    /// flushes the sink, all within the configured grace period.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> ShutdownReport {
+        let Collector {
+            public,
+            admin,
+            shared,
+        } = self;
+        let graceful = GracefulShutdown::new();
+        let mut http = hyper::server::conn::http1::Builder::new();
+        http.timer(TokioTimer::new())
+            .header_read_timeout(HEADER_READ_TIMEOUT);
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                accepted = public.accept() => {
+                    let Ok((stream, _peer)) = accepted else { continue };
+                    let shared = Arc::clone(&shared);
+                    let service = service_fn(move |request| handle_public(Arc::clone(&shared), request));
+                    let connection = http.serve_connection(TokioIo::new(stream), service);
+                    let connection = graceful.watch(connection);
+                    tokio::spawn(async move {
+                        if let Err(error) = connection.await {
+                            tracing::debug!(%error, "beacon connection ended with an error");
+                        }
+                    });
+                }
+                accepted = admin.accept() => {
+                    let Ok((stream, _peer)) = accepted else { continue };
+                    let shared = Arc::clone(&shared);
+                    let service = service_fn(move |request: Request<Incoming>| {
+                        let response = admin::handle(&shared, &request);
+                        async move { Ok::<_, Infallible>(response) }
+                    });
+                    let connection = http.serve_connection(TokioIo::new(stream), service);
+                    tokio::spawn(async move {
+                        if let Err(error) = connection.await {
+                            tracing::debug!(%error, "admin connection ended with an error");
+                        }
+                    });
+                }
+                () = &mut shutdown => break,
+            }
+        }
+
+        let started = Instant::now();
+        let grace = shared.settings.shutdown_grace;
+        shared.shutting_down.store(true, Ordering::Relaxed);
+        drop(public);
+        drop(admin);
+        tracing::info!(
+            grace_ms = grace.as_millis() as u64,
+            "shutting down: finishing in-flight requests"
+        );
+        if tokio::time::timeout(grace, graceful.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!("in-flight requests did not finish within the grace period");
+        }
+        let remaining = grace
+            .saturating_sub(started.elapsed())
+            .max(Duration::from_secs(1));
+        let sink = Arc::clone(&shared.sink);
+        let undelivered = tokio::task::spawn_blocking(move || sink.flush(remaining))
+            .await
+            .unwrap_or(usize::MAX);
+        if undelivered > 0 {
+            tracing::error!(undelivered, "sink not fully flushed at shutdown");
+        } else {
+            tracing::info!("sink flushed; shutdown complete");
+        }
+        ShutdownReport { undelivered }
+    }
+}
+
+async fn handle_public(
+    shared: Arc<Shared>,
+    request: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let response = if request.uri().path() != BEACON_PATH {
+        reject(&shared, HttpError::NotFound, None)
+    } else if request.method() == Method::POST {
+        handle_beacon(&shared, request).await
+    } else if request.method() == Method::OPTIONS {
+        handle_preflight(&shared, &request)
+    } else {
+        reject(&shared, HttpError::MethodNotAllowed, None)
+    };
+    shared.metrics.request(response.status().as_u16());
+    Ok(response)
+}
+
+/// Counts a rejection and renders it, with CORS headers when the origin is allowed (so the
+/// browser's console shows the reason instead of a CORS error).
+fn reject(
+    shared: &Shared,
+    error: HttpError,
+    cors_origin: Option<&HeaderValue>,
+) -> Response<Full<Bytes>> {
+    if error.status().is_client_error() || error.status().is_server_error() {
+        shared.metrics.rejected(&error);
+    }
+    let mut response = error.into_response();
+    add_cors(response.headers_mut(), cors_origin);
+    response
+}
+
+fn add_cors(headers: &mut HeaderMap, origin: Option<&HeaderValue>) {
+    headers.insert(header::VARY, HeaderValue::from_static("Origin"));
+    if let Some(origin) = origin {
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
+    }
+}
+
+fn query_key(request: &Request<Incoming>) -> Option<&str> {
+    request
+        .uri()
+        .query()?
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("key="))
+        .filter(|key| !key.is_empty())
+}
+
+/// Resolves the site and checks the origin; returns the `Origin` to echo in CORS headers.
+fn authorize<'s>(
+    shared: &'s Shared,
+    request: &Request<Incoming>,
+) -> Result<(&'s Arc<Site>, Option<HeaderValue>), HttpError> {
+    let key = query_key(request).ok_or(HttpError::MissingKey)?;
+    let site = shared
+        .sites
+        .site_for_key(key)
+        .ok_or(HttpError::UnknownKey)?;
+    let origin = request.headers().get(header::ORIGIN);
+    let origin_text = origin.and_then(|value| value.to_str().ok());
+    if !site.allows_origin(origin_text) {
+        return Err(HttpError::OriginNotAllowed);
+    }
+    Ok((site, origin.cloned()))
+}
+
+fn handle_preflight(shared: &Shared, request: &Request<Incoming>) -> Response<Full<Bytes>> {
+    let origin = match authorize(shared, request) {
+        Ok((_site, origin)) => origin,
+        Err(error) => return reject(shared, error, None),
+    };
+    let mut response = Response::new(Full::new(Bytes::new()));
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    let headers = response.headers_mut();
+    add_cors(headers, origin.as_ref());
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("POST, OPTIONS"),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static("Content-Type, Content-Encoding"),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from(shared.settings.cors_max_age_secs),
+    );
+    response
+}
+
+async fn handle_beacon(shared: &Shared, request: Request<Incoming>) -> Response<Full<Bytes>> {
+    let (site, origin) = match authorize(shared, &request) {
+        Ok(authorized) => authorized,
+        Err(error) => return reject(shared, error, None),
+    };
+    match accept_beacon(shared, site, request).await {
+        Ok(response) => {
+            let mut response = response;
+            add_cors(response.headers_mut(), origin.as_ref());
+            response
+        }
+        Err(error) => reject(shared, error, origin.as_ref()),
+    }
+}
+
+fn media_type_is_accepted(headers: &HeaderMap) -> bool {
+    let Some(content_type) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    essence.eq_ignore_ascii_case("text/plain") || essence.eq_ignore_ascii_case("application/json")
+}
+
+/// Whether the body is gzip (`Ok(true)`), plain (`Ok(false)`) or in an encoding we refuse.
+fn body_is_gzip(headers: &HeaderMap) -> Result<bool, HttpError> {
+    match headers
+        .get(header::CONTENT_ENCODING)
+        .map(|v| v.to_str().map(str::trim))
+    {
+        None => Ok(false),
+        Some(Ok(encoding)) if encoding.is_empty() || encoding.eq_ignore_ascii_case("identity") => {
+            Ok(false)
+        }
+        Some(Ok(encoding))
+            if encoding.eq_ignore_ascii_case("gzip") || encoding.eq_ignore_ascii_case("x-gzip") =>
+        {
+            Ok(true)
+        }
+        Some(_) => Err(HttpError::UnsupportedEncoding),
+    }
+}
+
+async fn accept_beacon(
+    shared: &Shared,
+    site: &Site,
+    request: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, HttpError> {
+    let headers = request.headers();
+    if !media_type_is_accepted(headers) {
+        return Err(HttpError::UnsupportedMediaType);
+    }
+    let gzip = body_is_gzip(headers)?;
+    let limits = &shared.settings.body;
+    let declared_length = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared_length.is_some_and(|length| length > limits.max_body_bytes as u64) {
+        return Err(HttpError::BodyTooLarge {
+            limit: limits.max_body_bytes,
+        });
+    }
+
+    let wire = read_body(request.into_body(), limits).await?;
+    let wire_bytes = wire.len();
+    let mut json = if gzip {
+        gunzip(&wire, limits.max_decompressed_bytes)?
+    } else {
+        wire.to_vec()
+    };
+    let mut decoded = shared.decoder.decode(&mut json)?;
+
+    decoded.beacon.site.clone_from(&site.id);
+    decoded.beacon.received_at_ms = now_ms();
+    let key = format!("{}/{}", site.id, decoded.beacon.page_view_id).into_bytes();
+    let record = SinkRecord {
+        key,
+        payload: decoded.beacon.encode_to_vec(),
+    };
+    let retry_after_secs = shared.settings.retry_after_secs;
+    shared.sink.try_send(record).map_err(|error| match error {
+        SinkError::Full(_) => HttpError::Overloaded { retry_after_secs },
+        SinkError::Closed(_) => HttpError::SinkClosed { retry_after_secs },
+        SinkError::Rejected { reason, .. } => HttpError::SinkRejected(reason),
+    })?;
+    shared.metrics.accepted(&decoded, wire_bytes);
+
+    let rejected: Vec<serde_json::Value> = decoded
+        .rejected_events
+        .iter()
+        .map(|rejection| {
+            serde_json::json!({
+                "index": rejection.index,
+                "reason": rejection.reason.as_str(),
+                "field": rejection.field,
+            })
+        })
+        .collect();
+    let body = serde_json::json!({
+        "accepted": decoded.beacon.events.len(),
+        "rejected": rejected,
+    });
+    Ok(json_response(StatusCode::ACCEPTED, &body))
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_millis() as i64)
+        .unwrap_or_default()
+}

@@ -1,0 +1,89 @@
+//! Site keys and allowed origins: which pages may send beacons, and as which site.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use rum_config::SiteConfig;
+
+/// One configured site.
+#[derive(Debug)]
+pub struct Site {
+    pub id: String,
+    allow_any_origin: bool,
+    origins: Vec<String>,
+}
+
+impl Site {
+    /// Whether a request with this `Origin` header (or none) may send for this site. Without an
+    /// `Origin` header only sites that allow any origin accept: browsers always send one on POST.
+    pub fn allows_origin(&self, origin: Option<&str>) -> bool {
+        if self.allow_any_origin {
+            return true;
+        }
+        origin.is_some_and(|origin| {
+            let origin = origin.trim_end_matches('/');
+            self.origins
+                .iter()
+                .any(|allowed| allowed.eq_ignore_ascii_case(origin))
+        })
+    }
+}
+
+/// Site key -> site, built once from the config.
+#[derive(Debug, Default)]
+pub struct SiteRegistry {
+    by_key: HashMap<String, Arc<Site>>,
+}
+
+impl SiteRegistry {
+    pub fn new(sites: &[SiteConfig]) -> Self {
+        let mut by_key = HashMap::new();
+        for config in sites {
+            let site = Arc::new(Site {
+                id: config.id.clone(),
+                allow_any_origin: config.allowed_origins.iter().any(|origin| origin == "*"),
+                origins: config
+                    .allowed_origins
+                    .iter()
+                    .map(|origin| origin.trim_end_matches('/').to_owned())
+                    .collect(),
+            });
+            for key in &config.keys {
+                by_key.insert(key.clone(), Arc::clone(&site));
+            }
+        }
+        Self { by_key }
+    }
+
+    pub fn site_for_key(&self, key: &str) -> Option<&Arc<Site>> {
+        self.by_key.get(key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins() {
+        let registry = SiteRegistry::new(&[
+            SiteConfig {
+                id: "shop".into(),
+                keys: vec!["k1".into(), "k2".into()],
+                allowed_origins: vec!["https://shop.example.com/".into()],
+            },
+            SiteConfig::demo(),
+        ]);
+        let shop = registry.site_for_key("k2").unwrap();
+        assert_eq!(shop.id, "shop");
+        assert!(shop.allows_origin(Some("https://shop.example.com")));
+        assert!(shop.allows_origin(Some("https://SHOP.example.com")));
+        assert!(!shop.allows_origin(Some("https://evil.example.com")));
+        assert!(!shop.allows_origin(Some("http://shop.example.com")));
+        assert!(!shop.allows_origin(None));
+        let demo = registry.site_for_key("demo").unwrap();
+        assert!(demo.allows_origin(None));
+        assert!(demo.allows_origin(Some("https://anything.example")));
+        assert!(registry.site_for_key("nope").is_none());
+    }
+}

@@ -1,0 +1,308 @@
+//! The one configuration file of `rum` (TOML), its defaults, `RUM_` environment overrides and
+//! validation whose errors name the offending key.
+//!
+//! Every section has `deny_unknown_fields` so a typo is an error, not a silently ignored setting, and
+//! every limit is a named constant. This crate must stay free of I/O beyond reading the file it is
+//! given, and of any runtime dependency: the collector, transport and CLI all read from it.
+
+#![forbid(unsafe_code)]
+
+mod load;
+mod units;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use serde::Deserialize;
+
+pub use load::{ConfigError, ENV_PREFIX, load, load_str};
+pub use units::{ByteSize, HumanDuration};
+
+/// Beacons listener when nothing is configured (`rum standalone` on a laptop).
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// Admin listener (`/metrics`, `/healthz`, `/readyz`) when nothing is configured.
+pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9100";
+/// The browser caps a beacon at 64 KiB (BEACON.md); a little headroom for proxies re-encoding.
+pub const DEFAULT_MAX_BODY_BYTES: u64 = 64 * 1024;
+/// A gzip body may inflate to at most this; beyond it the body is a bomb and is rejected.
+pub const DEFAULT_MAX_DECOMPRESSED_BYTES: u64 = 256 * 1024;
+/// A client that takes longer than this to send one beacon body is cut off.
+pub const DEFAULT_BODY_TIMEOUT_SECS: u64 = 10;
+/// How long browsers may cache a CORS preflight answer.
+pub const DEFAULT_CORS_MAX_AGE_SECS: u64 = 86_400;
+/// On SIGTERM, how long in-flight requests get to finish and the sink to flush.
+pub const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 15;
+/// `Retry-After` sent with 503 when the sink queue is full.
+pub const DEFAULT_RETRY_AFTER_SECS: u64 = 5;
+/// In-process channel capacity, in beacons.
+pub const DEFAULT_CHANNEL_CAPACITY: usize = 100_000;
+/// Kafka producer queue capacity, in beacons (librdkafka `queue.buffering.max.messages`).
+pub const DEFAULT_KAFKA_QUEUE_MESSAGES: usize = 100_000;
+pub const DEFAULT_KAFKA_TOPIC: &str = "rum.beacons";
+/// Small linger: batches form under load without adding visible latency.
+pub const DEFAULT_KAFKA_LINGER_MS: u64 = 5;
+/// How long librdkafka keeps retrying a message (e.g. while the broker is down) before it is
+/// counted as a delivery failure.
+pub const DEFAULT_KAFKA_MESSAGE_TIMEOUT_SECS: u64 = 300;
+/// The site key accepted when no configuration is given at all.
+pub const DEMO_SITE: &str = "demo";
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub collector: CollectorConfig,
+    pub sink: SinkConfig,
+    pub kafka: KafkaConfig,
+    /// Sites allowed to send beacons, each with its keys and allowed origins.
+    pub sites: Vec<SiteConfig>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            collector: CollectorConfig::default(),
+            sink: SinkConfig::default(),
+            kafka: KafkaConfig::default(),
+            sites: vec![SiteConfig::demo()],
+        }
+    }
+}
+
+/// `[collector]`: the HTTP edge.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct CollectorConfig {
+    pub listen: SocketAddr,
+    pub admin_listen: SocketAddr,
+    /// Tokio worker threads; 0 means one per core.
+    pub worker_threads: usize,
+    pub max_body_bytes: ByteSize,
+    pub max_decompressed_bytes: ByteSize,
+    pub max_events_per_beacon: usize,
+    pub max_url_bytes: ByteSize,
+    pub max_string_bytes: ByteSize,
+    pub max_stack_bytes: ByteSize,
+    pub body_timeout: HumanDuration,
+    pub cors_max_age: HumanDuration,
+    pub retry_after: HumanDuration,
+    pub shutdown_grace: HumanDuration,
+}
+
+impl Default for CollectorConfig {
+    fn default() -> Self {
+        Self {
+            listen: DEFAULT_LISTEN.parse().expect("constant address"),
+            admin_listen: DEFAULT_ADMIN_LISTEN.parse().expect("constant address"),
+            worker_threads: 0,
+            max_body_bytes: ByteSize(DEFAULT_MAX_BODY_BYTES),
+            max_decompressed_bytes: ByteSize(DEFAULT_MAX_DECOMPRESSED_BYTES),
+            max_events_per_beacon: 256,
+            max_url_bytes: ByteSize(2048),
+            max_string_bytes: ByteSize(1024),
+            max_stack_bytes: ByteSize(16 * 1024),
+            body_timeout: HumanDuration::from_secs(DEFAULT_BODY_TIMEOUT_SECS),
+            cors_max_age: HumanDuration::from_secs(DEFAULT_CORS_MAX_AGE_SECS),
+            retry_after: HumanDuration::from_secs(DEFAULT_RETRY_AFTER_SECS),
+            shutdown_grace: HumanDuration::from_secs(DEFAULT_SHUTDOWN_GRACE_SECS),
+        }
+    }
+}
+
+/// Where accepted beacons go.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SinkKind {
+    /// The in-process channel (`rum standalone`, the embedded default).
+    #[default]
+    Channel,
+    /// A Kafka topic (`[kafka]`).
+    Kafka,
+}
+
+/// `[sink]`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SinkConfig {
+    pub kind: SinkKind,
+    /// Capacity of the in-process channel, in beacons.
+    pub channel_capacity: usize,
+}
+
+impl Default for SinkConfig {
+    fn default() -> Self {
+        Self {
+            kind: SinkKind::Channel,
+            channel_capacity: DEFAULT_CHANNEL_CAPACITY,
+        }
+    }
+}
+
+/// `[kafka]`: the producer (collector) and consumers (`rum tail`, aggregators).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct KafkaConfig {
+    /// Bootstrap servers, `host:port[,host:port...]`.
+    pub brokers: String,
+    pub topic: String,
+    pub linger: HumanDuration,
+    pub message_timeout: HumanDuration,
+    /// Beacons the producer may hold before the collector answers 503.
+    pub queue_messages: usize,
+    /// Extra librdkafka properties passed through verbatim (TLS, SASL, tuning), e.g.
+    /// `"security.protocol" = "SASL_SSL"`. They cannot weaken the delivery guarantees: idempotence
+    /// and `acks=all` are always set.
+    pub librdkafka: BTreeMap<String, String>,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        Self {
+            brokers: "127.0.0.1:9092".to_owned(),
+            topic: DEFAULT_KAFKA_TOPIC.to_owned(),
+            linger: HumanDuration::from_millis(DEFAULT_KAFKA_LINGER_MS),
+            message_timeout: HumanDuration::from_secs(DEFAULT_KAFKA_MESSAGE_TIMEOUT_SECS),
+            queue_messages: DEFAULT_KAFKA_QUEUE_MESSAGES,
+            librdkafka: BTreeMap::new(),
+        }
+    }
+}
+
+/// `[[sites]]`: one site that may send beacons.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SiteConfig {
+    /// Stable site name; travels with every beacon (the key never does).
+    pub id: String,
+    /// Keys the site's pages send as `?key=`; several allow rotation.
+    pub keys: Vec<String>,
+    /// Origins (`https://shop.example.com`) whose pages may send; `"*"` allows any origin and
+    /// requests without an `Origin` header.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+}
+
+impl SiteConfig {
+    /// The site that `rum standalone` accepts when run without configuration.
+    pub fn demo() -> Self {
+        Self {
+            id: DEMO_SITE.to_owned(),
+            keys: vec![DEMO_SITE.to_owned()],
+            allowed_origins: vec!["*".to_owned()],
+        }
+    }
+}
+
+/// Keys of librdkafka properties the producer sets itself for its guarantees.
+pub const KAFKA_PROTECTED_PROPERTIES: [&str; 4] = [
+    "enable.idempotence",
+    "acks",
+    "bootstrap.servers",
+    "queue.buffering.max.messages",
+];
+
+impl Config {
+    /// Checks what serde cannot: cross-field rules and value ranges. Errors name the key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key: &str, message: String| {
+            Err(ConfigError::Invalid {
+                key: key.to_owned(),
+                message,
+            })
+        };
+        let collector = &self.collector;
+        if collector.listen == collector.admin_listen {
+            return invalid(
+                "collector.admin_listen",
+                "must differ from collector.listen: admin endpoints never share the public port"
+                    .into(),
+            );
+        }
+        if collector.max_body_bytes.0 == 0 {
+            return invalid("collector.max_body_bytes", "must be greater than 0".into());
+        }
+        if collector.max_decompressed_bytes.0 < collector.max_body_bytes.0 {
+            return invalid(
+                "collector.max_decompressed_bytes",
+                "must be at least collector.max_body_bytes".into(),
+            );
+        }
+        if collector.max_events_per_beacon == 0 {
+            return invalid(
+                "collector.max_events_per_beacon",
+                "must be greater than 0".into(),
+            );
+        }
+        if self.sink.channel_capacity == 0 {
+            return invalid("sink.channel_capacity", "must be greater than 0".into());
+        }
+        if self.sink.kind == SinkKind::Kafka {
+            if self.kafka.brokers.trim().is_empty() {
+                return invalid("kafka.brokers", "must name at least one broker".into());
+            }
+            if self.kafka.topic.trim().is_empty() {
+                return invalid("kafka.topic", "must not be empty".into());
+            }
+            if self.kafka.queue_messages == 0 {
+                return invalid("kafka.queue_messages", "must be greater than 0".into());
+            }
+        }
+        for key in self.kafka.librdkafka.keys() {
+            if KAFKA_PROTECTED_PROPERTIES.contains(&key.as_str()) {
+                return invalid(
+                    &format!("kafka.librdkafka.\"{key}\""),
+                    "is set by rum itself; use the [kafka] settings instead".into(),
+                );
+            }
+        }
+        if self.sites.is_empty() {
+            return invalid(
+                "sites",
+                "at least one [[sites]] entry is needed to accept beacons".into(),
+            );
+        }
+        let mut seen_keys = std::collections::HashSet::new();
+        for (index, site) in self.sites.iter().enumerate() {
+            if site.id.is_empty()
+                || !site
+                    .id
+                    .bytes()
+                    .all(|byte| byte.is_ascii_alphanumeric() || b"_-.".contains(&byte))
+            {
+                return invalid(
+                    &format!("sites[{index}].id"),
+                    "must be non-empty and use only [A-Za-z0-9_.-]".into(),
+                );
+            }
+            if site.keys.is_empty() {
+                return invalid(
+                    &format!("sites[{index}].keys"),
+                    "needs at least one key".into(),
+                );
+            }
+            for key in &site.keys {
+                if key.is_empty() || !seen_keys.insert(key.as_str()) {
+                    return invalid(
+                        &format!("sites[{index}].keys"),
+                        format!("key {key:?} is empty or used by more than one site"),
+                    );
+                }
+            }
+            for origin in &site.allowed_origins {
+                let well_formed = origin == "*"
+                    || ((origin.starts_with("https://") || origin.starts_with("http://"))
+                        && !origin.trim_end_matches('/').contains(['?', '#'])
+                        && origin.matches('/').count() == 2);
+                if !well_formed {
+                    return invalid(
+                        &format!("sites[{index}].allowed_origins"),
+                        format!(
+                            "{origin:?} is not an origin like \"https://shop.example.com\" or \"*\""
+                        ),
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,130 @@
+//! The in-process sink: a bounded channel from the collector to the aggregator in the same process.
+
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+
+use crate::metrics::SinkMetrics;
+use crate::{BeaconSink, SinkError, SinkRecord};
+
+/// How often a blocking flush re-checks the queue.
+const FLUSH_POLL: Duration = Duration::from_millis(5);
+
+/// The sending half, held by the collector.
+pub struct ChannelSink {
+    sender: mpsc::Sender<SinkRecord>,
+    capacity: usize,
+    metrics: SinkMetrics,
+}
+
+/// The receiving half, held by the consumer (the aggregator in `rum standalone`).
+pub struct ChannelSource {
+    receiver: mpsc::Receiver<SinkRecord>,
+    metrics: SinkMetrics,
+}
+
+impl ChannelSink {
+    /// A channel holding at most `capacity` records.
+    pub fn new(capacity: usize) -> (ChannelSink, ChannelSource) {
+        let (sender, receiver) = mpsc::channel(capacity);
+        let metrics = SinkMetrics::register("channel", capacity);
+        let source = ChannelSource {
+            receiver,
+            metrics: metrics.clone(),
+        };
+        (
+            ChannelSink {
+                sender,
+                capacity,
+                metrics,
+            },
+            source,
+        )
+    }
+}
+
+impl BeaconSink for ChannelSink {
+    fn try_send(&self, record: SinkRecord) -> Result<(), SinkError> {
+        match self.sender.try_send(record) {
+            Ok(()) => {
+                self.metrics.queue_depth.increment(1.0);
+                Ok(())
+            }
+            Err(mpsc::error::TrySendError::Full(record)) => {
+                self.metrics.enqueue_rejected("full");
+                Err(SinkError::Full(record))
+            }
+            Err(mpsc::error::TrySendError::Closed(record)) => {
+                self.metrics.enqueue_rejected("closed");
+                Err(SinkError::Closed(record))
+            }
+        }
+    }
+
+    fn is_ready(&self) -> bool {
+        !self.sender.is_closed() && self.sender.capacity() > 0
+    }
+
+    fn queue_depth(&self) -> usize {
+        self.capacity - self.sender.capacity()
+    }
+
+    fn queue_capacity(&self) -> usize {
+        self.capacity
+    }
+
+    fn flush(&self, timeout: Duration) -> usize {
+        let deadline = Instant::now() + timeout;
+        while self.queue_depth() > 0 && !self.sender.is_closed() && Instant::now() < deadline {
+            std::thread::sleep(FLUSH_POLL);
+        }
+        if self.sender.is_closed() {
+            // The consumer is gone: whatever is still queued will never be read.
+            return self.queue_depth();
+        }
+        self.queue_depth()
+    }
+}
+
+impl ChannelSource {
+    /// The next record; `None` once every sender is dropped and the queue is empty.
+    pub async fn recv(&mut self) -> Option<SinkRecord> {
+        let record = self.receiver.recv().await?;
+        self.metrics.queue_depth.decrement(1.0);
+        self.metrics.delivered.increment(1);
+        Some(record)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(n: u8) -> SinkRecord {
+        SinkRecord {
+            key: vec![n],
+            payload: vec![n; 3],
+        }
+    }
+
+    #[tokio::test]
+    async fn full_and_closed_hand_the_record_back() {
+        let (sink, mut source) = ChannelSink::new(2);
+        sink.try_send(record(1)).unwrap();
+        sink.try_send(record(2)).unwrap();
+        assert_eq!(sink.queue_depth(), 2);
+        assert!(!sink.is_ready());
+        match sink.try_send(record(3)) {
+            Err(SinkError::Full(returned)) => assert_eq!(returned, record(3)),
+            other => panic!("expected Full, got {other:?}"),
+        }
+        assert_eq!(source.recv().await, Some(record(1)));
+        assert_eq!(source.recv().await, Some(record(2)));
+        assert_eq!(sink.flush(Duration::from_millis(10)), 0);
+        drop(source);
+        assert!(matches!(
+            sink.try_send(record(4)),
+            Err(SinkError::Closed(_))
+        ));
+    }
+}

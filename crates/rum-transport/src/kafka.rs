@@ -1,0 +1,240 @@
+//! The Kafka sink: one idempotent producer (acks=all, lz4, small linger), one message per beacon.
+//!
+//! `try_send` hands the record to librdkafka's bounded queue and returns; a background thread polls
+//! delivery reports, which feed the delivered / failed counters and the latency histogram. A second
+//! thread checks every few seconds that the topic's metadata can be fetched: that is readiness.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use metrics::gauge;
+use rdkafka::ClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::statistics::Statistics;
+use rum_config::KafkaConfig;
+
+use crate::metrics::{KAFKA_BROKERS_UP, KAFKA_IDEMPOTENT, SinkMetrics};
+use crate::{BeaconSink, SinkError, SinkRecord};
+
+/// How often the readiness thread fetches the topic's metadata.
+const READINESS_INTERVAL: Duration = Duration::from_secs(2);
+/// How long one metadata fetch may take.
+const METADATA_TIMEOUT: Duration = Duration::from_secs(3);
+/// librdkafka statistics cadence (queue depth, broker state, idempotence state).
+const STATISTICS_INTERVAL_MS: &str = "1000";
+
+#[derive(Debug, thiserror::Error)]
+pub enum KafkaSinkError {
+    #[error("cannot create kafka producer: {0}")]
+    Create(#[from] KafkaError),
+}
+
+/// Called by librdkafka's threads: delivery reports and statistics.
+struct SinkContext {
+    metrics: SinkMetrics,
+}
+
+impl ClientContext for SinkContext {
+    fn stats(&self, statistics: Statistics) {
+        let brokers_up = statistics
+            .brokers
+            .values()
+            .filter(|broker| broker.nodeid >= 0 && broker.state == "UP")
+            .count();
+        gauge!(KAFKA_BROKERS_UP).set(brokers_up as f64);
+        let assigned = statistics
+            .eos
+            .as_ref()
+            .is_some_and(|eos| eos.idemp_state == "Assigned" && eos.producer_id >= 0);
+        gauge!(KAFKA_IDEMPOTENT).set(if assigned { 1.0 } else { 0.0 });
+    }
+}
+
+impl ProducerContext for SinkContext {
+    /// When the record was enqueued, for the produce-latency histogram.
+    type DeliveryOpaque = Box<Instant>;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, enqueued_at: Self::DeliveryOpaque) {
+        self.metrics.queue_depth.decrement(1.0);
+        match result {
+            Ok(_) => {
+                self.metrics.delivered.increment(1);
+                self.metrics
+                    .produce_latency
+                    .record(enqueued_at.elapsed().as_secs_f64());
+            }
+            Err((error, _message)) => {
+                let reason = error
+                    .rdkafka_error_code()
+                    .map_or_else(|| "unknown".to_owned(), |code| format!("{code:?}"));
+                tracing::error!(%error, reason, "kafka delivery failed; beacon lost");
+                self.metrics.delivery_error(reason);
+            }
+        }
+    }
+}
+
+struct Shared {
+    producer: ThreadedProducer<SinkContext>,
+    topic: String,
+    ready: AtomicBool,
+}
+
+/// An idempotent Kafka producer behind [`BeaconSink`].
+pub struct KafkaSink {
+    shared: Arc<Shared>,
+    capacity: usize,
+    metrics: SinkMetrics,
+}
+
+impl KafkaSink {
+    /// Creates the producer and starts its readiness checks. Does not wait for the broker.
+    pub fn new(config: &KafkaConfig) -> Result<Self, KafkaSinkError> {
+        let metrics = SinkMetrics::register("kafka", config.queue_messages);
+        let context = SinkContext {
+            metrics: metrics.clone(),
+        };
+        let producer: ThreadedProducer<SinkContext> =
+            producer_config(config).create_with_context(context)?;
+        let shared = Arc::new(Shared {
+            producer,
+            topic: config.topic.clone(),
+            ready: AtomicBool::new(false),
+        });
+        spawn_readiness_checks(Arc::downgrade(&shared));
+        Ok(Self {
+            shared,
+            capacity: config.queue_messages,
+            metrics,
+        })
+    }
+
+    /// The topic this sink writes to.
+    pub fn topic(&self) -> &str {
+        &self.shared.topic
+    }
+}
+
+/// The producer's settings: delivery guarantees first, then the operator's pass-through properties
+/// (which `rum_config` validation keeps from overriding the guarantees).
+pub(crate) fn producer_config(config: &KafkaConfig) -> ClientConfig {
+    let mut client = ClientConfig::new();
+    for (key, value) in &config.librdkafka {
+        client.set(key, value);
+    }
+    client
+        .set("bootstrap.servers", &config.brokers)
+        .set("client.id", "rum-collector")
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("compression.type", "lz4")
+        .set("linger.ms", config.linger.0.as_millis().to_string())
+        .set(
+            "message.timeout.ms",
+            config.message_timeout.0.as_millis().to_string(),
+        )
+        .set(
+            "queue.buffering.max.messages",
+            config.queue_messages.to_string(),
+        )
+        .set("statistics.interval.ms", STATISTICS_INTERVAL_MS);
+    client
+}
+
+fn spawn_readiness_checks(shared: Weak<Shared>) {
+    let spawned = std::thread::Builder::new()
+        .name("rum-kafka-readiness".into())
+        .spawn(move || {
+            while let Some(shared) = shared.upgrade() {
+                let topic_ready = shared
+                    .producer
+                    .client()
+                    .fetch_metadata(Some(&shared.topic), METADATA_TIMEOUT)
+                    .map(|metadata| {
+                        metadata.topics().iter().any(|topic| {
+                            topic.name() == shared.topic
+                                && topic.error().is_none()
+                                && !topic.partitions().is_empty()
+                        })
+                    })
+                    .unwrap_or(false);
+                if topic_ready != shared.ready.swap(topic_ready, Ordering::Relaxed) {
+                    tracing::info!(topic = %shared.topic, ready = topic_ready, "kafka sink readiness changed");
+                }
+                drop(shared);
+                std::thread::sleep(READINESS_INTERVAL);
+            }
+        });
+    if let Err(error) = spawned {
+        tracing::error!(%error, "cannot start kafka readiness thread; /readyz will stay unready");
+    }
+}
+
+impl BeaconSink for KafkaSink {
+    fn try_send(&self, record: SinkRecord) -> Result<(), SinkError> {
+        let base = BaseRecord::with_opaque_to(&self.shared.topic, Box::new(Instant::now()))
+            .key(&record.key)
+            .payload(&record.payload);
+        match self.shared.producer.send(base) {
+            Ok(()) => {
+                self.metrics.queue_depth.increment(1.0);
+                Ok(())
+            }
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                self.metrics.enqueue_rejected("full");
+                Err(SinkError::Full(record))
+            }
+            Err((error, _)) => {
+                self.metrics.enqueue_rejected("rejected");
+                Err(SinkError::Rejected {
+                    reason: error.to_string(),
+                    record,
+                })
+            }
+        }
+    }
+
+    fn is_ready(&self) -> bool {
+        self.shared.ready.load(Ordering::Relaxed) && self.queue_depth() < self.capacity
+    }
+
+    fn queue_depth(&self) -> usize {
+        usize::try_from(self.shared.producer.in_flight_count()).unwrap_or(0)
+    }
+
+    fn queue_capacity(&self) -> usize {
+        self.capacity
+    }
+
+    fn flush(&self, timeout: Duration) -> usize {
+        if let Err(error) = self.shared.producer.flush(timeout) {
+            tracing::warn!(%error, undelivered = self.queue_depth(), "kafka flush did not complete");
+        }
+        self.queue_depth()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guarantees_win_over_pass_through_properties() {
+        let mut config = KafkaConfig::default();
+        config
+            .librdkafka
+            .insert("security.protocol".into(), "SASL_SSL".into());
+        config
+            .librdkafka
+            .insert("compression.type".into(), "none".into());
+        let client = producer_config(&config);
+        assert_eq!(client.get("enable.idempotence"), Some("true"));
+        assert_eq!(client.get("acks"), Some("all"));
+        assert_eq!(client.get("compression.type"), Some("lz4"));
+        assert_eq!(client.get("linger.ms"), Some("5"));
+        assert_eq!(client.get("security.protocol"), Some("SASL_SSL"));
+    }
+}

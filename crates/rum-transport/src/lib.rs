@@ -1,0 +1,59 @@
+//! Where accepted beacons go, behind one interface: [`BeaconSink`].
+//!
+//! Two implementations sit side by side: [`ChannelSink`] (the in-process channel of `rum standalone`,
+//! read by the aggregator through [`ChannelSource`]) and [`KafkaSink`] (an idempotent rdkafka producer).
+//! [`KafkaTail`] reads the beacon topic back (`rum tail`, tests, later the aggregators).
+//!
+//! This is the only crate that imports rdkafka. A sink must never block or await a delivery on the
+//! caller's path: `try_send` enqueues or fails at once (full / closed), and every record it accepted is
+//! either delivered or counted as a delivery failure.
+
+#![forbid(unsafe_code)]
+
+mod channel;
+mod kafka;
+mod metrics;
+mod tail;
+
+use std::time::Duration;
+
+pub use channel::{ChannelSink, ChannelSource};
+pub use kafka::{KafkaSink, KafkaSinkError};
+pub use tail::{KafkaTail, TailError, TailStart, TailedBeacon};
+
+/// One beacon on its way out: the partition key and the encoded `rum.v1.Beacon`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SinkRecord {
+    /// Keeps one page view's beacons together (one partition, in order).
+    pub key: Vec<u8>,
+    pub payload: Vec<u8>,
+}
+
+/// Why a record was not taken. The record is handed back so nothing is lost silently.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    /// The queue is at capacity: shed load (503 + Retry-After) and let the client retry.
+    #[error("sink queue is full")]
+    Full(SinkRecord),
+    /// The sink is shutting down or its consumer is gone.
+    #[error("sink is closed")]
+    Closed(SinkRecord),
+    /// The sink refused this record for good (e.g. larger than the broker accepts).
+    #[error("sink rejected the record: {reason}")]
+    Rejected { reason: String, record: SinkRecord },
+}
+
+/// A destination for beacons.
+pub trait BeaconSink: Send + Sync + 'static {
+    /// Enqueues without blocking; never waits for delivery.
+    fn try_send(&self, record: SinkRecord) -> Result<(), SinkError>;
+    /// Whether the sink can take data now (drives `/readyz`).
+    fn is_ready(&self) -> bool;
+    /// Records accepted but not yet delivered.
+    fn queue_depth(&self) -> usize;
+    /// Maximum records the queue holds before `try_send` answers `Full`.
+    fn queue_capacity(&self) -> usize;
+    /// Blocks until everything accepted is delivered or `timeout` passes; returns how many records
+    /// were still undelivered (0 on a clean flush).
+    fn flush(&self, timeout: Duration) -> usize;
+}
