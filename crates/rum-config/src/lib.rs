@@ -211,7 +211,8 @@ impl Config {
             })
         };
         let collector = &self.collector;
-        if collector.listen == collector.admin_listen {
+        // Port 0 asks the OS for a free port, so two of them never collide.
+        if collector.listen == collector.admin_listen && collector.listen.port() != 0 {
             return invalid(
                 "collector.admin_listen",
                 "must differ from collector.listen: admin endpoints never share the public port"

@@ -1,0 +1,261 @@
+//! Runs the real `rum` binary for a test and talks plain HTTP/1.1 to it.
+//!
+//! Each test gets its own process on loopback with OS-chosen ports (read back from the startup log),
+//! so counters read from `/metrics` belong to that test alone.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+/// How long the binary may take to start listening.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A running `rum` process.
+pub struct Rum {
+    child: Child,
+    pub public: SocketAddr,
+    pub admin: SocketAddr,
+    pub log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+/// Extra process settings.
+#[derive(Default)]
+pub struct RumOptions<'a> {
+    /// `standalone` or `collector`.
+    pub mode: &'a str,
+    /// Contents of a config file to pass with --config.
+    pub config_toml: Option<&'a str>,
+    pub env: Vec<(&'a str, String)>,
+    pub args: Vec<String>,
+}
+
+impl Rum {
+    pub fn standalone() -> anyhow::Result<Rum> {
+        Rum::start(RumOptions {
+            mode: "standalone",
+            ..RumOptions::default()
+        })
+    }
+
+    pub fn start(options: RumOptions<'_>) -> anyhow::Result<Rum> {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_rum"));
+        command
+            .arg(options.mode)
+            .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
+            .args(&options.args)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (name, value) in &options.env {
+            command.env(name, value);
+        }
+        if let Some(toml) = options.config_toml {
+            let path = temp_path("rum-test-config", "toml");
+            std::fs::write(&path, toml)?;
+            command.arg("--config").arg(path);
+        }
+        let mut child = command.spawn().context("spawning rum")?;
+        let stderr = child.stderr.take().expect("piped stderr");
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (addresses_tx, addresses_rx) = mpsc::channel();
+        let log_writer = std::sync::Arc::clone(&log);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if line.contains("rum collector listening") {
+                    let _ = addresses_tx.send(line.clone());
+                }
+                log_writer.lock().unwrap().push(line);
+            }
+        });
+        let line = match addresses_rx.recv_timeout(START_TIMEOUT) {
+            Ok(line) => line,
+            Err(_) => {
+                let _ = child.kill();
+                let log = log.lock().unwrap().join("\n");
+                bail!("rum did not start listening within {START_TIMEOUT:?}; log:\n{log}");
+            }
+        };
+        let field = |name: &str| -> anyhow::Result<SocketAddr> {
+            let start = line.find(&format!("{name}=")).context("address in log")? + name.len() + 1;
+            let end = line[start..]
+                .find(' ')
+                .map_or(line.len(), |end| start + end);
+            Ok(line[start..end].parse()?)
+        };
+        Ok(Rum {
+            public: field("listen")?,
+            admin: field("admin")?,
+            child,
+            log,
+        })
+    }
+
+    /// POSTs a beacon body to `/rum/v1/beacon?{query}` with the given headers.
+    pub fn post_beacon(&self, query: &str, headers: &[(&str, &str)], body: &[u8]) -> HttpResponse {
+        let mut all_headers = vec![("Content-Length", body.len().to_string())];
+        all_headers.extend(headers.iter().map(|(k, v)| (*k, v.to_string())));
+        request(
+            self.public,
+            "POST",
+            &format!("/rum/v1/beacon?{query}"),
+            &all_headers,
+            body,
+        )
+    }
+
+    /// POSTs a JSON beacon as `navigator.sendBeacon` does (text/plain) with key `demo`.
+    pub fn send(&self, body: &[u8]) -> HttpResponse {
+        self.post_beacon(
+            "key=demo",
+            &[("Content-Type", "text/plain;charset=UTF-8")],
+            body,
+        )
+    }
+
+    pub fn admin_get(&self, path: &str) -> HttpResponse {
+        request(self.admin, "GET", path, &[], b"")
+    }
+
+    /// Every sample on `/metrics`, keyed as written (`name{labels}`).
+    pub fn metrics(&self) -> HashMap<String, f64> {
+        let response = self.admin_get("/metrics");
+        assert_eq!(response.status, 200);
+        response
+            .text()
+            .lines()
+            .filter(|line| !line.starts_with('#') && !line.is_empty())
+            .filter_map(|line| {
+                let (key, value) = line.rsplit_once(' ')?;
+                Some((key.to_owned(), value.parse().ok()?))
+            })
+            .collect()
+    }
+
+    /// One sample's value, 0 when absent (counters start absent or at 0).
+    pub fn metric(&self, key: &str) -> f64 {
+        self.metrics().get(key).copied().unwrap_or(0.0)
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "rum did not exit after SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+}
+
+impl Drop for Rum {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A parsed HTTP/1.1 response.
+#[derive(Debug)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: HashMap<String, String>,
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|error| panic!("response is not JSON ({error}): {}", self.text()))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .get(&name.to_ascii_lowercase())
+            .map(String::as_str)
+    }
+}
+
+/// One request on a fresh connection (`Connection: close`), read to the end.
+pub fn request(
+    address: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, String)],
+    body: &[u8],
+) -> HttpResponse {
+    let mut stream = TcpStream::connect(address).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).unwrap();
+    // The server may answer early (e.g. 413 on Content-Length) and close: that is not an error.
+    let _ = stream.write_all(body);
+    read_response(stream)
+}
+
+pub fn read_response(mut stream: TcpStream) -> HttpResponse {
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw);
+    let split = raw
+        .windows(4)
+        .position(|window| window == b"\r\n\r\n")
+        .unwrap_or_else(|| {
+            panic!(
+                "no HTTP response head in {:?}",
+                String::from_utf8_lossy(&raw)
+            )
+        });
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|line| line.split(' ').nth(1))
+        .and_then(|code| code.parse().ok())
+        .expect("status line");
+    let headers = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_owned()))
+        .collect();
+    HttpResponse {
+        status,
+        headers,
+        body: raw[split + 4..].to_vec(),
+    }
+}
+
+/// A fresh path in the temp dir.
+pub fn temp_path(prefix: &str, extension: &str) -> PathBuf {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    std::env::temp_dir().join(format!(
+        "{prefix}-{}-{nanos}.{extension}",
+        std::process::id()
+    ))
+}
