@@ -84,8 +84,13 @@ impl KafkaTail {
         let deadline = Instant::now() + timeout;
         loop {
             let remaining = deadline.saturating_duration_since(Instant::now());
+            // poll() also returns None right after handling a non-message event (a rebalance),
+            // so only the deadline means "nothing arrived".
             let Some(result) = self.consumer.poll(remaining) else {
-                return Ok(None);
+                if Instant::now() >= deadline {
+                    return Ok(None);
+                }
+                continue;
             };
             let message = result?;
             let Some(payload) = message.payload() else {
