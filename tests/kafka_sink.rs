@@ -3,7 +3,6 @@
 //! edge's fields, under an idempotent producer; and a broker outage sheds load with counted 503s,
 //! loses nothing that was accepted, and delivers it once the broker is back.
 
-#[allow(dead_code)]
 #[path = "harness/broker.rs"]
 mod broker;
 #[allow(dead_code)]
