@@ -7,6 +7,7 @@ use crate::Config;
 
 /// Environment variables starting with this override config keys: `RUM_KAFKA__BROKERS=host:9092`
 /// sets `kafka.brokers` (sections and keys separated by a double underscore, case-insensitive).
+/// `RUM_*` names without a double underscore (`RUM_CONFIG`) are not overrides and are ignored.
 pub const ENV_PREFIX: &str = "RUM_";
 
 #[derive(Debug, thiserror::Error)]
@@ -52,7 +53,9 @@ pub fn load_str(
                 message: error.to_string(),
             })?;
     for (name, value) in environment {
-        let Some(path) = name.strip_prefix(ENV_PREFIX) else {
+        // Only `RUM_SECTION__KEY` names are overrides; other `RUM_*` names (`RUM_CONFIG`, a
+        // user's `RUM_BIN`) belong to someone else.
+        let Some(path) = name.strip_prefix(ENV_PREFIX).filter(|path| path.contains("__")) else {
             continue;
         };
         apply_override(&mut table, &name, path, &value)?;
@@ -74,13 +77,13 @@ fn apply_override(
     raw_value: &str,
 ) -> Result<(), ConfigError> {
     let keys: Vec<String> = path.split("__").map(str::to_ascii_lowercase).collect();
-    if keys.len() < 2 || keys.iter().any(String::is_empty) {
+    if keys.iter().any(String::is_empty) {
         return Err(ConfigError::Invalid {
             key: variable.to_owned(),
             message: "must look like RUM_SECTION__KEY (double underscore between levels)".into(),
         });
     }
-    let (leaf, sections) = keys.split_last().expect("at least two keys");
+    let (leaf, sections) = keys.split_last().expect("split yields at least one key");
     let mut current = table;
     for section in sections {
         let entry = current
@@ -141,6 +144,8 @@ mod tests {
                 ("RUM_COLLECTOR__WORKER_THREADS", "1"),
                 ("RUM_SINK__KIND", "kafka"),
                 ("UNRELATED", "x"),
+                ("RUM_CONFIG", "/etc/rum.toml"),
+                ("RUM_BIN", "target/release/rum"),
             ]),
         )
         .unwrap();
