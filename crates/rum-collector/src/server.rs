@@ -23,7 +23,7 @@ use tokio::net::TcpListener;
 
 use crate::admin;
 use crate::body::{BodyLimits, gunzip, read_body};
-use crate::error::{HttpError, json_response};
+use crate::error::HttpError;
 use crate::metrics::CollectorMetrics;
 use crate::sites::{Site, SiteRegistry};
 
@@ -384,22 +384,37 @@ async fn accept_beacon(
     })?;
     shared.metrics.accepted(&decoded, wire_bytes);
 
-    let rejected: Vec<serde_json::Value> = decoded
-        .rejected_events
-        .iter()
-        .map(|rejection| {
-            serde_json::json!({
-                "index": rejection.index,
-                "reason": rejection.reason.as_str(),
-                "field": rejection.field,
-            })
-        })
-        .collect();
-    let body = serde_json::json!({
-        "accepted": decoded.beacon.events.len(),
-        "rejected": rejected,
-    });
-    Ok(json_response(StatusCode::ACCEPTED, &body))
+    Ok(accepted_response(&decoded))
+}
+
+/// `{"accepted":N,"rejected":[{"index":I,"reason":R,"field":F}...]}`, written directly: reasons and
+/// field names are fixed identifiers that need no escaping, and this runs for every beacon.
+fn accepted_response(decoded: &rum_schema::DecodedBeacon) -> Response<Full<Bytes>> {
+    use std::fmt::Write as _;
+    let mut body = String::with_capacity(32 + 64 * decoded.rejected_events.len());
+    let _ = write!(
+        body,
+        "{{\"accepted\":{},\"rejected\":[",
+        decoded.beacon.events.len()
+    );
+    for (position, rejection) in decoded.rejected_events.iter().enumerate() {
+        let separator = if position == 0 { "" } else { "," };
+        let _ = write!(
+            body,
+            "{separator}{{\"index\":{},\"reason\":\"{}\",\"field\":\"{}\"}}",
+            rejection.index,
+            rejection.reason.as_str(),
+            rejection.field
+        );
+    }
+    body.push_str("]}");
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = StatusCode::ACCEPTED;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
 }
 
 fn now_ms() -> i64 {

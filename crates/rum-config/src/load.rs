@@ -55,7 +55,10 @@ pub fn load_str(
     for (name, value) in environment {
         // Only `RUM_SECTION__KEY` names are overrides; other `RUM_*` names (`RUM_CONFIG`, a
         // user's `RUM_BIN`) belong to someone else.
-        let Some(path) = name.strip_prefix(ENV_PREFIX).filter(|path| path.contains("__")) else {
+        let Some(path) = name
+            .strip_prefix(ENV_PREFIX)
+            .filter(|path| path.contains("__"))
+        else {
             continue;
         };
         apply_override(&mut table, &name, path, &value)?;
