@@ -228,9 +228,7 @@ fn reject(
     error: HttpError,
     cors_origin: Option<&HeaderValue>,
 ) -> Response<Full<Bytes>> {
-    if error.status().is_client_error() || error.status().is_server_error() {
-        shared.metrics.rejected(&error);
-    }
+    shared.metrics.rejected(&error);
     let mut response = error.into_response();
     add_cors(response.headers_mut(), cors_origin);
     response
@@ -300,8 +298,7 @@ async fn handle_beacon(shared: &Shared, request: Request<Incoming>) -> Response<
         Err(error) => return reject(shared, error, None),
     };
     match accept_beacon(shared, site, request).await {
-        Ok(response) => {
-            let mut response = response;
+        Ok(mut response) => {
             add_cors(response.headers_mut(), origin.as_ref());
             response
         }

@@ -13,6 +13,7 @@ mod units;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
+use rum_schema::limits;
 use serde::Deserialize;
 
 pub use load::{ConfigError, ENV_PREFIX, load, load_str};
@@ -97,10 +98,10 @@ impl Default for CollectorConfig {
             worker_threads: 0,
             max_body_bytes: ByteSize(DEFAULT_MAX_BODY_BYTES),
             max_decompressed_bytes: ByteSize(DEFAULT_MAX_DECOMPRESSED_BYTES),
-            max_events_per_beacon: 256,
-            max_url_bytes: ByteSize(2048),
-            max_string_bytes: ByteSize(1024),
-            max_stack_bytes: ByteSize(16 * 1024),
+            max_events_per_beacon: limits::DEFAULT_MAX_EVENTS,
+            max_url_bytes: ByteSize(limits::DEFAULT_MAX_URL_BYTES as u64),
+            max_string_bytes: ByteSize(limits::DEFAULT_MAX_STRING_BYTES as u64),
+            max_stack_bytes: ByteSize(limits::DEFAULT_MAX_STACK_BYTES as u64),
             body_timeout: HumanDuration::from_secs(DEFAULT_BODY_TIMEOUT_SECS),
             cors_max_age: HumanDuration::from_secs(DEFAULT_CORS_MAX_AGE_SECS),
             retry_after: HumanDuration::from_secs(DEFAULT_RETRY_AFTER_SECS),

@@ -13,7 +13,7 @@
 
 mod decode;
 pub mod json;
-mod limits;
+pub mod limits;
 pub mod proto;
 mod reason;
 pub mod render;
