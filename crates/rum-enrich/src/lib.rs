@@ -1,0 +1,18 @@
+//! Edge enrichment: everything the collector adds to a validated beacon before it reaches the sink.
+//!
+//! Path of a beacon through this crate: [`client_ip`] picks the client address (only trusting
+//! configured proxies) -> [`geoip`] looks it up -> the address is dropped or truncated ->
+//! [`user_agent`] and [`bots`] classify the browser -> [`route`] scrubs the URL and derives the route
+//! template -> [`clock`] corrects client clock skew.
+//!
+//! This crate must never let a raw client IP, raw URL query or raw user agent leave it in a form that
+//! could become a metric label, and must never do network I/O on the request path.
+
+#![forbid(unsafe_code)]
+
+pub mod bots;
+pub mod client_ip;
+pub mod clock;
+pub mod geoip;
+pub mod route;
+pub mod user_agent;
