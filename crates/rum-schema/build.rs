@@ -3,9 +3,11 @@
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let proto_root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../proto");
-    let beacon_proto = proto_root.join("rum/v1/beacon.proto");
-    println!("cargo:rerun-if-changed={}", beacon_proto.display());
-    let descriptors = protox::compile([&beacon_proto], [&proto_root])?;
+    let files = ["rum/v1/beacon.proto", "rum/v1/partial.proto"].map(|file| proto_root.join(file));
+    for file in &files {
+        println!("cargo:rerun-if-changed={}", file.display());
+    }
+    let descriptors = protox::compile(&files, [&proto_root])?;
     prost_build::Config::new().compile_fds(descriptors)?;
     Ok(())
 }

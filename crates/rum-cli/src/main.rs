@@ -10,7 +10,10 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use rum_collector::{Collector, CollectorSettings};
+use rum_aggregator::alerts::{self, AlertSettings, Evaluator, Notifier, Receiver};
+use rum_aggregator::pipeline::{Aggregator, Clock};
+use rum_aggregator::settings::AggregatorSettings;
+use rum_collector::{Collector, CollectorSettings, MetricsExposition};
 use rum_config::{Config, HumanDuration, SinkKind};
 use rum_transport::{BeaconSink, ChannelSink, ChannelSource, KafkaSink, KafkaTail, TailStart};
 
@@ -204,9 +207,18 @@ fn serve(args: ServeArgs, mode: Mode) -> anyhow::Result<()> {
                 (Arc::new(sink), None)
             }
         };
-        let consumer = channel_source.map(|source| tokio::spawn(drain_channel(source)));
+        let mut exposition = MetricsExposition::new(prometheus);
+        let pipeline = match channel_source {
+            Some(source) => {
+                let pipeline = start_pipeline(&config, source)?;
+                let handle = pipeline.aggregator.handle.clone();
+                exposition = exposition.with_extra(Arc::new(move || handle.render()));
+                Some(pipeline)
+            }
+            None => None,
+        };
         let settings = CollectorSettings::from_config(&config);
-        let collector = Collector::bind(settings, sink, prometheus)
+        let collector = Collector::bind(settings, sink, exposition)
             .await
             .context("binding the listeners")?;
         tracing::info!(
@@ -216,8 +228,17 @@ fn serve(args: ServeArgs, mode: Mode) -> anyhow::Result<()> {
             "rum collector listening"
         );
         let report = collector.run(shutdown_signal()).await;
-        if let Some(consumer) = consumer {
-            consumer.abort();
+        if let Some(pipeline) = pipeline {
+            pipeline.alerts.abort();
+            // The collector flushed into the channel; the aggregator reads what is left. Connections
+            // still closing may hold the sink a moment longer, hence the bound.
+            let grace = config.collector.shutdown_grace.0;
+            if tokio::time::timeout(grace, pipeline.aggregator.finish())
+                .await
+                .is_err()
+            {
+                tracing::warn!("aggregator did not finish within the shutdown grace period");
+            }
         }
         anyhow::ensure!(
             report.undelivered == 0,
@@ -228,13 +249,32 @@ fn serve(args: ServeArgs, mode: Mode) -> anyhow::Result<()> {
     })
 }
 
-/// The in-process consumer of `rum standalone` until the aggregator takes this place: it reads and
-/// counts every beacon so the channel never fills. (`rum_standalone_beacons_consumed_total`.)
-async fn drain_channel(mut source: ChannelSource) {
-    let consumed = metrics::counter!("rum_standalone_beacons_consumed_total");
-    while source.recv().await.is_some() {
-        consumed.increment(1);
+/// The aggregator (both stages) and the alert evaluator of `rum standalone`.
+struct Pipeline {
+    aggregator: Aggregator,
+    alerts: tokio::task::JoinHandle<()>,
+}
+
+fn start_pipeline(config: &Config, source: ChannelSource) -> anyhow::Result<Pipeline> {
+    let settings = AggregatorSettings::from_config(&config.aggregator)
+        .map_err(|message| anyhow::anyhow!("aggregator config: {message}"))?;
+    let aggregator = Aggregator::spawn(settings, source, Clock::system());
+    let alert_settings = AlertSettings::from_config(&config.alerts, &config.aggregator)
+        .map_err(|message| anyhow::anyhow!("alerts config: {message}"))?;
+    let receivers = Receiver::from_config(&config.alerts);
+    if receivers.is_empty() {
+        tracing::info!(
+            rules = alert_settings.rules.len(),
+            "no alert receivers configured: alerts are evaluated (rum_alerts) but not sent"
+        );
     }
+    let notifier = Notifier::new(receivers, config.alerts.external_url.clone());
+    let alerts = tokio::spawn(alerts::run(
+        Evaluator::new(alert_settings),
+        aggregator.handle.clone(),
+        notifier,
+    ));
+    Ok(Pipeline { aggregator, alerts })
 }
 
 async fn shutdown_signal() {

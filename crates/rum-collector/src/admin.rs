@@ -10,13 +10,51 @@ use http_body_util::Full;
 
 use crate::server::Shared;
 
+/// Renders extra Prometheus families for `/metrics` (the aggregator's per-segment data in
+/// `rum standalone`).
+pub type ExtraMetrics = Arc<dyn Fn() -> String + Send + Sync>;
+
+/// The `/metrics` body: the process's metrics (metrics-exporter-prometheus) followed by every
+/// extra renderer's families.
+#[derive(Clone)]
+pub struct MetricsExposition {
+    prometheus: metrics_exporter_prometheus::PrometheusHandle,
+    extra: Vec<ExtraMetrics>,
+}
+
+impl MetricsExposition {
+    pub fn new(prometheus: metrics_exporter_prometheus::PrometheusHandle) -> Self {
+        Self {
+            prometheus,
+            extra: Vec::new(),
+        }
+    }
+
+    /// Adds families rendered by `render` after the process's own.
+    pub fn with_extra(mut self, render: ExtraMetrics) -> Self {
+        self.extra.push(render);
+        self
+    }
+
+    pub fn render(&self) -> String {
+        let mut text = self.prometheus.render();
+        for render in &self.extra {
+            if !text.is_empty() && !text.ends_with('\n') {
+                text.push('\n');
+            }
+            text.push_str(&render());
+        }
+        text
+    }
+}
+
 pub(crate) fn handle<B>(shared: &Arc<Shared>, request: &Request<B>) -> Response<Full<Bytes>> {
     if request.method() != Method::GET && request.method() != Method::HEAD {
         return text(StatusCode::METHOD_NOT_ALLOWED, "use GET\n");
     }
     match request.uri().path() {
         "/metrics" => {
-            let mut response = text(StatusCode::OK, &shared.prometheus.render());
+            let mut response = text(StatusCode::OK, &shared.exposition.render());
             response.headers_mut().insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),

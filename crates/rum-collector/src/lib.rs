@@ -19,6 +19,7 @@ mod metrics;
 mod server;
 mod sites;
 
+pub use admin::{ExtraMetrics, MetricsExposition};
 pub use error::HttpError;
 pub use server::{Collector, CollectorSettings};
 pub use sites::SiteRegistry;

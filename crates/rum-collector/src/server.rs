@@ -14,7 +14,6 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use metrics_exporter_prometheus::PrometheusHandle;
 use prost::Message;
 use rum_config::Config;
 use rum_schema::{BeaconDecoder, DecodeLimits};
@@ -22,6 +21,7 @@ use rum_transport::{BeaconSink, SinkError, SinkRecord};
 use tokio::net::TcpListener;
 
 use crate::admin;
+use crate::admin::MetricsExposition;
 use crate::body::{BodyLimits, gunzip, read_body};
 use crate::error::HttpError;
 use crate::metrics::CollectorMetrics;
@@ -77,7 +77,7 @@ pub(crate) struct Shared {
     sites: SiteRegistry,
     pub(crate) sink: Arc<dyn BeaconSink>,
     metrics: CollectorMetrics,
-    pub(crate) prometheus: PrometheusHandle,
+    pub(crate) exposition: MetricsExposition,
     pub(crate) shutting_down: AtomicBool,
 }
 
@@ -100,7 +100,7 @@ impl Collector {
     pub async fn bind(
         settings: CollectorSettings,
         sink: Arc<dyn BeaconSink>,
-        prometheus: PrometheusHandle,
+        exposition: MetricsExposition,
     ) -> std::io::Result<Self> {
         let public = TcpListener::bind(settings.listen).await?;
         let admin = TcpListener::bind(settings.admin_listen).await?;
@@ -109,7 +109,7 @@ impl Collector {
             sites: SiteRegistry::new(&settings.sites),
             sink,
             metrics: CollectorMetrics::register(),
-            prometheus,
+            exposition,
             shutting_down: AtomicBool::new(false),
             settings,
         });

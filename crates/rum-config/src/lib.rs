@@ -7,6 +7,7 @@
 
 #![forbid(unsafe_code)]
 
+mod aggregator;
 mod load;
 mod units;
 
@@ -16,6 +17,7 @@ use std::net::SocketAddr;
 use rum_schema::limits;
 use serde::Deserialize;
 
+pub use aggregator::*;
 pub use load::{ConfigError, ENV_PREFIX, load, load_str};
 pub use units::{ByteSize, HumanDuration};
 
@@ -55,6 +57,8 @@ pub struct Config {
     pub collector: CollectorConfig,
     pub sink: SinkConfig,
     pub kafka: KafkaConfig,
+    pub aggregator: AggregatorConfig,
+    pub alerts: AlertsConfig,
     /// Sites allowed to send beacons, each with its keys and allowed origins.
     pub sites: Vec<SiteConfig>,
 }
@@ -65,6 +69,8 @@ impl Default for Config {
             collector: CollectorConfig::default(),
             sink: SinkConfig::default(),
             kafka: KafkaConfig::default(),
+            aggregator: AggregatorConfig::default(),
+            alerts: AlertsConfig::default(),
             sites: vec![SiteConfig::demo()],
         }
     }
@@ -257,6 +263,8 @@ impl Config {
                 );
             }
         }
+        self.aggregator.validate()?;
+        self.alerts.validate(&self.aggregator)?;
         if self.sites.is_empty() {
             return invalid(
                 "sites",

@@ -1,0 +1,175 @@
+//! Exact per-bucket counts at threshold-aligned bounds, kept beside every HDR histogram.
+//!
+//! An HDR bucket edge is not at 2500 ms, so the good / needs-improvement / poor split and the
+//! Prometheus `le` buckets are counted here from the raw values instead. Counts are signed because a
+//! re-sent metric replaces its earlier value (a minus one in the old bucket, a plus one in the new).
+
+use crate::metric::{MetricKind, Rating};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExactCounts {
+    /// Non-cumulative count per bucket; the last entry is the overflow bucket (above every bound).
+    buckets: Box<[i64]>,
+    /// Sum of raw values (ms, or CLS unitless).
+    sum: f64,
+}
+
+/// The good / needs-improvement / poor split of a set of samples.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RatingCounts {
+    pub good: u64,
+    pub needs_improvement: u64,
+    pub poor: u64,
+}
+
+impl RatingCounts {
+    pub fn total(&self) -> u64 {
+        self.good + self.needs_improvement + self.poor
+    }
+
+    /// Share of good samples; `None` without samples.
+    pub fn good_share(&self) -> Option<f64> {
+        let total = self.total();
+        (total > 0).then(|| self.good as f64 / total as f64)
+    }
+}
+
+impl ExactCounts {
+    pub fn new(kind: MetricKind) -> Self {
+        Self {
+            buckets: vec![0; kind.bucket_bounds().len() + 1].into_boxed_slice(),
+            sum: 0.0,
+        }
+    }
+
+    /// Adds (`sign = 1`) or retracts (`sign = -1`) one raw value.
+    pub fn record(&mut self, kind: MetricKind, raw_value: f64, sign: i64) {
+        self.buckets[kind.bucket_index(raw_value)] += sign;
+        self.sum += sign as f64 * raw_value;
+    }
+
+    /// Adds deltas as carried by a partial. Extra or missing entries (a partial from a build with
+    /// other bounds) are ignored rather than misattributed.
+    pub fn apply_deltas(&mut self, deltas: &[i64], sum_delta: f64) -> bool {
+        if deltas.len() != self.buckets.len() {
+            return false;
+        }
+        for (bucket, delta) in self.buckets.iter_mut().zip(deltas) {
+            *bucket += delta;
+        }
+        self.sum += sum_delta;
+        true
+    }
+
+    pub fn add(&mut self, other: &ExactCounts) {
+        for (bucket, delta) in self.buckets.iter_mut().zip(other.buckets.iter()) {
+            *bucket += delta;
+        }
+        self.sum += other.sum;
+    }
+
+    pub fn deltas(&self) -> &[i64] {
+        &self.buckets
+    }
+
+    pub fn sum(&self) -> f64 {
+        self.sum
+    }
+
+    /// Samples counted (negative counts, possible only transiently while a retraction and its
+    /// addition land in different partials, count as zero).
+    pub fn count(&self) -> u64 {
+        self.buckets
+            .iter()
+            .map(|count| (*count).max(0) as u64)
+            .sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.buckets.iter().all(|count| *count == 0)
+    }
+
+    /// Cumulative counts per bound (`le`), then the total (`+Inf`).
+    pub fn cumulative(&self) -> impl Iterator<Item = u64> + '_ {
+        self.buckets.iter().scan(0u64, |running, count| {
+            *running += (*count).max(0) as u64;
+            Some(*running)
+        })
+    }
+
+    /// The exact rating split; `None` for metrics without thresholds.
+    pub fn ratings(&self, kind: MetricKind) -> Option<RatingCounts> {
+        let (good_bound, poor_bound) = kind.thresholds()?;
+        let bounds = kind.bucket_bounds();
+        let mut ratings = RatingCounts::default();
+        for (index, count) in self.buckets.iter().enumerate() {
+            let count = (*count).max(0) as u64;
+            // Bucket `index` holds values in (bounds[index-1], bounds[index]]; the thresholds are
+            // bounds, so every bucket lies wholly inside one rating.
+            let upper = bounds.get(index).copied().unwrap_or(f64::INFINITY);
+            let rating = if upper <= good_bound {
+                Rating::Good
+            } else if upper <= poor_bound {
+                Rating::NeedsImprovement
+            } else {
+                Rating::Poor
+            };
+            match rating {
+                Rating::Good => ratings.good += count,
+                Rating::NeedsImprovement => ratings.needs_improvement += count,
+                Rating::Poor => ratings.poor += count,
+            }
+        }
+        Some(ratings)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn boundary_values_are_rated_exactly() {
+        let mut counts = ExactCounts::new(MetricKind::Lcp);
+        for value in [2500.0, 2501.0, 4000.0, 4000.5, 1.0] {
+            counts.record(MetricKind::Lcp, value, 1);
+        }
+        let ratings = counts.ratings(MetricKind::Lcp).expect("vital");
+        assert_eq!(
+            ratings,
+            RatingCounts {
+                good: 2,
+                needs_improvement: 2,
+                poor: 1
+            }
+        );
+        let cumulative: Vec<u64> = counts.cumulative().collect();
+        // le=2.5 (index 4) holds exactly the good ones.
+        assert_eq!(cumulative[4], 2);
+        assert_eq!(*cumulative.last().expect("overflow"), 5);
+    }
+
+    #[test]
+    fn cls_boundaries() {
+        let mut counts = ExactCounts::new(MetricKind::Cls);
+        for value in [0.1, 0.1000001, 0.25, 0.2500001] {
+            counts.record(MetricKind::Cls, value, 1);
+        }
+        let ratings = counts.ratings(MetricKind::Cls).expect("vital");
+        assert_eq!(
+            (ratings.good, ratings.needs_improvement, ratings.poor),
+            (1, 2, 1)
+        );
+    }
+
+    #[test]
+    fn retraction_moves_a_sample() {
+        let mut counts = ExactCounts::new(MetricKind::Inp);
+        counts.record(MetricKind::Inp, 150.0, 1);
+        counts.record(MetricKind::Inp, 150.0, -1);
+        counts.record(MetricKind::Inp, 600.0, 1);
+        assert_eq!(counts.count(), 1);
+        assert_eq!(counts.ratings(MetricKind::Inp).expect("vital").poor, 1);
+        assert_eq!(counts.sum(), 600.0);
+    }
+}

@@ -1,0 +1,278 @@
+//! Prometheus text exposition of the per-segment RUM data (the process's own health metrics are
+//! rendered by the metrics exporter and appended by the caller).
+//!
+//! Families, per metric (`lcp`, `inp`, `cls`, `fcp`, `ttfb`, `nav_*`):
+//! - `rum_<m>_window_seconds{view, <dimensions>, window, quantile}` (CLS: `rum_cls_window`), typed
+//!   `summary` without `_sum`/`_count`: HDR quantiles p50 p75 p90 p95 p99 over the rolling windows
+//!   1m 5m 15m 1h (they go up and down with the window, like a gauge);
+//! - `rum_<m>_window_samples{view, <dimensions>, window}` gauge: samples in that window;
+//! - `rum_<m>_seconds` histogram (CLS: `rum_cls`): cumulative exact counts at threshold-aligned
+//!   bounds (so `le="2.5"` of LCP is exactly the good count), `_sum`, `_count`. A minute joins it once
+//!   the allowed lateness has passed, so a re-sent metric is counted once with its latest value and
+//!   the counters never go down.
+//!
+//! And per segment: `rum_page_views_total`, `rum_errors_total{kind}`, `rum_requests_failed_total`,
+//! `rum_requests_slow_total`.
+
+use std::fmt::Write;
+
+use crate::metric::MetricKind;
+use crate::settings::{QUANTILES, WINDOWS};
+use crate::stage1::ERROR_KINDS;
+use crate::stage2::{SegmentState, Stage2};
+use crate::view::SegmentKey;
+
+fn description(kind: MetricKind) -> &'static str {
+    match kind {
+        MetricKind::Lcp => "Largest Contentful Paint",
+        MetricKind::Inp => "Interaction to Next Paint",
+        MetricKind::Cls => "Cumulative Layout Shift (unitless score)",
+        MetricKind::Fcp => "First Contentful Paint",
+        MetricKind::Ttfb => "Time to First Byte",
+        MetricKind::NavDns => "Navigation DNS lookup time",
+        MetricKind::NavConnect => "Navigation TCP connect time",
+        MetricKind::NavTls => "Navigation TLS handshake time",
+        MetricKind::NavDownload => "Navigation document download time",
+        MetricKind::NavDomInteractive => "Navigation start to DOM interactive",
+        MetricKind::NavDomComplete => "Navigation start to DOM complete",
+        MetricKind::NavLoad => "Navigation start to load event end",
+    }
+}
+
+/// Appends `name="value"` with Prometheus escaping.
+fn push_label(out: &mut String, name: &str, value: &str) {
+    if !out.is_empty() && !out.ends_with('{') {
+        out.push(',');
+    }
+    out.push_str(name);
+    out.push_str("=\"");
+    for character in value.chars() {
+        match character {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            other => out.push(other),
+        }
+    }
+    out.push('"');
+}
+
+fn segment_labels(stage2: &Stage2, key: &SegmentKey) -> String {
+    let mut labels = String::new();
+    push_label(&mut labels, "view", &key.view);
+    if let Some(view) = stage2.views().find(|view| view.name == key.view) {
+        for (dimension, value) in view.dimensions.iter().zip(key.values.iter()) {
+            push_label(&mut labels, dimension.label(), value);
+        }
+    }
+    labels
+}
+
+/// Prometheus float formatting (`+Inf`, no exponent surprises).
+fn number(value: f64) -> String {
+    if value.is_infinite() {
+        if value > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        }
+    } else {
+        format!("{value}")
+    }
+}
+
+/// A per-segment counter family: name, help, and how to read it.
+type CounterFamily = (&'static str, &'static str, fn(&SegmentState) -> u64);
+
+type WindowStats = [Option<(u64, [f64; QUANTILES.len()])>; WINDOWS.len()];
+
+/// Renders every segment family.
+pub fn render(stage2: &Stage2) -> String {
+    let mut segments: Vec<(&SegmentKey, &SegmentState)> = stage2.segments().collect();
+    segments.sort_by(|a, b| a.0.cmp(b.0));
+    let labels: Vec<String> = segments
+        .iter()
+        .map(|(key, _)| segment_labels(stage2, key))
+        .collect();
+    let navigation_views: Vec<&str> = stage2
+        .views()
+        .filter(|view| view.navigation)
+        .map(|view| &*view.name)
+        .collect();
+    let mut out = String::with_capacity(4096 + segments.len() * 2048);
+
+    for kind in MetricKind::ALL {
+        let keeps = |key: &SegmentKey| kind.is_vital() || navigation_views.contains(&&*key.view);
+        let stats: Vec<(usize, WindowStats)> = segments
+            .iter()
+            .enumerate()
+            .filter(|(_, (key, _))| keeps(key))
+            .map(|(index, (_, segment))| {
+                let windows = stage2.windows(segment, kind);
+                let stats = windows.map(|summary| {
+                    summary.map(|summary| {
+                        (
+                            summary.samples(),
+                            QUANTILES.map(|(_, quantile)| summary.quantile(kind, quantile)),
+                        )
+                    })
+                });
+                (index, stats)
+            })
+            .filter(|(_, stats)| stats.iter().any(Option::is_some))
+            .collect();
+
+        let window_family = kind.window_family();
+        let unit = if kind.is_unitless() {
+            ""
+        } else {
+            " in seconds"
+        };
+        if !stats.is_empty() {
+            let _ = writeln!(
+                out,
+                "# HELP {window_family} {} quantiles{unit} over rolling windows (HDR histogram).",
+                description(kind)
+            );
+            // Typed `summary`: precomputed quantiles with a `quantile` label are what a summary is
+            // (promtool refuses that label on gauges). The values move with the window, so there is
+            // no `_sum`/`_count`; the sample count is the `_window_samples` gauge.
+            let _ = writeln!(out, "# TYPE {window_family} summary");
+            for (index, windows) in &stats {
+                for ((window, _), stat) in WINDOWS.iter().zip(windows) {
+                    let Some((_, quantiles)) = stat else { continue };
+                    for ((quantile_label, _), value) in QUANTILES.iter().zip(quantiles) {
+                        let _ = writeln!(
+                            out,
+                            "{window_family}{{{},window=\"{window}\",quantile=\"{quantile_label}\"}} {}",
+                            labels[*index],
+                            number(*value)
+                        );
+                    }
+                }
+            }
+            let samples_family = format!("rum_{}_window_samples", kind.name());
+            let _ = writeln!(
+                out,
+                "# HELP {samples_family} {} samples over rolling windows.",
+                description(kind)
+            );
+            let _ = writeln!(out, "# TYPE {samples_family} gauge");
+            for (index, windows) in &stats {
+                for ((window, _), stat) in WINDOWS.iter().zip(windows) {
+                    let Some((samples, _)) = stat else { continue };
+                    let _ = writeln!(
+                        out,
+                        "{samples_family}{{{},window=\"{window}\"}} {samples}",
+                        labels[*index]
+                    );
+                }
+            }
+        }
+
+        let family = kind.family();
+        let mut wrote_header = false;
+        for (index, (key, segment)) in segments.iter().enumerate() {
+            if !keeps(key) {
+                continue;
+            }
+            let Some(cumulative) = segment.cumulative(kind) else {
+                continue;
+            };
+            if !wrote_header {
+                let _ = writeln!(
+                    out,
+                    "# HELP {family} {}{unit}, exact counts at threshold-aligned bounds (settled minutes).",
+                    description(kind)
+                );
+                let _ = writeln!(out, "# TYPE {family} histogram");
+                wrote_header = true;
+            }
+            let bounds = kind.bucket_bounds();
+            let mut total = 0;
+            for (position, count) in cumulative.cumulative().enumerate() {
+                let bound = bounds
+                    .get(position)
+                    .map_or(f64::INFINITY, |bound| kind.raw_to_exported(*bound));
+                let _ = writeln!(
+                    out,
+                    "{family}_bucket{{{},le=\"{}\"}} {count}",
+                    labels[index],
+                    number(bound)
+                );
+                total = count;
+            }
+            let _ = writeln!(
+                out,
+                "{family}_sum{{{}}} {}",
+                labels[index],
+                number(kind.raw_to_exported(cumulative.sum()))
+            );
+            let _ = writeln!(out, "{family}_count{{{}}} {total}", labels[index]);
+        }
+    }
+
+    let counter_families: [CounterFamily; 3] = [
+        (
+            "rum_page_views_total",
+            "Page views (each page-view id counted once).",
+            |segment| segment.page_views,
+        ),
+        (
+            "rum_requests_failed_total",
+            "Failed fetch/XHR calls (status >= 400 or network error).",
+            |segment| segment.requests_failed,
+        ),
+        (
+            "rum_requests_slow_total",
+            "Fetch/XHR calls slower than the configured slow_request.",
+            |segment| segment.requests_slow,
+        ),
+    ];
+    for (family, help, value) in counter_families {
+        if segments.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "# HELP {family} {help}");
+        let _ = writeln!(out, "# TYPE {family} counter");
+        for (index, (_, segment)) in segments.iter().enumerate() {
+            let _ = writeln!(out, "{family}{{{}}} {}", labels[index], value(segment));
+        }
+    }
+    if !segments.is_empty() {
+        let _ = writeln!(
+            out,
+            "# HELP rum_errors_total JavaScript errors and unhandled rejections, by kind."
+        );
+        let _ = writeln!(out, "# TYPE rum_errors_total counter");
+        for (index, (_, segment)) in segments.iter().enumerate() {
+            for (kind, count) in ERROR_KINDS.iter().zip(segment.errors) {
+                let _ = writeln!(
+                    out,
+                    "rum_errors_total{{{},kind=\"{kind}\"}} {count}",
+                    labels[index]
+                );
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_values_are_escaped() {
+        let mut out = String::from("{");
+        push_label(&mut out, "route", "/a\"b\\c\nd");
+        assert_eq!(out, "{route=\"/a\\\"b\\\\c\\nd\"");
+    }
+
+    #[test]
+    fn numbers_render_like_prometheus() {
+        assert_eq!(number(f64::INFINITY), "+Inf");
+        assert_eq!(number(2.5), "2.5");
+        assert_eq!(number(0.0), "0");
+    }
+}

@@ -1,0 +1,21 @@
+//! The aggregator: turns the beacon stream into windowed HDR histograms per segment, exposes them to
+//! Prometheus and evaluates alert rules.
+
+#![forbid(unsafe_code)]
+
+pub mod alerts;
+pub mod dedupe;
+pub mod exact;
+pub mod exposition;
+pub mod hdr;
+pub mod metric;
+mod metrics;
+pub mod pipeline;
+pub mod settings;
+pub mod stage1;
+pub mod stage2;
+pub mod topn;
+pub mod view;
+
+#[cfg(test)]
+mod tests;

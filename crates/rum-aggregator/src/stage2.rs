@@ -1,0 +1,397 @@
+//! Stage 2: owns every segment. Merges the partials of stage 1 into per-minute windows (stored as
+//! HDR V2 bytes plus exact counts), settles minutes into the cumulative histograms once their
+//! lateness has passed, evicts idle segments, enforces the per-site segment budget, and answers
+//! window queries for the exposition and the alert rules.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use hdrhistogram::Histogram;
+use rum_schema::proto::Partial;
+
+use crate::exact::ExactCounts;
+use crate::hdr;
+use crate::metric::{METRIC_COUNT, MetricKind};
+use crate::metrics::Stage2Metrics;
+use crate::settings::{AggregatorSettings, RETENTION_MINUTES, WINDOWS, minute_of};
+use crate::stage1::ERROR_KINDS;
+use crate::view::{SegmentKey, View};
+
+/// One metric in one minute of one segment.
+#[derive(Debug, Clone)]
+struct MinuteMetric {
+    kind: MetricKind,
+    /// HDR V2 bytes; their size follows the number of non-empty buckets.
+    histogram: Vec<u8>,
+    exact: ExactCounts,
+}
+
+#[derive(Debug, Clone)]
+struct MinuteSlot {
+    minute: i64,
+    metrics: Vec<MinuteMetric>,
+}
+
+/// Everything stage 2 keeps for one segment.
+#[derive(Debug)]
+pub struct SegmentState {
+    /// Ascending by minute, at most [`RETENTION_MINUTES`] long.
+    minutes: VecDeque<MinuteSlot>,
+    /// Exact counts of every settled minute since the segment appeared (the cumulative histogram).
+    settled: [Option<ExactCounts>; METRIC_COUNT],
+    settled_through: i64,
+    pub page_views: u64,
+    pub errors: [u64; ERROR_KINDS.len()],
+    pub requests_failed: u64,
+    pub requests_slow: u64,
+    last_minute: i64,
+}
+
+impl SegmentState {
+    fn new(minute: i64) -> Self {
+        Self {
+            minutes: VecDeque::new(),
+            settled: Default::default(),
+            settled_through: minute - 1,
+            page_views: 0,
+            errors: [0; ERROR_KINDS.len()],
+            requests_failed: 0,
+            requests_slow: 0,
+            last_minute: minute,
+        }
+    }
+
+    /// The cumulative exact counts of a metric (settled minutes only), if it was ever seen.
+    pub fn cumulative(&self, kind: MetricKind) -> Option<&ExactCounts> {
+        self.settled[kind.index()].as_ref()
+    }
+
+    fn slot(&mut self, minute: i64) -> &mut MinuteSlot {
+        let position = self.minutes.partition_point(|slot| slot.minute < minute);
+        if self
+            .minutes
+            .get(position)
+            .is_none_or(|slot| slot.minute != minute)
+        {
+            self.minutes.insert(
+                position,
+                MinuteSlot {
+                    minute,
+                    metrics: Vec::new(),
+                },
+            );
+        }
+        &mut self.minutes[position]
+    }
+
+    fn bytes(&self) -> usize {
+        let slots: usize = self
+            .minutes
+            .iter()
+            .map(|slot| {
+                std::mem::size_of::<MinuteSlot>()
+                    + slot
+                        .metrics
+                        .iter()
+                        .map(|metric| {
+                            std::mem::size_of::<MinuteMetric>()
+                                + metric.histogram.capacity()
+                                + metric.exact.deltas().len() * 8
+                        })
+                        .sum::<usize>()
+            })
+            .sum();
+        let settled: usize = self
+            .settled
+            .iter()
+            .flatten()
+            .map(|exact| exact.deltas().len() * 8 + 24)
+            .sum();
+        std::mem::size_of::<SegmentState>() + slots + settled
+    }
+}
+
+/// A metric over one window of one segment.
+#[derive(Debug)]
+pub struct WindowSummary {
+    pub histogram: Histogram<u64>,
+    pub exact: ExactCounts,
+}
+
+impl WindowSummary {
+    /// Value at `quantile`, in the metric's exported unit (seconds, or the CLS score).
+    pub fn quantile(&self, kind: MetricKind, quantile: f64) -> f64 {
+        kind.recorded_to_exported(self.histogram.value_at_quantile(quantile) as f64)
+    }
+
+    pub fn samples(&self) -> u64 {
+        self.histogram.len()
+    }
+}
+
+pub struct Stage2 {
+    views: HashMap<Arc<str>, View>,
+    segments: HashMap<SegmentKey, SegmentState>,
+    site_segments: HashMap<Arc<str>, usize>,
+    settings: AggregatorSettings,
+    watermark_minute: i64,
+    /// Segments folded by the site budget, and partials dropped as late, since start.
+    budget_folds: u64,
+    late: u64,
+    metrics: Stage2Metrics,
+}
+
+impl Stage2 {
+    pub fn new(settings: AggregatorSettings) -> Self {
+        Self {
+            views: settings
+                .views
+                .iter()
+                .map(|view| (view.name.clone(), view.clone()))
+                .collect(),
+            segments: HashMap::new(),
+            site_segments: HashMap::new(),
+            watermark_minute: i64::MIN,
+            budget_folds: 0,
+            late: 0,
+            metrics: Stage2Metrics::register(),
+            settings,
+        }
+    }
+
+    pub fn views(&self) -> impl Iterator<Item = &View> {
+        self.settings.views.iter()
+    }
+
+    /// The current minute: the later of the wall clock and the newest data.
+    pub fn watermark_minute(&self) -> i64 {
+        self.watermark_minute
+    }
+
+    /// Merges one partial.
+    pub fn apply(&mut self, partial: Partial) {
+        self.watermark_minute = self.watermark_minute.max(partial.minute);
+        if partial.minute
+            < self
+                .watermark_minute
+                .saturating_sub(self.settings.allowed_lateness_minutes)
+        {
+            self.late += 1;
+            self.metrics.late.increment(1);
+            return;
+        }
+        let Some(view) = self.views.get(partial.view.as_str()) else {
+            self.metrics.dropped("unknown_view");
+            return;
+        };
+        if partial.dimension_values.len() != view.dimensions.len() {
+            self.metrics.dropped("unknown_view");
+            return;
+        }
+        let mut key = SegmentKey {
+            view: view.name.clone(),
+            values: partial
+                .dimension_values
+                .iter()
+                .map(|value| Arc::from(value.as_str()))
+                .collect(),
+        };
+        if !self.segments.contains_key(&key) {
+            let site: Arc<str> = key.values[0].clone();
+            let live = self.site_segments.get(&site).copied().unwrap_or(0);
+            if live >= self.settings.site_segment_budget && !key.is_folded() {
+                self.budget_folds += 1;
+                self.metrics.budget_folded.increment(1);
+                key = key.folded();
+            }
+            if !self.segments.contains_key(&key) {
+                *self.site_segments.entry(site).or_insert(0) += 1;
+                self.segments
+                    .insert(key.clone(), SegmentState::new(partial.minute));
+            }
+        }
+        let segment = self.segments.get_mut(&key).expect("inserted above");
+        segment.last_minute = segment.last_minute.max(partial.minute);
+        segment.page_views += partial.page_views;
+        for (kind, count) in &partial.errors {
+            let index = ERROR_KINDS
+                .iter()
+                .position(|known| known == kind)
+                .unwrap_or(ERROR_KINDS.len() - 1);
+            segment.errors[index] += count;
+        }
+        segment.requests_failed += partial.requests_failed;
+        segment.requests_slow += partial.requests_slow;
+
+        let digits = self.settings.histogram_digits;
+        let slot = segment.slot(partial.minute);
+        for metric_partial in partial.metrics {
+            let Some(kind) = MetricKind::from_name(&metric_partial.metric) else {
+                self.metrics.dropped("unknown_metric");
+                continue;
+            };
+            let Some(added) = hdr::decode(&metric_partial.added) else {
+                self.metrics.dropped("undecodable");
+                continue;
+            };
+            let position = match slot.metrics.iter().position(|m| m.kind == kind) {
+                Some(position) => position,
+                None => {
+                    slot.metrics.push(MinuteMetric {
+                        kind,
+                        histogram: Vec::new(),
+                        exact: ExactCounts::new(kind),
+                    });
+                    slot.metrics.len() - 1
+                }
+            };
+            let minute_metric = &mut slot.metrics[position];
+            let mut merged: Histogram<u64> = if minute_metric.histogram.is_empty() {
+                hdr::new_histogram(kind, digits)
+            } else {
+                hdr::decode(&minute_metric.histogram)
+                    .unwrap_or_else(|| hdr::new_histogram(kind, digits))
+            };
+            if merged.add(&added).is_err() {
+                self.metrics.dropped("undecodable");
+                continue;
+            }
+            if !metric_partial.removed.is_empty() {
+                let retracted = hdr::decode(&metric_partial.removed)
+                    .is_some_and(|removed| merged.subtract(&removed).is_ok());
+                if !retracted {
+                    // The earlier value went to another segment (its route was re-ranked in
+                    // between); the new value still counts.
+                    self.metrics.dropped("retraction_missed");
+                }
+            }
+            minute_metric.histogram = hdr::encode(&merged);
+            if !minute_metric
+                .exact
+                .apply_deltas(&metric_partial.bucket_deltas, metric_partial.sum_delta)
+            {
+                self.metrics.dropped("undecodable");
+            }
+        }
+    }
+
+    /// Moves time forward to `now_ms` (wall clock): settles minutes past their lateness into the
+    /// cumulative counts, drops minutes older than the longest window and evicts idle segments.
+    pub fn advance(&mut self, now_ms: i64) {
+        self.watermark_minute = self.watermark_minute.max(minute_of(now_ms));
+        let settle_before = self.watermark_minute - self.settings.allowed_lateness_minutes;
+        let keep_from = self.watermark_minute - RETENTION_MINUTES + 1;
+        let mut evicted_sites: Vec<Arc<str>> = Vec::new();
+        self.segments.retain(|key, segment| {
+            for slot in &segment.minutes {
+                if slot.minute >= settle_before || slot.minute <= segment.settled_through {
+                    continue;
+                }
+                for metric in &slot.metrics {
+                    segment.settled[metric.kind.index()]
+                        .get_or_insert_with(|| ExactCounts::new(metric.kind))
+                        .add(&metric.exact);
+                }
+            }
+            segment.settled_through = segment.settled_through.max(settle_before - 1);
+            while segment
+                .minutes
+                .front()
+                .is_some_and(|slot| slot.minute < keep_from)
+            {
+                segment.minutes.pop_front();
+            }
+            let alive = !segment.minutes.is_empty() || segment.last_minute >= keep_from;
+            if !alive {
+                evicted_sites.push(key.values[0].clone());
+            }
+            alive
+        });
+        for site in evicted_sites {
+            if let Some(count) = self.site_segments.get_mut(&site) {
+                *count -= 1;
+                if *count == 0 {
+                    self.site_segments.remove(&site);
+                }
+            }
+        }
+        self.metrics.segments.set(self.segments.len() as f64);
+        self.metrics
+            .histogram_bytes
+            .set(self.histogram_bytes() as f64);
+    }
+
+    /// New segments folded into their view's `__other__` segment by the site budget so far.
+    pub fn budget_folds(&self) -> u64 {
+        self.budget_folds
+    }
+
+    /// Partials dropped as late so far.
+    pub fn late(&self) -> u64 {
+        self.late
+    }
+
+    pub fn segment_count(&self) -> usize {
+        self.segments.len()
+    }
+
+    /// Bytes held by segment state (windows, exact counts, cumulative counts).
+    pub fn histogram_bytes(&self) -> usize {
+        self.segments.values().map(SegmentState::bytes).sum()
+    }
+
+    pub fn segments(&self) -> impl Iterator<Item = (&SegmentKey, &SegmentState)> {
+        self.segments.iter()
+    }
+
+    pub fn segment(&self, key: &SegmentKey) -> Option<&SegmentState> {
+        self.segments.get(key)
+    }
+
+    /// `kind` over every window of [`WINDOWS`] for one segment, in that order, in one pass from the
+    /// newest minute back. `None` where the metric has no samples in the window.
+    pub fn windows(&self, segment: &SegmentState, kind: MetricKind) -> [Option<WindowSummary>; 4] {
+        let mut merged: Option<(Histogram<u64>, ExactCounts)> = None;
+        let mut results: [Option<WindowSummary>; 4] = Default::default();
+        let mut slots = segment.minutes.iter().rev().peekable();
+        for (index, (_, window_minutes)) in WINDOWS.iter().enumerate() {
+            let oldest = self.watermark_minute - window_minutes;
+            while let Some(slot) = slots.next_if(|slot| slot.minute >= oldest) {
+                if slot.minute > self.watermark_minute {
+                    continue;
+                }
+                let Some(metric) = slot.metrics.iter().find(|m| m.kind == kind) else {
+                    continue;
+                };
+                let (histogram, exact) = merged.get_or_insert_with(|| {
+                    (
+                        hdr::new_histogram(kind, self.settings.histogram_digits),
+                        ExactCounts::new(kind),
+                    )
+                });
+                hdr::add_encoded(histogram, &metric.histogram);
+                exact.add(&metric.exact);
+            }
+            results[index] = merged
+                .as_ref()
+                .filter(|(histogram, _)| !histogram.is_empty())
+                .map(|(histogram, exact)| WindowSummary {
+                    histogram: histogram.clone(),
+                    exact: exact.clone(),
+                });
+        }
+        results
+    }
+
+    /// One metric over one window (by label, e.g. `"5m"`).
+    pub fn window(
+        &self,
+        segment: &SegmentState,
+        kind: MetricKind,
+        window: &str,
+    ) -> Option<WindowSummary> {
+        let position = WINDOWS.iter().position(|(label, _)| *label == window)?;
+        let [a, b, c, d] = self.windows(segment, kind);
+        [a, b, c, d].into_iter().nth(position).flatten()
+    }
+}

@@ -1,0 +1,421 @@
+//! Tests across both stages: quantile accuracy, exact thresholds, windows, lateness, dedupe,
+//! cardinality bounds, and the running pipeline under paused time.
+
+use std::sync::Arc;
+
+use proptest::prelude::*;
+use rum_schema::proto::{Beacon, Enrichment, Event, Vital, VitalName, event};
+
+use crate::metric::MetricKind;
+use crate::settings::AggregatorSettings;
+use crate::stage1::Stage1;
+use crate::stage2::Stage2;
+use crate::view::{Dimension, SegmentKey};
+
+const MINUTE_MS: i64 = 60_000;
+/// A fixed instant (minute-aligned) for deterministic tests.
+const T0: i64 = 1_763_760_000_000;
+
+fn vital(name: VitalName, value: f64, id: &str) -> Event {
+    Event {
+        kind: Some(event::Kind::Vital(Vital {
+            name: name as i32,
+            value,
+            id: id.to_owned(),
+            ..Vital::default()
+        })),
+    }
+}
+
+fn beacon(
+    page_view: &str,
+    route: &str,
+    country: &str,
+    received_at_ms: i64,
+    events: Vec<Event>,
+) -> Beacon {
+    Beacon {
+        version: 1,
+        site: "shop".into(),
+        session_id: "s1".into(),
+        page_view_id: page_view.into(),
+        url: format!("https://shop.example{route}"),
+        received_at_ms,
+        enrichment: Some(Enrichment {
+            route: route.into(),
+            country: country.into(),
+            device_class: "desktop".into(),
+            browser: "Chrome".into(),
+            ..Enrichment::default()
+        }),
+        events,
+        ..Beacon::default()
+    }
+}
+
+fn site_key(stage2: &Stage2) -> SegmentKey {
+    let _ = stage2;
+    SegmentKey {
+        view: Arc::from("site"),
+        values: vec![Arc::from("shop")].into_boxed_slice(),
+    }
+}
+
+/// Runs beacons through stage 1 and into stage 2 at `now_ms`.
+fn aggregate(settings: &AggregatorSettings, beacons: &[Beacon], now_ms: i64) -> Stage2 {
+    let mut stage1 = Stage1::new(settings.clone());
+    let mut stage2 = Stage2::new(settings.clone());
+    for beacon in beacons {
+        stage1.ingest(beacon);
+    }
+    stage2.advance(now_ms);
+    for partial in stage1.flush() {
+        stage2.apply(partial);
+    }
+    stage2
+}
+
+/// Nearest-rank quantile of integers (what an exact computation gives).
+fn exact_quantile(sorted: &[u64], quantile: f64) -> u64 {
+    let rank = ((quantile * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+fn check_quantiles(values_ms: &[u64], digits: u8) -> Result<(), TestCaseError> {
+    let settings = AggregatorSettings {
+        histogram_digits: digits,
+        ..AggregatorSettings::default()
+    };
+    let beacons: Vec<Beacon> = values_ms
+        .iter()
+        .enumerate()
+        .map(|(index, value)| {
+            beacon(
+                &format!("pv{index}"),
+                "/",
+                "DE",
+                T0,
+                vec![vital(VitalName::Lcp, *value as f64, "l")],
+            )
+        })
+        .collect();
+    let stage2 = aggregate(&settings, &beacons, T0);
+    let segment = stage2.segment(&site_key(&stage2)).expect("segment exists");
+    let summary = stage2
+        .window(segment, MetricKind::Lcp, "1m")
+        .expect("samples");
+    let mut sorted: Vec<u64> = values_ms
+        .iter()
+        .map(|v| MetricKind::Lcp.to_recorded(*v as f64))
+        .collect();
+    sorted.sort_unstable();
+    prop_assert_eq!(summary.samples(), sorted.len() as u64);
+    let relative_error = 10f64.powi(-i32::from(digits));
+    for quantile in [0.5, 0.75, 0.9, 0.95, 0.99] {
+        let exact = exact_quantile(&sorted, quantile) as f64;
+        let estimated = summary.histogram.value_at_quantile(quantile) as f64;
+        // HDR keeps `digits` significant digits; integers below the unit resolution are exact to 1.
+        prop_assert!(
+            (estimated - exact).abs() <= exact * relative_error + 1.0,
+            "q{} exact {} estimated {} (digits {})",
+            quantile,
+            exact,
+            estimated,
+            digits
+        );
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn quantiles_are_within_the_relative_error_for_random_values(
+        values in prop::collection::vec(0u64..3_600_000, 1..400),
+        digits in 1u8..=3,
+    ) {
+        check_quantiles(&values, digits)?;
+    }
+
+    #[test]
+    fn quantiles_are_within_the_relative_error_for_adversarial_values(
+        base in 1u64..100_000,
+        spread in 0u32..20,
+        count in 1usize..300,
+        outliers in 0usize..10,
+    ) {
+        // Clusters on powers of two (HDR bucket edges), a single repeated value, and far outliers.
+        let mut values: Vec<u64> = (0..count).map(|i| (base << (i as u32 % (spread + 1)).min(5)).min(3_600_000)).collect();
+        values.extend(std::iter::repeat_n(3_600_000, outliers));
+        values.extend([1, 2, 3]);
+        check_quantiles(&values, 2)?;
+    }
+}
+
+#[test]
+fn boundary_values_are_exact_in_windows_and_cumulative_counts() {
+    let settings = AggregatorSettings::default();
+    let beacons = vec![
+        beacon("a", "/", "DE", T0, vec![vital(VitalName::Lcp, 2500.0, "l")]),
+        beacon("b", "/", "DE", T0, vec![vital(VitalName::Lcp, 2501.0, "l")]),
+        beacon("c", "/", "DE", T0, vec![vital(VitalName::Lcp, 4000.0, "l")]),
+        beacon("d", "/", "DE", T0, vec![vital(VitalName::Lcp, 4001.0, "l")]),
+        beacon("e", "/", "DE", T0, vec![vital(VitalName::Cls, 0.1, "c")]),
+        beacon("f", "/", "DE", T0, vec![vital(VitalName::Cls, 0.25, "c")]),
+    ];
+    let mut stage2 = aggregate(&settings, &beacons, T0);
+    let key = site_key(&stage2);
+    let segment = stage2.segment(&key).expect("segment");
+    let lcp = stage2.window(segment, MetricKind::Lcp, "5m").expect("lcp");
+    let ratings = lcp.exact.ratings(MetricKind::Lcp).expect("vital");
+    assert_eq!(
+        (ratings.good, ratings.needs_improvement, ratings.poor),
+        (1, 2, 1)
+    );
+    let cls = stage2.window(segment, MetricKind::Cls, "5m").expect("cls");
+    let ratings = cls.exact.ratings(MetricKind::Cls).expect("vital");
+    assert_eq!(
+        (ratings.good, ratings.needs_improvement, ratings.poor),
+        (1, 1, 0)
+    );
+
+    // The cumulative histogram takes the minute once its lateness has passed.
+    assert!(segment.cumulative(MetricKind::Lcp).is_none());
+    stage2.advance(T0 + (settings.allowed_lateness_minutes + 1) * MINUTE_MS);
+    let cumulative = stage2
+        .segment(&key)
+        .expect("segment")
+        .cumulative(MetricKind::Lcp)
+        .expect("settled");
+    let le: Vec<u64> = cumulative.cumulative().collect();
+    let good_bucket = MetricKind::Lcp
+        .bucket_bounds()
+        .iter()
+        .position(|b| *b == 2500.0)
+        .expect("bound");
+    assert_eq!(le[good_bucket], 1, "le=2.5 is exactly the good count");
+    assert_eq!(*le.last().expect("+Inf"), 4);
+    let text = crate::exposition::render(&stage2);
+    assert!(
+        text.contains("rum_lcp_seconds_bucket{view=\"site\",site=\"shop\",le=\"2.5\"} 1\n"),
+        "{text}"
+    );
+    assert!(text.contains("rum_lcp_seconds_count{view=\"site\",site=\"shop\"} 4\n"));
+}
+
+#[test]
+fn windows_roll_over_by_minute_and_segments_are_evicted() {
+    let settings = AggregatorSettings::default();
+    let beacons = vec![beacon(
+        "a",
+        "/",
+        "DE",
+        T0,
+        vec![vital(VitalName::Inp, 120.0, "i")],
+    )];
+    let mut stage2 = aggregate(&settings, &beacons, T0);
+    let key = site_key(&stage2);
+    let samples = |stage2: &Stage2| -> Vec<u64> {
+        let Some(segment) = stage2.segment(&key) else {
+            return vec![];
+        };
+        stage2
+            .windows(segment, MetricKind::Inp)
+            .iter()
+            .map(|summary| summary.as_ref().map_or(0, |s| s.samples()))
+            .collect()
+    };
+    assert_eq!(samples(&stage2), vec![1, 1, 1, 1]);
+    // 1m covers the current minute and the one before.
+    stage2.advance(T0 + MINUTE_MS);
+    assert_eq!(samples(&stage2), vec![1, 1, 1, 1]);
+    stage2.advance(T0 + 2 * MINUTE_MS);
+    assert_eq!(samples(&stage2), vec![0, 1, 1, 1]);
+    stage2.advance(T0 + 6 * MINUTE_MS);
+    assert_eq!(samples(&stage2), vec![0, 0, 1, 1]);
+    stage2.advance(T0 + 16 * MINUTE_MS);
+    assert_eq!(samples(&stage2), vec![0, 0, 0, 1]);
+    stage2.advance(T0 + 60 * MINUTE_MS);
+    assert_eq!(samples(&stage2), vec![0, 0, 0, 1]);
+    assert_eq!(stage2.segment_count(), settings.views.len());
+    stage2.advance(T0 + 61 * MINUTE_MS);
+    assert_eq!(samples(&stage2), Vec::<u64>::new());
+    assert_eq!(stage2.segment_count(), 0, "idle segments are evicted");
+}
+
+#[test]
+fn late_beacons_and_partials_are_counted_not_mixed_in() {
+    let settings = AggregatorSettings::default();
+    let lateness = settings.allowed_lateness_minutes;
+    let mut stage1 = Stage1::new(settings.clone());
+    let now = T0 + 10 * MINUTE_MS;
+    stage1.ingest(&beacon(
+        "new",
+        "/",
+        "DE",
+        now,
+        vec![vital(VitalName::Lcp, 1000.0, "l")],
+    ));
+    // Exactly at the allowed lateness: accepted. One minute more: late.
+    stage1.ingest(&beacon(
+        "ok",
+        "/",
+        "DE",
+        now - lateness * MINUTE_MS,
+        vec![vital(VitalName::Lcp, 1000.0, "l")],
+    ));
+    stage1.ingest(&beacon(
+        "late",
+        "/",
+        "DE",
+        now - (lateness + 1) * MINUTE_MS,
+        vec![vital(VitalName::Lcp, 1000.0, "l")],
+    ));
+    assert_eq!(stage1.late(), 1);
+
+    let mut stage2 = Stage2::new(settings.clone());
+    stage2.advance(now + 5 * MINUTE_MS);
+    for partial in stage1.flush() {
+        stage2.apply(partial);
+    }
+    // By stage 2's clock both minutes are past the lateness: every partial is late there.
+    assert_eq!(stage2.segment_count(), 0);
+    assert_eq!(stage2.late(), 2 * settings.views.len() as u64);
+}
+
+#[test]
+fn a_resent_metric_counts_once_with_its_latest_value() {
+    let settings = AggregatorSettings::default();
+    let first = beacon(
+        "pv",
+        "/",
+        "DE",
+        T0,
+        vec![vital(VitalName::Cls, 0.05, "cls-1")],
+    );
+    let again = beacon(
+        "pv",
+        "/",
+        "DE",
+        T0 + 20_000,
+        vec![vital(VitalName::Cls, 0.05, "cls-1")],
+    );
+    let grown = beacon(
+        "pv",
+        "/",
+        "DE",
+        T0 + 90_000,
+        vec![vital(VitalName::Cls, 0.3, "cls-1")],
+    );
+    let mut stage1 = Stage1::new(settings.clone());
+    let mut stage2 = Stage2::new(settings.clone());
+    stage2.advance(T0);
+    // Across flushes, like real re-sends.
+    for beacon in [&first, &again, &grown] {
+        stage1.ingest(beacon);
+        for partial in stage1.flush() {
+            stage2.apply(partial);
+        }
+    }
+    let key = site_key(&stage2);
+    let segment = stage2.segment(&key).expect("segment");
+    assert_eq!(segment.page_views, 1, "one page view however many beacons");
+    let summary = stage2.window(segment, MetricKind::Cls, "5m").expect("cls");
+    assert_eq!(summary.samples(), 1);
+    // HDR reports the highest value equivalent to the sample: within 1% (2 digits).
+    let median = summary.quantile(MetricKind::Cls, 0.5);
+    assert!((0.3..=0.303).contains(&median), "{median}");
+    let ratings = summary.exact.ratings(MetricKind::Cls).expect("vital");
+    assert_eq!((ratings.good, ratings.poor), (0, 1));
+}
+
+#[test]
+fn a_flood_of_distinct_routes_and_countries_stays_within_the_configured_bounds() {
+    let settings = AggregatorSettings {
+        top_n: 50,
+        site_segment_budget: 300,
+        dedupe_capacity: 20_000,
+        ..AggregatorSettings::default()
+    };
+    let mut stage1 = Stage1::new(settings.clone());
+    let mut stage2 = Stage2::new(settings.clone());
+    stage2.advance(T0);
+    for index in 0..100_000 {
+        let route = format!("/item/{index}/detail");
+        let country = format!("C{index}");
+        stage1.ingest(&beacon(
+            &format!("pv{index}"),
+            &route,
+            &country,
+            T0 + index as i64 % 50_000,
+            vec![vital(VitalName::Lcp, 1000.0 + (index % 3000) as f64, "l")],
+        ));
+        if index % 10_000 == 9_999 {
+            for partial in stage1.flush() {
+                stage2.apply(partial);
+            }
+        }
+    }
+    // Top-N: at most 50 routes and 50 countries become labels; the rest fold, and are counted.
+    assert_eq!(stage1.folds(Dimension::Route), 100_000 - 50);
+    assert_eq!(stage1.folds(Dimension::Country), 100_000 - 50);
+    assert!(
+        stage1.admission_entries() <= 1 + 6 * 5 * 50,
+        "top-N tables bounded"
+    );
+    // Segments: budget per site plus one folded segment per view.
+    assert!(stage2.segment_count() <= settings.site_segment_budget + settings.views.len());
+    // Memory: well under 64 KiB per live segment (one minute of data each).
+    let bytes = stage2.histogram_bytes();
+    let bound = (settings.site_segment_budget + settings.views.len()) * 64 * 1024;
+    assert!(
+        bytes < bound,
+        "{bytes} bytes for {} segments",
+        stage2.segment_count()
+    );
+    let text = crate::exposition::render(&stage2);
+    assert!(text.contains("route=\"__other__\""));
+    assert!(text.contains("country=\"__other__\""));
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_running_pipeline_shows_a_beacon_within_the_flush_interval_and_rolls_windows() {
+    use prost::Message;
+    use rum_transport::{BeaconSink, ChannelSink, SinkRecord};
+
+    let settings = AggregatorSettings::default();
+    let (sink, source) = ChannelSink::new(16);
+    let clock = crate::pipeline::Clock::starting_at(T0 + 5_000);
+    let aggregator = crate::pipeline::Aggregator::spawn(settings.clone(), source, clock);
+    let handle = aggregator.handle.clone();
+    let record = beacon(
+        "pv",
+        "/",
+        "DE",
+        clock.now_ms(),
+        vec![vital(VitalName::Lcp, 1800.0, "l")],
+    );
+    sink.try_send(SinkRecord {
+        key: b"shop/pv".to_vec(),
+        payload: record.encode_to_vec(),
+    })
+    .expect("queued");
+
+    tokio::time::sleep(settings.flush_interval + std::time::Duration::from_millis(100)).await;
+    let text = handle.render();
+    assert!(
+        text.contains("rum_lcp_window_seconds{view=\"site\",site=\"shop\",window=\"1m\",quantile=\"0.75\"} 1.8"),
+        "{text}"
+    );
+    assert!(text.contains("rum_page_views_total{view=\"site\",site=\"shop\"} 1\n"));
+
+    // Two minutes on, the 1m window no longer holds it; 5m still does.
+    tokio::time::sleep(std::time::Duration::from_secs(120)).await;
+    let text = handle.render();
+    assert!(!text.contains("window=\"1m\""), "{text}");
+    assert!(text.contains("rum_lcp_window_samples{view=\"site\",site=\"shop\",window=\"5m\"} 1\n"));
+
+    drop(sink);
+    aggregator.finish().await;
+}

@@ -1,0 +1,195 @@
+//! Top-N admission per (site, dimension): the values that become label values; the rest fold into
+//! `__other__`.
+//!
+//! The first N distinct values seen are admitted at once (so a fresh install shows its routes
+//! immediately). Once full, other values fold and are counted as candidates; every minute the
+//! admitted set is re-ranked against the candidates by their counts (halved each minute so the
+//! ranking follows current traffic) and the top N stay. Memory per (site, dimension) is bounded by
+//! N admitted plus `CANDIDATE_FACTOR x N` candidates, whatever the input: a flood of distinct URLs
+//! fills the candidate table, then folds without growing anything.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::view::{DIMENSION_COUNT, Dimension, OTHER, bounded_label};
+
+/// Candidates tracked per admitted slot.
+const CANDIDATE_FACTOR: usize = 4;
+
+/// Why a value was folded into `__other__`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fold {
+    /// Not among the top N values of its dimension for its site.
+    TopN,
+}
+
+#[derive(Debug, Default)]
+struct TopN {
+    admitted: HashMap<Arc<str>, u64>,
+    candidates: HashMap<Arc<str>, u64>,
+}
+
+impl TopN {
+    fn resolve(&mut self, value: &str, limit: usize) -> Result<Arc<str>, Fold> {
+        if let Some((key, count)) = self.admitted.get_key_value(value) {
+            let key = key.clone();
+            let count = *count;
+            self.admitted.insert(key.clone(), count + 1);
+            return Ok(key);
+        }
+        if self.admitted.len() < limit {
+            let key: Arc<str> = Arc::from(value);
+            self.admitted.insert(key.clone(), 1);
+            return Ok(key);
+        }
+        if let Some(count) = self.candidates.get_mut(value) {
+            *count += 1;
+        } else if self.candidates.len() < limit * CANDIDATE_FACTOR {
+            self.candidates.insert(Arc::from(value), 1);
+        }
+        Err(Fold::TopN)
+    }
+
+    /// Re-ranks admitted values against candidates; keeps the top `limit`.
+    fn rebalance(&mut self, limit: usize) {
+        if self.candidates.is_empty() {
+            for count in self.admitted.values_mut() {
+                *count /= 2;
+            }
+            return;
+        }
+        let mut ranked: Vec<(Arc<str>, u64)> = self
+            .admitted
+            .drain()
+            .chain(self.candidates.drain())
+            .collect();
+        // Highest count first; ties keep a stable, deterministic order.
+        ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        ranked.truncate(limit);
+        self.admitted = ranked
+            .into_iter()
+            .map(|(value, count)| (value, count / 2))
+            .collect();
+    }
+
+    fn memory_entries(&self) -> usize {
+        self.admitted.len() + self.candidates.len()
+    }
+}
+
+/// All top-N tables: sites (bounded by `max_sites`), then per site one per other dimension.
+#[derive(Debug)]
+pub struct Admission {
+    top_n: usize,
+    max_sites: usize,
+    sites: TopN,
+    per_site: HashMap<Arc<str>, [TopN; DIMENSION_COUNT]>,
+    other: Arc<str>,
+}
+
+impl Admission {
+    pub fn new(top_n: usize, max_sites: usize) -> Self {
+        Self {
+            top_n,
+            max_sites,
+            sites: TopN::default(),
+            per_site: HashMap::new(),
+            other: Arc::from(OTHER),
+        }
+    }
+
+    /// The label value for a site.
+    pub fn site(&mut self, site: &str) -> Result<Arc<str>, (Arc<str>, Fold)> {
+        let limit = self.max_sites;
+        self.sites
+            .resolve(bounded_label(site), limit)
+            .map_err(|fold| (self.other.clone(), fold))
+    }
+
+    /// The label value for `dimension` of a beacon of `site` (an admitted site label).
+    pub fn value(
+        &mut self,
+        site: &Arc<str>,
+        dimension: Dimension,
+        raw_value: &str,
+    ) -> Result<Arc<str>, (Arc<str>, Fold)> {
+        let limit = self.top_n;
+        let tables = self.per_site.entry(site.clone()).or_default();
+        tables[dimension.index()]
+            .resolve(bounded_label(raw_value), limit)
+            .map_err(|fold| (self.other.clone(), fold))
+    }
+
+    /// Called once a minute.
+    pub fn rebalance(&mut self) {
+        self.sites.rebalance(self.max_sites);
+        for tables in self.per_site.values_mut() {
+            for table in tables.iter_mut() {
+                table.rebalance(self.top_n);
+            }
+        }
+        // Sites no longer admitted lose their tables (bounded by max_sites + candidates anyway).
+        let sites = &self.sites;
+        self.per_site
+            .retain(|site, _| sites.admitted.contains_key(site) || &**site == OTHER);
+    }
+
+    /// Values held (admitted + candidates), for the memory gauge and tests.
+    pub fn entries(&self) -> usize {
+        self.sites.memory_entries()
+            + self
+                .per_site
+                .values()
+                .flat_map(|tables| tables.iter())
+                .map(TopN::memory_entries)
+                .sum::<usize>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_values_are_admitted_then_others_fold() {
+        let mut admission = Admission::new(2, 10);
+        let site = admission.site("shop").expect("admitted");
+        assert!(admission.value(&site, Dimension::Route, "/a").is_ok());
+        assert!(admission.value(&site, Dimension::Route, "/b").is_ok());
+        let folded = admission.value(&site, Dimension::Route, "/c");
+        assert_eq!(
+            folded.map_err(|(value, _)| value.to_string()),
+            Err(OTHER.to_owned())
+        );
+        // Another dimension has its own table.
+        assert!(admission.value(&site, Dimension::Country, "DE").is_ok());
+    }
+
+    #[test]
+    fn rebalance_promotes_a_hotter_candidate() {
+        let mut admission = Admission::new(1, 10);
+        let site = admission.site("shop").expect("admitted");
+        let _ = admission.value(&site, Dimension::Route, "/cold");
+        for _ in 0..10 {
+            let _ = admission.value(&site, Dimension::Route, "/hot");
+        }
+        admission.rebalance();
+        assert_eq!(
+            admission
+                .value(&site, Dimension::Route, "/hot")
+                .map(|v| v.to_string()),
+            Ok("/hot".to_owned())
+        );
+        assert!(admission.value(&site, Dimension::Route, "/cold").is_err());
+    }
+
+    #[test]
+    fn a_flood_of_distinct_values_stays_bounded() {
+        let mut admission = Admission::new(10, 10);
+        let site = admission.site("shop").expect("admitted");
+        for index in 0..100_000 {
+            let _ = admission.value(&site, Dimension::Route, &format!("/u/{index}"));
+        }
+        assert!(admission.entries() <= 1 + 10 + 10 * CANDIDATE_FACTOR);
+    }
+}

@@ -1,0 +1,168 @@
+//! Views (configured group-bys) and the segments they produce.
+//!
+//! A beacon contributes to one segment per view: the view's dimensions evaluated on the beacon
+//! (after top-N folding). Views never form the cross product of all dimensions; each is listed in
+//! config, so the number of series is a choice the operator makes.
+
+use std::sync::Arc;
+
+use rum_schema::proto::{Beacon, NavigationType};
+
+/// Label value for an empty or missing dimension.
+pub const UNKNOWN: &str = "unknown";
+/// Label value for everything folded by top-N or a budget.
+pub const OTHER: &str = "__other__";
+/// Longest label value kept; longer values are cut (routes are capped at the edge already).
+pub const MAX_LABEL_VALUE_BYTES: usize = 128;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Dimension {
+    Site,
+    Route,
+    Device,
+    Country,
+    Browser,
+    Connection,
+    Navigation,
+}
+
+/// Number of [`Dimension`]s.
+pub const DIMENSION_COUNT: usize = 7;
+
+impl Dimension {
+    pub const ALL: [Dimension; DIMENSION_COUNT] = [
+        Dimension::Site,
+        Dimension::Route,
+        Dimension::Device,
+        Dimension::Country,
+        Dimension::Browser,
+        Dimension::Connection,
+        Dimension::Navigation,
+    ];
+
+    /// The Prometheus label name.
+    pub fn label(self) -> &'static str {
+        match self {
+            Dimension::Site => "site",
+            Dimension::Route => "route",
+            Dimension::Device => "device",
+            Dimension::Country => "country",
+            Dimension::Browser => "browser",
+            Dimension::Connection => "connection",
+            Dimension::Navigation => "navigation",
+        }
+    }
+
+    pub fn from_label(label: &str) -> Option<Dimension> {
+        Dimension::ALL.into_iter().find(|d| d.label() == label)
+    }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The raw (unfolded) value of this dimension for a beacon.
+    pub fn raw_value(self, beacon: &Beacon) -> &str {
+        let enrichment = beacon.enrichment.as_ref();
+        let value = match self {
+            Dimension::Site => beacon.site.as_str(),
+            Dimension::Route => enrichment.map_or("", |e| e.route.as_str()),
+            Dimension::Device => enrichment.map_or("", |e| e.device_class.as_str()),
+            Dimension::Country => enrichment.map_or("", |e| e.country.as_str()),
+            Dimension::Browser => enrichment.map_or("", |e| e.browser.as_str()),
+            Dimension::Connection => beacon
+                .connection
+                .as_ref()
+                .map_or("", |c| c.effective_type.as_str()),
+            Dimension::Navigation => navigation_label(beacon.navigation_type()),
+        };
+        if value.is_empty() { UNKNOWN } else { value }
+    }
+}
+
+fn navigation_label(navigation: NavigationType) -> &'static str {
+    match navigation {
+        NavigationType::Unspecified => UNKNOWN,
+        other => rum_schema::render::navigation_name(other),
+    }
+}
+
+/// A configured view.
+#[derive(Debug, Clone, PartialEq)]
+pub struct View {
+    pub name: Arc<str>,
+    pub dimensions: Vec<Dimension>,
+    /// Whether the navigation-phase histograms are kept for this view's segments.
+    pub navigation: bool,
+}
+
+impl View {
+    pub fn from_config(config: &rum_config::ViewConfig) -> Result<View, String> {
+        let dimensions = config
+            .dimensions
+            .iter()
+            .map(|label| {
+                Dimension::from_label(label).ok_or_else(|| format!("unknown dimension {label:?}"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if dimensions.first() != Some(&Dimension::Site) {
+            return Err(format!("view {:?} must start with site", config.name));
+        }
+        Ok(View {
+            name: config.name.as_str().into(),
+            dimensions,
+            navigation: config.navigation,
+        })
+    }
+}
+
+/// One segment: a view and the (folded) values of its dimensions, in the view's order.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SegmentKey {
+    pub view: Arc<str>,
+    pub values: Box<[Arc<str>]>,
+}
+
+impl SegmentKey {
+    /// The site (every view starts with it).
+    pub fn site(&self) -> &str {
+        self.values.first().map_or(UNKNOWN, |site| site)
+    }
+
+    /// The same view with every dimension but the site folded: where a segment goes when its site
+    /// is over its segment budget.
+    pub fn folded(&self) -> SegmentKey {
+        let other: Arc<str> = Arc::from(OTHER);
+        SegmentKey {
+            view: self.view.clone(),
+            values: self
+                .values
+                .iter()
+                .enumerate()
+                .map(|(index, value)| {
+                    if index == 0 {
+                        value.clone()
+                    } else {
+                        other.clone()
+                    }
+                })
+                .collect(),
+        }
+    }
+
+    pub fn is_folded(&self) -> bool {
+        self.values.len() > 1 && self.values[1..].iter().all(|value| &**value == OTHER)
+    }
+}
+
+/// Cuts a label value to [`MAX_LABEL_VALUE_BYTES`] on a character boundary.
+pub fn bounded_label(value: &str) -> &str {
+    if value.len() <= MAX_LABEL_VALUE_BYTES {
+        return value;
+    }
+    let mut end = MAX_LABEL_VALUE_BYTES;
+    while !value.is_char_boundary(end) {
+        end -= 1;
+    }
+    &value[..end]
+}
