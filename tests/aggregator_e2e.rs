@@ -1,0 +1,258 @@
+//! The aggregator end to end with real services on loopback: beacons posted to `rum standalone`, a
+//! real Prometheus scrapes it and the p75 it reports matches the one computed from the beacons; the
+//! scraped text passes `promtool check metrics`; a real Alertmanager receives a firing alert when a
+//! segment goes over a threshold and sees it resolved when the segment recovers; a webhook receiver
+//! checks the HMAC signature of every delivery.
+
+#[allow(dead_code)]
+#[path = "harness/monitoring.rs"]
+mod monitoring;
+#[allow(dead_code)]
+#[path = "harness/rum.rs"]
+mod rum;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use hmac::{Hmac, Mac};
+use monitoring::{WebhookReceiver, start_alertmanager, start_prometheus};
+use rum::{Rum, RumOptions};
+use serde_json::{Value, json};
+
+const TEXT_PLAIN: (&str, &str) = ("Content-Type", "text/plain;charset=UTF-8");
+
+fn lcp_beacon(page_view: &str, lcp_ms: f64) -> Vec<u8> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    serde_json::to_vec(&json!({
+        "v": 1, "sid": "session-1", "pid": page_view, "url": "https://shop.example.com/",
+        "nav": "navigate", "sent": now,
+        "events": [{ "type": "vital", "name": "LCP", "value": lcp_ms, "id": "lcp-1" }]
+    }))
+    .unwrap()
+}
+
+fn post(rum: &Rum, body: &[u8]) {
+    let response = rum.post_beacon("key=demo", &[TEXT_PLAIN], body);
+    assert_eq!(response.status, 202, "{}", response.text());
+}
+
+/// Polls `check` until it returns `Some` or `timeout` passes.
+fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+#[test]
+fn prometheus_reads_the_p75_computed_from_the_beacons_and_promtool_accepts_the_exposition() {
+    let rum = Rum::standalone().unwrap();
+    // A spread of LCP values (deterministic), one page view each.
+    let values: Vec<f64> = (0..240u64)
+        .map(|i| (300 + (i * 7919) % 5700) as f64)
+        .collect();
+    for (index, value) in values.iter().enumerate() {
+        post(&rum, &lcp_beacon(&format!("pv-{index}"), *value));
+    }
+    let mut sorted = values.clone();
+    sorted.sort_by(f64::total_cmp);
+    let rank = (0.75 * sorted.len() as f64).ceil() as usize;
+    let exact_p75_seconds = sorted[rank - 1] / 1000.0;
+
+    let prometheus = start_prometheus(rum.admin).unwrap();
+    let query = r#"rum_lcp_window_seconds{view="site",site="demo",window="5m",quantile="0.75"}"#;
+    let p75 = wait_for(
+        "prometheus to scrape the p75",
+        Duration::from_secs(60),
+        || prometheus.query_value(query).unwrap(),
+    );
+    // HDR at 2 significant digits: within 1% of the exact nearest-rank quantile.
+    assert!(
+        (p75 - exact_p75_seconds).abs() <= exact_p75_seconds * 0.01,
+        "prometheus p75 {p75} vs exact {exact_p75_seconds}"
+    );
+    let samples = prometheus
+        .query_value(r#"rum_lcp_window_samples{view="site",site="demo",window="5m"}"#)
+        .unwrap();
+    assert_eq!(samples, Some(values.len() as f64));
+    let page_views = prometheus
+        .query_value(r#"rum_page_views_total{view="site",site="demo"}"#)
+        .unwrap();
+    assert_eq!(page_views, Some(values.len() as f64));
+
+    // The exposition rum served passes promtool's lint.
+    let exposition = rum.admin_get("/metrics").text();
+    assert!(exposition.contains("rum_lcp_window_seconds{"));
+    let mut promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool (Debian package `prometheus`; scripts/install-test-deps installs it)");
+    promtool
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(exposition.as_bytes())
+        .unwrap();
+    let output = promtool.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "promtool check metrics failed:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+fn verify_signature(secret: &str, request: &monitoring::ReceivedRequest) {
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(&request.body);
+    let expected: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    assert_eq!(
+        request.header("X-Rum-Signature"),
+        Some(format!("sha256={expected}").as_str()),
+        "every webhook delivery is signed"
+    );
+}
+
+fn active_test_alerts(alertmanager: &monitoring::Service) -> Vec<Value> {
+    alertmanager
+        .get_json("/api/v2/alerts?active=true&silenced=false&inhibited=false")
+        .unwrap()
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|alert| alert["labels"]["alertname"] == "RumTestLcpSlow")
+        .collect()
+}
+
+#[test]
+fn alertmanager_and_a_signed_webhook_see_an_alert_fire_and_resolve() {
+    let alertmanager = start_alertmanager().unwrap();
+    let webhook = WebhookReceiver::start().unwrap();
+    let secret = "s3cret-for-test";
+    let config = format!(
+        r#"
+[[sites]]
+id = "demo"
+keys = ["demo"]
+allowed_origins = ["*"]
+
+[alerts]
+evaluation_interval = "1s"
+resend_interval = "2s"
+default_rules = false
+external_url = "http://rum.test"
+
+[[alerts.alertmanagers]]
+url = "http://{alertmanager}"
+
+[[alerts.webhooks]]
+url = "http://{webhook}/hook"
+hmac_secret = "{secret}"
+
+[[alerts.rules]]
+name = "RumTestLcpSlow"
+metric = "lcp"
+statistic = "p75"
+op = ">"
+threshold = 4.0
+view = "site"
+window = "1m"
+min_samples = 10
+for = "2s"
+labels = {{ severity = "page" }}
+annotations = {{ summary = "p75 LCP of {{{{ $labels.site }}}} is {{{{ $value }}}}s" }}
+"#,
+        alertmanager = alertmanager.address,
+        webhook = webhook.address,
+    );
+    let rum = Rum::start(RumOptions {
+        mode: "standalone",
+        config_toml: Some(&config),
+        ..RumOptions::default()
+    })
+    .unwrap();
+
+    // The segment goes over the threshold: p75 LCP 6 s.
+    for index in 0..20 {
+        post(&rum, &lcp_beacon(&format!("slow-{index}"), 6000.0));
+    }
+    let firing = wait_for(
+        "alertmanager to hold the firing alert",
+        Duration::from_secs(45),
+        || active_test_alerts(&alertmanager).into_iter().next(),
+    );
+    assert_eq!(firing["labels"]["site"], "demo");
+    assert_eq!(firing["labels"]["view"], "site");
+    assert_eq!(firing["labels"]["severity"], "page");
+    assert_eq!(
+        firing["annotations"]["summary"],
+        "p75 LCP of demo is 6.015s"
+    );
+    assert_eq!(firing["status"]["state"], "active");
+
+    // It recovers: enough fast page views that p75 drops to 0.5 s.
+    for index in 0..100 {
+        post(&rum, &lcp_beacon(&format!("fast-{index}"), 500.0));
+    }
+    wait_for(
+        "alertmanager to see the alert resolved",
+        Duration::from_secs(45),
+        || active_test_alerts(&alertmanager).is_empty().then_some(()),
+    );
+
+    // The webhook saw both, each delivery signed.
+    let payloads = wait_for(
+        "the webhook to get the resolved notification",
+        Duration::from_secs(20),
+        || {
+            let received = webhook.received();
+            let resolved = received.iter().any(|request| {
+                serde_json::from_slice::<Value>(&request.body)
+                    .is_ok_and(|body| body["status"] == "resolved")
+            });
+            resolved.then_some(received)
+        },
+    );
+    for request in &payloads {
+        verify_signature(secret, request);
+    }
+    let first: Value = serde_json::from_slice(&payloads[0].body).unwrap();
+    assert_eq!(first["version"], "4");
+    assert_eq!(first["status"], "firing");
+    assert_eq!(first["groupLabels"]["alertname"], "RumTestLcpSlow");
+    assert_eq!(first["alerts"][0]["labels"]["site"], "demo");
+    assert_eq!(first["externalURL"], "http://rum.test");
+
+    let metrics = rum.metrics();
+    assert!(
+        metrics
+            .get(r#"rum_alert_notifications_total{receiver="alertmanager[0]",outcome="sent"}"#)
+            .copied()
+            .unwrap_or(0.0)
+            >= 2.0
+    );
+    assert!(
+        metrics
+            .get(r#"rum_alert_notifications_total{receiver="webhook[0]",outcome="sent"}"#)
+            .copied()
+            .unwrap_or(0.0)
+            >= 2.0
+    );
+}
