@@ -8,7 +8,7 @@
 //! - `rum_aggregator_folded_total{dimension}`: values folded into `__other__` by top-N (dimension)
 //!   or the site segment budget (`dimension="segment_budget"`).
 //! - `rum_aggregator_dedupe_total{outcome}`: re-sent metrics (`unchanged`, `replaced`,
-//!   `replaced_too_late`).
+//!   `replaced_too_late`) and ids beyond a page view's capacity (`overflow`).
 //! - `rum_aggregator_dropped_total{reason}`: data dropped by stage 2 (`undecodable`, `unknown_view`,
 //!   `unknown_metric`, `retraction_missed`).
 //! - `rum_aggregator_partials_total`: partials flushed by stage 1.
@@ -55,7 +55,7 @@ fn describe() {
     );
     describe_gauge!(
         "rum_aggregator_dedupe_entries",
-        "Page-view metric ids remembered for dedupe."
+        "Page views remembered for dedupe."
     );
     describe_gauge!(
         "rum_aggregator_topn_entries",
@@ -71,7 +71,7 @@ pub(crate) struct Stage1Metrics {
     pub admission_entries: Gauge,
     events: [(&'static str, Counter); 5],
     folded: Vec<Counter>,
-    dedupe: [(&'static str, Counter); 3],
+    dedupe: [(&'static str, Counter); 4],
 }
 
 impl Stage1Metrics {
@@ -93,7 +93,7 @@ impl Stage1Metrics {
                 .iter()
                 .map(|d| counter!("rum_aggregator_folded_total", "dimension" => d.label()))
                 .collect(),
-            dedupe: ["unchanged", "replaced", "replaced_too_late"].map(|outcome| {
+            dedupe: ["unchanged", "replaced", "replaced_too_late", "overflow"].map(|outcome| {
                 (
                     outcome,
                     counter!("rum_aggregator_dedupe_total", "outcome" => outcome),

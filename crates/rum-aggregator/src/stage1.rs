@@ -15,7 +15,7 @@ use crate::hdr;
 use crate::metric::{METRIC_COUNT, MetricKind};
 use crate::metrics::Stage1Metrics;
 use crate::settings::{AggregatorSettings, RETENTION_MINUTES, minute_of};
-use crate::view::{DIMENSION_COUNT, Dimension, SegmentKey};
+use crate::view::{DIMENSION_COUNT, Dimension};
 
 /// Error kinds kept apart; anything else counts as `other` (the label stays bounded).
 pub const ERROR_KINDS: [&str; 3] = ["error", "unhandledrejection", "other"];
@@ -27,10 +27,33 @@ fn error_kind_index(kind: &str) -> usize {
         .unwrap_or(ERROR_KINDS.len() - 1)
 }
 
+/// Samples buffered per builder before they are recorded in one go: appending to a vector is a
+/// sequential write, while recording scatters over a multi-KiB histogram (cache misses were a third
+/// of stage 1 in perf). Bounded, so a hot segment drains every few hundred samples.
+const PENDING_SAMPLES: usize = 256;
+
 struct MetricBuilder {
-    added: Histogram<u32>,
+    /// Raw values not yet recorded into `added` and `exact`.
+    pending: Vec<f64>,
+    added: Option<Histogram<u32>>,
     removed: Option<Histogram<u32>>,
     exact: ExactCounts,
+}
+
+impl MetricBuilder {
+    fn drain(&mut self, kind: MetricKind, digits: u8, pool: &mut Vec<Histogram<u32>>) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let added = self.added.get_or_insert_with(|| {
+            pool.pop()
+                .unwrap_or_else(|| hdr::new_histogram(kind, digits))
+        });
+        for value in self.pending.drain(..) {
+            added.saturating_record(kind.to_recorded(value));
+            self.exact.record(kind, value, 1);
+        }
+    }
 }
 
 #[derive(Default)]
@@ -42,11 +65,47 @@ struct SegmentBuilder {
     requests_slow: u64,
 }
 
+/// One value to record, possibly replacing an earlier one of the same page view and metric id.
+struct Sample {
+    kind: MetricKind,
+    value: f64,
+    replaces: Option<f64>,
+}
+
+impl Sample {
+    fn new(kind: MetricKind, value: f64) -> Self {
+        Self {
+            kind,
+            value,
+            replaces: None,
+        }
+    }
+}
+
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
+/// Builder positions of one (view, minute), by the segment's label values.
+type BuilderIndex = FastMap<Box<[Arc<str>]>, usize>;
+
+/// A beacon's label value per dimension, after top-N folding (`None` for unused dimensions).
+type DimensionValues = [Option<Arc<str>>; DIMENSION_COUNT];
+
 pub struct Stage1 {
     settings: AggregatorSettings,
+    /// Per view: its dimensions and whether it keeps navigation phases (copied out of `settings`
+    /// so the hot loop borrows nothing else).
+    view_dimensions: Vec<Vec<Dimension>>,
+    view_navigation: Vec<bool>,
     admission: crate::topn::Admission,
     dedupe: Dedupe,
-    open: HashMap<(SegmentKey, i64), SegmentBuilder>,
+    /// Builders open since the last flush, addressed by index...
+    builders: Vec<SegmentBuilder>,
+    /// ...found per (view, minute) by the segment's label values: one lookup per view per beacon.
+    index: FastMap<(usize, i64), BuilderIndex>,
+    /// Reused buffer for a segment's label values during lookup.
+    scratch: Vec<Arc<str>>,
+    /// Reused buffer for one beacon's samples.
+    samples: Vec<Sample>,
     /// Reset histograms ready for reuse, per metric (their ranges differ).
     pool: [Vec<Histogram<u32>>; METRIC_COUNT],
     watermark_minute: i64,
@@ -68,9 +127,18 @@ impl Stage1 {
             }
         }
         Self {
+            view_dimensions: settings
+                .views
+                .iter()
+                .map(|view| view.dimensions.clone())
+                .collect(),
+            view_navigation: settings.views.iter().map(|view| view.navigation).collect(),
             admission: crate::topn::Admission::new(settings.top_n, settings.max_sites),
             dedupe: Dedupe::new(settings.dedupe_capacity, RETENTION_MINUTES),
-            open: HashMap::new(),
+            builders: Vec::new(),
+            index: FastMap::default(),
+            scratch: Vec::with_capacity(DIMENSION_COUNT),
+            samples: Vec::new(),
             pool: Default::default(),
             watermark_minute: i64::MIN,
             rebalanced_minute: i64::MIN,
@@ -99,17 +167,18 @@ impl Stage1 {
             self.metrics.late.increment(1);
             return;
         }
-        let segments = self.segments_of(beacon);
-        let site = segments
-            .first()
-            .map_or_else(|| beacon.site.clone(), |key| key.site().to_owned());
+        let values = self.dimension_values(beacon);
+        let site = values[Dimension::Site.index()]
+            .clone()
+            .expect("the site is always resolved");
 
-        let page_view_key = self.dedupe.key(&site, &beacon.page_view_id, "");
-        if self.dedupe.observe(page_view_key, 0.0, minute) == Seen::New {
-            for key in &segments {
-                self.builder(key, minute).page_views += 1;
-            }
-        }
+        // First the dedupe decisions (one table lookup per beacon), then the recording.
+        // Reused across beacons: no allocation per beacon for the sample list.
+        let mut samples = std::mem::take(&mut self.samples);
+        samples.clear();
+        let (new_page_view, mut page_view) =
+            self.dedupe.page_view(&site, &beacon.page_view_id, minute);
+        let page_view_minute = page_view.minute();
         for event in &beacon.events {
             match &event.kind {
                 Some(event::Kind::Vital(vital)) => {
@@ -122,34 +191,38 @@ impl Stage1 {
                     } else {
                         &vital.id
                     };
-                    let key = self.dedupe.key(&site, &beacon.page_view_id, metric_id);
-                    match self.dedupe.observe(key, vital.value, minute) {
-                        Seen::New => self.record(&segments, minute, kind, vital.value, None),
+                    match page_view.observe(metric_id, vital.value) {
+                        Seen::New => samples.push(Sample::new(kind, vital.value)),
+                        Seen::Overflow => {
+                            self.metrics.dedupe("overflow");
+                            samples.push(Sample::new(kind, vital.value));
+                        }
                         Seen::Unchanged => self.metrics.dedupe("unchanged"),
                         Seen::Replaced {
                             previous,
                             minute: first_minute,
                         } => {
-                            if self.is_late(first_minute) {
+                            if first_minute
+                                < self
+                                    .watermark_minute
+                                    .saturating_sub(self.settings.allowed_lateness_minutes)
+                            {
                                 // Its window is closed: the earlier value stands.
                                 self.metrics.dedupe("replaced_too_late");
                             } else {
                                 self.metrics.dedupe("replaced");
-                                self.record(
-                                    &segments,
-                                    first_minute,
+                                samples.push(Sample {
                                     kind,
-                                    vital.value,
-                                    Some(previous),
-                                );
+                                    value: vital.value,
+                                    replaces: Some(previous),
+                                });
                             }
                         }
                     }
                 }
                 Some(event::Kind::Navigation(navigation)) => {
                     self.metrics.event("nav");
-                    let key = self.dedupe.key(&site, &beacon.page_view_id, "#nav");
-                    if self.dedupe.observe(key, 0.0, minute) != Seen::New {
+                    if page_view.observe("#nav", 0.0) != Seen::New {
                         self.metrics.dedupe("unchanged");
                         continue;
                     }
@@ -164,35 +237,61 @@ impl Stage1 {
                     ];
                     for (kind, value) in phases {
                         if let Some(value) = value {
-                            self.record(&segments, minute, kind, value, None);
+                            samples.push(Sample::new(kind, value));
                         }
                     }
                 }
-                Some(event::Kind::Error(error)) => {
-                    self.metrics.event("error");
-                    let kind = error_kind_index(&error.kind);
-                    for key in &segments {
-                        self.builder(key, minute).errors[kind] += 1;
-                    }
-                }
-                Some(event::Kind::Request(request)) => {
-                    self.metrics.event("request");
-                    let failed = request.status == 0 || request.status >= 400;
-                    let slow = request.duration_ms >= self.settings.slow_request_ms;
-                    for key in &segments {
-                        let builder = self.builder(key, minute);
-                        builder.requests_failed += u64::from(failed);
-                        builder.requests_slow += u64::from(slow);
-                    }
-                }
+                Some(event::Kind::Error(_)) => self.metrics.event("error"),
+                Some(event::Kind::Request(_)) => self.metrics.event("request"),
                 Some(event::Kind::Custom(_)) => self.metrics.event("custom"),
                 None => {}
             }
         }
+
+        let segments = self.segment_indices(&values, minute);
+        if new_page_view {
+            for index in &segments {
+                self.builders[*index].page_views += 1;
+            }
+        }
+        // A replacement lands in the window the page view was first counted in, so a page view
+        // stays in one window.
+        let first_segments = samples
+            .iter()
+            .any(|sample| sample.replaces.is_some())
+            .then(|| self.segment_indices(&values, page_view_minute));
+        for sample in &samples {
+            let target = match (&first_segments, sample.replaces) {
+                (Some(first), Some(_)) => first,
+                _ => &segments,
+            };
+            self.record(target, sample.kind, sample.value, sample.replaces);
+        }
+        for event in &beacon.events {
+            match &event.kind {
+                Some(event::Kind::Error(error)) => {
+                    let kind = error_kind_index(&error.kind);
+                    for index in &segments {
+                        self.builders[*index].errors[kind] += 1;
+                    }
+                }
+                Some(event::Kind::Request(request)) => {
+                    let failed = request.status == 0 || request.status >= 400;
+                    let slow = request.duration_ms >= self.settings.slow_request_ms;
+                    for index in &segments {
+                        let builder = &mut self.builders[*index];
+                        builder.requests_failed += u64::from(failed);
+                        builder.requests_slow += u64::from(slow);
+                    }
+                }
+                _ => {}
+            }
+        }
+        self.samples = samples;
     }
 
-    /// The segment of each view for this beacon, with top-N folding applied.
-    fn segments_of(&mut self, beacon: &Beacon) -> Vec<SegmentKey> {
+    /// The beacon's label value for every used dimension, with top-N folding applied.
+    fn dimension_values(&mut self, beacon: &Beacon) -> DimensionValues {
         let site = match self.admission.site(Dimension::Site.raw_value(beacon)) {
             Ok(site) => site,
             Err((other, _)) => {
@@ -201,8 +300,7 @@ impl Stage1 {
                 other
             }
         };
-        let mut values: [Option<Arc<str>>; DIMENSION_COUNT] = Default::default();
-        values[Dimension::Site.index()] = Some(site.clone());
+        let mut values: DimensionValues = Default::default();
         for dimension in Dimension::ALL.into_iter().skip(1) {
             if !self.used_dimensions[dimension.index()] {
                 continue;
@@ -220,54 +318,54 @@ impl Stage1 {
             };
             values[dimension.index()] = Some(value);
         }
-        self.settings
-            .views
-            .iter()
-            .map(|view| SegmentKey {
-                view: view.name.clone(),
-                values: view
-                    .dimensions
-                    .iter()
-                    .map(|dimension| {
-                        values[dimension.index()]
-                            .clone()
-                            .expect("every used dimension was resolved")
-                    })
-                    .collect(),
-            })
-            .collect()
+        values[Dimension::Site.index()] = Some(site);
+        values
     }
 
-    fn builder(&mut self, key: &SegmentKey, minute: i64) -> &mut SegmentBuilder {
-        // Cloning the key is a few reference-count increments; it is only stored on first use.
-        self.open.entry((key.clone(), minute)).or_default()
+    /// The builder of each view's segment for `minute`, created on first use.
+    fn segment_indices(&mut self, values: &DimensionValues, minute: i64) -> Vec<usize> {
+        let mut indices = Vec::with_capacity(self.view_dimensions.len());
+        for (view, dimensions) in self.view_dimensions.iter().enumerate() {
+            self.scratch.clear();
+            self.scratch.extend(dimensions.iter().map(|dimension| {
+                values[dimension.index()]
+                    .clone()
+                    .expect("every used dimension was resolved")
+            }));
+            let segments = self.index.entry((view, minute)).or_default();
+            let index = match segments.get(self.scratch.as_slice()) {
+                Some(index) => *index,
+                None => {
+                    let index = self.builders.len();
+                    self.builders.push(SegmentBuilder::default());
+                    segments.insert(self.scratch.as_slice().into(), index);
+                    index
+                }
+            };
+            indices.push(index);
+        }
+        indices
     }
 
-    /// Records `value` (replacing `previous`, if any) into every segment's `minute`.
-    fn record(
-        &mut self,
-        segments: &[SegmentKey],
-        minute: i64,
-        kind: MetricKind,
-        value: f64,
-        previous: Option<f64>,
-    ) {
+    /// Records `value` (replacing `previous`, if any) into the given segments (one per view).
+    fn record(&mut self, segments: &[usize], kind: MetricKind, value: f64, previous: Option<f64>) {
         let digits = self.settings.histogram_digits;
-        for (view, key) in self.settings.views.clone().iter().zip(segments) {
-            if !kind.is_vital() && !view.navigation {
+        for (view, index) in segments.iter().enumerate() {
+            if !kind.is_vital() && !self.view_navigation[view] {
                 continue;
             }
             let pool = &mut self.pool[kind.index()];
-            let builder = self.open.entry((key.clone(), minute)).or_default();
-            let metric = builder.metrics[kind.index()].get_or_insert_with(|| MetricBuilder {
-                added: pool
-                    .pop()
-                    .unwrap_or_else(|| hdr::new_histogram(kind, digits)),
-                removed: None,
-                exact: ExactCounts::new(kind),
-            });
-            metric.added.saturating_record(kind.to_recorded(value));
-            metric.exact.record(kind, value, 1);
+            let metric =
+                self.builders[*index].metrics[kind.index()].get_or_insert_with(|| MetricBuilder {
+                    pending: Vec::with_capacity(8),
+                    added: None,
+                    removed: None,
+                    exact: ExactCounts::new(kind),
+                });
+            metric.pending.push(value);
+            if metric.pending.len() >= PENDING_SAMPLES {
+                metric.drain(kind, digits, pool);
+            }
             if let Some(previous) = previous {
                 metric
                     .removed
@@ -284,47 +382,59 @@ impl Stage1 {
     /// Turns everything recorded since the last flush into partials, and does the once-a-minute
     /// housekeeping (top-N re-ranking, dedupe expiry).
     pub fn flush(&mut self) -> Vec<Partial> {
-        let mut partials = Vec::with_capacity(self.open.len());
-        for ((key, minute), builder) in self.open.drain() {
-            let mut metrics = Vec::new();
-            for (index, metric) in builder.metrics.into_iter().enumerate() {
-                let Some(metric) = metric else { continue };
-                let kind = MetricKind::ALL[index];
-                let MetricBuilder {
-                    mut added,
-                    removed,
-                    exact,
-                } = metric;
-                metrics.push(MetricPartial {
-                    metric: kind.name().to_owned(),
-                    added: hdr::encode(&added),
-                    removed: removed.as_ref().map(hdr::encode).unwrap_or_default(),
-                    bucket_deltas: exact.deltas().to_vec(),
-                    sum_delta: exact.sum(),
-                });
-                added.reset();
-                self.pool[index].push(added);
-                if let Some(mut removed) = removed {
-                    removed.reset();
-                    self.pool[index].push(removed);
+        let mut partials = Vec::with_capacity(self.builders.len());
+        let mut builders = std::mem::take(&mut self.builders);
+        for ((view, minute), segments) in self.index.drain() {
+            let view_name = &self.settings.views[view].name;
+            for (values, index) in segments {
+                let builder = std::mem::take(&mut builders[index]);
+                let mut metrics = Vec::new();
+                for (index, metric) in builder.metrics.into_iter().enumerate() {
+                    let Some(mut metric) = metric else { continue };
+                    let kind = MetricKind::ALL[index];
+                    let digits = self.settings.histogram_digits;
+                    metric.drain(kind, digits, &mut self.pool[index]);
+                    let MetricBuilder {
+                        added,
+                        removed,
+                        exact,
+                        ..
+                    } = metric;
+                    let mut added = added.unwrap_or_else(|| hdr::new_histogram(kind, digits));
+                    metrics.push(MetricPartial {
+                        metric: kind.name().to_owned(),
+                        added: hdr::encode(&added),
+                        removed: removed.as_ref().map(hdr::encode).unwrap_or_default(),
+                        bucket_deltas: exact.deltas().to_vec(),
+                        sum_delta: exact.sum(),
+                    });
+                    added.reset();
+                    self.pool[index].push(added);
+                    if let Some(mut removed) = removed {
+                        removed.reset();
+                        self.pool[index].push(removed);
+                    }
                 }
+                partials.push(Partial {
+                    view: view_name.to_string(),
+                    dimension_values: values.iter().map(|value| value.to_string()).collect(),
+                    minute,
+                    metrics,
+                    page_views: builder.page_views,
+                    errors: ERROR_KINDS
+                        .iter()
+                        .zip(builder.errors)
+                        .filter(|(_, count)| *count > 0)
+                        .map(|(kind, count)| ((*kind).to_owned(), count))
+                        .collect(),
+                    requests_failed: builder.requests_failed,
+                    requests_slow: builder.requests_slow,
+                });
             }
-            partials.push(Partial {
-                view: key.view.to_string(),
-                dimension_values: key.values.iter().map(|value| value.to_string()).collect(),
-                minute,
-                metrics,
-                page_views: builder.page_views,
-                errors: ERROR_KINDS
-                    .iter()
-                    .zip(builder.errors)
-                    .filter(|(_, count)| *count > 0)
-                    .map(|(kind, count)| ((*kind).to_owned(), count))
-                    .collect(),
-                requests_failed: builder.requests_failed,
-                requests_slow: builder.requests_slow,
-            });
         }
+        // Keep the allocation for the next interval.
+        builders.clear();
+        self.builders = builders;
         // The pool never holds more than a busy flush needed; trim what a burst left behind.
         for pool in &mut self.pool {
             pool.truncate(1024);

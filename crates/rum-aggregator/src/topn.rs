@@ -8,6 +8,7 @@
 //! N admitted plus `CANDIDATE_FACTOR x N` candidates, whatever the input: a flood of distinct URLs
 //! fills the candidate table, then folds without growing anything.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -23,23 +24,24 @@ pub enum Fold {
     TopN,
 }
 
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 #[derive(Debug, Default)]
 struct TopN {
-    admitted: HashMap<Arc<str>, u64>,
-    candidates: HashMap<Arc<str>, u64>,
+    /// Counts in a `Cell` so one lookup both finds the interned key and counts the hit.
+    admitted: FastMap<Arc<str>, Cell<u64>>,
+    candidates: FastMap<Arc<str>, u64>,
 }
 
 impl TopN {
     fn resolve(&mut self, value: &str, limit: usize) -> Result<Arc<str>, Fold> {
         if let Some((key, count)) = self.admitted.get_key_value(value) {
-            let key = key.clone();
-            let count = *count;
-            self.admitted.insert(key.clone(), count + 1);
-            return Ok(key);
+            count.set(count.get() + 1);
+            return Ok(key.clone());
         }
         if self.admitted.len() < limit {
             let key: Arc<str> = Arc::from(value);
-            self.admitted.insert(key.clone(), 1);
+            self.admitted.insert(key.clone(), Cell::new(1));
             return Ok(key);
         }
         if let Some(count) = self.candidates.get_mut(value) {
@@ -54,13 +56,14 @@ impl TopN {
     fn rebalance(&mut self, limit: usize) {
         if self.candidates.is_empty() {
             for count in self.admitted.values_mut() {
-                *count /= 2;
+                count.set(count.get() / 2);
             }
             return;
         }
         let mut ranked: Vec<(Arc<str>, u64)> = self
             .admitted
             .drain()
+            .map(|(value, count)| (value, count.get()))
             .chain(self.candidates.drain())
             .collect();
         // Highest count first; ties keep a stable, deterministic order.
@@ -68,7 +71,7 @@ impl TopN {
         ranked.truncate(limit);
         self.admitted = ranked
             .into_iter()
-            .map(|(value, count)| (value, count / 2))
+            .map(|(value, count)| (value, Cell::new(count / 2)))
             .collect();
     }
 
@@ -83,7 +86,7 @@ pub struct Admission {
     top_n: usize,
     max_sites: usize,
     sites: TopN,
-    per_site: HashMap<Arc<str>, [TopN; DIMENSION_COUNT]>,
+    per_site: FastMap<Arc<str>, [TopN; DIMENSION_COUNT]>,
     other: Arc<str>,
 }
 
@@ -93,7 +96,7 @@ impl Admission {
             top_n,
             max_sites,
             sites: TopN::default(),
-            per_site: HashMap::new(),
+            per_site: FastMap::default(),
             other: Arc::from(OTHER),
         }
     }

@@ -21,8 +21,8 @@ pub const DEFAULT_TOP_N: usize = 100;
 pub const DEFAULT_SITE_SEGMENT_BUDGET: usize = 2_000;
 /// Distinct sites the aggregator keeps; more fold into `__other__`.
 pub const DEFAULT_MAX_SITES: usize = 100;
-/// Page-view metric ids remembered to count a re-sent metric once.
-pub const DEFAULT_DEDUPE_CAPACITY: usize = 500_000;
+/// Page views remembered to count a page view and a re-sent metric once (~170 bytes each).
+pub const DEFAULT_DEDUPE_CAPACITY: usize = 200_000;
 /// A request event at least this slow counts as slow.
 pub const DEFAULT_SLOW_REQUEST_MS: u64 = 1_000;
 
@@ -363,5 +363,67 @@ impl AlertsConfig {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::load_str;
+
+    fn error_of(toml: &str) -> String {
+        let no_env: Vec<(String, String)> = Vec::new();
+        match load_str(toml, "test.toml", no_env) {
+            Ok(_) => panic!("expected an error for:\n{toml}"),
+            Err(error) => error.to_string(),
+        }
+    }
+
+    #[test]
+    fn view_and_rule_errors_name_the_key() {
+        let cases = [
+            (
+                "[[aggregator.views]]\nname = \"v\"\ndimensions = [\"route\"]\n",
+                "aggregator.views[0].dimensions",
+            ),
+            (
+                "[[aggregator.views]]\nname = \"v\"\ndimensions = [\"site\", \"planet\"]\n",
+                "aggregator.views[0].dimensions",
+            ),
+            (
+                "[aggregator]\nhistogram_digits = 4\n",
+                "aggregator.histogram_digits",
+            ),
+            ("[aggregator]\ntop_n = 0\n", "aggregator.top_n"),
+            (
+                "[[alerts.rules]]\nname = \"r\"\nmetric = \"lcp\"\nstatistic = \"p75\"\nop = \">\"\nthreshold = 4.0\nview = \"nope\"\n",
+                "alerts.rules[0].view",
+            ),
+            (
+                "[[alerts.rules]]\nname = \"r\"\nmetric = \"lcp\"\nstatistic = \"median\"\nop = \">\"\nthreshold = 4.0\nview = \"site\"\n",
+                "alerts.rules[0].statistic",
+            ),
+            (
+                "[[alerts.rules]]\nname = \"r\"\nmetric = \"lcp\"\nstatistic = \"p75\"\nop = \"=>\"\nthreshold = 4.0\nview = \"site\"\n",
+                "alerts.rules[0].op",
+            ),
+            (
+                "[[alerts.webhooks]]\nurl = \"https://hooks.example\"\n",
+                "alerts.webhooks[0].url",
+            ),
+        ];
+        for (toml, key) in cases {
+            let error = error_of(toml);
+            assert!(error.contains(key), "{error} should name {key}");
+        }
+    }
+
+    #[test]
+    fn quantile_statistics_parse() {
+        assert_eq!(super::parse_quantile_statistic("p75"), Some(0.75));
+        assert!(
+            super::parse_quantile_statistic("p99.9").is_some_and(|q| (q - 0.999).abs() < 1e-12)
+        );
+        assert_eq!(super::parse_quantile_statistic("p100"), None);
+        assert_eq!(super::parse_quantile_statistic("75"), None);
     }
 }

@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 mod aggregator;
+mod enrich;
 mod load;
 mod units;
 
@@ -18,6 +19,7 @@ use rum_schema::limits;
 use serde::Deserialize;
 
 pub use aggregator::*;
+pub use enrich::*;
 pub use load::{ConfigError, ENV_PREFIX, load, load_str};
 pub use units::{ByteSize, HumanDuration};
 
@@ -59,6 +61,7 @@ pub struct Config {
     pub kafka: KafkaConfig,
     pub aggregator: AggregatorConfig,
     pub alerts: AlertsConfig,
+    pub enrich: EnrichConfig,
     /// Sites allowed to send beacons, each with its keys and allowed origins.
     pub sites: Vec<SiteConfig>,
 }
@@ -71,6 +74,7 @@ impl Default for Config {
             kafka: KafkaConfig::default(),
             aggregator: AggregatorConfig::default(),
             alerts: AlertsConfig::default(),
+            enrich: EnrichConfig::default(),
             sites: vec![SiteConfig::demo()],
         }
     }
@@ -187,6 +191,21 @@ pub struct SiteConfig {
     /// requests without an `Origin` header.
     #[serde(default)]
     pub allowed_origins: Vec<String>,
+    /// Keep beacons from bots (tagged `is_bot`, device class `bot`) instead of dropping them.
+    #[serde(default)]
+    pub keep_bots: bool,
+    /// Query parameters kept in the page URL; every other one is stripped (default: all are).
+    #[serde(default)]
+    pub allowed_query_params: Vec<String>,
+    /// Route rules tried before the id heuristics, first match wins (syntax in docs/enrichment.md).
+    #[serde(default)]
+    pub route_rules: Vec<String>,
+    /// Path segments kept in a route before the rest collapses into `/:rest`.
+    #[serde(default = "enrich::default_max_route_segments")]
+    pub max_route_segments: usize,
+    /// Overrides `enrich.ip_privacy` for this site.
+    #[serde(default)]
+    pub ip_privacy: Option<IpPrivacyMode>,
 }
 
 impl SiteConfig {
@@ -196,6 +215,11 @@ impl SiteConfig {
             id: DEMO_SITE.to_owned(),
             keys: vec![DEMO_SITE.to_owned()],
             allowed_origins: vec!["*".to_owned()],
+            keep_bots: false,
+            allowed_query_params: Vec::new(),
+            route_rules: Vec::new(),
+            max_route_segments: DEFAULT_MAX_ROUTE_SEGMENTS,
+            ip_privacy: None,
         }
     }
 }
@@ -265,6 +289,7 @@ impl Config {
         }
         self.aggregator.validate()?;
         self.alerts.validate(&self.aggregator)?;
+        self.enrich.validate()?;
         if self.sites.is_empty() {
             return invalid(
                 "sites",
@@ -312,6 +337,7 @@ impl Config {
                     );
                 }
             }
+            site.enrichment(index, &self.enrich)?;
         }
         Ok(())
     }

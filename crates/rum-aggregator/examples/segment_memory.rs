@@ -1,0 +1,139 @@
+//! Memory per active segment: fills N segments with a full hour of one-minute windows of all five
+//! vitals, for a sweep of N, and prints the process RSS and stage 2's own accounting. The RSS slope
+//! between sweep points is the cost of one more segment.
+//!
+//! Run: `cargo run --release -p rum-aggregator --example segment_memory -- [samples_per_minute]`
+//! (default 20 samples of each vital per segment per minute).
+
+#![allow(clippy::print_stdout)]
+
+use std::sync::Arc;
+
+use rum_aggregator::settings::AggregatorSettings;
+use rum_aggregator::stage1::Stage1;
+use rum_aggregator::stage2::Stage2;
+use rum_aggregator::view::{Dimension, View};
+use rum_schema::proto::{Beacon, Enrichment, Event, Vital, VitalName, event};
+
+const T0: i64 = 1_763_760_000_000;
+const MINUTES: i64 = 61;
+
+fn rss_bytes() -> usize {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: usize = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    pages * 4096
+}
+
+/// A cheap deterministic pseudo-random sequence (xorshift).
+struct Noise(u64);
+
+impl Noise {
+    fn next(&mut self) -> f64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % 1_000_000) as f64 / 1_000_000.0
+    }
+}
+
+fn beacon(route: usize, page_view: u64, minute: i64, noise: &mut Noise) -> Beacon {
+    let vital = |name: VitalName, value: f64| Event {
+        kind: Some(event::Kind::Vital(Vital {
+            name: name as i32,
+            value,
+            id: "v".into(),
+            ..Vital::default()
+        })),
+    };
+    // Long-tailed values, like real vitals: base * e^(noise * 3).
+    let spread = |base: f64, noise: &mut Noise| base * (noise.next() * 3.0).exp();
+    Beacon {
+        version: 1,
+        site: "shop".into(),
+        page_view_id: format!("pv{page_view}"),
+        received_at_ms: T0 + minute * 60_000,
+        enrichment: Some(Enrichment {
+            route: format!("/r/{route}"),
+            ..Enrichment::default()
+        }),
+        events: vec![
+            vital(VitalName::Lcp, spread(800.0, noise)),
+            vital(VitalName::Inp, spread(40.0, noise)),
+            vital(VitalName::Cls, spread(0.01, noise)),
+            vital(VitalName::Fcp, spread(500.0, noise)),
+            vital(VitalName::Ttfb, spread(100.0, noise)),
+        ],
+        ..Beacon::default()
+    }
+}
+
+fn fill(segments: usize, samples_per_minute: u64) -> Stage2 {
+    let settings = AggregatorSettings {
+        views: Arc::from(vec![View {
+            name: Arc::from("site_route"),
+            dimensions: vec![Dimension::Site, Dimension::Route],
+            navigation: false,
+        }]),
+        top_n: segments + 1,
+        site_segment_budget: segments + 10,
+        dedupe_capacity: 1_000,
+        ..AggregatorSettings::default()
+    };
+    let mut stage1 = Stage1::new(settings.clone());
+    let mut stage2 = Stage2::new(settings);
+    let mut noise = Noise(0x9e37_79b9_7f4a_7c15);
+    let mut page_view = 0;
+    for minute in 0..MINUTES {
+        for route in 0..segments {
+            for _ in 0..samples_per_minute {
+                page_view += 1;
+                stage1.ingest(&beacon(route, page_view, minute, &mut noise));
+            }
+        }
+        stage2.advance(T0 + minute * 60_000);
+        for partial in stage1.flush() {
+            stage2.apply(partial);
+        }
+    }
+    stage2
+}
+
+fn main() {
+    let samples_per_minute: u64 = std::env::args()
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
+    println!(
+        "samples per vital per segment per minute: {samples_per_minute}; {MINUTES} minutes held"
+    );
+    println!(
+        "{:>9} {:>12} {:>14} {:>16}",
+        "segments", "rss_MiB", "accounted_MiB", "accounted/segment"
+    );
+    let mut previous: Option<(usize, usize)> = None;
+    let mut kept = Vec::new();
+    for segments in [250, 500, 1000, 2000] {
+        let stage2 = fill(segments, samples_per_minute);
+        let rss = rss_bytes();
+        let accounted = stage2.histogram_bytes();
+        println!(
+            "{segments:>9} {:>12.1} {:>14.1} {:>16}",
+            rss as f64 / 1048576.0,
+            accounted as f64 / 1048576.0,
+            accounted / stage2.segment_count().max(1)
+        );
+        if let Some((previous_segments, previous_rss)) = previous {
+            println!(
+                "          rss slope: {} bytes per segment",
+                (rss as i64 - previous_rss as i64) / (segments as i64 - previous_segments as i64)
+            );
+        }
+        previous = Some((segments, rss));
+        // Keep every sweep point alive so RSS only grows with the segment count.
+        kept.push(stage2);
+    }
+}
