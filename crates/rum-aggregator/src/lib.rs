@@ -12,6 +12,7 @@ pub mod metric;
 mod metrics;
 pub mod pipeline;
 pub mod settings;
+mod slot;
 pub mod stage1;
 pub mod stage2;
 pub mod topn;

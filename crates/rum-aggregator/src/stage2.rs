@@ -7,29 +7,27 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use hdrhistogram::Histogram;
-use rum_schema::proto::Partial;
+use rum_schema::proto::{MetricPartial, Partial};
 
 use crate::exact::ExactCounts;
 use crate::hdr;
 use crate::metric::{METRIC_COUNT, MetricKind};
 use crate::metrics::Stage2Metrics;
 use crate::settings::{AggregatorSettings, RETENTION_MINUTES, WINDOWS, minute_of};
+use crate::slot;
 use crate::stage1::ERROR_KINDS;
 use crate::view::{SegmentKey, View};
 
-/// One metric in one minute of one segment.
-#[derive(Debug, Clone)]
-struct MinuteMetric {
-    kind: MetricKind,
-    /// HDR V2 bytes; their size follows the number of non-empty buckets.
-    histogram: Vec<u8>,
-    exact: ExactCounts,
-}
+/// One metric of a partial, decoded: kind, samples added, samples retracted, and the raw partial
+/// (exact deltas).
+type MetricUpdate = (MetricKind, Histogram<u64>, Option<Histogram<u64>>, MetricPartial);
 
+/// One minute of one segment: every metric's histogram and exact counts in one compact buffer
+/// (see [`crate::slot`]).
 #[derive(Debug, Clone)]
 struct MinuteSlot {
     minute: i64,
-    metrics: Vec<MinuteMetric>,
+    data: Box<[u8]>,
 }
 
 /// Everything stage 2 keeps for one segment.
@@ -77,7 +75,7 @@ impl SegmentState {
                 position,
                 MinuteSlot {
                     minute,
-                    metrics: Vec::new(),
+                    data: Box::default(),
                 },
             );
         }
@@ -88,18 +86,7 @@ impl SegmentState {
         let slots: usize = self
             .minutes
             .iter()
-            .map(|slot| {
-                std::mem::size_of::<MinuteSlot>()
-                    + slot
-                        .metrics
-                        .iter()
-                        .map(|metric| {
-                            std::mem::size_of::<MinuteMetric>()
-                                + metric.histogram.capacity()
-                                + metric.exact.deltas().len() * 8
-                        })
-                        .sum::<usize>()
-            })
+            .map(|slot| std::mem::size_of::<MinuteSlot>() + slot.data.len())
             .sum();
         let settled: usize = self
             .settled
@@ -135,6 +122,10 @@ pub struct Stage2 {
     site_segments: HashMap<Arc<str>, usize>,
     settings: AggregatorSettings,
     watermark_minute: i64,
+    /// Reused per merge: one dense histogram per metric and the buffer a slot is rewritten into
+    /// (allocating them per partial fragmented the heap: RSS was twice the data).
+    scratch: Vec<Histogram<u64>>,
+    slot_buffer: Vec<u8>,
     /// Segments folded by the site budget, and partials dropped as late, since start.
     budget_folds: u64,
     late: u64,
@@ -152,6 +143,11 @@ impl Stage2 {
             segments: HashMap::new(),
             site_segments: HashMap::new(),
             watermark_minute: i64::MIN,
+            scratch: MetricKind::ALL
+                .iter()
+                .map(|kind| hdr::new_histogram(*kind, settings.histogram_digits))
+                .collect(),
+            slot_buffer: Vec::new(),
             budget_folds: 0,
             late: 0,
             metrics: Stage2Metrics::register(),
@@ -223,8 +219,8 @@ impl Stage2 {
         segment.requests_failed += partial.requests_failed;
         segment.requests_slow += partial.requests_slow;
 
-        let digits = self.settings.histogram_digits;
-        let slot = segment.slot(partial.minute);
+        // Decode the partial's metrics first; a bad one is dropped alone.
+        let mut updates: Vec<MetricUpdate> = Vec::with_capacity(partial.metrics.len());
         for metric_partial in partial.metrics {
             let Some(kind) = MetricKind::from_name(&metric_partial.metric) else {
                 self.metrics.dropped("unknown_metric");
@@ -234,45 +230,89 @@ impl Stage2 {
                 self.metrics.dropped("undecodable");
                 continue;
             };
-            let position = match slot.metrics.iter().position(|m| m.kind == kind) {
-                Some(position) => position,
-                None => {
-                    slot.metrics.push(MinuteMetric {
-                        kind,
-                        histogram: Vec::new(),
-                        exact: ExactCounts::new(kind),
-                    });
-                    slot.metrics.len() - 1
+            let removed = if metric_partial.removed.is_empty() {
+                None
+            } else {
+                match hdr::decode(&metric_partial.removed) {
+                    Some(removed) => Some(removed),
+                    None => {
+                        self.metrics.dropped("undecodable");
+                        continue;
+                    }
                 }
             };
-            let minute_metric = &mut slot.metrics[position];
-            let mut merged: Histogram<u64> = if minute_metric.histogram.is_empty() {
-                hdr::new_histogram(kind, digits)
-            } else {
-                hdr::decode(&minute_metric.histogram)
-                    .unwrap_or_else(|| hdr::new_histogram(kind, digits))
-            };
-            if merged.add(&added).is_err() {
-                self.metrics.dropped("undecodable");
-                continue;
+            updates.push((kind, added, removed, metric_partial));
+        }
+        if updates.is_empty() {
+            return;
+        }
+        let slot = segment.slot(partial.minute);
+        // Rewrite the slot: merged records for updated metrics, the others copied as they are.
+        let scratch = &mut self.scratch;
+        let mut rewritten = std::mem::take(&mut self.slot_buffer);
+        rewritten.clear();
+        let mut merge = |kind: MetricKind,
+                         existing: Option<&[u8]>,
+                         added: &Histogram<u64>,
+                         removed: Option<&Histogram<u64>>,
+                         metric_partial: &MetricPartial,
+                         out: &mut Vec<u8>| {
+            let merged = &mut scratch[kind.index()];
+            merged.reset();
+            let mut exact = ExactCounts::new(kind);
+            if let Some(body) = existing {
+                if !slot::add_record(kind, body, merged, &mut exact) {
+                    self.metrics.dropped("undecodable");
+                }
             }
-            if !metric_partial.removed.is_empty() {
-                let retracted = hdr::decode(&metric_partial.removed)
-                    .is_some_and(|removed| merged.subtract(&removed).is_ok());
-                if !retracted {
+            if merged.add(added).is_err() {
+                self.metrics.dropped("undecodable");
+            }
+            if let Some(removed) = removed {
+                if merged.subtract(removed).is_err() {
                     // The earlier value went to another segment (its route was re-ranked in
                     // between); the new value still counts.
                     self.metrics.dropped("retraction_missed");
                 }
             }
-            minute_metric.histogram = hdr::encode(&merged);
-            if !minute_metric
-                .exact
-                .apply_deltas(&metric_partial.bucket_deltas, metric_partial.sum_delta)
-            {
+            if !exact.apply_deltas(&metric_partial.bucket_deltas, metric_partial.sum_delta) {
                 self.metrics.dropped("undecodable");
             }
+            slot::encode_metric(out, kind, merged, &exact);
+        };
+        let mut done = vec![false; updates.len()];
+        for (kind, body) in slot::records(&slot.data) {
+            match updates.iter().position(|update| update.0 == kind) {
+                Some(position) => {
+                    let (kind, added, removed, metric_partial) = &updates[position];
+                    merge(
+                        *kind,
+                        Some(body),
+                        added,
+                        removed.as_ref(),
+                        metric_partial,
+                        &mut rewritten,
+                    );
+                    done[position] = true;
+                }
+                None => slot::append_record(&mut rewritten, kind, body),
+            }
         }
+        for (position, (kind, added, removed, metric_partial)) in updates.iter().enumerate() {
+            if !done[position] {
+                merge(
+                    *kind,
+                    None,
+                    added,
+                    removed.as_ref(),
+                    metric_partial,
+                    &mut rewritten,
+                );
+            }
+        }
+        // An exact-size copy: slots live for an hour, so no spare capacity and no shrinking realloc.
+        slot.data = Box::from(rewritten.as_slice());
+        self.slot_buffer = rewritten;
     }
 
     /// Moves time forward to `now_ms` (wall clock): settles minutes past their lateness into the
@@ -287,10 +327,10 @@ impl Stage2 {
                 if slot.minute >= settle_before || slot.minute <= segment.settled_through {
                     continue;
                 }
-                for metric in &slot.metrics {
-                    segment.settled[metric.kind.index()]
-                        .get_or_insert_with(|| ExactCounts::new(metric.kind))
-                        .add(&metric.exact);
+                for (kind, body) in slot::records(&slot.data) {
+                    let settled =
+                        segment.settled[kind.index()].get_or_insert_with(|| ExactCounts::new(kind));
+                    slot::add_exact(kind, body, settled);
                 }
             }
             segment.settled_through = segment.settled_through.max(settle_before - 1);
@@ -360,7 +400,7 @@ impl Stage2 {
                 if slot.minute > self.watermark_minute {
                     continue;
                 }
-                let Some(metric) = slot.metrics.iter().find(|m| m.kind == kind) else {
+                let Some((_, body)) = slot::records(&slot.data).find(|(k, _)| *k == kind) else {
                     continue;
                 };
                 let (histogram, exact) = merged.get_or_insert_with(|| {
@@ -369,8 +409,7 @@ impl Stage2 {
                         ExactCounts::new(kind),
                     )
                 });
-                hdr::add_encoded(histogram, &metric.histogram);
-                exact.add(&metric.exact);
+                slot::add_record(kind, body, histogram, exact);
             }
             results[index] = merged
                 .as_ref()
