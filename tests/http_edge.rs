@@ -68,7 +68,20 @@ fn accepts_the_beacon_md_example_and_counts_it() {
             1.0
         );
     }
-    assert_eq!(metrics["rum_sink_delivered_total{sink=\"channel\"}"], 1.0);
+    // The channel's consumer (the aggregator task) takes the beacon after the 202 went out, so
+    // delivery is counted a moment later, not necessarily before this request arrives.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while rum.metric("rum_sink_delivered_total{sink=\"channel\"}") < 1.0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the channel never delivered the beacon"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(
+        rum.metric("rum_sink_delivered_total{sink=\"channel\"}"),
+        1.0
+    );
 }
 
 #[test]

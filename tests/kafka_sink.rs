@@ -1,6 +1,7 @@
 //! The Kafka sink against a real Kafka-protocol broker (tansu, started here on a free loopback port):
 //! beacons posted over HTTP arrive on the topic as `rum.v1.Beacon`, equal to what was sent plus the
-//! edge's fields, under an idempotent producer; and a broker outage sheds load with counted 503s,
+//! edge's fields and privacy steps (scrubbed URL, referrer origin, enrichment), under an idempotent
+//! producer; and a broker outage sheds load with counted 503s,
 //! loses nothing that was accepted, and delivers it once the broker is back.
 
 #[path = "harness/broker.rs"]
@@ -90,6 +91,14 @@ fn read_topic(broker: &Broker, topic: &str, count: usize) -> Vec<rum_transport::
     beacons
 }
 
+/// The `sent` of the beacon with this page view id.
+fn original_sent_ms(pid: &str, sent: &[Value]) -> i64 {
+    sent.iter()
+        .find(|beacon| beacon["pid"] == json!(pid))
+        .and_then(|beacon| beacon["sent"].as_i64())
+        .unwrap()
+}
+
 /// JSON numbers compared as numbers (`50` == `50.0`).
 fn normalized(value: Value) -> Value {
     match value {
@@ -140,15 +149,30 @@ fn beacons_posted_over_http_arrive_on_the_topic_intact() {
         let object = rendered.as_object_mut().unwrap();
         assert_eq!(object.remove("site"), Some(json!("demo")));
         assert_eq!(object.remove("recv"), Some(json!(recv)));
-        let original = sent
+        // What the edge adds: no user agent in this request, no GeoIP database configured, and the
+        // client clock skew, clamped to the default [-5 min, 1 day] (the fixture's `sent` is a
+        // fixed date, so today that is the clamp).
+        let skew = (recv - original_sent_ms(pid, &sent)).clamp(-300_000, 86_400_000);
+        assert_eq!(
+            object.remove("enrich"),
+            Some(json!({
+                "browser": "Other",
+                "os": "Other",
+                "device": "other",
+                "route": "/products/:id",
+                "clockSkew": skew,
+            })),
+            "enrichment of {pid}"
+        );
+        // The privacy step: query and fragment stripped, referrer cut to its origin.
+        let mut expected = sent
             .iter()
             .find(|beacon| beacon["pid"] == json!(pid))
-            .unwrap();
-        assert_eq!(
-            normalized(rendered),
-            normalized(original.clone()),
-            "beacon {pid}"
-        );
+            .unwrap()
+            .clone();
+        expected["url"] = json!("https://shop.example.com/products/42");
+        expected["ref"] = json!("https://www.google.com");
+        assert_eq!(normalized(rendered), normalized(expected), "beacon {pid}");
     }
 
     // `rum tail` shows the same beacons as JSON lines.

@@ -19,6 +19,9 @@
 --   BEACON_TRACK_STATUS  0 = do not define response() (saves generator CPU; then only wrk's own
 --                        "Non-2xx or 3xx responses" line tells about bad answers). Default 1.
 --   BEACON_DUMP          file to write the pool's bodies to, one JSON document per line (thread 1)
+--   BEACON_FORWARDED_FOR 1 = add `X-Forwarded-For: <public IPv4>`, a different address per body, as a
+--                        load balancer would (for a collector that trusts 127.0.0.1 and does GeoIP).
+--                        The addresses do not come from the PRNG, so the bodies stay the same.
 --
 -- done() prints machine-readable lines for the driver script:
 --   BEACON_POOL <n> summary=<n> small=<n> problem=<n> large=<n> bytes_min=<n> bytes_avg=<n> bytes_max=<n>
@@ -30,6 +33,7 @@ local SEED = tonumber(os.getenv("BEACON_SEED") or "") or 20251122
 local ORIGIN = os.getenv("BEACON_ORIGIN") or "https://shop.example.com"
 local TRACK_STATUS = os.getenv("BEACON_TRACK_STATUS") ~= "0"
 local DUMP = os.getenv("BEACON_DUMP")
+local FORWARDED_FOR = os.getenv("BEACON_FORWARDED_FOR") == "1"
 
 local random, format, concat = math.random, string.format, table.concat
 
@@ -341,6 +345,12 @@ function init(args)
     if #body < min_len then min_len = #body end
     if #body > max_len then max_len = #body end
     if dump then dump:write(body, "\n") end
+    if FORWARDED_FOR then
+      -- Spread over public unicast space (never 0/8, 10/8 or 127/8), deterministic per body.
+      local first = 1 + (i * 37) % 223
+      if first == 10 or first == 127 then first = first + 1 end
+      headers["X-Forwarded-For"] = format("%d.%d.%d.%d", first, (i * 101) % 256, (i * 53) % 256, 1 + (i * 29) % 254)
+    end
     pool[i] = wrk.format("POST", wrk.path, headers, body)
   end
   if dump then dump:close() end

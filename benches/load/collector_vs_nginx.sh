@@ -18,6 +18,10 @@
 #   NGINX_BODY    read | discard | both (default read): how nginx treats the POST body, see README
 #   SERVER_CPU    core for the server (default 0);  CLIENT_CPU  core for wrk (default 1)
 #   RUM_LOG       RUST_LOG for the collector (default info, the production default)
+#   RUM_CONFIG    config file for the collector (default none: the built-in defaults, site `demo`);
+#                 e.g. one with [enrich] GeoIP databases and trusted_proxies = ["127.0.0.1/32"]
+#   BEACON_FORWARDED_FOR  1 = every request carries X-Forwarded-For with a public address (see
+#                 beacon_mix.lua); the collector uses it only if its config trusts 127.0.0.1
 #   RESULTS_DIR   where the raw wrk outputs go (default benches/results)
 #   RATE          not supported: Debian's wrk has no constant-rate mode (that is wrk2's -R)
 set -euo pipefail
@@ -28,7 +32,8 @@ for arg in "$@"; do
   case "$arg" in
     -h | --help) usage; exit 0 ;;
     RUM_BIN=* | DURATION=* | WARMUP=* | CONNECTIONS=* | ONLY=* | NGINX_BODY=* | SERVER_CPU=* | CLIENT_CPU=* | \
-      RUM_LOG=* | RESULTS_DIR=* | RATE=* | NGINX_BIN=* | READY_TIMEOUT=* | KEEP_TMP=*)
+      RUM_LOG=* | RESULTS_DIR=* | RATE=* | NGINX_BIN=* | READY_TIMEOUT=* | KEEP_TMP=* | RUM_CONFIG=* | \
+      BEACON_FORWARDED_FOR=*)
       export "${arg?}" ;;
     *) echo "unknown argument: $arg (try --help)" >&2; exit 2 ;;
   esac
@@ -202,7 +207,8 @@ RAW=$RESULTS_DIR/collector_vs_nginx-$STAMP.raw
   echo "# load average $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "# git $(git -C "$REPO_ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$REPO_ROOT" diff --quiet HEAD 2>/dev/null || echo ' (dirty)')"
   echo "# wrk -t1 -c$CONNECTIONS -d$DURATION --latency (warmup $WARMUP), server core $SERVER_CPU, wrk core $CLIENT_CPU"
-  echo "# ONLY=$ONLY NGINX_BODY=$NGINX_BODY RUM_BIN=$RUM_BIN"
+  echo "# ONLY=$ONLY NGINX_BODY=$NGINX_BODY RUM_BIN=$RUM_BIN RUM_CONFIG=${RUM_CONFIG:-} BEACON_FORWARDED_FOR=${BEACON_FORWARDED_FOR:-0}"
+  if [[ -n "${RUM_CONFIG:-}" ]]; then echo "# config:"; sed 's/^/#   /' "$RUM_CONFIG"; fi
 } > "$RAW"
 
 # Rows of the table: name|requests|rps|p50_ms|p99_ms|cpu_us_per_req|cpu_util_pct|peak_rss_kib|flag

@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use crate::view::View;
 
-/// Minutes of sub-windows each segment keeps: the longest view (1 h) plus the current minute.
+/// Minutes of sub-windows the longest view needs: 1 h plus the current minute (a 5-minute block is
+/// kept while any of its minutes is within this).
 pub const RETENTION_MINUTES: i64 = 61;
 
 /// The rolling windows, in minutes, with their label. A window of W minutes covers the W complete

@@ -1,5 +1,6 @@
-//! Stage 2: owns every segment. Merges the partials of stage 1 into per-minute windows (stored as
-//! HDR V2 bytes plus exact counts), settles minutes into the cumulative histograms once their
+//! Stage 2: owns every segment. Merges the partials of stage 1 into per-minute windows (one compact
+//! buffer per minute, see [`crate::slot`]; 5-minute blocks once older than the 15m window), settles
+//! minutes into the cumulative histograms once their
 //! lateness has passed, evicts idle segments, enforces the per-site segment budget, and answers
 //! window queries for the exposition and the alert rules.
 
@@ -20,15 +21,35 @@ use crate::view::{SegmentKey, View};
 
 /// One metric of a partial, decoded: kind, samples added, samples retracted, and the raw partial
 /// (exact deltas).
-type MetricUpdate = (MetricKind, Histogram<u64>, Option<Histogram<u64>>, MetricPartial);
+type MetricUpdate = (
+    MetricKind,
+    Histogram<u64>,
+    Option<Histogram<u64>>,
+    MetricPartial,
+);
 
 /// One minute of one segment: every metric's histogram and exact counts in one compact buffer
 /// (see [`crate::slot`]).
 #[derive(Debug, Clone)]
 struct MinuteSlot {
+    /// First minute covered.
     minute: i64,
+    /// Minutes covered: 1, or [`BLOCK_MINUTES`] once compacted.
+    span: i64,
     data: Box<[u8]>,
 }
+
+impl MinuteSlot {
+    fn last_minute(&self) -> i64 {
+        self.minute + self.span - 1
+    }
+}
+
+/// Minutes older than the 15-minute window are merged into blocks of this many minutes: the 1h
+/// window only needs them as a whole, and a block of five is about a third of five minutes' bytes.
+pub const BLOCK_MINUTES: i64 = 5;
+/// Minutes still inside the 15m window (15 complete + the current one) stay one slot each.
+const EXACT_MINUTES: i64 = 16;
 
 /// Everything stage 2 keeps for one segment.
 #[derive(Debug)]
@@ -59,6 +80,11 @@ impl SegmentState {
         }
     }
 
+    /// Slots held (single minutes and 5-minute blocks).
+    pub fn slot_count(&self) -> usize {
+        self.minutes.len()
+    }
+
     /// The cumulative exact counts of a metric (settled minutes only), if it was ever seen.
     pub fn cumulative(&self, kind: MetricKind) -> Option<&ExactCounts> {
         self.settled[kind.index()].as_ref()
@@ -75,6 +101,7 @@ impl SegmentState {
                 position,
                 MinuteSlot {
                     minute,
+                    span: 1,
                     data: Box::default(),
                 },
             );
@@ -95,6 +122,57 @@ impl SegmentState {
             .map(|exact| exact.deltas().len() * 8 + 24)
             .sum();
         std::mem::size_of::<SegmentState>() + slots + settled
+    }
+}
+
+/// Merges complete 5-minute blocks of single-minute slots older than the 15m window into one slot
+/// each. Those minutes are settled (lateness is at most 10 minutes), so nothing changes them later.
+fn compact(
+    segment: &mut SegmentState,
+    compact_before: i64,
+    scratch: &mut [Histogram<u64>],
+    buffer: &mut Vec<u8>,
+) {
+    let mut index = 0;
+    while index < segment.minutes.len() {
+        let slot = &segment.minutes[index];
+        let block = slot.minute.div_euclid(BLOCK_MINUTES) * BLOCK_MINUTES;
+        if slot.span != 1 || block + BLOCK_MINUTES > compact_before {
+            index += 1;
+            continue;
+        }
+        let end = (index..segment.minutes.len())
+            .find(|&next| {
+                let slot = &segment.minutes[next];
+                slot.span != 1 || slot.minute >= block + BLOCK_MINUTES
+            })
+            .unwrap_or(segment.minutes.len());
+        let mut exact: [Option<ExactCounts>; METRIC_COUNT] = Default::default();
+        for slot in segment.minutes.range(index..end) {
+            for (kind, body) in slot::records(&slot.data) {
+                let counts = exact[kind.index()].get_or_insert_with(|| {
+                    scratch[kind.index()].reset();
+                    ExactCounts::new(kind)
+                });
+                slot::add_record(kind, body, &mut scratch[kind.index()], counts);
+            }
+        }
+        buffer.clear();
+        for kind in MetricKind::ALL {
+            if let Some(counts) = &exact[kind.index()] {
+                slot::encode_metric(buffer, kind, &scratch[kind.index()], counts);
+            }
+        }
+        segment.minutes.drain(index..end);
+        segment.minutes.insert(
+            index,
+            MinuteSlot {
+                minute: block,
+                span: BLOCK_MINUTES,
+                data: Box::from(buffer.as_slice()),
+            },
+        );
+        index += 1;
     }
 }
 
@@ -321,6 +399,9 @@ impl Stage2 {
         self.watermark_minute = self.watermark_minute.max(minute_of(now_ms));
         let settle_before = self.watermark_minute - self.settings.allowed_lateness_minutes;
         let keep_from = self.watermark_minute - RETENTION_MINUTES + 1;
+        let compact_before = self.watermark_minute - EXACT_MINUTES + 1;
+        let scratch = &mut self.scratch;
+        let buffer = &mut self.slot_buffer;
         let mut evicted_sites: Vec<Arc<str>> = Vec::new();
         self.segments.retain(|key, segment| {
             for slot in &segment.minutes {
@@ -334,10 +415,11 @@ impl Stage2 {
                 }
             }
             segment.settled_through = segment.settled_through.max(settle_before - 1);
+            compact(segment, compact_before, scratch, buffer);
             while segment
                 .minutes
                 .front()
-                .is_some_and(|slot| slot.minute < keep_from)
+                .is_some_and(|slot| slot.last_minute() < keep_from)
             {
                 segment.minutes.pop_front();
             }
@@ -396,7 +478,9 @@ impl Stage2 {
         let mut slots = segment.minutes.iter().rev().peekable();
         for (index, (_, window_minutes)) in WINDOWS.iter().enumerate() {
             let oldest = self.watermark_minute - window_minutes;
-            while let Some(slot) = slots.next_if(|slot| slot.minute >= oldest) {
+            // A 5-minute block counts when any of its minutes is in the window, so the 1h window
+            // spans 60 to 64 complete minutes plus the current one.
+            while let Some(slot) = slots.next_if(|slot| slot.last_minute() >= oldest) {
                 if slot.minute > self.watermark_minute {
                     continue;
                 }

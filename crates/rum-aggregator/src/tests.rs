@@ -239,9 +239,63 @@ fn windows_roll_over_by_minute_and_segments_are_evicted() {
     stage2.advance(T0 + 60 * MINUTE_MS);
     assert_eq!(samples(&stage2), vec![0, 0, 0, 1]);
     assert_eq!(stage2.segment_count(), settings.views.len());
-    stage2.advance(T0 + 61 * MINUTE_MS);
+    // Past the 15m window the minute lives in a 5-minute block, which the 1h window keeps while any
+    // of its minutes is in it (T0 starts a block: minutes T0..T0+4).
+    stage2.advance(T0 + 64 * MINUTE_MS);
+    assert_eq!(samples(&stage2), vec![0, 0, 0, 1]);
+    stage2.advance(T0 + 65 * MINUTE_MS);
     assert_eq!(samples(&stage2), Vec::<u64>::new());
     assert_eq!(stage2.segment_count(), 0, "idle segments are evicted");
+}
+
+#[test]
+fn old_minutes_merge_into_blocks_without_losing_a_sample() {
+    let settings = AggregatorSettings::default();
+    let mut stage1 = Stage1::new(settings.clone());
+    let mut stage2 = Stage2::new(settings.clone());
+    let mut all = Vec::new();
+    for minute in 0..30i64 {
+        let now = T0 + minute * MINUTE_MS;
+        stage2.advance(now);
+        for index in 0..7 {
+            let value = 300.0 + ((minute * 7 + index) * 7919 % 5000) as f64;
+            all.push(value as u64);
+            stage1.ingest(&beacon(
+                &format!("pv-{minute}-{index}"),
+                "/",
+                "DE",
+                now,
+                vec![vital(VitalName::Lcp, value, "l")],
+            ));
+        }
+        for partial in stage1.flush() {
+            stage2.apply(partial);
+        }
+    }
+    let key = site_key(&stage2);
+    let segment = stage2.segment(&key).expect("segment");
+    // At minute 29: blocks 0-4 and 5-9 are complete and older than the 15m window (14..29); block
+    // 10-14 still has minute 14 in that window, so 10..29 stay single minutes.
+    assert_eq!(segment.slot_count(), 2 + 20);
+    let hour = stage2
+        .window(segment, MetricKind::Lcp, "1h")
+        .expect("samples");
+    assert_eq!(hour.samples(), all.len() as u64);
+    all.sort_unstable();
+    let exact = exact_quantile(&all, 0.75) as f64;
+    let estimated = hour.histogram.value_at_quantile(0.75) as f64;
+    assert!(
+        (estimated - exact).abs() <= exact * 0.01 + 1.0,
+        "{estimated} vs {exact}"
+    );
+    let quarter_hour = stage2
+        .window(segment, MetricKind::Lcp, "15m")
+        .expect("samples");
+    assert_eq!(
+        quarter_hour.samples(),
+        16 * 7,
+        "15 complete minutes + the current one"
+    );
 }
 
 #[test]

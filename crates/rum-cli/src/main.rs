@@ -217,10 +217,10 @@ fn serve(args: ServeArgs, mode: Mode) -> anyhow::Result<()> {
             }
             None => None,
         };
-        let settings = CollectorSettings::from_config(&config);
+        let settings = CollectorSettings::from_config(&config)?;
         let collector = Collector::bind(settings, sink, exposition)
             .await
-            .context("binding the listeners")?;
+            .context("starting the collector")?;
         tracing::info!(
             listen = %collector.public_addr()?,
             admin = %collector.admin_addr()?,

@@ -3,8 +3,9 @@
 //!
 //! Path of a beacon: [`server`] routes `POST /rum/v1/beacon?key=...` -> [`sites`] resolves the key and
 //! checks the `Origin` -> [`body`] reads the body under its byte, time and decompression caps ->
-//! `rum_schema::BeaconDecoder` validates it -> the edge stamps site and receive time, encodes the
-//! protobuf and enqueues it into a `rum_transport::BeaconSink`. Every rejection is an [`HttpError`]
+//! `rum_schema::BeaconDecoder` validates it -> the edge stamps site and receive time ->
+//! `rum_enrich::Enricher` adds GeoIP, user agent and route, scrubs the URL and drops bots -> the edge
+//! encodes the protobuf and enqueues it into a `rum_transport::BeaconSink`. Every rejection is an [`HttpError`]
 //! with a machine-readable reason, answered as a small JSON body and counted.
 //!
 //! The request path must never do I/O beyond the bounded, non-blocking enqueue, never await a
@@ -21,5 +22,5 @@ mod sites;
 
 pub use admin::{ExtraMetrics, MetricsExposition};
 pub use error::HttpError;
-pub use server::{Collector, CollectorSettings};
-pub use sites::SiteRegistry;
+pub use server::{Collector, CollectorSettings, StartError};
+pub use sites::{SiteRegistry, SiteSettings};

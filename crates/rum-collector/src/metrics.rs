@@ -4,6 +4,8 @@
 //! - `rum_collector_requests_total{status}`: requests on the public listener, by HTTP status.
 //! - `rum_collector_beacons_accepted_total`: beacons handed to the sink.
 //! - `rum_collector_beacons_rejected_total{reason}`: beacons refused, by reason (every 4xx/5xx).
+//! - `rum_collector_beacons_dropped_total{reason}`: valid beacons answered 202 but deliberately not
+//!   forwarded (`bot`: a bot's beacon on a site that does not keep bots).
 //! - `rum_collector_events_accepted_total{type}`: events in accepted beacons (vital, nav, error,
 //!   request, custom).
 //! - `rum_collector_events_rejected_total{reason}`: events dropped from otherwise accepted beacons.
@@ -13,6 +15,7 @@
 use std::collections::HashMap;
 
 use metrics::{Counter, Histogram, counter, describe_counter, describe_histogram, histogram};
+use rum_enrich::DropReason;
 use rum_schema::DecodeReason;
 use rum_schema::proto::event::Kind;
 
@@ -21,6 +24,7 @@ use crate::error::{EDGE_REASONS, HttpError};
 const REQUESTS: &str = "rum_collector_requests_total";
 const BEACONS_ACCEPTED: &str = "rum_collector_beacons_accepted_total";
 const BEACONS_REJECTED: &str = "rum_collector_beacons_rejected_total";
+const BEACONS_DROPPED: &str = "rum_collector_beacons_dropped_total";
 const EVENTS_ACCEPTED: &str = "rum_collector_events_accepted_total";
 const EVENTS_REJECTED: &str = "rum_collector_events_rejected_total";
 const IGNORED: &str = "rum_collector_ignored_total";
@@ -33,6 +37,7 @@ pub(crate) struct CollectorMetrics {
     requests_by_status: HashMap<u16, Counter>,
     beacons_accepted: Counter,
     beacons_rejected: HashMap<&'static str, Counter>,
+    beacons_dropped: [Counter; DropReason::ALL.len()],
     events_accepted: [Counter; 5],
     events_rejected: Vec<Counter>,
     unknown_fields: Counter,
@@ -48,6 +53,10 @@ impl CollectorMetrics {
         describe_counter!(
             BEACONS_REJECTED,
             "Beacons refused, by machine-readable reason."
+        );
+        describe_counter!(
+            BEACONS_DROPPED,
+            "Valid beacons answered 202 but deliberately not forwarded, by reason."
         );
         describe_counter!(
             EVENTS_ACCEPTED,
@@ -80,6 +89,8 @@ impl CollectorMetrics {
                 .collect(),
             beacons_accepted: counter!(BEACONS_ACCEPTED),
             beacons_rejected,
+            beacons_dropped: DropReason::ALL
+                .map(|reason| counter!(BEACONS_DROPPED, "reason" => reason.as_str())),
             events_accepted: ["vital", "nav", "error", "request", "custom"]
                 .map(|event_type| counter!(EVENTS_ACCEPTED, "type" => event_type)),
             events_rejected: DecodeReason::ALL
@@ -103,6 +114,12 @@ impl CollectorMetrics {
     pub(crate) fn rejected(&self, error: &HttpError) {
         if let Some(counter) = self.beacons_rejected.get(error.reason()) {
             counter.increment(1);
+        }
+    }
+
+    pub(crate) fn dropped(&self, reason: DropReason) {
+        if let Some(slot) = DropReason::ALL.iter().position(|known| *known == reason) {
+            self.beacons_dropped[slot].increment(1);
         }
     }
 

@@ -2,7 +2,7 @@
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -15,7 +15,8 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use prost::Message;
-use rum_config::Config;
+use rum_config::{Config, ConfigError};
+use rum_enrich::{EnrichError, EnrichOutcome, EnrichSettings, Enricher};
 use rum_schema::{BeaconDecoder, DecodeLimits};
 use rum_transport::{BeaconSink, SinkError, SinkRecord};
 use tokio::net::TcpListener;
@@ -25,7 +26,7 @@ use crate::admin::MetricsExposition;
 use crate::body::{BodyLimits, gunzip, read_body};
 use crate::error::HttpError;
 use crate::metrics::CollectorMetrics;
-use crate::sites::{Site, SiteRegistry};
+use crate::sites::{Site, SiteRegistry, SiteSettings};
 
 /// The one beacon endpoint of format v1.
 pub const BEACON_PATH: &str = "/rum/v1/beacon";
@@ -42,13 +43,16 @@ pub struct CollectorSettings {
     pub cors_max_age_secs: u64,
     pub retry_after_secs: u64,
     pub shutdown_grace: Duration,
-    pub sites: Vec<rum_config::SiteConfig>,
+    /// Client IP, GeoIP, user agent cache and clock policy (`[enrich]`).
+    pub enrich: EnrichSettings,
+    pub sites: Vec<SiteSettings>,
 }
 
 impl CollectorSettings {
-    pub fn from_config(config: &Config) -> Self {
+    /// Resolves the config; errors name the key (a validated config does not fail here).
+    pub fn from_config(config: &Config) -> Result<Self, ConfigError> {
         let collector = &config.collector;
-        Self {
+        Ok(Self {
             listen: collector.listen,
             admin_listen: collector.admin_listen,
             body: BodyLimits {
@@ -65,9 +69,23 @@ impl CollectorSettings {
             cors_max_age_secs: collector.cors_max_age.0.as_secs(),
             retry_after_secs: collector.retry_after.0.as_secs().max(1),
             shutdown_grace: collector.shutdown_grace.0,
-            sites: config.sites.clone(),
-        }
+            enrich: config.enrich.settings()?,
+            sites: SiteSettings::from_config(config)?,
+        })
     }
+}
+
+/// Why the collector could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot listen on {address}")]
+    Bind {
+        address: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot start the enrichment step")]
+    Enrich(#[from] EnrichError),
 }
 
 /// State shared by every connection.
@@ -75,6 +93,8 @@ pub(crate) struct Shared {
     settings: CollectorSettings,
     decoder: BeaconDecoder,
     sites: SiteRegistry,
+    /// Built once; owns the GeoIP reload thread, which lives as long as the collector.
+    enricher: Enricher,
     pub(crate) sink: Arc<dyn BeaconSink>,
     metrics: CollectorMetrics,
     pub(crate) exposition: MetricsExposition,
@@ -96,17 +116,28 @@ pub struct ShutdownReport {
 }
 
 impl Collector {
-    /// Binds both listeners. Port 0 picks a free port (see [`public_addr`](Self::public_addr)).
+    /// Builds the enrichment step (loads the GeoIP databases, compiles the user agent rules; install
+    /// the metrics recorder first) and binds both listeners. Port 0 picks a free port (see
+    /// [`public_addr`](Self::public_addr)).
     pub async fn bind(
         settings: CollectorSettings,
         sink: Arc<dyn BeaconSink>,
         exposition: MetricsExposition,
-    ) -> std::io::Result<Self> {
-        let public = TcpListener::bind(settings.listen).await?;
-        let admin = TcpListener::bind(settings.admin_listen).await?;
+    ) -> Result<Self, StartError> {
+        // Blocks for a few hundred milliseconds (file reads, rule compilation), once, before
+        // anything is served.
+        let enricher = Enricher::new(&settings.enrich)?;
+        let bind = |address: SocketAddr| async move {
+            TcpListener::bind(address)
+                .await
+                .map_err(|source| StartError::Bind { address, source })
+        };
+        let public = bind(settings.listen).await?;
+        let admin = bind(settings.admin_listen).await?;
         let shared = Arc::new(Shared {
             decoder: BeaconDecoder::new(settings.decode_limits),
             sites: SiteRegistry::new(&settings.sites),
+            enricher,
             sink,
             metrics: CollectorMetrics::register(),
             exposition,
@@ -144,9 +175,14 @@ impl Collector {
         loop {
             tokio::select! {
                 accepted = public.accept() => {
-                    let Ok((stream, _peer)) = accepted else { continue };
+                    let Ok((stream, peer)) = accepted else { continue };
                     let shared = Arc::clone(&shared);
-                    let service = service_fn(move |request| handle_public(Arc::clone(&shared), request));
+                    // The socket peer is where the client address comes from unless it is a
+                    // trusted proxy (rum_enrich::client_ip).
+                    let peer = peer.ip();
+                    let service = service_fn(move |request| {
+                        handle_public(Arc::clone(&shared), peer, request)
+                    });
                     let connection = http.serve_connection(TokioIo::new(stream), service);
                     let connection = graceful.watch(connection);
                     tokio::spawn(async move {
@@ -206,12 +242,13 @@ impl Collector {
 
 async fn handle_public(
     shared: Arc<Shared>,
+    peer: IpAddr,
     request: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let response = if request.uri().path() != BEACON_PATH {
         reject(&shared, HttpError::NotFound, None)
     } else if request.method() == Method::POST {
-        handle_beacon(&shared, request).await
+        handle_beacon(&shared, peer, request).await
     } else if request.method() == Method::OPTIONS {
         handle_preflight(&shared, &request)
     } else {
@@ -292,12 +329,16 @@ fn handle_preflight(shared: &Shared, request: &Request<Incoming>) -> Response<Fu
     response
 }
 
-async fn handle_beacon(shared: &Shared, request: Request<Incoming>) -> Response<Full<Bytes>> {
+async fn handle_beacon(
+    shared: &Shared,
+    peer: IpAddr,
+    request: Request<Incoming>,
+) -> Response<Full<Bytes>> {
     let (site, origin) = match authorize(shared, &request) {
         Ok(authorized) => authorized,
         Err(error) => return reject(shared, error, None),
     };
-    match accept_beacon(shared, site, request).await {
+    match accept_beacon(shared, site, peer, request).await {
         Ok(mut response) => {
             add_cors(response.headers_mut(), origin.as_ref());
             response
@@ -339,9 +380,11 @@ fn body_is_gzip(headers: &HeaderMap) -> Result<bool, HttpError> {
 async fn accept_beacon(
     shared: &Shared,
     site: &Site,
+    peer: IpAddr,
     request: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, HttpError> {
-    let headers = request.headers();
+    let (parts, body) = request.into_parts();
+    let headers = &parts.headers;
     if !media_type_is_accepted(headers) {
         return Err(HttpError::UnsupportedMediaType);
     }
@@ -357,7 +400,7 @@ async fn accept_beacon(
         });
     }
 
-    let wire = read_body(request.into_body(), limits).await?;
+    let wire = read_body(body, limits).await?;
     let wire_bytes = wire.len();
     let mut json = if gzip {
         gunzip(&wire, limits.max_decompressed_bytes)?
@@ -368,6 +411,17 @@ async fn accept_beacon(
 
     decoded.beacon.site.clone_from(&site.id);
     decoded.beacon.received_at_ms = now_ms();
+    match shared
+        .enricher
+        .enrich(&mut decoded.beacon, &site.enrichment, peer, headers)
+    {
+        EnrichOutcome::Forward => {}
+        // Answered like any valid beacon: telling a bot it was recognised helps it evade.
+        EnrichOutcome::Drop(reason) => {
+            shared.metrics.dropped(reason);
+            return Ok(accepted_response(&decoded));
+        }
+    }
     let key = format!("{}/{}", site.id, decoded.beacon.page_view_id).into_bytes();
     let record = SinkRecord {
         key,

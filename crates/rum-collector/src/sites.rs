@@ -1,9 +1,35 @@
-//! Site keys and allowed origins: which pages may send beacons, and as which site.
+//! Site keys and allowed origins: which pages may send beacons, and as which site; and each site's
+//! enrichment choices.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use rum_config::SiteConfig;
+use rum_config::{ConfigError, SiteConfig};
+use rum_enrich::SiteEnrichment;
+
+/// One site as the collector runs it: its config and its compiled enrichment.
+#[derive(Debug, Clone)]
+pub struct SiteSettings {
+    pub config: SiteConfig,
+    pub enrichment: SiteEnrichment,
+}
+
+impl SiteSettings {
+    /// Compiles every site's enrichment (route rules, IP privacy). Errors name the key.
+    pub fn from_config(config: &rum_config::Config) -> Result<Vec<Self>, ConfigError> {
+        config
+            .sites
+            .iter()
+            .enumerate()
+            .map(|(index, site)| {
+                Ok(Self {
+                    enrichment: site.enrichment(index, &config.enrich)?,
+                    config: site.clone(),
+                })
+            })
+            .collect()
+    }
+}
 
 /// One configured site.
 #[derive(Debug)]
@@ -11,6 +37,8 @@ pub struct Site {
     pub id: String,
     allow_any_origin: bool,
     origins: Vec<String>,
+    /// Bots, URL privacy, routes and IP privacy for this site's beacons.
+    pub enrichment: SiteEnrichment,
 }
 
 impl Site {
@@ -36,9 +64,9 @@ pub struct SiteRegistry {
 }
 
 impl SiteRegistry {
-    pub fn new(sites: &[SiteConfig]) -> Self {
+    pub fn new(sites: &[SiteSettings]) -> Self {
         let mut by_key = HashMap::new();
-        for config in sites {
+        for SiteSettings { config, enrichment } in sites {
             let site = Arc::new(Site {
                 id: config.id.clone(),
                 allow_any_origin: config.allowed_origins.iter().any(|origin| origin == "*"),
@@ -47,6 +75,7 @@ impl SiteRegistry {
                     .iter()
                     .map(|origin| origin.trim_end_matches('/').to_owned())
                     .collect(),
+                enrichment: enrichment.clone(),
             });
             for key in &config.keys {
                 by_key.insert(key.clone(), Arc::clone(&site));
@@ -66,13 +95,18 @@ mod tests {
 
     #[test]
     fn origins() {
+        let site = |config: SiteConfig| SiteSettings {
+            config,
+            enrichment: SiteEnrichment::default(),
+        };
         let registry = SiteRegistry::new(&[
-            SiteConfig {
+            site(SiteConfig {
                 id: "shop".into(),
                 keys: vec!["k1".into(), "k2".into()],
                 allowed_origins: vec!["https://shop.example.com/".into()],
-            },
-            SiteConfig::demo(),
+                ..SiteConfig::demo()
+            }),
+            site(SiteConfig::demo()),
         ]);
         let shop = registry.site_for_key("k2").unwrap();
         assert_eq!(shop.id, "shop");

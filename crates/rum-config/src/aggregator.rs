@@ -223,6 +223,11 @@ impl AggregatorConfig {
         if self.flush_interval.0.is_zero() {
             return invalid(key("flush_interval"), "must be greater than 0");
         }
+        // Minutes older than the 15m window are merged into 5-minute blocks; a late beacon must
+        // never need one of them.
+        if self.allowed_lateness.0 > std::time::Duration::from_secs(600) {
+            return invalid(key("allowed_lateness"), "must be at most 10m");
+        }
         if !(1..=3).contains(&self.histogram_digits) {
             return invalid(key("histogram_digits"), "must be 1, 2 or 3");
         }

@@ -37,6 +37,9 @@ pub struct TailedBeacon {
     pub offset: i64,
     pub key: Option<Vec<u8>>,
     pub beacon: proto::Beacon,
+    /// The message exactly as it is on the topic, for checks of the wire form (e.g. that no client
+    /// address is in it).
+    pub payload: Vec<u8>,
 }
 
 /// A consumer in a throwaway group (nothing committed), so tailing never disturbs real consumers.
@@ -110,6 +113,7 @@ impl KafkaTail {
                 offset: message.offset(),
                 key: message.key().map(<[u8]>::to_vec),
                 beacon,
+                payload: payload.to_vec(),
             }));
         }
     }
