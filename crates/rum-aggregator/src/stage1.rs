@@ -106,6 +106,8 @@ pub struct Stage1 {
     scratch: Vec<Arc<str>>,
     /// Reused buffer for one beacon's samples.
     samples: Vec<Sample>,
+    /// Reused V2 serializer (it keeps a dense-sized buffer).
+    serializer: hdrhistogram::serialization::V2Serializer,
     /// Reset histograms ready for reuse, per metric (their ranges differ).
     pool: [Vec<Histogram<u32>>; METRIC_COUNT],
     watermark_minute: i64,
@@ -139,6 +141,7 @@ impl Stage1 {
             index: FastMap::default(),
             scratch: Vec::with_capacity(DIMENSION_COUNT),
             samples: Vec::new(),
+            serializer: hdrhistogram::serialization::V2Serializer::new(),
             pool: Default::default(),
             watermark_minute: i64::MIN,
             rebalanced_minute: i64::MIN,
@@ -403,8 +406,11 @@ impl Stage1 {
                     let mut added = added.unwrap_or_else(|| hdr::new_histogram(kind, digits));
                     metrics.push(MetricPartial {
                         metric: kind.name().to_owned(),
-                        added: hdr::encode(&added),
-                        removed: removed.as_ref().map(hdr::encode).unwrap_or_default(),
+                        added: hdr::encode_with(&mut self.serializer, &added),
+                        removed: removed
+                            .as_ref()
+                            .map(|removed| hdr::encode_with(&mut self.serializer, removed))
+                            .unwrap_or_default(),
                         bucket_deltas: exact.deltas().to_vec(),
                         sum_delta: exact.sum(),
                     });

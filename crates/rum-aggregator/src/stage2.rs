@@ -19,15 +19,6 @@ use crate::slot;
 use crate::stage1::ERROR_KINDS;
 use crate::view::{SegmentKey, View};
 
-/// One metric of a partial, decoded: kind, samples added, samples retracted, and the raw partial
-/// (exact deltas).
-type MetricUpdate = (
-    MetricKind,
-    Histogram<u64>,
-    Option<Histogram<u64>>,
-    MetricPartial,
-);
-
 /// One minute of one segment: every metric's histogram and exact counts in one compact buffer
 /// (see [`crate::slot`]).
 #[derive(Debug, Clone)]
@@ -297,29 +288,14 @@ impl Stage2 {
         segment.requests_failed += partial.requests_failed;
         segment.requests_slow += partial.requests_slow;
 
-        // Decode the partial's metrics first; a bad one is dropped alone.
-        let mut updates: Vec<MetricUpdate> = Vec::with_capacity(partial.metrics.len());
+        // The partial's metrics this build knows; an unknown one is dropped alone.
+        let mut updates: Vec<(MetricKind, MetricPartial)> =
+            Vec::with_capacity(partial.metrics.len());
         for metric_partial in partial.metrics {
-            let Some(kind) = MetricKind::from_name(&metric_partial.metric) else {
-                self.metrics.dropped("unknown_metric");
-                continue;
-            };
-            let Some(added) = hdr::decode(&metric_partial.added) else {
-                self.metrics.dropped("undecodable");
-                continue;
-            };
-            let removed = if metric_partial.removed.is_empty() {
-                None
-            } else {
-                match hdr::decode(&metric_partial.removed) {
-                    Some(removed) => Some(removed),
-                    None => {
-                        self.metrics.dropped("undecodable");
-                        continue;
-                    }
-                }
-            };
-            updates.push((kind, added, removed, metric_partial));
+            match MetricKind::from_name(&metric_partial.metric) {
+                Some(kind) => updates.push((kind, metric_partial)),
+                None => self.metrics.dropped("unknown_metric"),
+            }
         }
         if updates.is_empty() {
             return;
@@ -331,8 +307,6 @@ impl Stage2 {
         rewritten.clear();
         let mut merge = |kind: MetricKind,
                          existing: Option<&[u8]>,
-                         added: &Histogram<u64>,
-                         removed: Option<&Histogram<u64>>,
                          metric_partial: &MetricPartial,
                          out: &mut Vec<u8>| {
             let merged = &mut scratch[kind.index()];
@@ -343,15 +317,15 @@ impl Stage2 {
                     self.metrics.dropped("undecodable");
                 }
             }
-            if merged.add(added).is_err() {
+            if !hdr::add_encoded(merged, &metric_partial.added) {
                 self.metrics.dropped("undecodable");
             }
-            if let Some(removed) = removed {
-                if merged.subtract(removed).is_err() {
-                    // The earlier value went to another segment (its route was re-ranked in
-                    // between); the new value still counts.
-                    self.metrics.dropped("retraction_missed");
-                }
+            if !metric_partial.removed.is_empty()
+                && !hdr::subtract_encoded(merged, &metric_partial.removed)
+            {
+                // The earlier value went to another segment (its route was re-ranked in
+                // between); the new value still counts.
+                self.metrics.dropped("retraction_missed");
             }
             if !exact.apply_deltas(&metric_partial.bucket_deltas, metric_partial.sum_delta) {
                 self.metrics.dropped("undecodable");
@@ -362,30 +336,15 @@ impl Stage2 {
         for (kind, body) in slot::records(&slot.data) {
             match updates.iter().position(|update| update.0 == kind) {
                 Some(position) => {
-                    let (kind, added, removed, metric_partial) = &updates[position];
-                    merge(
-                        *kind,
-                        Some(body),
-                        added,
-                        removed.as_ref(),
-                        metric_partial,
-                        &mut rewritten,
-                    );
+                    merge(kind, Some(body), &updates[position].1, &mut rewritten);
                     done[position] = true;
                 }
                 None => slot::append_record(&mut rewritten, kind, body),
             }
         }
-        for (position, (kind, added, removed, metric_partial)) in updates.iter().enumerate() {
+        for (position, (kind, metric_partial)) in updates.iter().enumerate() {
             if !done[position] {
-                merge(
-                    *kind,
-                    None,
-                    added,
-                    removed.as_ref(),
-                    metric_partial,
-                    &mut rewritten,
-                );
+                merge(*kind, None, metric_partial, &mut rewritten);
             }
         }
         // An exact-size copy: slots live for an hour, so no spare capacity and no shrinking realloc.
