@@ -599,3 +599,76 @@ fn check_config_names_the_bad_key() {
     let stderr = String::from_utf8_lossy(&bad.stderr);
     assert!(stderr.contains("max_body_bytes"), "{stderr}");
 }
+
+#[test]
+fn serves_the_browser_script_with_caching_compression_and_revalidation() {
+    let rum = Rum::standalone().unwrap();
+    let built = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../sdk/dist/rum.js"
+    ))
+    .unwrap();
+
+    let plain = rum::request(rum.public, "GET", "/rum.js", &[], b"");
+    assert_eq!(plain.status, 200);
+    assert_eq!(plain.body, built, "serves exactly the SDK build");
+    assert_eq!(
+        plain.header("content-type"),
+        Some("text/javascript; charset=utf-8")
+    );
+    assert_eq!(plain.header("cache-control"), Some("public, max-age=300"));
+    assert_eq!(plain.header("vary"), Some("Accept-Encoding"));
+    let etag = plain.header("etag").expect("etag").to_owned();
+
+    let compressed = rum::request(
+        rum.public,
+        "GET",
+        "/rum.js",
+        &[("Accept-Encoding", "gzip, deflate, br".to_owned())],
+        b"",
+    );
+    assert_eq!(compressed.header("content-encoding"), Some("gzip"));
+    let mut inflated = Vec::new();
+    std::io::Read::read_to_end(
+        &mut flate2::read::GzDecoder::new(compressed.body.as_slice()),
+        &mut inflated,
+    )
+    .unwrap();
+    assert_eq!(inflated, built);
+    assert!(compressed.body.len() < built.len());
+
+    let revalidated = rum::request(
+        rum.public,
+        "GET",
+        "/rum.js",
+        &[("If-None-Match", etag.clone())],
+        b"",
+    );
+    assert_eq!(revalidated.status, 304);
+    assert!(revalidated.body.is_empty());
+
+    let versioned_path = plain
+        .header("x-rum-script-path")
+        .expect("versioned path")
+        .to_owned();
+    assert!(versioned_path.starts_with("/rum-") && versioned_path.ends_with(".js"));
+    let versioned = rum::request(rum.public, "GET", &versioned_path, &[], b"");
+    assert_eq!(versioned.status, 200);
+    assert_eq!(versioned.body, built);
+    assert_eq!(
+        versioned.header("cache-control"),
+        Some("public, max-age=31536000, immutable")
+    );
+    assert_eq!(versioned.header("etag"), Some(etag.as_str()));
+
+    let head = rum::request(rum.public, "HEAD", "/rum.js", &[], b"");
+    assert_eq!(head.status, 200);
+    assert_eq!(
+        rum::request(rum.public, "POST", "/rum.js", &[], b"").status,
+        405
+    );
+    assert_eq!(
+        rum::request(rum.public, "GET", "/rum-0000.js", &[], b"").status,
+        404
+    );
+}

@@ -224,6 +224,7 @@ fn serve(args: ServeArgs, mode: Mode) -> anyhow::Result<()> {
         tracing::info!(
             listen = %collector.public_addr()?,
             admin = %collector.admin_addr()?,
+            script = collector.script_path(),
             sites = config.sites.len(),
             "rum collector listening"
         );

@@ -17,6 +17,7 @@ mod admin;
 mod body;
 mod error;
 mod metrics;
+mod script;
 mod server;
 mod sites;
 

@@ -26,6 +26,7 @@ use crate::admin::MetricsExposition;
 use crate::body::{BodyLimits, gunzip, read_body};
 use crate::error::HttpError;
 use crate::metrics::CollectorMetrics;
+use crate::script::BrowserScript;
 use crate::sites::{Site, SiteRegistry, SiteSettings};
 
 /// The one beacon endpoint of format v1.
@@ -98,6 +99,8 @@ pub(crate) struct Shared {
     pub(crate) sink: Arc<dyn BeaconSink>,
     metrics: CollectorMetrics,
     pub(crate) exposition: MetricsExposition,
+    /// The browser script served at `/rum.js`.
+    script: BrowserScript,
     pub(crate) shutting_down: AtomicBool,
 }
 
@@ -141,6 +144,7 @@ impl Collector {
             sink,
             metrics: CollectorMetrics::register(),
             exposition,
+            script: BrowserScript::embedded(),
             shutting_down: AtomicBool::new(false),
             settings,
         });
@@ -153,6 +157,11 @@ impl Collector {
 
     pub fn public_addr(&self) -> std::io::Result<SocketAddr> {
         self.public.local_addr()
+    }
+
+    /// The content-hashed path of the browser script (long-cached), e.g. `/rum-0123456789ab.js`.
+    pub fn script_path(&self) -> &str {
+        self.shared.script.versioned_path()
     }
 
     pub fn admin_addr(&self) -> std::io::Result<SocketAddr> {
@@ -245,7 +254,16 @@ async fn handle_public(
     peer: IpAddr,
     request: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
-    let response = if request.uri().path() != BEACON_PATH {
+    let path = request.uri().path();
+    let response = if shared.script.serves(path) {
+        if request.method() == Method::GET || request.method() == Method::HEAD {
+            shared
+                .script
+                .respond(path, request.headers(), request.method() == Method::HEAD)
+        } else {
+            reject(&shared, HttpError::MethodNotAllowed, None)
+        }
+    } else if path != BEACON_PATH {
         reject(&shared, HttpError::NotFound, None)
     } else if request.method() == Method::POST {
         handle_beacon(&shared, peer, request).await
