@@ -9,6 +9,7 @@ use prost::Message;
 use rum_aggregator::settings::AggregatorSettings;
 use rum_aggregator::stage1::Stage1;
 use rum_aggregator::stage2::Stage2;
+use rum_aggregator::wire::BeaconView;
 use rum_schema::proto::{Beacon, Enrichment, Event, Vital, VitalName, event};
 
 const T0: i64 = 1_763_760_000_000;
@@ -49,8 +50,9 @@ fn five_vital_beacon(index: u64, routes: u64) -> Beacon {
 }
 
 fn stage1(c: &mut Criterion) {
-    let encoded: Vec<Vec<u8>> = (0..10_000)
-        .map(|index| five_vital_beacon(index, 50).encode_to_vec())
+    // Payloads as the channel and Kafka hand them over: owned buffers (`Bytes` clones are free).
+    let encoded: Vec<bytes::Bytes> = (0..10_000)
+        .map(|index| bytes::Bytes::from(five_vital_beacon(index, 50).encode_to_vec()))
         .collect();
     let mut group = c.benchmark_group("stage1");
     group.throughput(Throughput::Elements(encoded.len() as u64));
@@ -59,7 +61,7 @@ fn stage1(c: &mut Criterion) {
             || Stage1::new(AggregatorSettings::default()),
             |mut stage1| {
                 for bytes in &encoded {
-                    let beacon = Beacon::decode(bytes.as_slice()).expect("valid");
+                    let beacon = BeaconView::decode(bytes.clone()).expect("valid");
                     stage1.ingest(&beacon);
                 }
                 stage1
@@ -67,12 +69,35 @@ fn stage1(c: &mut Criterion) {
             BatchSize::LargeInput,
         )
     });
+    let decoded: Vec<BeaconView> = encoded
+        .iter()
+        .map(|bytes| BeaconView::decode(bytes.clone()).expect("valid"))
+        .collect();
+    group.bench_function("record_only_10k_predecoded", |b| {
+        b.iter_batched(
+            || Stage1::new(AggregatorSettings::default()),
+            |mut stage1| {
+                for beacon in &decoded {
+                    stage1.ingest(beacon);
+                }
+                stage1
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    group.bench_function("decode_only_10k", |b| {
+        b.iter(|| {
+            for bytes in &encoded {
+                black_box(BeaconView::decode(bytes.clone()).expect("valid"));
+            }
+        })
+    });
     group.bench_function("decode_record_and_flush_10k", |b| {
         b.iter_batched(
             || Stage1::new(AggregatorSettings::default()),
             |mut stage1| {
                 for bytes in &encoded {
-                    let beacon = Beacon::decode(bytes.as_slice()).expect("valid");
+                    let beacon = BeaconView::decode(bytes.clone()).expect("valid");
                     stage1.ingest(&beacon);
                 }
                 black_box(stage1.flush())
@@ -86,7 +111,7 @@ fn stage1(c: &mut Criterion) {
 fn stage2(c: &mut Criterion) {
     let mut stage1 = Stage1::new(AggregatorSettings::default());
     for index in 0..10_000 {
-        stage1.ingest(&five_vital_beacon(index, 50));
+        stage1.ingest(&BeaconView::of(&five_vital_beacon(index, 50)));
     }
     let partials = stage1.flush();
     let mut group = c.benchmark_group("stage2");

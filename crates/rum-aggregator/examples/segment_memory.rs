@@ -13,6 +13,7 @@ use rum_aggregator::settings::AggregatorSettings;
 use rum_aggregator::stage1::Stage1;
 use rum_aggregator::stage2::Stage2;
 use rum_aggregator::view::{Dimension, View};
+use rum_aggregator::wire::BeaconView;
 use rum_schema::proto::{Beacon, Enrichment, Event, Vital, VitalName, event};
 
 const T0: i64 = 1_763_760_000_000;
@@ -92,7 +93,9 @@ fn fill(segments: usize, samples_per_minute: u64) -> Stage2 {
         for route in 0..segments {
             for _ in 0..samples_per_minute {
                 page_view += 1;
-                stage1.ingest(&beacon(route, page_view, minute, &mut noise));
+                stage1.ingest(&BeaconView::of(&beacon(
+                    route, page_view, minute, &mut noise,
+                )));
             }
             // Flushing per segment keeps stage 1's transient builders small, as its one-second
             // flush does in production, so the RSS slope measures what stage 2 holds.

@@ -17,6 +17,7 @@ pub mod stage1;
 pub mod stage2;
 pub mod topn;
 pub mod view;
+pub mod wire;
 
 #[cfg(test)]
 mod tests;

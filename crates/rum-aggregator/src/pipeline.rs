@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex};
 
 use prost::Message;
-use rum_schema::proto::{Beacon, Partial};
+use rum_schema::proto::Partial;
 use rum_transport::ChannelSource;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -13,6 +13,7 @@ use tokio::task::JoinHandle;
 use crate::settings::AggregatorSettings;
 use crate::stage1::Stage1;
 use crate::stage2::Stage2;
+use crate::wire::BeaconView;
 
 /// Batches of partials in flight between the stages; a full channel makes stage 1 wait (beacons
 /// then queue in the sink channel, whose fullness the collector reports as 503).
@@ -128,7 +129,8 @@ async fn run_stage1(
         tokio::select! {
             record = source.recv() => {
                 let Some(record) = record else { break };
-                match Beacon::decode(record.payload.as_slice()) {
+                // Bytes, so string fields are sliced from the payload rather than copied.
+                match BeaconView::decode(bytes::Bytes::from(record.payload)) {
                     Ok(beacon) => stage1.ingest(&beacon),
                     Err(_) => undecodable.increment(1),
                 }

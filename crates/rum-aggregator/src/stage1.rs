@@ -7,7 +7,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use hdrhistogram::Histogram;
-use rum_schema::proto::{Beacon, MetricPartial, Partial, event};
+use rum_schema::proto::{MetricPartial, Partial};
+
+use crate::wire::{BeaconView, EventKind, text};
 
 use crate::dedupe::{Dedupe, Seen};
 use crate::exact::ExactCounts;
@@ -161,7 +163,7 @@ impl Stage1 {
     }
 
     /// Records one beacon into every view.
-    pub fn ingest(&mut self, beacon: &Beacon) {
+    pub fn ingest(&mut self, beacon: &BeaconView) {
         self.metrics.beacons.increment(1);
         let minute = minute_of(beacon.received_at_ms);
         self.watermark_minute = self.watermark_minute.max(minute);
@@ -180,11 +182,12 @@ impl Stage1 {
         let mut samples = std::mem::take(&mut self.samples);
         samples.clear();
         let (new_page_view, mut page_view) =
-            self.dedupe.page_view(&site, &beacon.page_view_id, minute);
+            self.dedupe
+                .page_view(&site, text(&beacon.page_view_id), minute);
         let page_view_minute = page_view.minute();
         for event in &beacon.events {
             match &event.kind {
-                Some(event::Kind::Vital(vital)) => {
+                Some(EventKind::Vital(vital)) => {
                     self.metrics.event("vital");
                     let Some(kind) = MetricKind::from_vital(vital.name()) else {
                         continue;
@@ -192,7 +195,7 @@ impl Stage1 {
                     let metric_id = if vital.id.is_empty() {
                         kind.name()
                     } else {
-                        &vital.id
+                        text(&vital.id)
                     };
                     match page_view.observe(metric_id, vital.value) {
                         Seen::New => samples.push(Sample::new(kind, vital.value)),
@@ -223,7 +226,7 @@ impl Stage1 {
                         }
                     }
                 }
-                Some(event::Kind::Navigation(navigation)) => {
+                Some(EventKind::Navigation(navigation)) => {
                     self.metrics.event("nav");
                     if page_view.observe("#nav", 0.0) != Seen::New {
                         self.metrics.dedupe("unchanged");
@@ -244,9 +247,9 @@ impl Stage1 {
                         }
                     }
                 }
-                Some(event::Kind::Error(_)) => self.metrics.event("error"),
-                Some(event::Kind::Request(_)) => self.metrics.event("request"),
-                Some(event::Kind::Custom(_)) => self.metrics.event("custom"),
+                Some(EventKind::Error(_)) => self.metrics.event("error"),
+                Some(EventKind::Request(_)) => self.metrics.event("request"),
+                Some(EventKind::Custom(_)) => self.metrics.event("custom"),
                 None => {}
             }
         }
@@ -272,13 +275,13 @@ impl Stage1 {
         }
         for event in &beacon.events {
             match &event.kind {
-                Some(event::Kind::Error(error)) => {
-                    let kind = error_kind_index(&error.kind);
+                Some(EventKind::Error(error)) => {
+                    let kind = error_kind_index(text(&error.kind));
                     for index in &segments {
                         self.builders[*index].errors[kind] += 1;
                     }
                 }
-                Some(event::Kind::Request(request)) => {
+                Some(EventKind::Request(request)) => {
                     let failed = request.status == 0 || request.status >= 400;
                     let slow = request.duration_ms >= self.settings.slow_request_ms;
                     for index in &segments {
@@ -294,7 +297,7 @@ impl Stage1 {
     }
 
     /// The beacon's label value for every used dimension, with top-N folding applied.
-    fn dimension_values(&mut self, beacon: &Beacon) -> DimensionValues {
+    fn dimension_values(&mut self, beacon: &BeaconView) -> DimensionValues {
         let site = match self.admission.site(Dimension::Site.raw_value(beacon)) {
             Ok(site) => site,
             Err((other, _)) => {

@@ -61,12 +61,17 @@ fn site_key(stage2: &Stage2) -> SegmentKey {
     }
 }
 
+/// Stage 1 reads the projection of the beacon's wire form, as in production.
+fn ingest(stage1: &mut Stage1, beacon: &Beacon) {
+    stage1.ingest(&crate::wire::BeaconView::of(beacon));
+}
+
 /// Runs beacons through stage 1 and into stage 2 at `now_ms`.
 fn aggregate(settings: &AggregatorSettings, beacons: &[Beacon], now_ms: i64) -> Stage2 {
     let mut stage1 = Stage1::new(settings.clone());
     let mut stage2 = Stage2::new(settings.clone());
     for beacon in beacons {
-        stage1.ingest(beacon);
+        ingest(&mut stage1, beacon);
     }
     stage2.advance(now_ms);
     for partial in stage1.flush() {
@@ -260,13 +265,16 @@ fn old_minutes_merge_into_blocks_without_losing_a_sample() {
         for index in 0..7 {
             let value = 300.0 + ((minute * 7 + index) * 7919 % 5000) as f64;
             all.push(value as u64);
-            stage1.ingest(&beacon(
-                &format!("pv-{minute}-{index}"),
-                "/",
-                "DE",
-                now,
-                vec![vital(VitalName::Lcp, value, "l")],
-            ));
+            ingest(
+                &mut stage1,
+                &beacon(
+                    &format!("pv-{minute}-{index}"),
+                    "/",
+                    "DE",
+                    now,
+                    vec![vital(VitalName::Lcp, value, "l")],
+                ),
+            );
         }
         for partial in stage1.flush() {
             stage2.apply(partial);
@@ -304,28 +312,37 @@ fn late_beacons_and_partials_are_counted_not_mixed_in() {
     let lateness = settings.allowed_lateness_minutes;
     let mut stage1 = Stage1::new(settings.clone());
     let now = T0 + 10 * MINUTE_MS;
-    stage1.ingest(&beacon(
-        "new",
-        "/",
-        "DE",
-        now,
-        vec![vital(VitalName::Lcp, 1000.0, "l")],
-    ));
+    ingest(
+        &mut stage1,
+        &beacon(
+            "new",
+            "/",
+            "DE",
+            now,
+            vec![vital(VitalName::Lcp, 1000.0, "l")],
+        ),
+    );
     // Exactly at the allowed lateness: accepted. One minute more: late.
-    stage1.ingest(&beacon(
-        "ok",
-        "/",
-        "DE",
-        now - lateness * MINUTE_MS,
-        vec![vital(VitalName::Lcp, 1000.0, "l")],
-    ));
-    stage1.ingest(&beacon(
-        "late",
-        "/",
-        "DE",
-        now - (lateness + 1) * MINUTE_MS,
-        vec![vital(VitalName::Lcp, 1000.0, "l")],
-    ));
+    ingest(
+        &mut stage1,
+        &beacon(
+            "ok",
+            "/",
+            "DE",
+            now - lateness * MINUTE_MS,
+            vec![vital(VitalName::Lcp, 1000.0, "l")],
+        ),
+    );
+    ingest(
+        &mut stage1,
+        &beacon(
+            "late",
+            "/",
+            "DE",
+            now - (lateness + 1) * MINUTE_MS,
+            vec![vital(VitalName::Lcp, 1000.0, "l")],
+        ),
+    );
     assert_eq!(stage1.late(), 1);
 
     let mut stage2 = Stage2::new(settings.clone());
@@ -367,7 +384,7 @@ fn a_resent_metric_counts_once_with_its_latest_value() {
     stage2.advance(T0);
     // Across flushes, like real re-sends.
     for beacon in [&first, &again, &grown] {
-        stage1.ingest(beacon);
+        ingest(&mut stage1, beacon);
         for partial in stage1.flush() {
             stage2.apply(partial);
         }
@@ -398,13 +415,16 @@ fn a_flood_of_distinct_routes_and_countries_stays_within_the_configured_bounds()
     for index in 0..100_000 {
         let route = format!("/item/{index}/detail");
         let country = format!("C{index}");
-        stage1.ingest(&beacon(
-            &format!("pv{index}"),
-            &route,
-            &country,
-            T0 + index as i64 % 50_000,
-            vec![vital(VitalName::Lcp, 1000.0 + (index % 3000) as f64, "l")],
-        ));
+        ingest(
+            &mut stage1,
+            &beacon(
+                &format!("pv{index}"),
+                &route,
+                &country,
+                T0 + index as i64 % 50_000,
+                vec![vital(VitalName::Lcp, 1000.0 + (index % 3000) as f64, "l")],
+            ),
+        );
         if index % 10_000 == 9_999 {
             for partial in stage1.flush() {
                 stage2.apply(partial);

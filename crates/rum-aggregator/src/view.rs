@@ -6,7 +6,9 @@
 
 use std::sync::Arc;
 
-use rum_schema::proto::{Beacon, NavigationType};
+use rum_schema::proto::NavigationType;
+
+use crate::wire::{BeaconView, text};
 
 /// Label value for an empty or missing dimension.
 pub const UNKNOWN: &str = "unknown";
@@ -62,18 +64,18 @@ impl Dimension {
     }
 
     /// The raw (unfolded) value of this dimension for a beacon.
-    pub fn raw_value(self, beacon: &Beacon) -> &str {
+    pub fn raw_value(self, beacon: &BeaconView) -> &str {
         let enrichment = beacon.enrichment.as_ref();
         let value = match self {
-            Dimension::Site => beacon.site.as_str(),
-            Dimension::Route => enrichment.map_or("", |e| e.route.as_str()),
-            Dimension::Device => enrichment.map_or("", |e| e.device_class.as_str()),
-            Dimension::Country => enrichment.map_or("", |e| e.country.as_str()),
-            Dimension::Browser => enrichment.map_or("", |e| e.browser.as_str()),
+            Dimension::Site => text(&beacon.site),
+            Dimension::Route => enrichment.map_or("", |e| text(&e.route)),
+            Dimension::Device => enrichment.map_or("", |e| text(&e.device_class)),
+            Dimension::Country => enrichment.map_or("", |e| text(&e.country)),
+            Dimension::Browser => enrichment.map_or("", |e| text(&e.browser)),
             Dimension::Connection => beacon
                 .connection
                 .as_ref()
-                .map_or("", |c| c.effective_type.as_str()),
+                .map_or("", |c| text(&c.effective_type)),
             Dimension::Navigation => navigation_label(beacon.navigation_type()),
         };
         if value.is_empty() { UNKNOWN } else { value }
