@@ -1,0 +1,705 @@
+/*! web-vitals 5.3.0 (c) Google LLC, Apache-2.0 */
+var __defProp = Object.defineProperty;
+var __defNormalProp = (obj, key, value) => key in obj ? __defProp(obj, key, { enumerable: true, configurable: true, writable: true, value }) : obj[key] = value;
+var __publicField = (obj, key, value) => __defNormalProp(obj, typeof key !== "symbol" ? key + "" : key, value);
+
+// node_modules/web-vitals/dist/web-vitals.js
+var e = -1;
+var t = (t2) => {
+  addEventListener("pageshow", (n2) => {
+    n2.persisted && (e = n2.timeStamp, t2(n2));
+  }, true);
+};
+var n = (e2, t2, n2, i2) => {
+  let s2, o2;
+  return (r2) => {
+    t2.value >= 0 && (r2 || i2) && (o2 = t2.value - (s2 ?? 0), (o2 || void 0 === s2) && (s2 = t2.value, t2.delta = o2, t2.rating = ((e3, t3) => e3 > t3[1] ? "poor" : e3 > t3[0] ? "needs-improvement" : "good")(t2.value, n2), e2(t2)));
+  };
+};
+var i = (e2) => {
+  requestAnimationFrame(() => requestAnimationFrame(e2));
+};
+var s = () => {
+  const e2 = performance.getEntriesByType("navigation")[0];
+  if (e2 && e2.responseStart > 0 && e2.responseStart < performance.now()) return e2;
+};
+var o = () => s()?.activationStart ?? 0;
+var r = (t2, n2 = -1) => {
+  const i2 = s();
+  let r2 = "navigate";
+  e >= 0 ? r2 = "back-forward-cache" : i2 && (document.prerendering || o() > 0 ? r2 = "prerender" : document.wasDiscarded ? r2 = "restore" : i2.type && (r2 = i2.type.replace(/_/g, "-")));
+  return { name: t2, value: n2, rating: "good", delta: 0, entries: [], id: `v5-${Date.now()}-${Math.floor(8999999999999 * Math.random()) + 1e12}`, navigationType: r2 };
+};
+var c = /* @__PURE__ */ new WeakMap();
+function a(e2, t2) {
+  let n2 = c.get(t2);
+  return n2 || (n2 = /* @__PURE__ */ new WeakMap(), c.set(t2, n2)), n2.get(e2) || n2.set(e2, new t2()), n2.get(e2);
+}
+var d = class {
+  constructor() {
+    __publicField(this, /* @__KEY__ */ "t");
+    __publicField(this, /* @__KEY__ */ "i", 0);
+    __publicField(this, /* @__KEY__ */ "o", []);
+  }
+  h(e2) {
+    if (e2.hadRecentInput) return;
+    const t2 = this.o[0], n2 = this.o.at(-1);
+    this.i && t2 && n2 && e2.startTime - n2.startTime < 1e3 && e2.startTime - t2.startTime < 5e3 ? (this.i += e2.value, this.o.push(e2)) : (this.i = e2.value, this.o = [e2]), this.t?.(e2);
+  }
+};
+var h = (e2, t2, n2 = {}) => {
+  try {
+    if (PerformanceObserver.supportedEntryTypes.includes(e2)) {
+      const i2 = new PerformanceObserver((e3) => {
+        queueMicrotask(() => {
+          t2(e3.getEntries());
+        });
+      });
+      return i2.observe({ type: e2, buffered: true, ...n2 }), i2;
+    }
+  } catch {
+  }
+};
+var f = (e2) => {
+  let t2 = false;
+  return () => {
+    t2 || (e2(), t2 = true);
+  };
+};
+var l = -1;
+var u = /* @__PURE__ */ new Set();
+var m = () => "hidden" !== document.visibilityState || document.prerendering ? 1 / 0 : 0;
+var p = (e2) => {
+  if ("hidden" === document.visibilityState) {
+    if ("visibilitychange" === e2.type) for (const e3 of u) e3();
+    isFinite(l) || (l = "visibilitychange" === e2.type ? e2.timeStamp : 0, removeEventListener("prerenderingchange", p, true));
+  }
+};
+var g = () => {
+  if (l < 0) {
+    const e2 = o(), n2 = document.prerendering ? void 0 : globalThis.performance.getEntriesByType("visibility-state").find((t2) => "hidden" === t2.name && t2.startTime >= e2)?.startTime;
+    l = n2 ?? m(), addEventListener("visibilitychange", p, true), addEventListener("prerenderingchange", p, true), t(() => {
+      setTimeout(() => {
+        l = m();
+      });
+    });
+  }
+  return { get firstHiddenTime() {
+    return l;
+  }, onHidden(e2) {
+    u.add(e2);
+  } };
+};
+var v = (e2) => {
+  document.prerendering ? addEventListener("prerenderingchange", e2, true) : e2();
+};
+var y = [1800, 3e3];
+var T = (e2, s2 = {}) => {
+  v(() => {
+    const c2 = g();
+    let a2, d2 = r("FCP");
+    const f2 = h("paint", (e3) => {
+      for (const t2 of e3) "first-contentful-paint" === t2.name && (f2.disconnect(), t2.startTime < c2.firstHiddenTime && (d2.value = Math.max(t2.startTime - o(), 0), d2.entries.push(t2), a2(true)));
+    });
+    f2 && (a2 = n(e2, d2, y, s2.reportAllChanges), t((t2) => {
+      d2 = r("FCP"), a2 = n(e2, d2, y, s2.reportAllChanges), i(() => {
+        d2.value = performance.now() - t2.timeStamp, a2(true);
+      });
+    }));
+  });
+};
+var E = [0.1, 0.25];
+var b = (e2, s2 = {}) => {
+  const o2 = g();
+  T(f(() => {
+    let c2, f2 = r("CLS", 0);
+    const l2 = a(s2, d), u2 = (e3) => {
+      for (const t2 of e3) l2.h(t2);
+      l2.i > f2.value && (f2.value = l2.i, f2.entries = l2.o, c2());
+    }, m2 = h("layout-shift", u2);
+    m2 && (c2 = n(e2, f2, E, s2.reportAllChanges), o2.onHidden(() => {
+      u2(m2.takeRecords()), c2(true);
+    }), t(() => {
+      l2.i = 0, f2 = r("CLS", 0), c2 = n(e2, f2, E, s2.reportAllChanges), i(c2);
+    }), setTimeout(c2));
+  }));
+};
+var L = 0;
+var P = 1 / 0;
+var _ = 0;
+var M = (e2) => {
+  for (const t2 of e2) t2.interactionId && (P = Math.min(P, t2.interactionId), _ = Math.max(_, t2.interactionId), L = _ ? (_ - P) / 7 + 1 : 0);
+};
+var w;
+var C = () => w ? L : performance.interactionCount ?? 0;
+var I = () => {
+  "interactionCount" in performance || w || (w = h("event", M, { durationThreshold: 0 }));
+};
+var F = 0;
+var k = class {
+  constructor() {
+    __publicField(this, /* @__KEY__ */ "l", []);
+    __publicField(this, /* @__KEY__ */ "u", /* @__PURE__ */ new Map());
+    __publicField(this, /* @__KEY__ */ "m");
+    __publicField(this, /* @__KEY__ */ "p");
+  }
+  v() {
+    F = C(), this.l.length = 0, this.u.clear();
+  }
+  T() {
+    const e2 = Math.min(this.l.length - 1, Math.floor((C() - F) / 50));
+    return this.l[e2];
+  }
+  h(e2) {
+    if (this.m?.(e2), !e2.interactionId && "first-input" !== e2.entryType) return;
+    const t2 = this.l.at(-1);
+    let n2 = this.u.get(e2.interactionId);
+    if (n2 || this.l.length < 10 || e2.duration > t2.L) {
+      if (n2 ? e2.duration > n2.L ? (n2.entries = [e2], n2.L = e2.duration) : e2.duration === n2.L && e2.startTime === n2.entries[0].startTime && n2.entries.push(e2) : (n2 = { id: e2.interactionId, entries: [e2], L: e2.duration }, this.u.set(n2.id, n2), this.l.push(n2)), this.l.sort((e3, t3) => t3.L - e3.L), this.l.length > 10) {
+        const e3 = this.l.splice(10);
+        for (const t3 of e3) this.u.delete(t3.id);
+      }
+      this.p?.(n2);
+    }
+  }
+};
+var A = (e2) => {
+  const t2 = globalThis.requestIdleCallback || setTimeout, n2 = globalThis.cancelIdleCallback || clearTimeout;
+  if ("hidden" === document.visibilityState) e2();
+  else {
+    const i2 = f(e2);
+    let s2 = -1;
+    const o2 = () => {
+      n2(s2), i2();
+    };
+    addEventListener("visibilitychange", o2, { once: true, capture: true }), s2 = t2(() => {
+      removeEventListener("visibilitychange", o2, { capture: true }), i2();
+    });
+  }
+};
+var B = [200, 500];
+var S = (e2, i2 = {}) => {
+  if (!globalThis.PerformanceEventTiming || !("interactionId" in PerformanceEventTiming.prototype)) return;
+  const s2 = g();
+  v(() => {
+    I();
+    let o2, c2 = r("INP");
+    const d2 = a(i2, k), f2 = (e3) => {
+      A(() => {
+        for (const t3 of e3) d2.h(t3);
+        const t2 = d2.T();
+        t2 && t2.L !== c2.value && (c2.value = t2.L, c2.entries = t2.entries, o2());
+      });
+    }, l2 = h("event", f2, { durationThreshold: i2.durationThreshold ?? 40 });
+    o2 = n(e2, c2, B, i2.reportAllChanges), l2 && (l2.observe({ type: "first-input", buffered: true }), s2.onHidden(() => {
+      f2(l2.takeRecords()), o2(true);
+    }), t(() => {
+      d2.v(), c2 = r("INP"), o2 = n(e2, c2, B, i2.reportAllChanges);
+    }));
+  });
+};
+var q = class {
+  constructor() {
+    __publicField(this, /* @__KEY__ */ "m");
+  }
+  h(e2) {
+    this.m?.(e2);
+  }
+};
+var N = [2500, 4e3];
+var x = (e2, s2 = {}) => {
+  v(() => {
+    const c2 = g();
+    let d2, l2 = r("LCP");
+    const u2 = a(s2, q), m2 = (e3) => {
+      s2.reportAllChanges || (e3 = e3.slice(-1));
+      for (const t2 of e3) u2.h(t2), t2.startTime < c2.firstHiddenTime && (l2.value = Math.max(t2.startTime - o(), 0), l2.entries = [t2], d2());
+    }, p2 = h("largest-contentful-paint", m2);
+    if (p2) {
+      d2 = n(e2, l2, N, s2.reportAllChanges);
+      const o2 = f(() => {
+        m2(p2.takeRecords()), p2.disconnect(), d2(true);
+      }), c3 = (e3) => {
+        e3.isTrusted && (A(o2), removeEventListener(e3.type, c3, { capture: true }));
+      };
+      for (const e3 of ["keydown", "click", "visibilitychange"]) addEventListener(e3, c3, { capture: true });
+      t((t2) => {
+        l2 = r("LCP"), d2 = n(e2, l2, N, s2.reportAllChanges), i(() => {
+          l2.value = performance.now() - t2.timeStamp, d2(true);
+        });
+      });
+    }
+  });
+};
+var H = [800, 1800];
+var O = (e2) => {
+  document.prerendering ? v(() => O(e2)) : "complete" !== document.readyState ? addEventListener("load", () => O(e2), true) : setTimeout(e2);
+};
+var W = (e2, i2 = {}) => {
+  let c2 = r("TTFB"), a2 = n(e2, c2, H, i2.reportAllChanges);
+  O(() => {
+    const d2 = s();
+    d2 && (c2.value = Math.max(d2.responseStart - o(), 0), c2.entries = [d2], a2(true), t(() => {
+      c2 = r("TTFB", 0), a2 = n(e2, c2, H, i2.reportAllChanges), a2(true);
+    }));
+  });
+};
+
+// src/beacon.js
+var MAX_BEACON_BYTES = 64e3;
+var MAX_BEACON_EVENTS = 256;
+var encode = (text2) => new TextEncoder().encode(text2);
+var byteLength = (text2) => encode(text2).length;
+var clip = (value, maxBytes) => {
+  const bytes = encode(value);
+  return new TextDecoder().decode(bytes.length > maxBytes ? bytes.subarray(0, maxBytes - 3) : bytes);
+};
+var packBeacons = (head, events, maxBytes = MAX_BEACON_BYTES) => {
+  const prefix = JSON.stringify({ ...head, events: [] }).slice(0, -2);
+  const base = byteLength(prefix) + 2;
+  const bodies = [];
+  let parts = [];
+  let size = base;
+  const close = () => {
+    bodies.push(prefix + parts.join() + "]}");
+    parts = [];
+    size = base;
+  };
+  for (const event of events) {
+    const json = JSON.stringify(event);
+    const bytes = byteLength(json) + 1;
+    if (base + bytes > maxBytes) continue;
+    if (size + bytes > maxBytes || parts.length == MAX_BEACON_EVENTS) close();
+    parts.push(json);
+    size += bytes;
+  }
+  if (parts.length || !bodies.length) close();
+  return bodies;
+};
+var stripUrl = (url) => url.replace(/[?#][^]*/, "").replace(/\/\/[^/]*@/, "//");
+var stripUrlsIn = (text2) => text2.replace(/(\/\/[^\s?#()]*)[?#][^\s():]*/g, "$1");
+
+// src/session.js
+var SESSION_KEY = "_rum_s";
+var newId = () => crypto.getRandomValues(new Uint8Array(16)).reduce((id, byte) => id + (byte & 31).toString(32), "");
+var inSample = (sessionId, rate) => parseInt(sessionId.slice(0, 6), 32) / 2 ** 30 < rate;
+var resolveSession = (storage, now, timeoutMs) => {
+  let id;
+  try {
+    const [, stored, last] = /^([0-9a-v]{16})\.(\d+)$/.exec(storage.getItem(SESSION_KEY)) || [];
+    if (now - +last < timeoutMs) id = stored;
+  } catch {
+  }
+  id = id || newId();
+  touchSession(storage, id, now);
+  return id;
+};
+var touchSession = (storage, id, now) => {
+  try {
+    storage.setItem(SESSION_KEY, id + "." + now);
+  } catch {
+  }
+};
+
+// src/agent.js
+var MAX_PENDING_EVENTS = 50;
+var MAX_VIEWS = 8;
+var ERROR_FLUSH_MS = 5e3;
+var createAgent = (options, env, first) => {
+  const sampleRate = options.sampleRate ?? 1;
+  const maxErrors = options.maxErrors ?? 10;
+  let consented = !options.requireConsent;
+  let sessionId = "";
+  let sampled = false;
+  let views = [];
+  let hard;
+  let current;
+  let flushTimer = false;
+  const resolve = () => {
+    if (consented) {
+      sessionId = resolveSession(env.d(), env.e(), (options.sessionTimeoutMin ?? 30) * 6e4);
+      sampled = inSample(sessionId, sampleRate);
+    }
+  };
+  const startView = (url, ref, nav, t0) => {
+    current = { pid: newId(), url, ref, nav, n: t0, b: {}, a: [], f: false, q: {} };
+    views.push(current);
+    if (views.length > MAX_VIEWS) views.splice(1, 1);
+    return current;
+  };
+  const push = (event, view = current) => {
+    if (view.a.length < MAX_PENDING_EVENTS) view.a.push(event);
+  };
+  const flush2 = () => {
+    flushTimer = false;
+    if (!consented || !sampled) return;
+    const now = env.e();
+    const hints = env.r();
+    for (const view of views) {
+      const events = [...Object.values(view.b), ...view.a];
+      if (events.length || !view.f) {
+        const head = { v: 1, sid: sessionId, pid: view.pid, url: view.url, ref: view.ref, nav: view.nav, sent: now, ...hints };
+        for (const body of packBeacons(head, events)) env.s(body);
+        view.b = {};
+        view.a = [];
+        view.f = true;
+      }
+    }
+    views = views.filter((view) => view == hard || view == current);
+    touchSession(env.d(), sessionId, now);
+  };
+  resolve();
+  hard = startView(first.url, first.ref, first.nav, 0);
+  return {
+    /** False when this session is sampled out (and no consent gate defers the decision): do nothing. */
+    w: !consented || sampled,
+    g: flush2,
+    /** The latest value of a vital of the document's page view; a re-sent value keeps its id. */
+    x: (event) => {
+      hard.b[event.name] = event;
+    },
+    /** Navigation timing, which belongs to the document's page view. */
+    y: (event) => push(event, hard),
+    /** An error, once per page view however often it repeats, at most maxErrors distinct ones. */
+    z: (event) => {
+      const key = JSON.stringify(event);
+      const seen = current.q;
+      if (seen[key] || Object.keys(seen).length >= maxErrors) return;
+      seen[key] = 1;
+      push(event);
+      if (!flushTimer) flushTimer = !!env.A(flush2, ERROR_FLUSH_MS);
+    },
+    B: push,
+    /**
+     * A custom timing; without a value, the time since the current page view started.
+     * @param {string} name
+     * @param {number} [value] ms
+     */
+    C: (name, value) => {
+      value = value == null ? env.j() - current.n : +value;
+      if (value >= 0 && value <= 36e5) push({ type: "custom", name, value });
+    },
+    /** An SPA route change: the current page view is sent and a soft one starts. */
+    D: (url) => {
+      if (url == current.url) return;
+      const ref = current.url;
+      flush2();
+      startView(url, ref, "soft", env.j());
+    },
+    /** A back-forward-cache restore: a new page view of the document, with its own vitals. */
+    E: (url, t0) => {
+      flush2();
+      resolve();
+      hard = startView(url, void 0, "back-forward-cache", t0);
+    },
+    /** @param {boolean} granted */
+    k: (granted) => {
+      const wasConsented = consented;
+      consented = granted;
+      if (granted && !wasConsented && !sessionId) resolve();
+    }
+  };
+};
+
+// src/attribution.js
+var selector = (node) => {
+  if (!node) return;
+  let text2 = "";
+  try {
+    while (node.nodeType != 9) {
+      const name = node.nodeName;
+      const part = node.id ? "#" + node.id : [node.nodeType == 1 ? name.toLowerCase() : name.toUpperCase().replace("#", ""), ...[...node.classList].sort()].join(".");
+      if (text2.length + part.length > 99) return text2 || part;
+      text2 = text2 ? part + ">" + text2 : part;
+      if (node.id) break;
+      node = node.parentNode;
+    }
+  } catch {
+  }
+  return text2;
+};
+var frames = [];
+var MAX_FRAMES = 100;
+var frameOf = (renderTime) => {
+  for (let i2 = frames.length; i2--; ) if (Math.abs(renderTime - frames[i2].F) <= 8) return frames[i2];
+};
+var observeFrames = () => new PerformanceObserver((list) => {
+  for (
+    const entry of
+    /** @type {PerformanceEventTiming[]} */
+    list.getEntries()
+  ) {
+    const renderTime = entry.startTime + entry.duration;
+    const frame = frameOf(renderTime);
+    if (frame) frame.c = Math.max(frame.c, entry.processingEnd);
+    else if (frames.push({ F: renderTime, c: entry.processingEnd }) > MAX_FRAMES) frames.shift();
+  }
+}).observe(
+  /** @type {any} */
+  { type: "event", buffered: true, durationThreshold: 40 }
+);
+var navigationEntry = () => performance.getEntriesByType("navigation")[0];
+var attribute = ({ name, value, entries }, scrub) => {
+  const first = entries[0];
+  if (name == "LCP") {
+    const lcp = entries[entries.length - 1];
+    const navigation = navigationEntry();
+    let ttfb = 0;
+    let requestStart = 0;
+    let responseEnd = 0;
+    if (lcp && navigation && navigation.responseStart > 0 && navigation.responseStart < performance.now()) {
+      const activation = navigation.activationStart || 0;
+      const resource = lcp.url && performance.getEntriesByType("resource").find((entry) => entry.name == lcp.url);
+      ttfb = Math.max(0, navigation.responseStart - activation);
+      requestStart = Math.max(ttfb, resource ? (resource.requestStart || resource.startTime) - activation : 0);
+      responseEnd = Math.min(value, Math.max(requestStart, resource ? resource.responseEnd - activation : 0));
+    }
+    return {
+      target: lcp?.element ? selector(lcp.element) : lcp?.id ? "#" + lcp.id : void 0,
+      url: lcp?.url ? scrub(lcp.url, "resource") : void 0,
+      ttfb,
+      loadDelay: requestStart - ttfb,
+      loadDuration: responseEnd - requestStart,
+      renderDelay: value - responseEnd
+    };
+  }
+  if (name == "CLS" && first) {
+    const sources = entries.reduce((a2, b2) => a2.value > b2.value ? a2 : b2).sources;
+    const source = sources.find((s2) => s2.node?.nodeType == 1) || sources[0];
+    return source && { target: selector(source.node) };
+  }
+  if (name == "INP" && first) {
+    const paint = Math.max(first.startTime + first.duration, first.processingStart);
+    const frame = frameOf(first.startTime + first.duration);
+    const processingEnd = Math.min(frame ? frame.c : Math.max(...entries.map((e2) => e2.processingEnd)), paint);
+    const withTarget = entries.find((e2) => e2.target);
+    return {
+      target: withTarget ? selector(withTarget.target) : entries.find((e2) => e2.targetSelector)?.targetSelector,
+      interactionType: first.name.startsWith("key") ? "keyboard" : "pointer",
+      inputDelay: first.processingStart - first.startTime,
+      processing: processingEnd - first.processingStart,
+      presentation: paint - processingEnd
+    };
+  }
+};
+
+// src/index.js
+var agent;
+var earlyConsent;
+var noop = () => {
+};
+var safe = (fn) => (
+  /** @type {any} */
+  (function() {
+    try {
+      return fn.apply(this, arguments);
+    } catch {
+    }
+  })
+);
+var text = (value) => {
+  try {
+    return String(value);
+  } catch {
+    return "";
+  }
+};
+var listen = (type, fn, capture) => addEventListener(type, safe(fn), capture);
+var init = safe((options) => {
+  if (agent || !options.key || self.__rum) return;
+  self.__rum = 1;
+  const disabled = (options.disable || "") + "";
+  const enabled = (part2) => !disabled.split(/[\s,]+/).includes(part2);
+  const absolute = (url) => {
+    try {
+      return new URL(url, location.href).href;
+    } catch {
+      return url;
+    }
+  };
+  const scrub = (url, kind) => {
+    url = absolute(url);
+    let scrubbed;
+    try {
+      scrubbed = options.scrubUrl?.(url, kind);
+    } catch {
+    }
+    return clip(typeof scrubbed == "string" ? scrubbed : stripUrl(url), 2048);
+  };
+  const pageUrl = () => scrub(location.href, "page");
+  const hints = enabled("hints");
+  const endpoint = options.endpoint || absolute("/rum/v1/beacon");
+  const beaconFetch = self.fetch;
+  const entry = navigationEntry() || {};
+  const beaconUrl = endpoint + (endpoint.includes("?") ? "&" : "?") + "key=" + encodeURIComponent(options.key);
+  agent = createAgent(
+    options,
+    {
+      s: (body) => {
+        try {
+          if (navigator.sendBeacon(beaconUrl, body)) return;
+        } catch {
+        }
+        try {
+          beaconFetch(beaconUrl, { method: "POST", body, keepalive: true, credentials: "omit" }).catch(noop);
+        } catch {
+        }
+      },
+      e: Date.now,
+      j: () => performance.now(),
+      d: () => {
+        try {
+          return sessionStorage;
+        } catch {
+        }
+      },
+      r: () => {
+        if (!hints) return {};
+        const nav = navigator;
+        const connection = nav.connection;
+        return {
+          conn: connection && { type: connection.effectiveType, rtt: connection.rtt, down: connection.downlink, save: connection.saveData },
+          dev: { mem: nav.deviceMemory, cores: nav.hardwareConcurrency, touch: nav.maxTouchPoints, vw: innerWidth, vh: innerHeight }
+        };
+      },
+      // A prerendering page sends nothing until the user sees it.
+      A: (callback, ms) => setTimeout(() => document.prerendering || callback(), ms)
+    },
+    {
+      url: pageUrl(),
+      ref: document.referrer ? scrub(document.referrer, "referrer") : void 0,
+      // As web-vitals' initMetric decides it.
+      nav: document.prerendering || entry.activationStart > 0 ? "prerender" : document.wasDiscarded ? "restore" : (entry.type || "navigate").replace("_", "-")
+    }
+  );
+  if (earlyConsent != null) agent.k(earlyConsent);
+  if (!agent.w) return;
+  const current = agent;
+  const part = (name, setup) => enabled(name) && safe(setup)();
+  listen("pageshow", (event) => event.persisted && current.E(pageUrl(), event.timeStamp), true);
+  const hide = () => document.prerendering || current.g();
+  listen("visibilitychange", () => document.visibilityState == "hidden" && hide());
+  listen("pagehide", hide);
+  part("vitals", () => {
+    if (![].at) return;
+    safe(observeFrames)();
+    for (const on of [x, b, S, T, W]) {
+      safe(on)(
+        safe(
+          (metric) => current.x({ type: "vital", name: metric.name, value: metric.value, id: metric.id, rating: metric.rating, attr: attribute(metric, scrub) })
+        ),
+        { reportAllChanges: true }
+      );
+    }
+  });
+  part("navigation", () => {
+    const send = () => {
+      const timing = navigationEntry();
+      current.y({
+        type: "nav",
+        dns: timing.domainLookupEnd - timing.domainLookupStart,
+        connect: timing.connectEnd - timing.connectStart,
+        tls: timing.secureConnectionStart && timing.connectEnd - timing.secureConnectionStart,
+        ttfb: Math.max(0, timing.responseStart - (timing.activationStart || 0)),
+        download: timing.responseEnd - timing.responseStart,
+        domInteractive: timing.domInteractive,
+        domComplete: timing.domComplete,
+        load: timing.loadEventEnd,
+        transferSize: timing.transferSize,
+        protocol: timing.nextHopProtocol
+      });
+    };
+    const later = () => setTimeout(safe(send));
+    document.readyState == "complete" ? later() : listen("load", later);
+  });
+  part("errors", () => {
+    const report = (kind, error, message, source, line, col) => current.z({
+      type: "error",
+      kind,
+      message: clip(stripUrlsIn(error instanceof Error ? error + "" : message), 1024),
+      source: source ? scrub(source, "error") : void 0,
+      line,
+      col,
+      stack: error?.stack ? clip(stripUrlsIn(error.stack + ""), 8192) : void 0
+    });
+    listen("error", (event) => report("error", event.error, event.message, event.filename, event.lineno, event.colno));
+    listen("unhandledrejection", (event) => report("unhandledrejection", event.reason, text(event.reason)));
+  });
+  part("requests", () => {
+    const slowMs = options.slowRequestMs ?? 1e3;
+    const record = safe((method, url, result, start, error) => {
+      const duration = performance.now() - start;
+      const status = result ? result.status : 0;
+      const failed = !result || result.type != "opaque" && (!status || status >= 400);
+      if (error?.name == "AbortError" || !failed && duration < slowMs) return;
+      current.B({ type: "request", url: scrub(url, "request"), method: clip((method + "").toUpperCase(), 32), status, duration });
+    });
+    const nativeFetch = self.fetch;
+    if (nativeFetch)
+      self.fetch = function(input, init2) {
+        const start = performance.now();
+        let method, url;
+        try {
+          method = init2?.method || input?.method || "GET";
+          url = input?.url || input;
+        } catch {
+        }
+        return nativeFetch.apply(this, arguments).then(
+          (response) => {
+            record(method, url, response, start);
+            return response;
+          },
+          (error) => {
+            record(method, url, 0, start, error);
+            throw error;
+          }
+        );
+      };
+    const prototype = XMLHttpRequest.prototype;
+    const open = prototype.open;
+    const sendXhr = prototype.send;
+    prototype.open = function(method, url) {
+      try {
+        this.G = [method, url];
+      } catch {
+      }
+      return open.apply(this, arguments);
+    };
+    prototype.send = function() {
+      try {
+        const request = this.G;
+        const start = performance.now();
+        if (request) {
+          this.addEventListener("abort", () => request[2] = 1);
+          this.addEventListener("loadend", () => request[2] || record(request[0], request[1], this, start), { once: true });
+        }
+      } catch {
+      }
+      return sendXhr.apply(this, arguments);
+    };
+  });
+  part("spa", () => {
+    const route = safe(() => current.D(pageUrl()));
+    for (const name of ["pushState", "replaceState"]) {
+      const original = history[name];
+      history[name] = function() {
+        const result = original.apply(this, arguments);
+        route();
+        return result;
+      };
+    }
+    listen("popstate", route);
+  });
+});
+var mark = safe((name, value) => agent?.C(clip(name, 256), value));
+var consent = safe((granted) => {
+  earlyConsent = granted !== false;
+  agent?.k(earlyConsent);
+});
+var flush = safe(() => agent?.g());
+export {
+  consent,
+  flush,
+  init,
+  mark
+};

@@ -1,0 +1,166 @@
+// The agent's state machine: page views, what each still has to send, and when sending is allowed
+// (consent, sampling). It touches no browser API itself: everything it needs comes in through `env`,
+// so the unit tests drive it in Node with a fake clock, storage and transport.
+//
+// Names starting with `_` (the agent's methods, the page-view fields, the env callbacks) are internal:
+// the build shortens them (esbuild mangleProps), worth tens of bytes gzip of the 6 KB budget.
+
+import { packBeacons } from './beacon.js';
+import { inSample, newId, resolveSession, touchSession } from './session.js';
+
+/** Non-vital events (errors, requests, marks, navigation timing) kept per page view until sent. */
+const MAX_PENDING_EVENTS = 50;
+/** Page views held while sending is not allowed yet (consent pending): the first and the latest. */
+const MAX_VIEWS = 8;
+/** An error is sent this long after it happened even if the page stays visible. */
+const ERROR_FLUSH_MS = 5000;
+
+/**
+ * The options of init() the agent reads (rum.d.ts documents them).
+ * @typedef {object} AgentOptions
+ * @property {number} [sampleRate] kept fraction of sessions, 0..1 (default 1)
+ * @property {boolean} [requireConsent] nothing is sent (or stored) before consent(true)
+ * @property {number} [sessionTimeoutMin] idle minutes after which a new session starts (default 30)
+ * @property {number} [maxErrors] distinct errors per page view (default 10)
+ *
+ * @typedef {object} AgentEnv
+ * @property {(body: string) => void} _send posts one beacon body
+ * @property {() => number} _now wall clock, ms since the epoch
+ * @property {() => number} _clock page clock (performance.now())
+ * @property {() => (Storage | null | undefined)} _storage
+ * @property {() => object} _hints `conn` and `dev` of BEACON.md
+ * @property {(callback: () => void, ms: number) => unknown} _timer
+ *
+ * @typedef {object} PageView
+ * @property {string} pid
+ * @property {string} url
+ * @property {string} [ref]
+ * @property {string} nav
+ * @property {number} _t0 page clock at its start
+ * @property {Record<string, object>} _vitals latest value of each vital not yet sent, by name
+ * @property {object[]} _events other events not yet sent
+ * @property {boolean} _announced a beacon for it went out (so it counts as a page view)
+ * @property {Record<string, 1>} _seenErrors errors sent or pending (their JSON)
+ */
+
+/**
+ * @param {AgentOptions} options
+ * @param {AgentEnv} env
+ * @param {{url: string, ref?: string, nav: string}} first the page view of the document
+ */
+export const createAgent = (options, env, first) => {
+  const sampleRate = options.sampleRate ?? 1;
+  const maxErrors = options.maxErrors ?? 10;
+  let consented = !options.requireConsent;
+  /** @type {string} */
+  let sessionId = '';
+  let sampled = false;
+  /** @type {PageView[]} */
+  let views = [];
+  /** @type {PageView} the page view of the document (or of its last bfcache restore): owns the vitals */
+  let hard;
+  /** @type {PageView} the page view events belong to (a soft navigation's, after a route change) */
+  let current;
+  let flushTimer = false;
+
+  const resolve = () => {
+    if (consented) {
+      sessionId = resolveSession(env._storage(), env._now(), (options.sessionTimeoutMin ?? 30) * 60000);
+      sampled = inSample(sessionId, sampleRate);
+    }
+  };
+
+  /** @returns {PageView} */
+  const startView = (url, ref, nav, t0) => {
+    current = { pid: newId(), url, ref, nav, _t0: t0, _vitals: {}, _events: [], _announced: false, _seenErrors: {} };
+    views.push(current);
+    // Only while sending is blocked do views pile up: keep the first (usually the document's) and the latest.
+    if (views.length > MAX_VIEWS) views.splice(1, 1);
+    return current;
+  };
+
+  const push = (event, view = current) => {
+    if (view._events.length < MAX_PENDING_EVENTS) view._events.push(event);
+  };
+
+  /** Sends what every page view has not sent yet; vitals first, each beacon under 64 KiB. */
+  const flush = () => {
+    flushTimer = false;
+    if (!consented || !sampled) return;
+    const now = env._now();
+    const hints = env._hints();
+    for (const view of views) {
+      const events = [...Object.values(view._vitals), ...view._events];
+      if (events.length || !view._announced) {
+        const head = { v: 1, sid: sessionId, pid: view.pid, url: view.url, ref: view.ref, nav: view.nav, sent: now, ...hints };
+        for (const body of packBeacons(head, events)) env._send(body);
+        view._vitals = {};
+        view._events = [];
+        view._announced = true;
+      }
+    }
+    views = views.filter((view) => view == hard || view == current);
+    touchSession(env._storage(), sessionId, now);
+  };
+
+  resolve();
+  hard = startView(first.url, first.ref, first.nav, 0);
+
+  return {
+    /** False when this session is sampled out (and no consent gate defers the decision): do nothing. */
+    _active: !consented || sampled,
+    _flush: flush,
+
+    /** The latest value of a vital of the document's page view; a re-sent value keeps its id. */
+    _vital: (event) => {
+      hard._vitals[event.name] = event;
+    },
+
+    /** Navigation timing, which belongs to the document's page view. */
+    _navigation: (event) => push(event, hard),
+
+    /** An error, once per page view however often it repeats, at most maxErrors distinct ones. */
+    _error: (event) => {
+      const key = JSON.stringify(event);
+      const seen = current._seenErrors;
+      if (seen[key] || Object.keys(seen).length >= maxErrors) return;
+      seen[key] = 1;
+      push(event);
+      if (!flushTimer) flushTimer = !!env._timer(flush, ERROR_FLUSH_MS);
+    },
+
+    _request: push,
+
+    /**
+     * A custom timing; without a value, the time since the current page view started.
+     * @param {string} name
+     * @param {number} [value] ms
+     */
+    _mark: (name, value) => {
+      value = value == null ? env._clock() - current._t0 : +value;
+      if (value >= 0 && value <= 3600000) push({ type: 'custom', name, value });
+    },
+
+    /** An SPA route change: the current page view is sent and a soft one starts. */
+    _route: (url) => {
+      if (url == current.url) return;
+      const ref = current.url;
+      flush();
+      startView(url, ref, 'soft', env._clock());
+    },
+
+    /** A back-forward-cache restore: a new page view of the document, with its own vitals. */
+    _restore: (url, t0) => {
+      flush();
+      resolve();
+      hard = startView(url, undefined, 'back-forward-cache', t0);
+    },
+
+    /** @param {boolean} granted */
+    _consent: (granted) => {
+      const wasConsented = consented;
+      consented = granted;
+      if (granted && !wasConsented && !sessionId) resolve();
+    },
+  };
+};

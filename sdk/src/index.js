@@ -1,0 +1,264 @@
+// The browser side: reads the options, builds the agent (agent.js) and feeds it from the page:
+// web-vitals, navigation timing, errors, fetch/XHR, history. Every callback runs inside `safe`, and
+// each part starts on its own, so a missing API only skips that part and nothing ever throws into
+// the host page.
+
+import { onCLS, onFCP, onINP, onLCP, onTTFB } from 'web-vitals';
+import { createAgent } from './agent.js';
+import { attribute, navigationEntry, observeFrames } from './attribution.js';
+import { clip, stripUrl, stripUrlsIn } from './beacon.js';
+
+/** @type {ReturnType<typeof createAgent> | undefined} */
+let agent;
+/** consent() called before init(). */
+let earlyConsent;
+
+const noop = () => {};
+
+/**
+ * `fn` with every exception swallowed: our code must never throw into the page.
+ * @template {Function} F
+ * @param {F} fn
+ * @returns {F}
+ */
+const safe = (fn) =>
+  /** @type {any} */ (
+    function () {
+      try {
+        return fn.apply(this, arguments);
+      } catch {}
+    }
+  );
+
+/** String(value), or '' for values without one (Object.create(null) as a rejection reason). */
+const text = (value) => {
+  try {
+    return String(value);
+  } catch {
+    return '';
+  }
+};
+
+const listen = (type, fn, capture) => addEventListener(type, safe(fn), capture);
+
+export const init = safe((/** @type {import('./rum').RumOptions} */ options) => {
+  // One agent per page, even with both the script tag and the npm module on it.
+  if (agent || !options.key || self.__rum) return;
+  self.__rum = 1;
+  const disabled = (options.disable || '') + '';
+  const enabled = (part) => !disabled.split(/[\s,]+/).includes(part);
+  const absolute = (url) => {
+    try {
+      return new URL(url, location.href).href;
+    } catch {
+      return url;
+    }
+  };
+  /** The URL as sent: the scrubUrl hook's answer, else without query, fragment and credentials. */
+  const scrub = (url, kind) => {
+    url = absolute(url);
+    let scrubbed;
+    try {
+      scrubbed = options.scrubUrl?.(url, kind);
+    } catch {}
+    return clip(typeof scrubbed == 'string' ? scrubbed : stripUrl(url), 2048);
+  };
+  const pageUrl = () => scrub(location.href, 'page');
+  const hints = enabled('hints');
+  const endpoint = options.endpoint || absolute('/rum/v1/beacon');
+  const beaconFetch = self.fetch;
+  /** @type {any} */
+  const entry = navigationEntry() || {};
+  const beaconUrl = endpoint + (endpoint.includes('?') ? '&' : '?') + 'key=' + encodeURIComponent(options.key);
+  agent = createAgent(
+    options,
+    {
+      _send: (body) => {
+        try {
+          if (navigator.sendBeacon(beaconUrl, body)) return;
+        } catch {}
+        try {
+          beaconFetch(beaconUrl, { method: 'POST', body, keepalive: true, credentials: 'omit' }).catch(noop);
+        } catch {}
+      },
+      _now: Date.now,
+      _clock: () => performance.now(),
+      _storage: () => {
+        try {
+          return sessionStorage;
+        } catch {}
+      },
+      _hints: () => {
+        if (!hints) return {};
+        const nav = navigator;
+        const connection = nav.connection;
+        return {
+          conn: connection && { type: connection.effectiveType, rtt: connection.rtt, down: connection.downlink, save: connection.saveData },
+          dev: { mem: nav.deviceMemory, cores: nav.hardwareConcurrency, touch: nav.maxTouchPoints, vw: innerWidth, vh: innerHeight },
+        };
+      },
+      // A prerendering page sends nothing until the user sees it.
+      _timer: (callback, ms) => setTimeout(() => document.prerendering || callback(), ms),
+    },
+    {
+      url: pageUrl(),
+      ref: document.referrer ? scrub(document.referrer, 'referrer') : undefined,
+      // As web-vitals' initMetric decides it.
+      nav:
+        document.prerendering || entry.activationStart > 0
+          ? 'prerender'
+          : document.wasDiscarded
+            ? 'restore'
+            : (entry.type || 'navigate').replace('_', '-'),
+    },
+  );
+  if (earlyConsent != null) agent._consent(earlyConsent);
+  if (!agent._active) return;
+  const current = agent;
+  const part = (name, setup) => enabled(name) && safe(setup)();
+
+  // Registered before web-vitals' own pageshow listener, so the restored page view exists when
+  // web-vitals reports its first metrics for it.
+  listen('pageshow', (event) => event.persisted && current._restore(pageUrl(), event.timeStamp), true);
+  // On window, bubbling: runs after web-vitals' capturing listener has reported the final CLS/INP.
+  const hide = () => document.prerendering || current._flush();
+  listen('visibilitychange', () => document.visibilityState == 'hidden' && hide());
+  listen('pagehide', hide);
+
+  part('vitals', () => {
+    // web-vitals needs Array.prototype.at; older browsers measure nothing rather than throw.
+    if (![].at) return;
+    safe(observeFrames)();
+    for (const on of [onLCP, onCLS, onINP, onFCP, onTTFB]) {
+      safe(on)(
+        safe((metric) =>
+          current._vital({ type: 'vital', name: metric.name, value: metric.value, id: metric.id, rating: metric.rating, attr: attribute(metric, scrub) }),
+        ),
+        { reportAllChanges: true },
+      );
+    }
+  });
+
+  part('navigation', () => {
+    const send = () => {
+      const timing = navigationEntry();
+      current._navigation({
+        type: 'nav',
+        dns: timing.domainLookupEnd - timing.domainLookupStart,
+        connect: timing.connectEnd - timing.connectStart,
+        tls: timing.secureConnectionStart && timing.connectEnd - timing.secureConnectionStart,
+        ttfb: Math.max(0, timing.responseStart - (timing.activationStart || 0)),
+        download: timing.responseEnd - timing.responseStart,
+        domInteractive: timing.domInteractive,
+        domComplete: timing.domComplete,
+        load: timing.loadEventEnd,
+        transferSize: timing.transferSize,
+        protocol: timing.nextHopProtocol,
+      });
+    };
+    // After the load event has ended, so loadEventEnd is set.
+    const later = () => setTimeout(safe(send));
+    document.readyState == 'complete' ? later() : listen('load', later);
+  });
+
+  part('errors', () => {
+    const report = (kind, error, message, source, line, col) =>
+      current._error({
+        type: 'error',
+        kind,
+        message: clip(stripUrlsIn(error instanceof Error ? error + '' : message), 1024),
+        source: source ? scrub(source, 'error') : undefined,
+        line,
+        col,
+        stack: error?.stack ? clip(stripUrlsIn(error.stack + ''), 8192) : undefined,
+      });
+    listen('error', (event) => report('error', event.error, event.message, event.filename, event.lineno, event.colno));
+    listen('unhandledrejection', (event) => report('unhandledrejection', event.reason, text(event.reason)));
+  });
+
+  part('requests', () => {
+    const slowMs = options.slowRequestMs ?? 1000;
+    /**
+     * A fetch/XHR that failed (status >= 400, 0 = network error) or took at least slowMs. `result`
+     * is the Response or the XMLHttpRequest; an opaque (no-cors) response has status 0 without
+     * having failed, so it counts only as slow.
+     */
+    const record = safe((method, url, result, start, error) => {
+      const duration = performance.now() - start;
+      const status = result ? result.status : 0;
+      const failed = !result || (result.type != 'opaque' && (!status || status >= 400));
+      if (error?.name == 'AbortError' || (!failed && duration < slowMs)) return;
+      current._request({ type: 'request', url: scrub(url, 'request'), method: clip((method + '').toUpperCase(), 32), status, duration });
+    });
+    const nativeFetch = self.fetch;
+    if (nativeFetch)
+      self.fetch = function (/** @type {any} */ input, init) {
+        const start = performance.now();
+        let method, url;
+        try {
+          method = init?.method || input?.method || 'GET';
+          url = input?.url || input;
+        } catch {}
+        // The page gets a promise that settles exactly like the native one.
+        return nativeFetch.apply(this, arguments).then(
+          (response) => {
+            record(method, url, response, start);
+            return response;
+          },
+          (error) => {
+            record(method, url, 0, start, error);
+            throw error;
+          },
+        );
+      };
+    const prototype = XMLHttpRequest.prototype;
+    const open = prototype.open;
+    const sendXhr = prototype.send;
+    prototype.open = function (/** @type {string} */ method, /** @type {string | URL} */ url) {
+      try {
+        this._xhr = [method, url];
+      } catch {}
+      return open.apply(this, arguments);
+    };
+    prototype.send = function () {
+      try {
+        const request = this._xhr;
+        const start = performance.now();
+        if (request) {
+          this.addEventListener('abort', () => (request[2] = 1));
+          // once: a reused XMLHttpRequest gets its own listener per send().
+          this.addEventListener('loadend', () => request[2] || record(request[0], request[1], this, start), { once: true });
+        }
+      } catch {}
+      return sendXhr.apply(this, arguments);
+    };
+  });
+
+  part('spa', () => {
+    const route = safe(() => current._route(pageUrl()));
+    for (const name of ['pushState', 'replaceState']) {
+      const original = history[name];
+      history[name] = function () {
+        const result = original.apply(this, arguments);
+        route();
+        return result;
+      };
+    }
+    listen('popstate', route);
+  });
+});
+
+/**
+ * A custom timing in ms (0..1 h), sent as a `custom` event of the current page view; without a
+ * value, the time since the page view started (navigation start, or the SPA route change).
+ */
+export const mark = safe((/** @type {string} */ name, /** @type {number=} */ value) => agent?._mark(clip(name, 256), value));
+
+/** Opens (true, the default) or closes the consent gate of `requireConsent`. */
+export const consent = safe((/** @type {boolean=} */ granted) => {
+  earlyConsent = granted !== false;
+  agent?._consent(earlyConsent);
+});
+
+/** Sends what is pending now (it is also sent when the page is hidden or left). */
+export const flush = safe(() => agent?._flush());

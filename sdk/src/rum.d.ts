@@ -1,0 +1,61 @@
+// Types of the npm module (dist/rum.mjs). The script-tag build (dist/rum.js) exposes the same four
+// functions as `window.rum` and reads the options from its data-* attributes (docs/sdk.md).
+
+/** Parts of the collection that can be switched off one by one. */
+export type RumFeature = 'vitals' | 'navigation' | 'errors' | 'requests' | 'spa' | 'hints';
+
+/** Where a URL being scrubbed comes from. */
+export type RumUrlKind = 'page' | 'referrer' | 'request' | 'resource' | 'error';
+
+export interface RumOptions {
+  /** The site key of the collector's `[[sites]]` entry (required). */
+  key: string;
+  /**
+   * Beacon URL, without the key. Default: `/rum/v1/beacon` on the script's own origin (script
+   * tag) or on the page's origin (npm module).
+   */
+  endpoint?: string;
+  /**
+   * Fraction of sessions measured, 0..1 (default 1). Decided from the session id, so a session is
+   * in or out for all its pages.
+   */
+  sampleRate?: number;
+  /**
+   * When true, nothing is sent and nothing is stored (no session id in sessionStorage) until
+   * `consent()` is called; what was measured before is sent then. Default false.
+   */
+  requireConsent?: boolean;
+  /**
+   * Rewrites every URL before it is sent (page, referrer, request, LCP resource and error source
+   * URLs; URLs inside error messages and stacks lose their query strings regardless). Gets
+   * the absolute URL; returns the URL to send. Returning anything but a string (or throwing) falls
+   * back to the default: the URL without query string, fragment and credentials.
+   */
+  scrubUrl?: (url: string, kind: RumUrlKind) => string | null | undefined;
+  /** Features not to collect, as a list or a comma/space separated string. */
+  disable?: RumFeature[] | string;
+  /** Successful fetch/XHR calls at least this long (ms) are reported as slow. Default 1000. */
+  slowRequestMs?: number;
+  /** Idle minutes after which the next page view starts a new session. Default 30. */
+  sessionTimeoutMin?: number;
+  /** Distinct errors reported per page view. Default 10. */
+  maxErrors?: number;
+}
+
+/**
+ * Starts measuring. Does nothing without `key`, when called again, or when the session is
+ * sampled out. Never throws.
+ */
+export declare function init(options: RumOptions): void;
+
+/**
+ * Records a custom timing of the current page view, in ms (0..3 600 000). Without `value`: the
+ * time since the page view started (navigation start, bfcache restore or SPA route change).
+ */
+export declare function mark(name: string, value?: number): void;
+
+/** Grants (default) or withdraws consent for `requireConsent`. May be called before `init`. */
+export declare function consent(granted?: boolean): void;
+
+/** Sends what is pending now; it is also sent when the page is hidden or left. */
+export declare function flush(): void;

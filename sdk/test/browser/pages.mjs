@@ -1,0 +1,124 @@
+// The test pages, rendered per request. `collector` is the origin serving rum.js (and, by default,
+// receiving its beacons).
+
+const head = (title) => `<!doctype html><html><head><meta charset="utf-8"><title>${title}</title>
+<style>body{margin:0;font:16px/1.4 sans-serif} main{padding:8px} button{margin:4px;font-size:18px}
+#hero{display:block;width:1000px;height:500px} #banner{height:120px;background:#fc3}</style>`;
+
+/**
+ * Counts what reaches the page's own handlers: error events, unhandled rejections and CSP
+ * violations. Registered before rum.js, so it sees everything the page would see.
+ */
+const counters = `<script>
+  window.__counts = { error: 0, rejection: 0, csp: 0, messages: [] };
+  addEventListener('error', (e) => { if (e instanceof ErrorEvent) { __counts.error++; __counts.messages.push(e.message); } }, true);
+  addEventListener('unhandledrejection', (e) => { __counts.rejection++; __counts.messages.push(String(e.reason)); });
+  document.addEventListener('securitypolicyviolation', () => __counts.csp++);
+</script>`;
+
+/** Buttons that make the page do what the SDK must report. */
+const actions = `
+<button id="throw" onclick="throw new TypeError('boom from the page')">throw</button>
+<button id="reject" onclick="Promise.reject(new Error('rejected by the page'))">reject</button>
+<button id="fetch" onclick="fetch('/api/500?token=secret').then((r) => (window.__fetched = r.status))">fetch</button>
+<button id="xhr" onclick="var x = new XMLHttpRequest(); x.open('GET', '/api/404?token=secret'); x.onloadend = () => (window.__xhr = x.status); x.send()">xhr</button>
+<button id="route" onclick="history.pushState({}, '', '/spa/next?step=2#top')">route</button>`;
+
+/** data-* attributes from the query: ?key=K&sample-rate=0 -> data-key="K" data-sample-rate="0". */
+const dataAttributes = (url) =>
+  [...url.searchParams]
+    .filter(([name]) => !['nobeacon', 'csp'].includes(name))
+    .map(([name, value]) => ` data-${name}="${value.replace(/"/g, '&quot;')}"`)
+    .join('');
+
+const pages = {
+  /**
+   * The page of the vitals test: a large late image (LCP), a banner inserted late at the top
+   * (CLS), a slow click handler (INP), plus errors, requests and an SPA route change. It also
+   * runs web-vitals' attribution build directly and posts its final values to /reference.
+   */
+  '/main.html': (url, { collector }) => `${head('main')}
+<script src="/web-vitals.attribution.iife.js"></script>
+<script>
+  window.__reference = {};
+  const pick = (m) => {
+    const a = m.attribution || {};
+    if (m.name == 'LCP') return { target: a.target, url: a.url, ttfb: a.timeToFirstByte, loadDelay: a.resourceLoadDelay, loadDuration: a.resourceLoadDuration, renderDelay: a.elementRenderDelay };
+    if (m.name == 'CLS') return { target: a.largestShiftTarget };
+    if (m.name == 'INP') return { target: a.interactionTarget, interactionType: a.interactionType, inputDelay: a.inputDelay, processing: a.processingDuration, presentation: a.presentationDelay };
+  };
+  for (const on of ['onLCP', 'onCLS', 'onINP', 'onFCP', 'onTTFB']) {
+    webVitals[on]((m) => (__reference[m.name] = { value: m.value, attr: pick(m) }), { reportAllChanges: true });
+  }
+  addEventListener('visibilitychange', () => {
+    if (document.visibilityState == 'hidden') navigator.sendBeacon('/reference', JSON.stringify({ page: 'main', values: __reference }));
+  });
+</script>
+<script async src="${collector}/rum.js"${dataAttributes(url)}></script>
+</head><body>
+<div id="top"></div>
+<main class="shop">
+  <h1>Shop</h1>
+  <p>Some text that paints first.</p>
+  <img id="hero" class="hero wide" src="/hero.bmp?delay=700" alt="">
+  <button id="buy" class="cta primary">Buy</button>
+  ${actions}
+</main>
+<script>
+  // CLS: a banner inserted at the top after the image, pushing everything down.
+  setTimeout(() => {
+    const banner = document.createElement('div');
+    banner.id = 'banner';
+    banner.className = 'promo';
+    banner.textContent = 'Sale!';
+    document.getElementById('top').appendChild(banner);
+  }, 1300);
+  // INP: a click handler that blocks the main thread for 180 ms.
+  document.getElementById('buy').addEventListener('click', () => {
+    const end = performance.now() + 180;
+    while (performance.now() < end);
+    document.getElementById('buy').textContent = 'Bought';
+  });
+</script>
+</body></html>`,
+
+  /** rum.js configured from the query's data-* attributes, with the action buttons. */
+  '/plain.html': (url, { collector }) => `${head('plain')}${counters}
+${url.searchParams.has('nobeacon') ? '<script>navigator.sendBeacon = undefined;</script>' : ''}
+<script async src="${collector}/rum.js"${dataAttributes(url)}></script>
+</head><body><main><h1>Plain</h1>${actions}</main></body></html>`,
+
+  /** The async loader snippet of docs/sdk.md, with init/mark calls queued before rum.js loads. */
+  '/loader.html': (url, { collector }) => `${head('loader')}${counters}
+<script>
+  (function (w, d, u, k) {
+    var r = (w.rum = w.rum || { q: [] });
+    ['init', 'mark', 'consent', 'flush'].forEach(function (m) {
+      r[m] = r[m] || function () { r.q.push([m, arguments]); };
+    });
+    var s = d.createElement('script');
+    s.async = true; s.src = u; s.dataset.key = k;
+    d.head.appendChild(s);
+  })(window, document, '${collector}/rum.js', '${url.searchParams.get('key')}');
+  rum.init({ requireConsent: true });
+  rum.mark('queued_mark', 5);
+</script>
+</head><body><main><h1>Loader</h1>${actions}
+<button id="consent" onclick="rum.consent()">accept</button></main></body></html>`,
+
+  /** A page for navigation types: rum.js and nothing that blocks the back-forward cache. */
+  '/nav.html': (url, { collector }) => `${head('nav')}
+<script async src="${collector}/rum.js"${dataAttributes(url)}></script>
+</head><body><main><h1>Navigation ${url.searchParams.get('n') || ''}</h1><p>text</p></main></body></html>`,
+
+  '/other.html': () => `${head('other')}</head><body><main><h1>Another page</h1></main></body></html>`,
+  '/blank.html': () => `${head('blank')}</head><body></body></html>`,
+};
+
+/** @returns {{html: string, headers: Record<string, string>} | undefined} */
+export function renderPage(url, context) {
+  const page = pages[url.pathname];
+  if (!page) return;
+  const headers = url.searchParams.has('csp') ? { 'content-security-policy': "connect-src 'self'" } : {};
+  return { html: page(url, context), headers };
+}

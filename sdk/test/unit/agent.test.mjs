@@ -1,0 +1,224 @@
+// The agent's state machine (src/agent.js) with a fake clock, storage, timer and transport:
+// consent gate, sampling, page views, dedupe of errors, re-sent vitals, early error beacons.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { createAgent } from '../../src/agent.js';
+import { SESSION_KEY, inSample } from '../../src/session.js';
+
+/** An agent whose beacons land in `sent` (parsed) and whose storage is a Map. */
+const setup = (options = {}, first = { url: 'https://shop.example/', nav: 'navigate' }, items = new Map()) => {
+  const sent = [];
+  const timers = [];
+  let now = 1_763_760_000_000;
+  let clock = 100;
+  const env = {
+    _send: (body) => sent.push(JSON.parse(body)),
+    _now: () => now,
+    _clock: () => clock,
+    _storage: () => ({
+      getItem: (key) => (items.has(key) ? items.get(key) : null),
+      setItem: (key, value) => items.set(key, value),
+    }),
+    _hints: () => ({ conn: { type: '4g' }, dev: { cores: 8 } }),
+    _timer: (callback, ms) => timers.push({ callback, ms }),
+  };
+  const agent = createAgent(options, env, first);
+  return {
+    agent,
+    sent,
+    items,
+    timers,
+    advance: (ms) => {
+      now += ms;
+      clock += ms;
+    },
+  };
+};
+
+const vital = (name, value, id = `v5-${name}`) => ({ type: 'vital', name, value, id, rating: 'good' });
+const error = (message, line = 1) => ({ type: 'error', kind: 'error', message, source: 'https://shop.example/app.js', line, col: 2 });
+
+test('one beacon per page view on flush, BEACON.md head, vitals first', () => {
+  const { agent, sent } = setup();
+  assert.equal(agent._active, true);
+  agent._error(error('boom'));
+  agent._vital(vital('LCP', 1200));
+  agent._vital(vital('FCP', 800));
+  agent._flush();
+  assert.equal(sent.length, 1);
+  const [beacon] = sent;
+  assert.equal(beacon.v, 1);
+  assert.match(beacon.sid, /^[0-9a-v]{16}$/);
+  assert.match(beacon.pid, /^[0-9a-v]{16}$/);
+  assert.notEqual(beacon.sid, beacon.pid);
+  assert.equal(beacon.url, 'https://shop.example/');
+  assert.equal(beacon.nav, 'navigate');
+  assert.equal(beacon.sent, 1_763_760_000_000);
+  assert.deepEqual(beacon.conn, { type: '4g' });
+  assert.deepEqual(beacon.dev, { cores: 8 });
+  assert.deepEqual(beacon.events.map((event) => event.name || event.type), ['LCP', 'FCP', 'error']);
+});
+
+test('nothing new: no beacon; a changed vital is re-sent with the same id, only the change', () => {
+  const { agent, sent } = setup();
+  agent._vital(vital('CLS', 0.01));
+  agent._vital(vital('LCP', 900));
+  agent._flush();
+  agent._flush();
+  assert.equal(sent.length, 1);
+  agent._vital(vital('CLS', 0.05));
+  agent._flush();
+  assert.equal(sent.length, 2);
+  assert.equal(sent[1].pid, sent[0].pid);
+  assert.deepEqual(sent[1].events, [vital('CLS', 0.05)]);
+});
+
+test('a page view with nothing measured still sends one beacon, so it counts', () => {
+  const { agent, sent } = setup();
+  agent._flush();
+  assert.equal(sent.length, 1);
+  assert.deepEqual(sent[0].events, []);
+});
+
+test('consent withheld: nothing sent, nothing stored; granted: the measured data goes out', () => {
+  const { agent, sent, items } = setup({ requireConsent: true });
+  assert.equal(agent._active, true);
+  agent._vital(vital('LCP', 1500));
+  agent._error(error('before consent'));
+  agent._route('https://shop.example/cart');
+  agent._flush();
+  agent._flush();
+  assert.equal(sent.length, 0);
+  assert.equal(items.size, 0, 'no session id is stored before consent');
+  agent._consent(true);
+  agent._flush();
+  assert.equal(items.has(SESSION_KEY), true);
+  assert.deepEqual(sent.map((beacon) => beacon.nav), ['navigate', 'soft']);
+  assert.deepEqual(sent[0].events.map((event) => event.name || event.message), ['LCP', 'before consent']);
+  // Withdrawn again: the gate closes.
+  agent._consent(false);
+  agent._error(error('after withdrawal'));
+  agent._flush();
+  assert.equal(sent.length, 2);
+});
+
+test('sampling at 0 makes the agent inactive and it never sends', () => {
+  const { agent, sent, items } = setup({ sampleRate: 0 });
+  assert.equal(agent._active, false);
+  agent._vital(vital('LCP', 1500));
+  agent._error(error('x'));
+  agent._flush();
+  assert.equal(sent.length, 0);
+  assert.equal(items.has(SESSION_KEY), true, 'the decision is per session, so the session is kept');
+});
+
+test('sampling is per session: every page view of a session decides the same way', () => {
+  for (let session = 0; session < 50; session++) {
+    const tab = new Map();
+    const first = setup({ sampleRate: 0.5 }, undefined, tab);
+    const sid = tab.get(SESSION_KEY).split('.')[0];
+    assert.equal(first.agent._active, inSample(sid, 0.5));
+    // Later page views in the same tab (sessionStorage carries over) reuse the session and its decision.
+    for (let page = 0; page < 5; page++) {
+      const next = setup({ sampleRate: 0.5 }, undefined, tab);
+      assert.equal(next.agent._active, first.agent._active);
+      next.agent._flush();
+      assert.equal(next.sent.length, first.agent._active ? 1 : 0);
+      if (next.sent.length) assert.equal(next.sent[0].sid, sid);
+    }
+  }
+});
+
+test('an SPA route change sends the page view and starts a soft one with its own pid', () => {
+  const { agent, sent, advance } = setup();
+  agent._vital(vital('LCP', 1000));
+  advance(2000);
+  agent._route('https://shop.example/');
+  assert.equal(sent.length, 0, 'same URL: not a route change');
+  agent._route('https://shop.example/cart');
+  assert.equal(sent.length, 1, 'the page view that ended is sent at once');
+  advance(300);
+  agent._mark('cart_render');
+  agent._mark('explicit', 42);
+  agent._mark('negative', -1);
+  agent._error(error('in cart'));
+  agent._vital(vital('CLS', 0.2));
+  agent._flush();
+  const [hard, hardAgain, soft] = sent;
+  assert.equal(soft.nav, 'soft');
+  assert.equal(soft.url, 'https://shop.example/cart');
+  assert.equal(soft.ref, 'https://shop.example/');
+  assert.equal(soft.sid, hard.sid);
+  assert.notEqual(soft.pid, hard.pid);
+  assert.deepEqual(soft.events, [
+    { type: 'custom', name: 'cart_render', value: 300 },
+    { type: 'custom', name: 'explicit', value: 42 },
+    { type: 'error', kind: 'error', message: 'in cart', source: 'https://shop.example/app.js', line: 1, col: 2 },
+  ]);
+  // Vitals belong to the document's page view (as in CrUX): CLS growing after the route change
+  // updates the first page view, under its pid.
+  assert.equal(hardAgain.pid, hard.pid);
+  assert.deepEqual(hardAgain.events, [vital('CLS', 0.2)]);
+});
+
+test('a back-forward-cache restore is a new page view that owns the new vitals', () => {
+  const { agent, sent } = setup();
+  agent._vital(vital('LCP', 1000, 'v5-a'));
+  agent._flush();
+  agent._restore('https://shop.example/', 5000);
+  agent._vital(vital('LCP', 20, 'v5-b'));
+  agent._flush();
+  assert.deepEqual(sent.map((beacon) => beacon.nav), ['navigate', 'back-forward-cache']);
+  assert.notEqual(sent[1].pid, sent[0].pid);
+  assert.deepEqual(sent[1].events, [vital('LCP', 20, 'v5-b')]);
+});
+
+test('errors: once per page view however often they repeat, at most maxErrors distinct', () => {
+  const { agent, sent } = setup({ maxErrors: 3 });
+  for (let i = 0; i < 50; i++) agent._error(error('same'));
+  for (let line = 2; line < 10; line++) agent._error(error('other', line));
+  agent._flush();
+  assert.deepEqual(sent[0].events.map((event) => `${event.message}:${event.line}`), ['same:1', 'other:2', 'other:3']);
+  // A new page view has its own budget.
+  agent._route('https://shop.example/next');
+  agent._error(error('same'));
+  agent._flush();
+  assert.equal(sent.at(-1).events.length, 1);
+});
+
+test('pending events are capped between two beacons', () => {
+  const { agent, sent } = setup();
+  for (let i = 0; i < 80; i++) agent._request({ type: 'request', url: 'https://api.example/x', method: 'GET', status: 500, duration: i });
+  agent._flush();
+  assert.equal(sent[0].events.length, 50);
+  agent._request({ type: 'request', url: 'https://api.example/y', method: 'GET', status: 0, duration: 1 });
+  agent._flush();
+  assert.equal(sent[1].events.length, 1);
+});
+
+test('an error schedules an early beacon, so a long-lived page reports it without being hidden', () => {
+  const { agent, sent, timers } = setup();
+  agent._vital(vital('FCP', 500));
+  agent._error(error('first'));
+  agent._error(error('second'));
+  assert.equal(timers.length, 1, 'one timer for a burst of errors');
+  assert.equal(timers[0].ms, 5000);
+  timers[0].callback();
+  assert.equal(sent.length, 1);
+  assert.deepEqual(sent[0].events.map((event) => event.name || event.message), ['FCP', 'first', 'second']);
+  agent._error(error('third'));
+  assert.equal(timers.length, 2, 'a later error schedules another');
+});
+
+test('navigation timing belongs to the document page view even after a route change', () => {
+  const { agent, sent } = setup();
+  agent._route('https://shop.example/b');
+  agent._navigation({ type: 'nav', dns: 1, load: 900 });
+  agent._flush();
+  const hard = sent.find((beacon) => beacon.nav == 'navigate');
+  assert.deepEqual(sent.at(-1).events, []);
+  assert.deepEqual(
+    sent.filter((beacon) => beacon.pid == hard.pid).flatMap((beacon) => beacon.events),
+    [{ type: 'nav', dns: 1, load: 900 }],
+  );
+});
