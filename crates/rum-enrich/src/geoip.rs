@@ -7,12 +7,13 @@
 //! record decoder reads both, so nobody has to say which layout a file uses. The *ASN* database
 //! (GeoLite2-ASN or ip-location-db `asn-mmdb`) gives `autonomous_system_number`.
 //!
-//! Files are read into memory rather than memory-mapped: `maxminddb::Reader::open_mmap` is an
-//! `unsafe fn` (mutating a mapped file is undefined behaviour) and this workspace forbids unsafe
-//! code. [`GeoIp::reload_if_changed`], driven by a [`GeoIpReloader`] thread, notices a replaced
+//! Files are memory-mapped (the only `unsafe` in the workspace, in [`map_file`]): lookups read the
+//! page cache, shared by every process on the host, and a reload never holds two heap copies of a
+//! 100 MB city database. Mapping is safe only while nobody modifies the file in place, so files must
+//! be replaced atomically (write a temporary file, then rename), as geoipupdate and
+//! `scripts/fetch-geoip-db` do. [`GeoIp::reload_if_changed`], driven by a [`GeoIpReloader`] thread, notices a replaced
 //! file, loads and validates it off the request path and swaps it in; a file that fails validation
-//! leaves the previous database serving. Files must be replaced atomically (write a temporary file,
-//! then rename).
+//! leaves the previous database serving.
 //!
 //! This module must never log, label or return the address it looks up, never do I/O or wait for a
 //! reload on the lookup path, never panic on anything a database contains, and never let a database
@@ -29,7 +30,7 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::fs::{self, File, Metadata};
-use std::io::{self, Read};
+use std::io;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -37,6 +38,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use maxminddb::Mmap;
 use maxminddb::{MaxMindDbError, Reader, WithinOptions};
 use metrics::{Counter, Gauge, counter, describe_counter, describe_gauge, gauge};
 use serde::Deserialize;
@@ -489,7 +491,7 @@ impl Source {
 }
 
 struct LoadedDatabase {
-    reader: Reader<Vec<u8>>,
+    reader: Reader<Mmap>,
     stamp: FileStamp,
 }
 
@@ -557,7 +559,7 @@ impl Database {
     }
 
     /// Runs `answer` against the current database and counts the outcome.
-    fn lookup<T>(&self, answer: impl FnOnce(&Reader<Vec<u8>>) -> Decoded<T>) -> Option<T> {
+    fn lookup<T>(&self, answer: impl FnOnce(&Reader<Mmap>) -> Decoded<T>) -> Option<T> {
         let Some(source) = &self.source else {
             self.metrics.no_database.increment(1);
             return None;
@@ -645,6 +647,18 @@ impl Database {
     }
 }
 
+/// Memory-maps an open database file: lookups read the page cache directly (shared by every process
+/// on the host, no copy on the heap, none doubled during a reload).
+#[allow(unsafe_code)]
+fn map_file(file: &File) -> io::Result<Mmap> {
+    // SAFETY: the mapping is of the inode `file` refers to. Database files are replaced by rename
+    // (geoipupdate, scripts/fetch-geoip-db, and what docs/geoip.md requires), which leaves this
+    // inode and its bytes untouched until the mapping is dropped; the reloader then maps the new
+    // inode. Only modifying or truncating the file in place could change bytes under the reader,
+    // and docs/geoip.md forbids exactly that.
+    unsafe { Mmap::map(file) }
+}
+
 /// Reads, parses and validates one file. The stamp comes from the open handle, so it describes
 /// exactly the bytes read even if the path is replaced meanwhile.
 fn load(kind: DatabaseKind, path: &Path) -> Result<LoadedDatabase, GeoIpError> {
@@ -657,7 +671,7 @@ fn load(kind: DatabaseKind, path: &Path) -> Result<LoadedDatabase, GeoIpError> {
         database: kind,
         path: path.to_owned(),
     };
-    let mut file = File::open(path).map_err(read_error)?;
+    let file = File::open(path).map_err(read_error)?;
     let metadata = file.metadata().map_err(read_error)?;
     if !metadata.is_file() {
         return Err(GeoIpError::NotAFile {
@@ -668,16 +682,8 @@ fn load(kind: DatabaseKind, path: &Path) -> Result<LoadedDatabase, GeoIpError> {
     if metadata.len() > MAX_DATABASE_BYTES {
         return Err(too_large());
     }
-    let mut bytes = Vec::with_capacity(usize::try_from(metadata.len()).unwrap_or(0));
-    // The cap holds even if the file grows between the size check and the read.
-    Read::by_ref(&mut file)
-        .take(MAX_DATABASE_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(read_error)?;
-    if u64::try_from(bytes.len()).unwrap_or(u64::MAX) > MAX_DATABASE_BYTES {
-        return Err(too_large());
-    }
-    let reader = Reader::from_source(bytes).map_err(|source| GeoIpError::Invalid {
+    let mapping = map_file(&file).map_err(read_error)?;
+    let reader = Reader::from_source(mapping).map_err(|source| GeoIpError::Invalid {
         database: kind,
         path: path.to_owned(),
         source,
@@ -693,11 +699,7 @@ fn load(kind: DatabaseKind, path: &Path) -> Result<LoadedDatabase, GeoIpError> {
 /// ASN file configured as the location database and vice versa, and files in neither layout.
 /// `Reader::verify` is not used: it rejects the real DB-IP files (their metadata `description` is
 /// an empty map), and a bad record elsewhere only makes its own lookups `invalid`.
-fn validate_role(
-    kind: DatabaseKind,
-    path: &Path,
-    reader: &Reader<Vec<u8>>,
-) -> Result<(), GeoIpError> {
+fn validate_role(kind: DatabaseKind, path: &Path, reader: &Reader<Mmap>) -> Result<(), GeoIpError> {
     let invalid = |source: MaxMindDbError| GeoIpError::Invalid {
         database: kind,
         path: path.to_owned(),
@@ -718,9 +720,7 @@ fn validate_role(
     })
 }
 
-fn sample_has_answer<'r, R: Record<'r>>(
-    reader: &'r Reader<Vec<u8>>,
-) -> Result<bool, MaxMindDbError> {
+fn sample_has_answer<'r, R: Record<'r>>(reader: &'r Reader<Mmap>) -> Result<bool, MaxMindDbError> {
     for network in reader
         .networks(WithinOptions::default())?
         .take(VALIDATION_SAMPLE_RECORDS)
@@ -751,7 +751,7 @@ trait Record<'de>: Deserialize<'de> {
 }
 
 fn decode_answer<'r, R: Record<'r>>(
-    reader: &'r Reader<Vec<u8>>,
+    reader: &'r Reader<Mmap>,
     address: IpAddr,
 ) -> Decoded<R::Answer> {
     // maxminddb reports IPv6 in an IPv4-only database as an error; for us it is simply not there.
