@@ -81,6 +81,23 @@ pub struct ActiveAlert {
     last_sent_ms: Option<i64>,
 }
 
+impl ActiveAlert {
+    /// A new instance whose condition just started to hold.
+    fn pending(labels: BTreeMap<String, String>, value: f64, now_ms: i64) -> Self {
+        Self {
+            status: AlertStatus::Pending,
+            labels,
+            annotations: BTreeMap::new(),
+            value,
+            active_since_ms: now_ms,
+            fired_at_ms: None,
+            resolved_at_ms: None,
+            last_true_ms: now_ms,
+            last_sent_ms: None,
+        }
+    }
+}
+
 /// What the evaluator wants delivered: every alert due for (re)sending, with its `endsAt`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutgoingAlert {
@@ -179,30 +196,10 @@ impl Evaluator {
                 let alert = self
                     .alerts
                     .entry((rule_index, key.clone()))
-                    .or_insert_with(|| ActiveAlert {
-                        status: AlertStatus::Pending,
-                        labels: labels.clone(),
-                        annotations: BTreeMap::new(),
-                        value,
-                        active_since_ms: now_ms,
-                        fired_at_ms: None,
-                        resolved_at_ms: None,
-                        last_true_ms: now_ms,
-                        last_sent_ms: None,
-                    });
+                    .or_insert_with(|| ActiveAlert::pending(labels.clone(), value, now_ms));
                 if alert.status == AlertStatus::Resolved {
                     // It came back: a new alert instance, like Prometheus.
-                    *alert = ActiveAlert {
-                        status: AlertStatus::Pending,
-                        labels: labels.clone(),
-                        annotations: BTreeMap::new(),
-                        value,
-                        active_since_ms: now_ms,
-                        fired_at_ms: None,
-                        resolved_at_ms: None,
-                        last_true_ms: now_ms,
-                        last_sent_ms: None,
-                    };
+                    *alert = ActiveAlert::pending(labels.clone(), value, now_ms);
                 }
                 alert.value = value;
                 alert.annotations = annotations;
