@@ -12,7 +12,8 @@
 //!    full address lives in one local variable of [`Enricher::enrich`] and goes nowhere else.
 //! 3. The page URL is scrubbed (query and fragment stripped except allow-listed parameters) and
 //!    replaces `beacon.url`; the route template is derived ([`crate::route`]); the referrer is
-//!    reduced to its origin.
+//!    reduced to its origin; URLs inside events (request URLs, LCP resources, error scripts) lose
+//!    their query and fragment.
 //! 4. The client clock is compared with the edge receive time ([`crate::clock`]); an implausible
 //!    skew is clamped and counted.
 //!
@@ -43,14 +44,14 @@ use std::time::Duration;
 use http::HeaderMap;
 use http::header::USER_AGENT;
 use metrics::{Counter, counter, describe_counter};
-use rum_schema::proto::{Beacon, Enrichment};
+use rum_schema::proto::{Beacon, Enrichment, event};
 
 use crate::client_ip::{
     ClientIpOrigin, ClientIpResolver, ClientIpSource, IpPrivacy, TrustedProxies,
 };
 use crate::clock::{ClockPolicy, ClockVerdict};
 use crate::geoip::{DEFAULT_RELOAD_INTERVAL, GeoIp, GeoIpError, GeoIpPaths, GeoIpReloader};
-use crate::route::{RouteOrigin, RoutePolicy, referrer_origin};
+use crate::route::{RouteOrigin, RoutePolicy, referrer_origin, strip_query_and_fragment};
 use crate::user_agent::{
     ClientHints, DEFAULT_UA_CACHE_CAPACITY, UaCacheStats, UaClassifier, UserAgentError,
 };
@@ -240,6 +241,7 @@ impl Enricher {
         if !beacon.referrer.is_empty() {
             beacon.referrer = referrer_origin(&beacon.referrer);
         }
+        strip_event_urls(beacon);
 
         let clock = self.clock.assess(beacon.received_at_ms, beacon.sent_at_ms);
         self.metrics.clock(clock.verdict);
@@ -336,6 +338,23 @@ fn slot<T: PartialEq>(all: &[T], value: T) -> usize {
     all.iter()
         .position(|candidate| *candidate == value)
         .unwrap_or(0)
+}
+
+/// Cuts query and fragment off the URLs events carry (request, LCP attribution, error source): the
+/// browser script already sends them without a query, but the edge must not rely on every sender.
+fn strip_event_urls(beacon: &mut Beacon) {
+    for event in &mut beacon.events {
+        match &mut event.kind {
+            Some(event::Kind::Request(request)) => strip_query_and_fragment(&mut request.url),
+            Some(event::Kind::Error(error)) => strip_query_and_fragment(&mut error.source),
+            Some(event::Kind::Vital(vital)) => {
+                if let Some(attribution) = vital.attribution.as_mut() {
+                    strip_query_and_fragment(&mut attribution.url);
+                }
+            }
+            _ => {}
+        }
+    }
 }
 
 #[cfg(test)]
@@ -484,6 +503,63 @@ mod tests {
 
     fn ip(text: &str) -> IpAddr {
         text.parse().expect("test address")
+    }
+
+    #[test]
+    fn urls_inside_events_lose_query_and_fragment() {
+        use rum_schema::proto::{Attribution, Error, Event, Request, Vital};
+        let (enricher, _recorder) = enricher(&settings(&[PROXY]));
+        let mut beacon = beacon();
+        beacon.events = vec![
+            Event {
+                kind: Some(event::Kind::Request(Request {
+                    url: "https://api.example.com/cart?session=secret".into(),
+                    ..Request::default()
+                })),
+            },
+            Event {
+                kind: Some(event::Kind::Error(Error {
+                    source: "https://shop.example.com/app.js?v=9#x".into(),
+                    ..Error::default()
+                })),
+            },
+            Event {
+                kind: Some(event::Kind::Vital(Vital {
+                    attribution: Some(Attribution {
+                        url: "https://cdn.example.com/hero.jpg?sig=abc".into(),
+                        ..Attribution::default()
+                    }),
+                    ..Vital::default()
+                })),
+            },
+        ];
+        let outcome = enricher.enrich(
+            &mut beacon,
+            &site(false, IpPrivacy::Drop, &[]),
+            ip(PROXY),
+            &headers(&[("user-agent", CHROME_WINDOWS)]),
+        );
+        assert_eq!(outcome, EnrichOutcome::Forward);
+        let urls: Vec<&str> = beacon
+            .events
+            .iter()
+            .filter_map(|event| match &event.kind {
+                Some(event::Kind::Request(request)) => Some(request.url.as_str()),
+                Some(event::Kind::Error(error)) => Some(error.source.as_str()),
+                Some(event::Kind::Vital(vital)) => {
+                    vital.attribution.as_ref().map(|a| a.url.as_str())
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            urls,
+            [
+                "https://api.example.com/cart",
+                "https://shop.example.com/app.js",
+                "https://cdn.example.com/hero.jpg"
+            ]
+        );
     }
 
     #[test]

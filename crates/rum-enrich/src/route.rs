@@ -841,6 +841,14 @@ const MAX_HOST_BYTES: usize = 253;
 /// Scheme and host are lowercased, userinfo and default ports (80 for http, 443 for https) dropped.
 /// Empty for empty or unparseable input, and for hosts that are not plain ASCII names or IP
 /// literals (browsers send punycode; anything else was not sent by one).
+/// Cuts a URL found inside an event (a request URL, an LCP resource, an error's script) at its query
+/// or fragment: those can carry tokens and personal data, and no per-site allow-list applies there.
+pub fn strip_query_and_fragment(url: &mut String) {
+    if let Some(cut) = url.find(['?', '#']) {
+        url.truncate(cut);
+    }
+}
+
 pub fn referrer_origin(referrer: &str) -> String {
     let Some((scheme, after_scheme)) = split_scheme(referrer.trim()) else {
         return String::new();
@@ -875,6 +883,32 @@ pub fn referrer_origin(referrer: &str) -> String {
     origin.push_str("://");
     push_host_and_port(&mut origin, &scheme, host, port);
     origin
+}
+
+#[cfg(test)]
+mod event_url_tests {
+    use super::strip_query_and_fragment;
+
+    #[test]
+    fn event_urls_lose_query_and_fragment() {
+        for (input, expected) in [
+            (
+                "https://api.example.com/cart?token=secret",
+                "https://api.example.com/cart",
+            ),
+            (
+                "https://cdn.example.com/hero.jpg#x",
+                "https://cdn.example.com/hero.jpg",
+            ),
+            ("/relative/path?q=1#f", "/relative/path"),
+            ("https://example.com/plain", "https://example.com/plain"),
+            ("", ""),
+        ] {
+            let mut url = input.to_owned();
+            strip_query_and_fragment(&mut url);
+            assert_eq!(url, expected);
+        }
+    }
 }
 
 #[cfg(test)]
