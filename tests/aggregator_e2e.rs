@@ -256,3 +256,26 @@ annotations = {{ summary = "p75 LCP of {{{{ $labels.site }}}} is {{{{ $value }}}
             >= 2.0
     );
 }
+
+#[test]
+fn the_shipped_prometheus_config_and_rules_pass_promtool() {
+    let deploy = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/prometheus");
+    for args in [
+        ["check", "rules", "rum-rules.yml"],
+        ["check", "config", "prometheus.yml"],
+    ] {
+        let output = Command::new("promtool")
+            .args(args)
+            .current_dir(deploy)
+            .output()
+            .expect(
+                "promtool (Debian package `prometheus`; scripts/install-test-deps installs it)",
+            );
+        assert!(
+            output.status.success(),
+            "promtool {args:?} failed:\n{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
