@@ -88,6 +88,43 @@ fn prometheus_reads_the_p75_computed_from_the_beacons_and_promtool_accepts_the_e
         .unwrap();
     assert_eq!(page_views, Some(values.len() as f64));
 
+    // Every query of the shipped Grafana dashboard runs against this Prometheus without error, and
+    // the per-site ones see this site.
+    let dashboard: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../deploy/grafana/rum-dashboard.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let mut queries = 0;
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"]
+                .as_str()
+                .unwrap()
+                .replace("$site", "demo")
+                .replace("$window", "5m")
+                .replace("$__rate_interval", "1m");
+            let answer = prometheus
+                .get_json(&format!(
+                    "/api/v1/query?query={}",
+                    monitoring::encode_query(&expr)
+                ))
+                .unwrap_or_else(|error| panic!("dashboard query {expr}: {error}"));
+            assert_eq!(answer["status"], "success", "{expr}: {answer}");
+            queries += 1;
+        }
+    }
+    assert!(queries >= 20);
+    let p75_panel = prometheus
+        .query_value(
+            r#"rum_lcp_window_seconds{view="site", site=~"demo", window="5m", quantile="0.75"}"#,
+        )
+        .unwrap();
+    assert_eq!(p75_panel, Some(p75));
+
     // The exposition rum served passes promtool's lint.
     let exposition = rum.admin_get("/metrics").text();
     assert!(exposition.contains("rum_lcp_window_seconds{"));
