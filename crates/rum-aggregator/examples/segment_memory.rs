@@ -1,6 +1,7 @@
-//! Memory per active segment: fills N segments with a full hour of one-minute windows of all five
-//! vitals, for a sweep of N, and prints the process RSS and stage 2's own accounting. The RSS slope
-//! between sweep points is the cost of one more segment.
+//! Memory per active segment: for a sweep of N, builds a stage 2 holding N segments with a full hour
+//! of one-minute windows of all five vitals, and prints the RSS each point added, per segment, beside
+//! stage 2's own accounting; then the least-squares slope of added RSS over N (the cost of one more
+//! segment).
 //!
 //! Run: `cargo run --release -p rum-aggregator --example segment_memory -- [samples_per_minute]`
 //! (default 20 samples of each vital per segment per minute).
@@ -116,29 +117,38 @@ fn main() {
         "samples per vital per segment per minute: {samples_per_minute}; {MINUTES} minutes held"
     );
     println!(
-        "{:>9} {:>12} {:>14} {:>16}",
-        "segments", "rss_MiB", "accounted_MiB", "accounted/segment"
+        "{:>9} {:>14} {:>18} {:>20}",
+        "segments", "rss_added_MiB", "rss_per_segment_B", "accounted_per_seg_B"
     );
-    let mut previous: Option<(usize, usize)> = None;
+    let mut points: Vec<(usize, usize)> = Vec::new();
     let mut kept = Vec::new();
     for segments in [250, 500, 1000, 2000] {
+        // Each point is a new stage 2 kept alive beside the earlier ones: the RSS it adds is its
+        // own memory (its stage 1 is dropped inside `fill`).
+        let before = rss_bytes();
         let stage2 = fill(segments, samples_per_minute);
-        let rss = rss_bytes();
-        let accounted = stage2.histogram_bytes();
+        let added = rss_bytes().saturating_sub(before);
+        points.push((segments, added));
         println!(
-            "{segments:>9} {:>12.1} {:>14.1} {:>16}",
-            rss as f64 / 1048576.0,
-            accounted as f64 / 1048576.0,
-            accounted / stage2.segment_count().max(1)
+            "{segments:>9} {:>14.1} {:>18} {:>20}",
+            added as f64 / 1048576.0,
+            added / segments,
+            stage2.histogram_bytes() / stage2.segment_count().max(1)
         );
-        if let Some((previous_segments, previous_rss)) = previous {
-            println!(
-                "          rss slope: {} bytes per segment",
-                (rss as i64 - previous_rss as i64) / (segments as i64 - previous_segments as i64)
-            );
-        }
-        previous = Some((segments, rss));
-        // Keep every sweep point alive so RSS only grows with the segment count.
         kept.push(stage2);
     }
+    // Least-squares slope of added RSS over the segment count: the cost of one more segment, with
+    // any fixed per-point cost in the intercept.
+    let count = points.len() as f64;
+    let mean_x = points.iter().map(|(x, _)| *x as f64).sum::<f64>() / count;
+    let mean_y = points.iter().map(|(_, y)| *y as f64).sum::<f64>() / count;
+    let covariance: f64 = points
+        .iter()
+        .map(|(x, y)| (*x as f64 - mean_x) * (*y as f64 - mean_y))
+        .sum();
+    let variance: f64 = points
+        .iter()
+        .map(|(x, _)| (*x as f64 - mean_x).powi(2))
+        .sum();
+    println!("RSS slope: {:.0} bytes per segment", covariance / variance);
 }
