@@ -86,8 +86,8 @@ impl Sample {
 
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
-/// Builder positions of one (view, minute), by the segment's label values.
-type BuilderIndex = FastMap<Box<[Arc<str>]>, usize>;
+/// What a builder aggregates: view index, minute, and the segment's label values.
+type BuilderKey = (usize, i64, Box<[Arc<str>]>);
 
 /// A beacon's label value per dimension, after top-N folding (`None` for unused dimensions).
 type DimensionValues = [Option<Arc<str>>; DIMENSION_COUNT];
@@ -100,12 +100,17 @@ pub struct Stage1 {
     view_navigation: Vec<bool>,
     admission: crate::topn::Admission,
     dedupe: Dedupe,
-    /// Builders open since the last flush, addressed by index...
+    /// Builders open since the last flush, addressed by index, with their (view, minute, label
+    /// values)...
     builders: Vec<SegmentBuilder>,
+    builder_keys: Vec<BuilderKey>,
     /// ...found per (view, minute) by the segment's label values: one lookup per view per beacon.
-    index: FastMap<(usize, i64), BuilderIndex>,
-    /// Reused buffer for a segment's label values during lookup.
-    scratch: Vec<Arc<str>>,
+    /// keyed by a hash of (view, minute, label values) -> the newest builder with that hash;
+    /// `chain[i]` links to an older builder with the same hash. A lookup hashes and compares
+    /// `&str`s: no reference counts touched, no key built, unless the segment is new.
+    index: FastMap<u64, usize>,
+    chain: Vec<Option<usize>>,
+    key_hasher: foldhash::fast::RandomState,
     /// Reused buffer for one beacon's samples.
     samples: Vec<Sample>,
     /// Reused V2 serializer (it keeps a dense-sized buffer).
@@ -140,8 +145,10 @@ impl Stage1 {
             admission: crate::topn::Admission::new(settings.top_n, settings.max_sites),
             dedupe: Dedupe::new(settings.dedupe_capacity, RETENTION_MINUTES),
             builders: Vec::new(),
+            builder_keys: Vec::new(),
             index: FastMap::default(),
-            scratch: Vec::with_capacity(DIMENSION_COUNT),
+            chain: Vec::new(),
+            key_hasher: foldhash::fast::RandomState::default(),
             samples: Vec::new(),
             serializer: hdrhistogram::serialization::V2Serializer::new(),
             pool: Default::default(),
@@ -307,14 +314,12 @@ impl Stage1 {
             }
         };
         let mut values: DimensionValues = Default::default();
+        let mut tables = self.admission.site_tables(&site);
         for dimension in Dimension::ALL.into_iter().skip(1) {
             if !self.used_dimensions[dimension.index()] {
                 continue;
             }
-            let value = match self
-                .admission
-                .value(&site, dimension, dimension.raw_value(beacon))
-            {
+            let value = match tables.value(dimension, dimension.raw_value(beacon)) {
                 Ok(value) => value,
                 Err((other, _)) => {
                     self.folds[dimension.index()] += 1;
@@ -330,21 +335,52 @@ impl Stage1 {
 
     /// The builder of each view's segment for `minute`, created on first use.
     fn segment_indices(&mut self, values: &DimensionValues, minute: i64) -> Vec<usize> {
+        use std::hash::{BuildHasher, Hasher};
         let mut indices = Vec::with_capacity(self.view_dimensions.len());
         for (view, dimensions) in self.view_dimensions.iter().enumerate() {
-            self.scratch.clear();
-            self.scratch.extend(dimensions.iter().map(|dimension| {
+            let label = |dimension: &Dimension| -> &str {
                 values[dimension.index()]
-                    .clone()
+                    .as_deref()
                     .expect("every used dimension was resolved")
-            }));
-            let segments = self.index.entry((view, minute)).or_default();
-            let index = match segments.get(self.scratch.as_slice()) {
-                Some(index) => *index,
+            };
+            let mut hasher = self.key_hasher.build_hasher();
+            hasher.write_usize(view);
+            hasher.write_i64(minute);
+            for dimension in dimensions {
+                hasher.write(label(dimension).as_bytes());
+                hasher.write_u8(0xff);
+            }
+            let hash = hasher.finish();
+            let mut cursor = self.index.get(&hash).copied();
+            while let Some(candidate) = cursor {
+                let (candidate_view, candidate_minute, candidate_values) =
+                    &self.builder_keys[candidate];
+                if *candidate_view == view
+                    && *candidate_minute == minute
+                    && candidate_values
+                        .iter()
+                        .zip(dimensions)
+                        .all(|(stored, dimension)| &**stored == label(dimension))
+                {
+                    break;
+                }
+                cursor = self.chain[candidate];
+            }
+            let index = match cursor {
+                Some(index) => index,
                 None => {
                     let index = self.builders.len();
                     self.builders.push(SegmentBuilder::default());
-                    segments.insert(self.scratch.as_slice().into(), index);
+                    let key: Box<[Arc<str>]> = dimensions
+                        .iter()
+                        .map(|dimension| {
+                            values[dimension.index()]
+                                .clone()
+                                .expect("every used dimension was resolved")
+                        })
+                        .collect();
+                    self.builder_keys.push((view, minute, key));
+                    self.chain.push(self.index.insert(hash, index));
                     index
                 }
             };
@@ -390,56 +426,56 @@ impl Stage1 {
     pub fn flush(&mut self) -> Vec<Partial> {
         let mut partials = Vec::with_capacity(self.builders.len());
         let mut builders = std::mem::take(&mut self.builders);
-        for ((view, minute), segments) in self.index.drain() {
+        let keys = std::mem::take(&mut self.builder_keys);
+        self.index.clear();
+        self.chain.clear();
+        for ((view, minute, values), builder) in keys.into_iter().zip(builders.drain(..)) {
             let view_name = &self.settings.views[view].name;
-            for (values, index) in segments {
-                let builder = std::mem::take(&mut builders[index]);
-                let mut metrics = Vec::new();
-                for (index, metric) in builder.metrics.into_iter().enumerate() {
-                    let Some(mut metric) = metric else { continue };
-                    let kind = MetricKind::ALL[index];
-                    let digits = self.settings.histogram_digits;
-                    metric.drain(kind, digits, &mut self.pool[index]);
-                    let MetricBuilder {
-                        added,
-                        removed,
-                        exact,
-                        ..
-                    } = metric;
-                    let mut added = added.unwrap_or_else(|| hdr::new_histogram(kind, digits));
-                    metrics.push(MetricPartial {
-                        metric: kind.name().to_owned(),
-                        added: hdr::encode_with(&mut self.serializer, &added),
-                        removed: removed
-                            .as_ref()
-                            .map(|removed| hdr::encode_with(&mut self.serializer, removed))
-                            .unwrap_or_default(),
-                        bucket_deltas: exact.deltas().to_vec(),
-                        sum_delta: exact.sum(),
-                    });
-                    added.reset();
-                    self.pool[index].push(added);
-                    if let Some(mut removed) = removed {
-                        removed.reset();
-                        self.pool[index].push(removed);
-                    }
-                }
-                partials.push(Partial {
-                    view: view_name.to_string(),
-                    dimension_values: values.iter().map(|value| value.to_string()).collect(),
-                    minute,
-                    metrics,
-                    page_views: builder.page_views,
-                    errors: ERROR_KINDS
-                        .iter()
-                        .zip(builder.errors)
-                        .filter(|(_, count)| *count > 0)
-                        .map(|(kind, count)| ((*kind).to_owned(), count))
-                        .collect(),
-                    requests_failed: builder.requests_failed,
-                    requests_slow: builder.requests_slow,
+            let mut metrics = Vec::new();
+            for (index, metric) in builder.metrics.into_iter().enumerate() {
+                let Some(mut metric) = metric else { continue };
+                let kind = MetricKind::ALL[index];
+                let digits = self.settings.histogram_digits;
+                metric.drain(kind, digits, &mut self.pool[index]);
+                let MetricBuilder {
+                    added,
+                    removed,
+                    exact,
+                    ..
+                } = metric;
+                let mut added = added.unwrap_or_else(|| hdr::new_histogram(kind, digits));
+                metrics.push(MetricPartial {
+                    metric: kind.name().to_owned(),
+                    added: hdr::encode_with(&mut self.serializer, &added),
+                    removed: removed
+                        .as_ref()
+                        .map(|removed| hdr::encode_with(&mut self.serializer, removed))
+                        .unwrap_or_default(),
+                    bucket_deltas: exact.deltas().to_vec(),
+                    sum_delta: exact.sum(),
                 });
+                added.reset();
+                self.pool[index].push(added);
+                if let Some(mut removed) = removed {
+                    removed.reset();
+                    self.pool[index].push(removed);
+                }
             }
+            partials.push(Partial {
+                view: view_name.to_string(),
+                dimension_values: values.iter().map(|value| value.to_string()).collect(),
+                minute,
+                metrics,
+                page_views: builder.page_views,
+                errors: ERROR_KINDS
+                    .iter()
+                    .zip(builder.errors)
+                    .filter(|(_, count)| *count > 0)
+                    .map(|(kind, count)| ((*kind).to_owned(), count))
+                    .collect(),
+                requests_failed: builder.requests_failed,
+                requests_slow: builder.requests_slow,
+            });
         }
         // Keep the allocation for the next interval.
         builders.clear();

@@ -80,6 +80,26 @@ impl TopN {
     }
 }
 
+/// One site's top-N tables (see [`Admission::site_tables`]).
+pub struct SiteAdmission<'a> {
+    tables: &'a mut [TopN; DIMENSION_COUNT],
+    limit: usize,
+    other: &'a Arc<str>,
+}
+
+impl SiteAdmission<'_> {
+    /// The label value for `dimension`, or `__other__` with the reason.
+    pub fn value(
+        &mut self,
+        dimension: Dimension,
+        raw_value: &str,
+    ) -> Result<Arc<str>, (Arc<str>, Fold)> {
+        self.tables[dimension.index()]
+            .resolve(bounded_label(raw_value), self.limit)
+            .map_err(|fold| (self.other.clone(), fold))
+    }
+}
+
 /// All top-N tables: sites (bounded by `max_sites`), then per site one per other dimension.
 #[derive(Debug)]
 pub struct Admission {
@@ -121,6 +141,19 @@ impl Admission {
         tables[dimension.index()]
             .resolve(bounded_label(raw_value), limit)
             .map_err(|fold| (self.other.clone(), fold))
+    }
+
+    /// The tables of one (admitted) site, for resolving several dimensions of one beacon with one
+    /// site lookup.
+    pub fn site_tables(&mut self, site: &Arc<str>) -> SiteAdmission<'_> {
+        if !self.per_site.contains_key(site) {
+            self.per_site.insert(site.clone(), Default::default());
+        }
+        SiteAdmission {
+            tables: self.per_site.get_mut(site).expect("inserted above"),
+            limit: self.top_n,
+            other: &self.other,
+        }
     }
 
     /// Called once a minute.
