@@ -107,18 +107,7 @@ pub fn render(stage2: &Stage2) -> String {
             .iter()
             .enumerate()
             .filter(|(_, (key, _))| keeps(key))
-            .map(|(index, (_, segment))| {
-                let windows = stage2.windows(segment, kind);
-                let stats = windows.map(|summary| {
-                    summary.map(|summary| {
-                        (
-                            summary.samples(),
-                            QUANTILES.map(|(_, quantile)| summary.quantile(kind, quantile)),
-                        )
-                    })
-                });
-                (index, stats)
-            })
+            .map(|(index, (_, segment))| (index, stage2.window_quantiles(segment, kind)))
             .filter(|(_, stats)| stats.iter().any(Option::is_some))
             .collect();
 

@@ -162,11 +162,10 @@ impl Stage1 {
         }
     }
 
-    fn is_late(&self, minute: i64) -> bool {
-        minute
-            < self
-                .watermark_minute
-                .saturating_sub(self.settings.allowed_lateness_minutes)
+    /// Windows older than this minute are closed: their beacons are late.
+    fn oldest_open_minute(&self) -> i64 {
+        self.watermark_minute
+            .saturating_sub(self.settings.allowed_lateness_minutes)
     }
 
     /// Records one beacon into every view.
@@ -174,7 +173,8 @@ impl Stage1 {
         self.metrics.beacons.increment(1);
         let minute = minute_of(beacon.received_at_ms);
         self.watermark_minute = self.watermark_minute.max(minute);
-        if self.is_late(minute) {
+        let oldest_open_minute = self.oldest_open_minute();
+        if minute < oldest_open_minute {
             self.late += 1;
             self.metrics.late.increment(1);
             return;
@@ -215,11 +215,7 @@ impl Stage1 {
                             previous,
                             minute: first_minute,
                         } => {
-                            if first_minute
-                                < self
-                                    .watermark_minute
-                                    .saturating_sub(self.settings.allowed_lateness_minutes)
-                            {
+                            if first_minute < oldest_open_minute {
                                 // Its window is closed: the earlier value stands.
                                 self.metrics.dedupe("replaced_too_late");
                             } else {

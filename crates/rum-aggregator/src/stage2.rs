@@ -14,7 +14,7 @@ use crate::exact::ExactCounts;
 use crate::hdr;
 use crate::metric::{METRIC_COUNT, MetricKind};
 use crate::metrics::Stage2Metrics;
-use crate::settings::{AggregatorSettings, RETENTION_MINUTES, WINDOWS, minute_of};
+use crate::settings::{AggregatorSettings, QUANTILES, RETENTION_MINUTES, WINDOWS, minute_of};
 use crate::slot;
 use crate::stage1::ERROR_KINDS;
 use crate::view::{SegmentKey, View};
@@ -429,13 +429,19 @@ impl Stage2 {
         self.segments.get(key)
     }
 
-    /// `kind` over every window of [`WINDOWS`] for one segment, in that order, in one pass from the
-    /// newest minute back. `None` where the metric has no samples in the window.
-    pub fn windows(&self, segment: &SegmentState, kind: MetricKind) -> [Option<WindowSummary>; 4] {
+    /// Merges `kind` from the newest minute back over the first `window_count` windows of
+    /// [`WINDOWS`], handing `visit` each window's merged histogram and exact counts (`None` when
+    /// the window has no sample) without copying them: one pass serves every window.
+    fn merge_windows(
+        &self,
+        segment: &SegmentState,
+        kind: MetricKind,
+        window_count: usize,
+        mut visit: impl FnMut(usize, Option<(&Histogram<u64>, &ExactCounts)>),
+    ) {
         let mut merged: Option<(Histogram<u64>, ExactCounts)> = None;
-        let mut results: [Option<WindowSummary>; 4] = Default::default();
         let mut slots = segment.minutes.iter().rev().peekable();
-        for (index, (_, window_minutes)) in WINDOWS.iter().enumerate() {
+        for (index, (_, window_minutes)) in WINDOWS.iter().enumerate().take(window_count) {
             let oldest = self.watermark_minute - window_minutes;
             // A 5-minute block counts when any of its minutes is in the window, so the 1h window
             // spans 60 to 64 complete minutes plus the current one.
@@ -454,14 +460,47 @@ impl Stage2 {
                 });
                 slot::add_record(kind, body, histogram, exact);
             }
-            results[index] = merged
-                .as_ref()
-                .filter(|(histogram, _)| !histogram.is_empty())
-                .map(|(histogram, exact)| WindowSummary {
-                    histogram: histogram.clone(),
-                    exact: exact.clone(),
-                });
+            visit(
+                index,
+                merged
+                    .as_ref()
+                    .filter(|(histogram, _)| !histogram.is_empty())
+                    .map(|(histogram, exact)| (histogram, exact)),
+            );
         }
+    }
+
+    /// `kind` over every window of [`WINDOWS`] for one segment, in that order (`None` where the
+    /// metric has no samples in the window).
+    pub fn windows(&self, segment: &SegmentState, kind: MetricKind) -> [Option<WindowSummary>; 4] {
+        let mut results: [Option<WindowSummary>; 4] = Default::default();
+        self.merge_windows(segment, kind, WINDOWS.len(), |index, merged| {
+            results[index] = merged.map(|(histogram, exact)| WindowSummary {
+                histogram: histogram.clone(),
+                exact: exact.clone(),
+            });
+        });
+        results
+    }
+
+    /// Samples and the exported quantiles ([`QUANTILES`]) of `kind` per window, computed in the
+    /// merge pass (the exposition needs nothing else, so no histogram is copied).
+    pub fn window_quantiles(
+        &self,
+        segment: &SegmentState,
+        kind: MetricKind,
+    ) -> [Option<(u64, [f64; QUANTILES.len()])>; 4] {
+        let mut results: [Option<(u64, [f64; QUANTILES.len()])>; 4] = Default::default();
+        self.merge_windows(segment, kind, WINDOWS.len(), |index, merged| {
+            results[index] = merged.map(|(histogram, _)| {
+                (
+                    histogram.len(),
+                    QUANTILES.map(|(_, quantile)| {
+                        kind.recorded_to_exported(histogram.value_at_quantile(quantile) as f64)
+                    }),
+                )
+            });
+        });
         results
     }
 
@@ -473,7 +512,16 @@ impl Stage2 {
         window: &str,
     ) -> Option<WindowSummary> {
         let position = WINDOWS.iter().position(|(label, _)| *label == window)?;
-        let [a, b, c, d] = self.windows(segment, kind);
-        [a, b, c, d].into_iter().nth(position).flatten()
+        // Merges only as far back as this window needs, and copies only its result.
+        let mut result = None;
+        self.merge_windows(segment, kind, position + 1, |index, merged| {
+            if index == position {
+                result = merged.map(|(histogram, exact)| WindowSummary {
+                    histogram: histogram.clone(),
+                    exact: exact.clone(),
+                });
+            }
+        });
+        result
     }
 }
