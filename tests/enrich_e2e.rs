@@ -11,13 +11,12 @@ mod broker;
 #[path = "harness/rum.rs"]
 mod rum;
 
-use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use broker::Broker;
 use rum::{Rum, RumOptions};
-use rum_transport::{KafkaTail, TailStart, TailedBeacon};
+use rum_transport::TailedBeacon;
 use serde_json::{Value, json};
 
 const FULL: &str = include_str!("../crates/rum-schema/fixtures/beacon_full.json");
@@ -108,30 +107,6 @@ fn post(rum: &Rum, key: &str, headers: &[(&str, &str)], body: &[u8]) {
     all.extend_from_slice(headers);
     let response = rum.post_beacon(&format!("key={key}"), &all, body);
     assert_eq!(response.status, 202, "{}", response.text());
-}
-
-/// Reads exactly `count` beacons from the start of the topic, then checks that nothing more comes.
-fn read_topic(broker: &Broker, topic: &str, count: usize) -> Vec<TailedBeacon> {
-    let tail = KafkaTail::new(
-        &broker.bootstrap(),
-        topic,
-        TailStart::Beginning,
-        &BTreeMap::new(),
-    )
-    .unwrap();
-    let mut beacons = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while beacons.len() < count && Instant::now() < deadline {
-        if let Some(beacon) = tail.next_beacon(Duration::from_secs(1)).unwrap() {
-            beacons.push(beacon);
-        }
-    }
-    assert_eq!(beacons.len(), count, "beacons on the topic");
-    assert!(
-        tail.next_beacon(Duration::from_secs(2)).unwrap().is_none(),
-        "unexpected extra beacon on the topic"
-    );
-    beacons
 }
 
 fn by_pid<'a>(beacons: &'a [TailedBeacon], pid: &str) -> &'a TailedBeacon {
@@ -225,7 +200,7 @@ fn a_beacon_behind_a_trusted_proxy_arrives_enriched_and_without_its_address() {
         ),
     );
 
-    let received = read_topic(&broker, &topic, 2);
+    let received = broker.read_topic(&topic, 2);
 
     let desktop = by_pid(&received, "desktop-page");
     let enrichment = desktop.beacon.enrichment.clone().expect("enriched");
@@ -312,7 +287,7 @@ fn a_forwarding_header_from_an_untrusted_peer_is_ignored() {
         &beacon("spoofed-page", "https://shop.example.com/", ""),
     );
 
-    let received = read_topic(&broker, &topic, 1);
+    let received = broker.read_topic(&topic, 1);
     let enrichment = received[0].beacon.enrichment.clone().expect("enriched");
     assert_eq!(
         enrichment.country, "",
@@ -372,7 +347,7 @@ fn bots_are_dropped_and_counted_unless_the_site_keeps_them() {
         &beacon("human", "https://shop.example.com/", ""),
     );
 
-    let received = read_topic(&broker, &topic, 2);
+    let received = broker.read_topic(&topic, 2);
     assert!(
         received
             .iter()

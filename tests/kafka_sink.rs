@@ -10,12 +10,11 @@ mod broker;
 #[path = "harness/rum.rs"]
 mod rum;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use broker::Broker;
 use rum::{Rum, RumOptions};
-use rum_transport::{KafkaTail, TailStart};
 use serde_json::{Value, json};
 
 const FULL: &str = include_str!("../crates/rum-schema/fixtures/beacon_full.json");
@@ -66,31 +65,6 @@ fn collector(broker: &Broker, topic: &str, env: Vec<(&'static str, String)>) -> 
     rum
 }
 
-/// Reads `count` beacons from the beginning of the topic (fails if fewer arrive).
-fn read_topic(broker: &Broker, topic: &str, count: usize) -> Vec<rum_transport::TailedBeacon> {
-    let tail = KafkaTail::new(
-        &broker.bootstrap(),
-        topic,
-        TailStart::Beginning,
-        &BTreeMap::new(),
-    )
-    .unwrap();
-    let mut beacons = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while beacons.len() < count && Instant::now() < deadline {
-        if let Some(beacon) = tail.next_beacon(Duration::from_secs(1)).unwrap() {
-            beacons.push(beacon);
-        }
-    }
-    assert_eq!(beacons.len(), count, "beacons on the topic");
-    // Nothing more than expected (no duplicates from retries).
-    assert!(
-        tail.next_beacon(Duration::from_secs(2)).unwrap().is_none(),
-        "unexpected extra beacon"
-    );
-    beacons
-}
-
 /// The `sent` of the beacon with this page view id.
 fn original_sent_ms(pid: &str, sent: &[Value]) -> i64 {
     sent.iter()
@@ -131,7 +105,7 @@ fn beacons_posted_over_http_arrive_on_the_topic_intact() {
     }
     let after = now_ms();
 
-    let received = read_topic(&broker, &topic, sent.len());
+    let received = broker.read_topic(&topic, sent.len());
     for tailed in &received {
         let pid = &tailed.beacon.page_view_id;
         assert_eq!(
@@ -299,7 +273,8 @@ fn a_broker_outage_sheds_load_loses_nothing_and_delivers_on_return() {
         || rum.admin_get("/readyz").status == 200,
     );
 
-    let on_topic: Vec<String> = read_topic(&broker, &topic, 3 + queue)
+    let on_topic: Vec<String> = broker
+        .read_topic(&topic, 3 + queue)
         .into_iter()
         .map(|tailed| tailed.beacon.page_view_id)
         .collect();

@@ -394,6 +394,38 @@ impl Drop for Broker {
     }
 }
 
+impl Broker {
+    /// Reads exactly `count` beacons from the start of `topic` (within a minute), then checks that
+    /// nothing more arrives: no duplicates from retries, nothing that should have been dropped.
+    pub fn read_topic(&self, topic: &str, count: usize) -> Vec<rum_transport::TailedBeacon> {
+        let tail = rum_transport::KafkaTail::new(
+            &self.bootstrap(),
+            topic,
+            rum_transport::TailStart::Beginning,
+            &std::collections::BTreeMap::new(),
+        )
+        .expect("a tail on the topic");
+        let mut beacons = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while beacons.len() < count && Instant::now() < deadline {
+            if let Some(beacon) = tail
+                .next_beacon(Duration::from_secs(1))
+                .expect("a beacon from the topic")
+            {
+                beacons.push(beacon);
+            }
+        }
+        assert_eq!(beacons.len(), count, "beacons on the topic");
+        assert!(
+            tail.next_beacon(Duration::from_secs(2))
+                .expect("reading the topic")
+                .is_none(),
+            "unexpected extra beacon on the topic"
+        );
+        beacons
+    }
+}
+
 /// Unique topic names per test: `{prefix}-{pid}-{nanos}`.
 pub fn unique_topic(prefix: &str) -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
