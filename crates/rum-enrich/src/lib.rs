@@ -25,3 +25,6 @@ pub mod user_agent;
 pub use pipeline::{
     DropReason, EnrichError, EnrichOutcome, EnrichSettings, Enricher, SiteEnrichment,
 };
+
+#[cfg(test)]
+mod test_recorder;

@@ -359,18 +359,15 @@ fn strip_event_urls(beacon: &mut Beacon) {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
     use std::path::{Path, PathBuf};
-    use std::sync::Mutex;
-    use std::sync::atomic::{AtomicU64, Ordering};
 
     use http::{HeaderName, HeaderValue};
-    use metrics::{Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit};
     use prost::Message;
     use rum_schema::proto::Device;
 
     use super::*;
     use crate::route::RoutePolicyConfig;
+    use crate::test_recorder::TestRecorder;
 
     /// A proxy in front of the collector (documentation range, RFC 5737).
     const PROXY: &str = "192.0.2.10";
@@ -381,59 +378,6 @@ mod tests {
         (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
     const GOOGLEBOT: &str =
         "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)";
-
-    /// Counts what the code really emits, keyed `name{label=value,...}`.
-    #[derive(Default)]
-    struct TestRecorder {
-        values: Mutex<HashMap<String, Arc<AtomicU64>>>,
-    }
-
-    impl TestRecorder {
-        fn id(name: &str, labels: &[(&str, &str)]) -> String {
-            let mut labels: Vec<String> = labels
-                .iter()
-                .map(|(key, value)| format!("{key}={value}"))
-                .collect();
-            labels.sort();
-            format!("{name}{{{}}}", labels.join(","))
-        }
-
-        fn counter(&self, name: &str, labels: &[(&str, &str)]) -> u64 {
-            let values = self.values.lock().expect("test recorder lock");
-            values
-                .get(&Self::id(name, labels))
-                .map_or(0, |value| value.load(Ordering::Acquire))
-        }
-
-        fn keys(&self) -> Vec<String> {
-            let values = self.values.lock().expect("test recorder lock");
-            values.keys().cloned().collect()
-        }
-    }
-
-    impl Recorder for TestRecorder {
-        fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-        fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-        fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-
-        fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
-            let labels: Vec<(&str, &str)> = key
-                .labels()
-                .map(|label| (label.key(), label.value()))
-                .collect();
-            let id = Self::id(key.name(), &labels);
-            let mut values = self.values.lock().expect("test recorder lock");
-            Counter::from_arc(Arc::clone(values.entry(id).or_default()))
-        }
-
-        fn register_gauge(&self, _: &Key, _: &Metadata<'_>) -> Gauge {
-            Gauge::noop()
-        }
-
-        fn register_histogram(&self, _: &Key, _: &Metadata<'_>) -> Histogram {
-            Histogram::noop()
-        }
-    }
 
     fn testdata(name: &str) -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR"))

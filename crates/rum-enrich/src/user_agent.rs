@@ -1598,13 +1598,13 @@ mod tests {
 
     #[test]
     fn lookups_are_counted_in_metrics() {
-        let recorder = CountingRecorder::default();
+        let recorder = crate::test_recorder::TestRecorder::default();
         let classifier = metrics::with_local_recorder(&recorder, || classifier(8));
         for user_agent in [CHROME_WINDOWS, CHROME_WINDOWS, CHROME_WINDOWS, SAFARI_MACOS] {
             classifier.classify(user_agent, &ClientHints::NONE, None);
         }
-        assert_eq!(recorder.value(CACHE_LOOKUPS, "hit"), Some(2));
-        assert_eq!(recorder.value(CACHE_LOOKUPS, "miss"), Some(2));
+        assert_eq!(recorder.counter(CACHE_LOOKUPS, &[("outcome", "hit")]), 2);
+        assert_eq!(recorder.counter(CACHE_LOOKUPS, &[("outcome", "miss")]), 2);
     }
 
     #[test]
@@ -1688,71 +1688,5 @@ mod tests {
             .map(|class| class.as_str())
             .collect();
         assert_eq!(names, ["desktop", "mobile", "tablet", "bot", "other"]);
-    }
-
-    /// Just enough of a `metrics` recorder to read counters back.
-    #[derive(Default)]
-    struct CountingRecorder {
-        counters: Mutex<Vec<(metrics::Key, Arc<AtomicU64>)>>,
-    }
-
-    impl CountingRecorder {
-        fn value(&self, name: &str, outcome: &str) -> Option<u64> {
-            let counters = self.counters.lock().expect("recorder lock");
-            counters
-                .iter()
-                .find(|(key, _)| {
-                    key.name() == name
-                        && key
-                            .labels()
-                            .any(|label| label.key() == "outcome" && label.value() == outcome)
-                })
-                .map(|(_, value)| value.load(Ordering::Relaxed))
-        }
-    }
-
-    impl metrics::Recorder for CountingRecorder {
-        fn describe_counter(
-            &self,
-            _: metrics::KeyName,
-            _: Option<metrics::Unit>,
-            _: metrics::SharedString,
-        ) {
-        }
-        fn describe_gauge(
-            &self,
-            _: metrics::KeyName,
-            _: Option<metrics::Unit>,
-            _: metrics::SharedString,
-        ) {
-        }
-        fn describe_histogram(
-            &self,
-            _: metrics::KeyName,
-            _: Option<metrics::Unit>,
-            _: metrics::SharedString,
-        ) {
-        }
-
-        fn register_counter(&self, key: &metrics::Key, _: &metrics::Metadata<'_>) -> Counter {
-            let value = Arc::new(AtomicU64::new(0));
-            self.counters
-                .lock()
-                .expect("recorder lock")
-                .push((key.clone(), Arc::clone(&value)));
-            Counter::from_arc(value)
-        }
-
-        fn register_gauge(&self, _: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Gauge {
-            metrics::Gauge::noop()
-        }
-
-        fn register_histogram(
-            &self,
-            _: &metrics::Key,
-            _: &metrics::Metadata<'_>,
-        ) -> metrics::Histogram {
-            metrics::Histogram::noop()
-        }
     }
 }
