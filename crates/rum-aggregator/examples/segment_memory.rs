@@ -94,9 +94,9 @@ fn fill(segments: usize, samples_per_minute: u64) -> Stage2 {
         for route in 0..segments {
             for _ in 0..samples_per_minute {
                 page_view += 1;
-                stage1.ingest(&BeaconView::of(&beacon(
-                    route, page_view, minute, &mut noise,
-                )));
+                BeaconView::of(&beacon(route, page_view, minute, &mut noise), |view| {
+                    stage1.ingest(view)
+                });
             }
             // Flushing per segment keeps stage 1's transient builders small, as its one-second
             // flush does in production, so the RSS slope measures what stage 2 holds.

@@ -44,7 +44,7 @@ pub struct PageView<'a> {
 
 impl PageView<'_> {
     /// Records `value` for `metric_id`.
-    pub fn observe(&mut self, metric_id: &str, value: f64) -> Seen {
+    pub fn observe(&mut self, metric_id: &[u8], value: f64) -> Seen {
         let id = metric_id_hash(metric_id);
         let len = usize::from(self.entry.len);
         if let Some(slot) = self.entry.metrics[..len]
@@ -76,9 +76,9 @@ impl PageView<'_> {
 }
 
 /// FNV-1a: metric ids are short and only compared within one page view's entry.
-fn metric_id_hash(metric_id: &str) -> u32 {
+fn metric_id_hash(metric_id: &[u8]) -> u32 {
     let mut hash: u32 = 0x811c_9dc5;
-    for byte in metric_id.bytes() {
+    for &byte in metric_id {
         hash ^= u32::from(byte);
         hash = hash.wrapping_mul(0x0100_0193);
     }
@@ -112,16 +112,16 @@ impl Dedupe {
         }
     }
 
-    fn key(&self, site: &str, page_view: &str) -> u64 {
+    fn key(&self, site: &str, page_view: &[u8]) -> u64 {
         let mut hasher = self.hasher.build_hasher();
         hasher.write(site.as_bytes());
         hasher.write_u8(0xff);
-        hasher.write(page_view.as_bytes());
+        hasher.write(page_view);
         hasher.finish()
     }
 
     /// The entry of one page view, created in `minute` if new; the flag says whether it was new.
-    pub fn page_view(&mut self, site: &str, page_view: &str, minute: i64) -> (bool, PageView<'_>) {
+    pub fn page_view(&mut self, site: &str, page_view: &[u8], minute: i64) -> (bool, PageView<'_>) {
         let key = self.key(site, page_view);
         let is_new = !self.entries.contains_key(&key);
         if is_new {
@@ -184,37 +184,40 @@ mod tests {
     #[test]
     fn replaced_value_reports_the_page_views_window() {
         let mut dedupe = Dedupe::new(10, 60);
-        let (is_new, mut page_view) = dedupe.page_view("shop", "pv1", 100);
+        let (is_new, mut page_view) = dedupe.page_view("shop", b"pv1", 100);
         assert!(is_new);
-        assert_eq!(page_view.observe("v1", 0.1), Seen::New);
-        let (is_new, mut page_view) = dedupe.page_view("shop", "pv1", 101);
+        assert_eq!(page_view.observe(b"v1", 0.1), Seen::New);
+        let (is_new, mut page_view) = dedupe.page_view("shop", b"pv1", 101);
         assert!(!is_new);
-        assert_eq!(page_view.observe("v1", 0.1), Seen::Unchanged);
+        assert_eq!(page_view.observe(b"v1", 0.1), Seen::Unchanged);
         assert_eq!(
-            page_view.observe("v1", 0.3),
+            page_view.observe(b"v1", 0.3),
             Seen::Replaced {
                 previous: 0.1,
                 minute: 100
             }
         );
-        assert_eq!(page_view.observe("v2", 0.3), Seen::New);
+        assert_eq!(page_view.observe(b"v2", 0.3), Seen::New);
     }
 
     #[test]
     fn a_page_view_remembers_a_bounded_number_of_ids() {
         let mut dedupe = Dedupe::new(10, 60);
-        let (_, mut page_view) = dedupe.page_view("shop", "pv1", 100);
+        let (_, mut page_view) = dedupe.page_view("shop", b"pv1", 100);
         for index in 0..METRICS_PER_PAGE_VIEW {
-            assert_eq!(page_view.observe(&format!("m{index}"), 1.0), Seen::New);
+            assert_eq!(
+                page_view.observe(format!("m{index}").as_bytes(), 1.0),
+                Seen::New
+            );
         }
-        assert_eq!(page_view.observe("one-more", 1.0), Seen::Overflow);
+        assert_eq!(page_view.observe(b"one-more", 1.0), Seen::Overflow);
     }
 
     #[test]
     fn capacity_and_horizon_bound_memory() {
         let mut dedupe = Dedupe::new(3, 60);
         for index in 0..10 {
-            dedupe.page_view("shop", &format!("pv{index}"), 100);
+            dedupe.page_view("shop", format!("pv{index}").as_bytes(), 100);
         }
         assert_eq!(dedupe.len(), 3);
         dedupe.expire(160);
@@ -225,6 +228,6 @@ mod tests {
     #[test]
     fn keys_separate_fields() {
         let dedupe = Dedupe::new(3, 60);
-        assert_ne!(dedupe.key("a", "bc"), dedupe.key("ab", "c"));
+        assert_ne!(dedupe.key("a", b"bc"), dedupe.key("ab", b"c"));
     }
 }

@@ -63,15 +63,38 @@ fn describe() {
     );
 }
 
+/// Event types counted by `rum_aggregator_events_total{type}`, in label order.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum EventType {
+    Vital,
+    Nav,
+    Error,
+    Request,
+    Custom,
+}
+
+const EVENT_TYPES: [&str; 5] = ["vital", "nav", "error", "request", "custom"];
+
+/// Outcomes counted by `rum_aggregator_dedupe_total{outcome}`, in label order.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum DedupeOutcome {
+    Unchanged,
+    Replaced,
+    ReplacedTooLate,
+    Overflow,
+}
+
+const DEDUPE_OUTCOMES: [&str; 4] = ["unchanged", "replaced", "replaced_too_late", "overflow"];
+
 pub(crate) struct Stage1Metrics {
     pub beacons: Counter,
     pub late: Counter,
     pub partials: Counter,
     pub dedupe_entries: Gauge,
     pub admission_entries: Gauge,
-    events: [(&'static str, Counter); 5],
+    events: [Counter; EVENT_TYPES.len()],
     folded: Vec<Counter>,
-    dedupe: [(&'static str, Counter); 4],
+    dedupe: [Counter; DEDUPE_OUTCOMES.len()],
 }
 
 impl Stage1Metrics {
@@ -83,39 +106,26 @@ impl Stage1Metrics {
             partials: counter!("rum_aggregator_partials_total"),
             dedupe_entries: gauge!("rum_aggregator_dedupe_entries"),
             admission_entries: gauge!("rum_aggregator_topn_entries"),
-            events: ["vital", "nav", "error", "request", "custom"].map(|kind| {
-                (
-                    kind,
-                    counter!("rum_aggregator_events_total", "type" => kind),
-                )
-            }),
+            events: EVENT_TYPES.map(|kind| counter!("rum_aggregator_events_total", "type" => kind)),
             folded: Dimension::ALL
                 .iter()
                 .map(|d| counter!("rum_aggregator_folded_total", "dimension" => d.label()))
                 .collect(),
-            dedupe: ["unchanged", "replaced", "replaced_too_late", "overflow"].map(|outcome| {
-                (
-                    outcome,
-                    counter!("rum_aggregator_dedupe_total", "outcome" => outcome),
-                )
-            }),
+            dedupe: DEDUPE_OUTCOMES
+                .map(|outcome| counter!("rum_aggregator_dedupe_total", "outcome" => outcome)),
         }
     }
 
-    pub fn event(&self, kind: &str) {
-        if let Some((_, counter)) = self.events.iter().find(|(name, _)| *name == kind) {
-            counter.increment(1);
-        }
+    pub fn event(&self, kind: EventType) {
+        self.events[kind as usize].increment(1);
     }
 
     pub fn folded(&self, dimension: Dimension) {
         self.folded[dimension.index()].increment(1);
     }
 
-    pub fn dedupe(&self, outcome: &str) {
-        if let Some((_, counter)) = self.dedupe.iter().find(|(name, _)| *name == outcome) {
-            counter.increment(1);
-        }
+    pub fn dedupe(&self, outcome: DedupeOutcome) {
+        self.dedupe[outcome as usize].increment(1);
     }
 }
 

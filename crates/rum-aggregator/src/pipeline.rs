@@ -4,7 +4,6 @@
 
 use std::sync::{Arc, Mutex};
 
-use prost::Message;
 use rum_schema::proto::Partial;
 use rum_transport::ChannelSource;
 use tokio::sync::mpsc;
@@ -129,8 +128,8 @@ async fn run_stage1(
         tokio::select! {
             record = source.recv() => {
                 let Some(record) = record else { break };
-                // Bytes, so string fields are sliced from the payload rather than copied.
-                match BeaconView::decode(bytes::Bytes::from(record.payload)) {
+                // The view borrows its strings from the payload: nothing is copied.
+                match BeaconView::decode(&record.payload) {
                     Ok(beacon) => stage1.ingest(&beacon),
                     Err(_) => undecodable.increment(1),
                 }

@@ -9,23 +9,23 @@ use std::sync::Arc;
 use hdrhistogram::Histogram;
 use rum_schema::proto::{MetricPartial, Partial};
 
-use crate::wire::{BeaconView, EventKind, text};
+use crate::wire::{BeaconView, EventKind};
 
 use crate::dedupe::{Dedupe, Seen};
 use crate::exact::ExactCounts;
 use crate::hdr;
 use crate::metric::{METRIC_COUNT, MetricKind};
-use crate::metrics::Stage1Metrics;
+use crate::metrics::{DedupeOutcome, EventType, Stage1Metrics};
 use crate::settings::{AggregatorSettings, RETENTION_MINUTES, minute_of};
-use crate::view::{DIMENSION_COUNT, Dimension};
+use crate::view::{DIMENSION_COUNT, Dimension, bounded_label};
 
 /// Error kinds kept apart; anything else counts as `other` (the label stays bounded).
 pub const ERROR_KINDS: [&str; 3] = ["error", "unhandledrejection", "other"];
 
-fn error_kind_index(kind: &str) -> usize {
+fn error_kind_index(kind: &[u8]) -> usize {
     ERROR_KINDS
         .iter()
-        .position(|known| *known == kind)
+        .position(|known| known.as_bytes() == kind)
         .unwrap_or(ERROR_KINDS.len() - 1)
 }
 
@@ -92,6 +92,36 @@ type BuilderKey = (usize, i64, Box<[Arc<str>]>);
 /// A beacon's label value per dimension, after top-N folding (`None` for unused dimensions).
 type DimensionValues = [Option<Arc<str>>; DIMENSION_COUNT];
 
+/// Distinct label combinations remembered per flush interval (see [`ResolvedLabels`]); past it,
+/// beacons resolve through the top-N tables one by one, which is slower but equally exact.
+const LABEL_CACHE_CAPACITY: usize = 8192;
+/// Raw label combinations longer than this are not cached (routes are capped at the edge, so
+/// only a hostile producer gets here); it bounds the cache's memory with the capacity above.
+const LABEL_CACHE_MAX_KEY_BYTES: usize = 1024;
+/// The slot of [`Stage1::uncached`].
+const UNCACHED: usize = usize::MAX;
+
+/// What one combination of raw label values (site, route, device, ...) resolves to, cached for
+/// the rest of the flush interval: most beacons of a busy second repeat a combination seen
+/// earlier in it, and resolving one through the top-N tables and the six builder lookups was
+/// most of stage 1's time. Exact: the top-N hits a cached resolution stands for are counted in
+/// `hits` and added to the tables at the flush, before any re-ranking, and its folds are counted
+/// per beacon as before.
+#[derive(Default)]
+struct ResolvedLabels {
+    values: DimensionValues,
+    /// The (bounded) raw value each used dimension was counted under in its top-N table.
+    counted_as: DimensionValues,
+    /// Dimensions folded into `__other__`, by [`Dimension::index`] bit.
+    folded: u8,
+    /// Beacons served from this entry after the one that created it.
+    hits: u64,
+    /// The minute `segments` belong to.
+    minute: i64,
+    /// The builder of each view's segment for `minute`.
+    segments: Vec<usize>,
+}
+
 pub struct Stage1 {
     settings: AggregatorSettings,
     /// Per view: its dimensions and whether it keeps navigation phases (copied out of `settings`
@@ -111,12 +141,24 @@ pub struct Stage1 {
     index: FastMap<u64, usize>,
     chain: Vec<Option<usize>>,
     key_hasher: foldhash::fast::RandomState,
+    /// Label combinations resolved since the last flush: raw key -> slot in `resolved`.
+    label_cache: FastMap<Box<[u8]>, usize>,
+    resolved: Vec<ResolvedLabels>,
+    /// Slot [`UNCACHED`]: the combination of a beacon the cache has no room for.
+    uncached: ResolvedLabels,
+    /// Reused buffer for one beacon's raw label key.
+    label_key: Vec<u8>,
+    /// Reused buffer for one beacon's builders.
+    segments: Vec<usize>,
     /// Reused buffer for one beacon's samples.
     samples: Vec<Sample>,
     /// Reused V2 serializer (it keeps a dense-sized buffer).
     serializer: hdrhistogram::serialization::V2Serializer,
     /// Reset histograms ready for reuse, per metric (their ranges differ).
     pool: [Vec<Histogram<u32>>; METRIC_COUNT],
+    /// Empty sample buffers of `PENDING_SAMPLES` capacity, ready for reuse: growing a new one per
+    /// builder every flush interval was a tenth of stage 1's instructions.
+    pending_pool: Vec<Vec<f64>>,
     watermark_minute: i64,
     rebalanced_minute: i64,
     /// Which dimensions any view uses (others are never resolved).
@@ -149,9 +191,15 @@ impl Stage1 {
             index: FastMap::default(),
             chain: Vec::new(),
             key_hasher: foldhash::fast::RandomState::default(),
+            label_cache: FastMap::default(),
+            resolved: Vec::new(),
+            uncached: ResolvedLabels::default(),
+            label_key: Vec::new(),
+            segments: Vec::new(),
             samples: Vec::new(),
             serializer: hdrhistogram::serialization::V2Serializer::new(),
             pool: Default::default(),
+            pending_pool: Vec::new(),
             watermark_minute: i64::MIN,
             rebalanced_minute: i64::MIN,
             used_dimensions,
@@ -179,47 +227,49 @@ impl Stage1 {
             self.metrics.late.increment(1);
             return;
         }
-        let values = self.dimension_values(beacon);
-        let site = values[Dimension::Site.index()]
+        let slot = self.resolve_labels(beacon, minute);
+        let site = self.labels(slot).values[Dimension::Site.index()]
             .clone()
             .expect("the site is always resolved");
+        let mut segments = std::mem::take(&mut self.segments);
+        segments.clear();
+        segments.extend_from_slice(&self.labels(slot).segments);
 
         // First the dedupe decisions (one table lookup per beacon), then the recording.
         // Reused across beacons: no allocation per beacon for the sample list.
         let mut samples = std::mem::take(&mut self.samples);
         samples.clear();
         let (new_page_view, mut page_view) =
-            self.dedupe
-                .page_view(&site, text(&beacon.page_view_id), minute);
+            self.dedupe.page_view(&site, beacon.page_view_id, minute);
         let page_view_minute = page_view.minute();
         for event in &beacon.events {
             match &event.kind {
                 Some(EventKind::Vital(vital)) => {
-                    self.metrics.event("vital");
+                    self.metrics.event(EventType::Vital);
                     let Some(kind) = MetricKind::from_vital(vital.name()) else {
                         continue;
                     };
                     let metric_id = if vital.id.is_empty() {
-                        kind.name()
+                        kind.name().as_bytes()
                     } else {
-                        text(&vital.id)
+                        vital.id
                     };
                     match page_view.observe(metric_id, vital.value) {
                         Seen::New => samples.push(Sample::new(kind, vital.value)),
                         Seen::Overflow => {
-                            self.metrics.dedupe("overflow");
+                            self.metrics.dedupe(DedupeOutcome::Overflow);
                             samples.push(Sample::new(kind, vital.value));
                         }
-                        Seen::Unchanged => self.metrics.dedupe("unchanged"),
+                        Seen::Unchanged => self.metrics.dedupe(DedupeOutcome::Unchanged),
                         Seen::Replaced {
                             previous,
                             minute: first_minute,
                         } => {
                             if first_minute < oldest_open_minute {
                                 // Its window is closed: the earlier value stands.
-                                self.metrics.dedupe("replaced_too_late");
+                                self.metrics.dedupe(DedupeOutcome::ReplacedTooLate);
                             } else {
-                                self.metrics.dedupe("replaced");
+                                self.metrics.dedupe(DedupeOutcome::Replaced);
                                 samples.push(Sample {
                                     kind,
                                     value: vital.value,
@@ -230,9 +280,9 @@ impl Stage1 {
                     }
                 }
                 Some(EventKind::Navigation(navigation)) => {
-                    self.metrics.event("nav");
-                    if page_view.observe("#nav", 0.0) != Seen::New {
-                        self.metrics.dedupe("unchanged");
+                    self.metrics.event(EventType::Nav);
+                    if page_view.observe(b"#nav", 0.0) != Seen::New {
+                        self.metrics.dedupe(DedupeOutcome::Unchanged);
                         continue;
                     }
                     let phases = [
@@ -250,14 +300,13 @@ impl Stage1 {
                         }
                     }
                 }
-                Some(EventKind::Error(_)) => self.metrics.event("error"),
-                Some(EventKind::Request(_)) => self.metrics.event("request"),
-                Some(EventKind::Custom(_)) => self.metrics.event("custom"),
+                Some(EventKind::Error(_)) => self.metrics.event(EventType::Error),
+                Some(EventKind::Request(_)) => self.metrics.event(EventType::Request),
+                Some(EventKind::Custom(_)) => self.metrics.event(EventType::Custom),
                 None => {}
             }
         }
 
-        let segments = self.segment_indices(&values, minute);
         if new_page_view {
             for index in &segments {
                 self.builders[*index].page_views += 1;
@@ -268,7 +317,12 @@ impl Stage1 {
         let first_segments = samples
             .iter()
             .any(|sample| sample.replaces.is_some())
-            .then(|| self.segment_indices(&values, page_view_minute));
+            .then(|| {
+                let values = self.labels(slot).values.clone();
+                let mut first = Vec::new();
+                self.segment_indices(&values, page_view_minute, &mut first);
+                first
+            });
         for sample in &samples {
             let target = match (&first_segments, sample.replaces) {
                 (Some(first), Some(_)) => first,
@@ -279,7 +333,7 @@ impl Stage1 {
         for event in &beacon.events {
             match &event.kind {
                 Some(EventKind::Error(error)) => {
-                    let kind = error_kind_index(text(&error.kind));
+                    let kind = error_kind_index(error.kind);
                     for index in &segments {
                         self.builders[*index].errors[kind] += 1;
                     }
@@ -297,15 +351,125 @@ impl Stage1 {
             }
         }
         self.samples = samples;
+        self.segments = segments;
     }
 
-    /// The beacon's label value for every used dimension, with top-N folding applied.
-    fn dimension_values(&mut self, beacon: &BeaconView) -> DimensionValues {
-        let site = match self.admission.site(Dimension::Site.raw_value(beacon)) {
-            Ok(site) => site,
+    /// The slot in `self.resolved` holding this beacon's folded labels and its builders for
+    /// `minute`: from the cache when the combination was seen since the last flush.
+    fn resolve_labels(&mut self, beacon: &BeaconView, minute: i64) -> usize {
+        let mut key = std::mem::take(&mut self.label_key);
+        key.clear();
+        for dimension in Dimension::ALL {
+            if self.used_dimensions[dimension.index()] {
+                dimension.append_raw_key(beacon, &mut key);
+            }
+        }
+        let slot = match self.label_cache.get(key.as_slice()) {
+            Some(&slot) => {
+                let resolved = &mut self.resolved[slot];
+                resolved.hits += 1;
+                let folded = resolved.folded;
+                if folded != 0 {
+                    for dimension in Dimension::ALL {
+                        if folded & (1 << dimension.index()) != 0 {
+                            self.folds[dimension.index()] += 1;
+                            self.metrics.folded(dimension);
+                        }
+                    }
+                }
+                if self.resolved[slot].minute != minute {
+                    self.refresh_segments(slot, minute);
+                }
+                slot
+            }
+            None => {
+                let (values, counted_as, folded) = self.dimension_values(beacon);
+                let cacheable = self.label_cache.len() < LABEL_CACHE_CAPACITY
+                    && key.len() <= LABEL_CACHE_MAX_KEY_BYTES;
+                let slot = if cacheable {
+                    self.label_cache
+                        .insert(key.as_slice().into(), self.resolved.len());
+                    self.resolved.push(ResolvedLabels::default());
+                    self.resolved.len() - 1
+                } else {
+                    UNCACHED
+                };
+                let resolved = self.labels_mut(slot);
+                resolved.values = values;
+                resolved.counted_as = counted_as;
+                resolved.folded = folded;
+                resolved.hits = 0;
+                self.refresh_segments(slot, minute);
+                slot
+            }
+        };
+        self.label_key = key;
+        slot
+    }
+
+    fn labels(&self, slot: usize) -> &ResolvedLabels {
+        if slot == UNCACHED {
+            &self.uncached
+        } else {
+            &self.resolved[slot]
+        }
+    }
+
+    fn labels_mut(&mut self, slot: usize) -> &mut ResolvedLabels {
+        if slot == UNCACHED {
+            &mut self.uncached
+        } else {
+            &mut self.resolved[slot]
+        }
+    }
+
+    /// Points a resolved combination at its builders for `minute`.
+    fn refresh_segments(&mut self, slot: usize, minute: i64) {
+        let values = std::mem::take(&mut self.labels_mut(slot).values);
+        let mut segments = std::mem::take(&mut self.labels_mut(slot).segments);
+        self.segment_indices(&values, minute, &mut segments);
+        let resolved = self.labels_mut(slot);
+        resolved.values = values;
+        resolved.segments = segments;
+        resolved.minute = minute;
+    }
+
+    /// Adds the top-N hits the label cache stood for to the tables, and empties the cache (its
+    /// builder indices end with the flush).
+    fn settle_label_cache(&mut self) {
+        for resolved in self.resolved.drain(..) {
+            if resolved.hits == 0 {
+                continue;
+            }
+            let site = resolved.values[Dimension::Site.index()]
+                .as_ref()
+                .expect("the site is always resolved");
+            for dimension in Dimension::ALL {
+                if let Some(counted_as) = &resolved.counted_as[dimension.index()] {
+                    self.admission
+                        .add_hits(site, dimension, counted_as, resolved.hits);
+                }
+            }
+        }
+        self.label_cache.clear();
+    }
+
+    /// The beacon's label value for every used dimension, with top-N folding applied; also the
+    /// value each was counted under and the folded dimensions (see [`ResolvedLabels`]).
+    fn dimension_values(&mut self, beacon: &BeaconView) -> (DimensionValues, DimensionValues, u8) {
+        let mut folded = 0u8;
+        let mut counted_as: DimensionValues = Default::default();
+        let raw_site = bounded_label(Dimension::Site.raw_value(beacon));
+        let site = match self.admission.site(raw_site) {
+            Ok(site) => {
+                counted_as[Dimension::Site.index()] = Some(site.clone());
+                site
+            }
             Err((other, _)) => {
                 self.folds[Dimension::Site.index()] += 1;
                 self.metrics.folded(Dimension::Site);
+                folded |= 1 << Dimension::Site.index();
+                counted_as[Dimension::Site.index()] = Some(Arc::from(raw_site));
                 other
             }
         };
@@ -315,24 +479,30 @@ impl Stage1 {
             if !self.used_dimensions[dimension.index()] {
                 continue;
             }
-            let value = match tables.value(dimension, dimension.raw_value(beacon)) {
-                Ok(value) => value,
+            let raw_value = bounded_label(dimension.raw_value(beacon));
+            let value = match tables.value(dimension, raw_value) {
+                Ok(value) => {
+                    counted_as[dimension.index()] = Some(value.clone());
+                    value
+                }
                 Err((other, _)) => {
                     self.folds[dimension.index()] += 1;
                     self.metrics.folded(dimension);
+                    folded |= 1 << dimension.index();
+                    counted_as[dimension.index()] = Some(Arc::from(raw_value));
                     other
                 }
             };
             values[dimension.index()] = Some(value);
         }
         values[Dimension::Site.index()] = Some(site);
-        values
+        (values, counted_as, folded)
     }
 
     /// The builder of each view's segment for `minute`, created on first use.
-    fn segment_indices(&mut self, values: &DimensionValues, minute: i64) -> Vec<usize> {
+    fn segment_indices(&mut self, values: &DimensionValues, minute: i64, indices: &mut Vec<usize>) {
         use std::hash::{BuildHasher, Hasher};
-        let mut indices = Vec::with_capacity(self.view_dimensions.len());
+        indices.clear();
         for (view, dimensions) in self.view_dimensions.iter().enumerate() {
             let label = |dimension: &Dimension| -> &str {
                 values[dimension.index()]
@@ -382,7 +552,6 @@ impl Stage1 {
             };
             indices.push(index);
         }
-        indices
     }
 
     /// Records `value` (replacing `previous`, if any) into the given segments (one per view).
@@ -393,9 +562,12 @@ impl Stage1 {
                 continue;
             }
             let pool = &mut self.pool[kind.index()];
+            let pending_pool = &mut self.pending_pool;
             let metric =
                 self.builders[*index].metrics[kind.index()].get_or_insert_with(|| MetricBuilder {
-                    pending: Vec::with_capacity(8),
+                    pending: pending_pool
+                        .pop()
+                        .unwrap_or_else(|| Vec::with_capacity(PENDING_SAMPLES)),
                     added: None,
                     removed: None,
                     exact: ExactCounts::new(kind),
@@ -420,6 +592,7 @@ impl Stage1 {
     /// Turns everything recorded since the last flush into partials, and does the once-a-minute
     /// housekeeping (top-N re-ranking, dedupe expiry).
     pub fn flush(&mut self) -> Vec<Partial> {
+        self.settle_label_cache();
         let mut partials = Vec::with_capacity(self.builders.len());
         let mut builders = std::mem::take(&mut self.builders);
         let keys = std::mem::take(&mut self.builder_keys);
@@ -434,11 +607,12 @@ impl Stage1 {
                 let digits = self.settings.histogram_digits;
                 metric.drain(kind, digits, &mut self.pool[index]);
                 let MetricBuilder {
+                    pending,
                     added,
                     removed,
                     exact,
-                    ..
                 } = metric;
+                self.pending_pool.push(pending);
                 let mut added = added.unwrap_or_else(|| hdr::new_histogram(kind, digits));
                 metrics.push(MetricPartial {
                     metric: kind.name().to_owned(),
@@ -480,6 +654,7 @@ impl Stage1 {
         for pool in &mut self.pool {
             pool.truncate(1024);
         }
+        self.pending_pool.truncate(1024);
         if self.watermark_minute > self.rebalanced_minute {
             if self.rebalanced_minute != i64::MIN {
                 self.admission.rebalance();

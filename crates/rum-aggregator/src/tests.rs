@@ -63,7 +63,7 @@ fn site_key(stage2: &Stage2) -> SegmentKey {
 
 /// Stage 1 reads the projection of the beacon's wire form, as in production.
 fn ingest(stage1: &mut Stage1, beacon: &Beacon) {
-    stage1.ingest(&crate::wire::BeaconView::of(beacon));
+    crate::wire::BeaconView::of(beacon, |view| stage1.ingest(view));
 }
 
 /// Runs beacons through stage 1 and into stage 2 at `now_ms`.
@@ -451,6 +451,46 @@ fn a_flood_of_distinct_routes_and_countries_stays_within_the_configured_bounds()
     let text = crate::exposition::render(&stage2);
     assert!(text.contains("route=\"__other__\""));
     assert!(text.contains("country=\"__other__\""));
+}
+
+#[test]
+fn top_n_ranks_by_every_beacon_including_those_served_from_the_label_cache() {
+    let settings = AggregatorSettings {
+        top_n: 1,
+        ..AggregatorSettings::default()
+    };
+    let mut stage1 = Stage1::new(settings);
+    let lcp = || vec![vital(VitalName::Lcp, 1000.0, "l")];
+    ingest(&mut stage1, &beacon("pv-cold", "/cold", "DE", T0, lcp()));
+    stage1.flush();
+    // Ten beacons of a route that does not fit: the first resolves through the top-N table, the
+    // other nine come from the label cache; all ten fold and all ten count for the ranking.
+    for index in 0..10 {
+        let page_view = format!("pv-hot-{index}");
+        ingest(
+            &mut stage1,
+            &beacon(&page_view, "/hot", "DE", T0 + 1_000 + index, lcp()),
+        );
+    }
+    assert_eq!(stage1.folds(Dimension::Route), 10);
+    // The next minute re-ranks: /hot (10) beats /cold (1). Had the cached nine not been counted,
+    // the tie (1 to 1) would keep /cold.
+    ingest(
+        &mut stage1,
+        &beacon("pv-next", "/cold", "DE", T0 + 60_000, lcp()),
+    );
+    stage1.flush();
+    ingest(
+        &mut stage1,
+        &beacon("pv-hot-again", "/hot", "DE", T0 + 61_000, lcp()),
+    );
+    let routes: Vec<String> = stage1
+        .flush()
+        .into_iter()
+        .filter(|partial| partial.view == "site_route")
+        .map(|partial| partial.dimension_values[1].clone())
+        .collect();
+    assert_eq!(routes, ["/hot"]);
 }
 
 #[tokio::test(start_paused = true)]

@@ -52,6 +52,16 @@ impl TopN {
         Err(Fold::TopN)
     }
 
+    /// Adds `hits` to the count of a value the table tracks (admitted or candidate); a value it
+    /// does not track was refused by a full candidate table, which stays full until re-ranking.
+    fn add_hits(&mut self, value: &str, hits: u64) {
+        if let Some(count) = self.admitted.get(value) {
+            count.set(count.get() + hits);
+        } else if let Some(count) = self.candidates.get_mut(value) {
+            *count += hits;
+        }
+    }
+
     /// Re-ranks admitted values against candidates; keeps the top `limit`.
     fn rebalance(&mut self, limit: usize) {
         if self.candidates.is_empty() {
@@ -153,6 +163,16 @@ impl Admission {
             tables: self.per_site.get_mut(site).expect("inserted above"),
             limit: self.top_n,
             other: &self.other,
+        }
+    }
+
+    /// Counts `hits` more resolutions of `value` (as given to [`site`](Self::site) or
+    /// [`SiteAdmission::value`]) for `dimension` of `site`, as if each had been resolved.
+    pub fn add_hits(&mut self, site: &Arc<str>, dimension: Dimension, value: &str, hits: u64) {
+        if dimension == Dimension::Site {
+            self.sites.add_hits(value, hits);
+        } else if let Some(tables) = self.per_site.get_mut(site) {
+            tables[dimension.index()].add_hits(value, hits);
         }
     }
 

@@ -1,0 +1,83 @@
+//! Stage 1 under an instruction counter: the same 10k five-vital beacons as the criterion bench
+//! (`benches/aggregate.rs`), decoded and recorded into the six default views by a fresh `Stage1`
+//! per round, then flushed. This VM has no hardware counters and its wall-clock noise (+-25%) hides
+//! 10% changes, so stage-1 work is compared by instructions, which repeat exactly:
+//!
+//! ```sh
+//! cargo build --release -p rum-aggregator --example stage1_instructions
+//! valgrind --tool=callgrind --toggle-collect='*measured_round*' \
+//!   target/release/examples/stage1_instructions 3
+//! ```
+//!
+//! The `Collected` total divided by (rounds x 10,000) is the instructions per beacon. With `steady`
+//! as the second argument, one long-lived `Stage1` takes every round (new page views each round)
+//! and flushes between rounds outside the counted function, as in production, where its pools
+//! of histograms and buffers are warm; without it each round starts cold, as the criterion
+//! bench's `decode_and_record` does.
+
+use std::hint::black_box;
+
+use prost::Message;
+use rum_aggregator::settings::AggregatorSettings;
+use rum_aggregator::stage1::Stage1;
+use rum_aggregator::wire::BeaconView;
+
+#[path = "../benches/support/fixtures.rs"]
+mod fixtures;
+
+const BEACONS: u64 = 10_000;
+
+/// One bench iteration: decode + record every beacon (the flush is not counted: in production it
+/// runs once a second, whatever the rate).
+#[inline(never)]
+fn measured_round(stage1: &mut Stage1, encoded: &[Vec<u8>]) {
+    for bytes in encoded {
+        let beacon = BeaconView::decode(bytes).expect("valid");
+        stage1.ingest(&beacon);
+    }
+}
+
+fn main() {
+    let rounds: u64 = std::env::args()
+        .nth(1)
+        .map_or(3, |text| text.parse().expect("rounds: a number"));
+    let steady = std::env::args().nth(2).as_deref() == Some("steady");
+    let batch = |round: u64| -> Vec<Vec<u8>> {
+        (0..BEACONS)
+            .map(|index| fixtures::five_vital_beacon(round * BEACONS + index, 50).encode_to_vec())
+            .collect()
+    };
+    let mut measured = std::time::Duration::ZERO;
+    let mut partials = 0;
+    let mut long_lived = Stage1::new(AggregatorSettings::default());
+    for round in 0..rounds {
+        if steady {
+            // Warm up once (uncounted), then every round brings new page views.
+            if round == 0 {
+                for bytes in batch(rounds + 1) {
+                    long_lived.ingest(&BeaconView::decode(&bytes).expect("valid"));
+                }
+                long_lived.flush();
+            }
+            let encoded = batch(round);
+            let started = std::time::Instant::now();
+            measured_round(&mut long_lived, black_box(&encoded));
+            measured += started.elapsed();
+            partials += long_lived.flush().len();
+        } else {
+            let encoded = batch(0);
+            let mut stage1 = Stage1::new(AggregatorSettings::default());
+            let started = std::time::Instant::now();
+            measured_round(&mut stage1, black_box(&encoded));
+            measured += started.elapsed();
+            partials += stage1.flush().len();
+        }
+    }
+    let per_beacon_ns = measured.as_nanos() as f64 / (rounds * BEACONS) as f64;
+    eprintln!(
+        "{} {rounds} rounds x {BEACONS} beacons, {partials} partials: {per_beacon_ns:.0} ns per \
+         beacon, {:.0}k beacons/s (wall clock of the counted part)",
+        if steady { "steady" } else { "cold" },
+        1e6 / per_beacon_ns
+    );
+}
