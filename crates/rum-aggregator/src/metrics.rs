@@ -74,6 +74,7 @@ pub(crate) enum EventType {
 }
 
 const EVENT_TYPES: [&str; 5] = ["vital", "nav", "error", "request", "custom"];
+pub(crate) const EVENT_TYPE_COUNT: usize = EVENT_TYPES.len();
 
 /// Outcomes counted by `rum_aggregator_dedupe_total{outcome}`, in label order.
 #[derive(Debug, Clone, Copy)]
@@ -116,8 +117,13 @@ impl Stage1Metrics {
         }
     }
 
-    pub fn event(&self, kind: EventType) {
-        self.events[kind as usize].increment(1);
+    /// Counts a beacon's events, given per [`EventType`] index.
+    pub fn events(&self, counts: &[u64; EVENT_TYPE_COUNT]) {
+        for (counter, &count) in self.events.iter().zip(counts) {
+            if count > 0 {
+                counter.increment(count);
+            }
+        }
     }
 
     pub fn folded(&self, dimension: Dimension) {

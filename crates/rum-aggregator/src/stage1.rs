@@ -15,7 +15,7 @@ use crate::dedupe::{Dedupe, Seen};
 use crate::exact::ExactCounts;
 use crate::hdr;
 use crate::metric::{METRIC_COUNT, MetricKind};
-use crate::metrics::{DedupeOutcome, EventType, Stage1Metrics};
+use crate::metrics::{DedupeOutcome, EVENT_TYPE_COUNT, EventType, Stage1Metrics};
 use crate::settings::{AggregatorSettings, RETENTION_MINUTES, minute_of};
 use crate::view::{DIMENSION_COUNT, Dimension, bounded_label};
 
@@ -242,10 +242,12 @@ impl Stage1 {
         let (new_page_view, mut page_view) =
             self.dedupe.page_view(&site, beacon.page_view_id, minute);
         let page_view_minute = page_view.minute();
+        // Summed per beacon: one counter update per event type, not per event.
+        let mut event_counts = [0u64; EVENT_TYPE_COUNT];
         for event in &beacon.events {
             match &event.kind {
                 Some(EventKind::Vital(vital)) => {
-                    self.metrics.event(EventType::Vital);
+                    event_counts[EventType::Vital as usize] += 1;
                     let Some(kind) = MetricKind::from_vital(vital.name()) else {
                         continue;
                     };
@@ -280,7 +282,7 @@ impl Stage1 {
                     }
                 }
                 Some(EventKind::Navigation(navigation)) => {
-                    self.metrics.event(EventType::Nav);
+                    event_counts[EventType::Nav as usize] += 1;
                     if page_view.observe(b"#nav", 0.0) != Seen::New {
                         self.metrics.dedupe(DedupeOutcome::Unchanged);
                         continue;
@@ -300,13 +302,14 @@ impl Stage1 {
                         }
                     }
                 }
-                Some(EventKind::Error(_)) => self.metrics.event(EventType::Error),
-                Some(EventKind::Request(_)) => self.metrics.event(EventType::Request),
-                Some(EventKind::Custom(_)) => self.metrics.event(EventType::Custom),
+                Some(EventKind::Error(_)) => event_counts[EventType::Error as usize] += 1,
+                Some(EventKind::Request(_)) => event_counts[EventType::Request as usize] += 1,
+                Some(EventKind::Custom(_)) => event_counts[EventType::Custom as usize] += 1,
                 None => {}
             }
         }
 
+        self.metrics.events(&event_counts);
         if new_page_view {
             for index in &segments {
                 self.builders[*index].page_views += 1;

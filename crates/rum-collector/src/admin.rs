@@ -54,6 +54,7 @@ pub(crate) fn handle<B>(shared: &Arc<Shared>, request: &Request<B>) -> Response<
     }
     match request.uri().path() {
         "/metrics" => {
+            shared.sink.refresh_metrics();
             let mut response = text(StatusCode::OK, &shared.exposition.render());
             response.headers_mut().insert(
                 header::CONTENT_TYPE,

@@ -123,9 +123,12 @@ impl CollectorMetrics {
         }
     }
 
+    /// Counts an accepted beacon: one increment per event type present (each counter update is
+    /// two atomic operations, so a beacon's events are summed first), none for what is zero.
     pub(crate) fn accepted(&self, decoded: &rum_schema::DecodedBeacon, body_bytes: usize) {
         self.beacons_accepted.increment(1);
         self.body_bytes.record(body_bytes as f64);
+        let mut by_type = [0u64; 5];
         for event in &decoded.beacon.events {
             let slot = match event.kind {
                 Some(Kind::Vital(_)) => 0,
@@ -134,16 +137,24 @@ impl CollectorMetrics {
                 Some(Kind::Request(_)) => 3,
                 Some(Kind::Custom(_)) | None => 4,
             };
-            self.events_accepted[slot].increment(1);
+            by_type[slot] += 1;
+        }
+        for (counter, count) in self.events_accepted.iter().zip(by_type) {
+            if count > 0 {
+                counter.increment(count);
+            }
         }
         for rejection in &decoded.rejected_events {
             self.events_rejected[rejection.reason as usize].increment(1);
         }
-        self.unknown_fields
-            .increment(u64::from(decoded.unknown_fields));
-        self.unknown_event_types
-            .increment(u64::from(decoded.unknown_event_types));
-        self.invalid_hints
-            .increment(u64::from(decoded.dropped_hints));
+        for (counter, count) in [
+            (&self.unknown_fields, decoded.unknown_fields),
+            (&self.unknown_event_types, decoded.unknown_event_types),
+            (&self.invalid_hints, decoded.dropped_hints),
+        ] {
+            if count > 0 {
+                counter.increment(u64::from(count));
+            }
+        }
     }
 }

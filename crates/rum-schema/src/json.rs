@@ -19,15 +19,20 @@ pub trait JsonValue<'a>: Copy {
     fn fields(self) -> Option<Self::Fields>;
 }
 
-type SimdFields<'a, 'i> = std::iter::Map<
-    simd_json::tape::object::Iter<'a, 'i>,
-    fn((&'i str, simd_json::tape::Value<'a, 'i>)) -> (&'a str, simd_json::tape::Value<'a, 'i>),
->;
+/// The fields of a tape object with their keys' lifetime narrowed to the value's. A struct rather
+/// than `map(fn pointer)`: the indirect call per field kept the tape iterator from inlining and
+/// showed in the collector's profile.
+pub struct SimdFields<'a, 'i> {
+    inner: simd_json::tape::object::Iter<'a, 'i>,
+}
 
-fn widen_key<'a, 'i: 'a>(
-    (key, value): (&'i str, simd_json::tape::Value<'a, 'i>),
-) -> (&'a str, simd_json::tape::Value<'a, 'i>) {
-    (key, value)
+impl<'a, 'i: 'a> Iterator for SimdFields<'a, 'i> {
+    type Item = (&'a str, simd_json::tape::Value<'a, 'i>);
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        self.inner.next()
+    }
 }
 
 impl<'a, 'i: 'a> JsonValue<'a> for simd_json::tape::Value<'a, 'i> {
@@ -57,7 +62,9 @@ impl<'a, 'i: 'a> JsonValue<'a> for simd_json::tape::Value<'a, 'i> {
 
     fn fields(self) -> Option<Self::Fields> {
         let object = self.as_object()?;
-        Some(object.iter().map(widen_key as fn(_) -> _))
+        Some(SimdFields {
+            inner: object.iter(),
+        })
     }
 }
 

@@ -46,10 +46,7 @@ impl ChannelSink {
 impl BeaconSink for ChannelSink {
     fn try_send(&self, record: SinkRecord) -> Result<(), SinkError> {
         match self.sender.try_send(record) {
-            Ok(()) => {
-                self.metrics.queue_depth.increment(1.0);
-                Ok(())
-            }
+            Ok(()) => Ok(()),
             Err(mpsc::error::TrySendError::Full(record)) => {
                 self.metrics.enqueue_rejected("full");
                 Err(SinkError::Full(record))
@@ -73,6 +70,10 @@ impl BeaconSink for ChannelSink {
         self.capacity
     }
 
+    fn refresh_metrics(&self) {
+        self.metrics.queue_depth.set(self.queue_depth() as f64);
+    }
+
     fn flush(&self, timeout: Duration) -> usize {
         let deadline = Instant::now() + timeout;
         // A closed channel (consumer gone) will never drain: report what is left at once.
@@ -87,7 +88,6 @@ impl ChannelSource {
     /// The next record; `None` once every sender is dropped and the queue is empty.
     pub async fn recv(&mut self) -> Option<SinkRecord> {
         let record = self.receiver.recv().await?;
-        self.metrics.queue_depth.decrement(1.0);
         self.metrics.delivered.increment(1);
         Some(record)
     }

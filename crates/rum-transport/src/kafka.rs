@@ -58,7 +58,6 @@ impl ProducerContext for SinkContext {
     type DeliveryOpaque = Box<Instant>;
 
     fn delivery(&self, result: &DeliveryResult<'_>, enqueued_at: Self::DeliveryOpaque) {
-        self.metrics.queue_depth.decrement(1.0);
         match result {
             Ok(_) => {
                 self.metrics.delivered.increment(1);
@@ -179,10 +178,7 @@ impl BeaconSink for KafkaSink {
             .key(&record.key)
             .payload(&record.payload);
         match self.shared.producer.send(base) {
-            Ok(()) => {
-                self.metrics.queue_depth.increment(1.0);
-                Ok(())
-            }
+            Ok(()) => Ok(()),
             Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
                 self.metrics.enqueue_rejected("full");
                 Err(SinkError::Full(record))
@@ -207,6 +203,10 @@ impl BeaconSink for KafkaSink {
 
     fn queue_capacity(&self) -> usize {
         self.capacity
+    }
+
+    fn refresh_metrics(&self) {
+        self.metrics.queue_depth.set(self.queue_depth() as f64);
     }
 
     fn flush(&self, timeout: Duration) -> usize {

@@ -53,6 +53,9 @@ pub trait BeaconSink: Send + Sync + 'static {
     fn queue_depth(&self) -> usize;
     /// Maximum records the queue holds before `try_send` answers `Full`.
     fn queue_capacity(&self) -> usize;
+    /// Sets the sampled gauges (`rum_sink_queue_depth`) from the sink's own state; called before
+    /// each scrape, so the request path never touches them.
+    fn refresh_metrics(&self);
     /// Blocks until everything accepted is delivered or `timeout` passes; returns how many records
     /// were still undelivered (0 on a clean flush).
     fn flush(&self, timeout: Duration) -> usize;

@@ -1,6 +1,6 @@
 //! Sink metrics, shared by both sinks so dashboards do not care which one runs.
 //!
-//! - `rum_sink_queue_depth` (gauge): records accepted and not yet delivered.
+//! - `rum_sink_queue_depth` (gauge): records accepted and not yet delivered, sampled at each scrape.
 //! - `rum_sink_queue_capacity` (gauge): the bound behind 503s.
 //! - `rum_sink_enqueue_rejected_total{sink, reason="full|closed|rejected"}`: records refused at enqueue.
 //! - `rum_sink_delivered_total{sink}`: records the destination acknowledged.
