@@ -259,13 +259,8 @@ impl<'a> BeaconView<'a> {
                 10 => {
                     let message = read_bytes(reader, field, wire_type)?;
                     let connection = beacon.connection.get_or_insert_with(Default::default);
-                    for_each_field(message, |reader, field, wire_type| {
-                        if field != 1 {
-                            return Ok(false);
-                        }
-                        connection.effective_type = read_bytes(reader, field, wire_type)?;
-                        Ok(true)
-                    })?;
+                    connection.effective_type =
+                        merge_first_field(message, connection.effective_type)?;
                 }
                 12 => {
                     let message = read_bytes(reader, field, wire_type)?;
@@ -373,15 +368,24 @@ fn decode_navigation(
     Ok(navigation)
 }
 
-fn decode_error<'a>(body: &'a [u8], mut error: ErrorView<'a>) -> Result<ErrorView<'a>, WireError> {
-    for_each_field(body, |reader, field, wire_type| {
+fn decode_error<'a>(body: &'a [u8], error: ErrorView<'a>) -> Result<ErrorView<'a>, WireError> {
+    Ok(ErrorView {
+        kind: merge_first_field(body, error.kind)?,
+    })
+}
+
+/// Field 1 (a string) of a message whose other fields the projection skips: its last occurrence,
+/// or `current` when the message does not carry it (a merge, as prost does).
+fn merge_first_field<'a>(message: &'a [u8], current: &'a [u8]) -> Result<&'a [u8], WireError> {
+    let mut value = current;
+    for_each_field(message, |reader, field, wire_type| {
         if field != 1 {
             return Ok(false);
         }
-        error.kind = read_bytes(reader, field, wire_type)?;
+        value = read_bytes(reader, field, wire_type)?;
         Ok(true)
     })?;
-    Ok(error)
+    Ok(value)
 }
 
 fn decode_request(body: &[u8], mut request: RequestView) -> Result<RequestView, WireError> {
