@@ -65,43 +65,38 @@ impl Dimension {
 
     /// The raw (unfolded) value of this dimension for a beacon.
     pub fn raw_value<'a>(self, beacon: &BeaconView<'a>) -> &'a str {
-        let enrichment = beacon.enrichment.as_ref();
-        let value = match self {
-            Dimension::Site => text(beacon.site),
-            Dimension::Route => enrichment.map_or("", |e| text(e.route)),
-            Dimension::Device => enrichment.map_or("", |e| text(e.device_class)),
-            Dimension::Country => enrichment.map_or("", |e| text(e.country)),
-            Dimension::Browser => enrichment.map_or("", |e| text(e.browser)),
-            Dimension::Connection => beacon
-                .connection
-                .as_ref()
-                .map_or("", |c| text(c.effective_type)),
-            Dimension::Navigation => navigation_label(beacon.navigation_type()),
+        let value = match self.raw_bytes(beacon) {
+            Some(bytes) => text(bytes),
+            None => navigation_label(beacon.navigation_type()),
         };
         if value.is_empty() { UNKNOWN } else { value }
     }
-}
 
-impl Dimension {
-    /// Appends this dimension's raw value to a cache key (length-prefixed, so that concatenated
-    /// values cannot run into each other), without checking it as UTF-8: the key only has to map
-    /// equal raw values to equal labels, which [`raw_value`](Self::raw_value) does.
-    pub fn append_raw_key(self, beacon: &BeaconView, key: &mut Vec<u8>) {
+    /// The string field this dimension reads, unchecked (`None` for navigation, an enum).
+    fn raw_bytes<'a>(self, beacon: &BeaconView<'a>) -> Option<&'a [u8]> {
         let enrichment = beacon.enrichment.as_ref();
-        let raw: &[u8] = match self {
+        Some(match self {
             Dimension::Site => beacon.site,
             Dimension::Route => enrichment.map_or(b"", |e| e.route),
             Dimension::Device => enrichment.map_or(b"", |e| e.device_class),
             Dimension::Country => enrichment.map_or(b"", |e| e.country),
             Dimension::Browser => enrichment.map_or(b"", |e| e.browser),
             Dimension::Connection => beacon.connection.as_ref().map_or(b"", |c| c.effective_type),
-            Dimension::Navigation => {
-                key.extend_from_slice(&beacon.navigation_type.to_le_bytes());
-                return;
+            Dimension::Navigation => return None,
+        })
+    }
+
+    /// Appends this dimension's raw value to a cache key (length-prefixed, so that concatenated
+    /// values cannot run into each other), without checking it as UTF-8: the key only has to map
+    /// equal raw values to equal labels, which [`raw_value`](Self::raw_value) does.
+    pub fn append_raw_key(self, beacon: &BeaconView, key: &mut Vec<u8>) {
+        match self.raw_bytes(beacon) {
+            Some(raw) => {
+                key.extend_from_slice(&(raw.len() as u32).to_le_bytes());
+                key.extend_from_slice(raw);
             }
-        };
-        key.extend_from_slice(&(raw.len() as u32).to_le_bytes());
-        key.extend_from_slice(raw);
+            None => key.extend_from_slice(&beacon.navigation_type.to_le_bytes()),
+        }
     }
 }
 
