@@ -2,12 +2,12 @@
 //! channel and flushes partials every flush interval over a bounded channel to stage 2, which a
 //! ticker moves forward in time. The exposition and the alert evaluator read stage 2 under a lock.
 
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 
 use rum_schema::proto::Partial;
 use rum_transport::ChannelSource;
-use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::settings::AggregatorSettings;
 use crate::stage1::Stage1;
@@ -17,6 +17,13 @@ use crate::wire::BeaconView;
 /// Batches of partials in flight between the stages; a full channel makes stage 1 wait (beacons
 /// then queue in the sink channel, whose fullness the collector reports as 503).
 const PARTIAL_BATCHES_IN_FLIGHT: usize = 64;
+/// Records stage 1 takes from the beacon channel at a time.
+const RECV_BATCH: usize = 1024;
+/// After a batch, stage 1 lets beacons gather this long before it takes the next. Waiting on the
+/// channel instead would wake the aggregator thread once per beacon under load: a context switch
+/// on the collector's core costs more than stage 1's whole work on the beacon. The channel holds
+/// far more than a millisecond of beacons (`sink.channel_capacity`).
+const GATHER_PAUSE: std::time::Duration = std::time::Duration::from_millis(1);
 /// How often stage 2 moves its windows forward when no data arrives.
 const ADVANCE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
@@ -77,40 +84,78 @@ impl AggregatorHandle {
     }
 }
 
+/// The name of the thread [`Aggregator::spawn_on_own_thread`] runs both stages on. The load
+/// benchmark (benches/load) reads it to tell the aggregator's CPU time from the collector's.
+pub const AGGREGATOR_THREAD_NAME: &str = "rum-aggregator";
+
 /// The running stages.
 pub struct Aggregator {
     pub handle: AggregatorHandle,
-    stage1: JoinHandle<()>,
-    stage2: JoinHandle<()>,
+    /// Resolves once both stages have ended (the beacon source closed and stage 2 took the rest).
+    finished: oneshot::Receiver<()>,
 }
 
 impl Aggregator {
     /// Starts both stages on the current tokio runtime, reading beacons from `source`.
     pub fn spawn(settings: AggregatorSettings, source: ChannelSource, clock: Clock) -> Self {
+        let (aggregator, stages) = Self::start(settings, source, clock);
+        tokio::spawn(stages);
+        aggregator
+    }
+
+    /// Starts both stages on a thread of their own ([`AGGREGATOR_THREAD_NAME`], a current-thread
+    /// runtime): a flush or a merge into stage 2 then never holds up a collector worker between two
+    /// requests, and the aggregator's CPU time is accounted to its own thread.
+    pub fn spawn_on_own_thread(
+        settings: AggregatorSettings,
+        source: ChannelSource,
+        clock: Clock,
+    ) -> std::io::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()?;
+        let (aggregator, stages) = {
+            // The stages' timers belong to the runtime that is current when they are created.
+            let _entered = runtime.enter();
+            Self::start(settings, source, clock)
+        };
+        std::thread::Builder::new()
+            .name(AGGREGATOR_THREAD_NAME.to_owned())
+            .spawn(move || runtime.block_on(stages))?;
+        Ok(aggregator)
+    }
+
+    /// The handle, and the future that runs both stages to their end and then says so.
+    fn start(
+        settings: AggregatorSettings,
+        source: ChannelSource,
+        clock: Clock,
+    ) -> (Self, impl Future<Output = ()> + Send + 'static) {
         let stage2 = Arc::new(Mutex::new(Stage2::new(settings.clone())));
         let handle = AggregatorHandle {
             stage2: stage2.clone(),
             clock,
         };
         let (partials_tx, partials_rx) = mpsc::channel(PARTIAL_BATCHES_IN_FLIGHT);
-        let stage1 = tokio::spawn(run_stage1(
+        let (finished_tx, finished) = oneshot::channel();
+        let stage1 = run_stage1(
             Stage1::new(settings.clone()),
             source,
             partials_tx,
             settings.flush_interval,
-        ));
-        let stage2 = tokio::spawn(run_stage2(stage2, partials_rx, clock));
-        Self {
-            handle,
-            stage1,
-            stage2,
-        }
+        );
+        let stages = async move {
+            // Joined, not spawned: both stages share whichever task runs this future, which keeps
+            // the own-thread runtime to one task; they meet only through the partials channel.
+            tokio::join!(stage1, run_stage2(stage2, partials_rx, clock));
+            let _ = finished_tx.send(());
+        };
+        (Self { handle, finished }, stages)
     }
 
     /// Waits until the beacon source is closed and everything it held reached stage 2.
     pub async fn finish(self) {
-        let _ = self.stage1.await;
-        let _ = self.stage2.await;
+        let _ = self.finished.await;
     }
 }
 
@@ -124,15 +169,19 @@ async fn run_stage1(
         metrics::counter!("rum_aggregator_dropped_total", "reason" => "undecodable_beacon");
     let mut flush = tokio::time::interval(flush_interval);
     flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut records = Vec::with_capacity(RECV_BATCH);
     loop {
         tokio::select! {
-            record = source.recv() => {
-                let Some(record) = record else { break };
-                // The view borrows its strings from the payload: nothing is copied.
-                match BeaconView::decode(&record.payload) {
-                    Ok(beacon) => stage1.ingest(&beacon),
-                    Err(_) => undecodable.increment(1),
+            received = source.recv_many(&mut records, RECV_BATCH) => {
+                if received == 0 { break }
+                for record in records.drain(..) {
+                    // The view borrows its strings from the payload: nothing is copied.
+                    match BeaconView::decode(&record.payload) {
+                        Ok(beacon) => stage1.ingest(&beacon),
+                        Err(_) => undecodable.increment(1),
+                    }
                 }
+                tokio::time::sleep(GATHER_PAUSE).await;
             }
             _ = flush.tick() => {
                 let batch = stage1.flush();

@@ -259,7 +259,8 @@ struct Pipeline {
 fn start_pipeline(config: &Config, source: ChannelSource) -> anyhow::Result<Pipeline> {
     let settings = AggregatorSettings::from_config(&config.aggregator)
         .map_err(|message| anyhow::anyhow!("aggregator config: {message}"))?;
-    let aggregator = Aggregator::spawn(settings, source, Clock::system());
+    let aggregator = Aggregator::spawn_on_own_thread(settings, source, Clock::system())
+        .context("starting the aggregator thread")?;
     let alert_settings = AlertSettings::from_config(&config.alerts, &config.aggregator)
         .map_err(|message| anyhow::anyhow!("alerts config: {message}"))?;
     let receivers = Receiver::from_config(&config.alerts);

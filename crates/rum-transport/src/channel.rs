@@ -91,6 +91,14 @@ impl ChannelSource {
         self.metrics.delivered.increment(1);
         Some(record)
     }
+
+    /// Waits for at least one record, then moves up to `limit` queued records into `records`;
+    /// returns how many, 0 once every sender is dropped and the queue is empty.
+    pub async fn recv_many(&mut self, records: &mut Vec<SinkRecord>, limit: usize) -> usize {
+        let received = self.receiver.recv_many(records, limit).await;
+        self.metrics.delivered.increment(received as u64);
+        received
+    }
 }
 
 #[cfg(test)]
@@ -116,7 +124,10 @@ mod tests {
             other => panic!("expected Full, got {other:?}"),
         }
         assert_eq!(source.recv().await, Some(record(1)));
-        assert_eq!(source.recv().await, Some(record(2)));
+        sink.try_send(record(3)).unwrap();
+        let mut received = Vec::new();
+        assert_eq!(source.recv_many(&mut received, 8).await, 2);
+        assert_eq!(received, vec![record(2), record(3)]);
         assert_eq!(sink.flush(Duration::from_millis(10)), 0);
         drop(source);
         assert!(matches!(
