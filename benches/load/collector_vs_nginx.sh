@@ -15,6 +15,10 @@
 #   WARMUP        unmeasured wrk run before it (default 3s; 0 = none)
 #   CONNECTIONS   wrk connections (default 32)
 #   ONLY          both | nginx | collector (default both)
+#   HYPER_FLOOR   1 = also run the collector's HTTP stack alone, answering 202 after reading the body
+#                 (crates/rum-collector/examples/hyper_floor.rs; default 1 unless ONLY=nginx): what
+#                 the collector costs before it does any beacon work
+#   FLOOR_BIN     its binary (default target/release/examples/hyper_floor, built when missing)
 #   NGINX_BODY    read | discard | both (default read): how nginx treats the POST body, see README
 #   SERVER_CPU    core for the server (default 0);  CLIENT_CPU  core for wrk (default 1)
 #   RUM_LOG       RUST_LOG for the collector (default info, the production default)
@@ -33,7 +37,7 @@ for arg in "$@"; do
     -h | --help) usage; exit 0 ;;
     RUM_BIN=* | DURATION=* | WARMUP=* | CONNECTIONS=* | ONLY=* | NGINX_BODY=* | SERVER_CPU=* | CLIENT_CPU=* | \
       RUM_LOG=* | RESULTS_DIR=* | RATE=* | NGINX_BIN=* | READY_TIMEOUT=* | KEEP_TMP=* | RUM_CONFIG=* | \
-      BEACON_FORWARDED_FOR=*)
+      BEACON_FORWARDED_FOR=* | HYPER_FLOOR=* | FLOOR_BIN=*)
       export "${arg?}" ;;
     *) echo "unknown argument: $arg (try --help)" >&2; exit 2 ;;
   esac
@@ -52,6 +56,9 @@ DURATION=${DURATION:-20s}
 WARMUP=${WARMUP:-3s}
 CONNECTIONS=${CONNECTIONS:-32}
 ONLY=${ONLY:-both}
+DEFAULT_FLOOR_BIN=target/release/examples/hyper_floor
+FLOOR_BIN=${FLOOR_BIN:-$DEFAULT_FLOOR_BIN}
+if [[ "$ONLY" == nginx ]]; then HYPER_FLOOR=${HYPER_FLOOR:-0}; else HYPER_FLOOR=${HYPER_FLOOR:-1}; fi
 NGINX_BODY=${NGINX_BODY:-read}
 NGINX_BIN=${NGINX_BIN:-/usr/sbin/nginx}
 SERVER_CPU=${SERVER_CPU:-0}
@@ -119,6 +126,12 @@ if want_collector; then
   esac
 fi
 
+if [[ "$HYPER_FLOOR" == 1 && ! -x "$FLOOR_BIN" ]]; then
+  [[ "$FLOOR_BIN" == "$DEFAULT_FLOOR_BIN" ]] || die "FLOOR_BIN=$FLOOR_BIN does not exist or is not executable"
+  note "$FLOOR_BIN is missing; running: cargo build --release -p rum-collector --example hyper_floor"
+  cargo build --release -p rum-collector --example hyper_floor || die "building the hyper_floor example failed"
+fi
+
 # ------------------------------------------------------------------------------------------------
 # Processes we start, and cleanup.
 
@@ -162,14 +175,39 @@ free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
 }
 
-# CPU time of a whole process (all threads, live and exited) in clock ticks: utime + stime, fields
+# CPU time of a whole process (all threads, live and exited) in clock ticks: "utime stime", fields
 # 14 and 15 of /proc/PID/stat. comm (field 2) may hold spaces, so split after its closing ')'.
 cpu_ticks() {
   local stat fields
   stat=$(< "/proc/$1/stat") || die "process $1 is gone"
   read -r -a fields <<< "${stat##*) }"   # fields[0] is field 3
-  echo $(( fields[11] + fields[12] ))
+  echo "${fields[11]} ${fields[12]}"
 }
+
+# The same for the threads of process $1 named $2 (comm, as `ps -L` shows it): "utime stime".
+thread_cpu_ticks() {
+  local task stat fields u=0 k=0
+  for task in /proc/"$1"/task/*; do
+    [[ "$(< "$task/comm")" == "$2" ]] 2>/dev/null || continue
+    stat=$(< "$task/stat") || continue
+    read -r -a fields <<< "${stat##*) }"
+    u=$(( u + fields[11] )); k=$(( k + fields[12] ))
+  done
+  echo "$u $k"
+}
+
+# "utime stime" before, after (clock ticks), requests, t0, t1 -> "cpu_s us_per_req util_pct
+# user_us_per_req sys_us_per_req". User and kernel time apart: on loopback the kernel share (the
+# sender runs the receiver's TCP stack) is much the same for both servers; the user share is what
+# each server's own code costs.
+per_request() {
+  awk -v b="$1" -v a="$2" -v hz="$CLK_TCK" -v n="$3" -v t0="$4" -v t1="$5" 'BEGIN {
+    split(b, bb, " "); split(a, aa, " "); u = (aa[1] - bb[1]) / hz; k = (aa[2] - bb[2]) / hz; s = u + k
+    printf "%.2f %.2f %.0f %.2f %.2f\n", s, s * 1e6 / n, 100 * s / (t1 - t0), u * 1e6 / n, k * 1e6 / n }'
+}
+
+# "utime stime" minus "utime stime"
+ticks_minus() { awk -v a="$1" -v b="$2" 'BEGIN { split(a, x, " "); split(b, y, " "); print x[1] - y[1], x[2] - y[2] }'; }
 
 peak_rss_kib() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
 
@@ -271,11 +309,13 @@ show_sample_answer() { # url
   echo >&2
 }
 
-# measure name pid url want_status -> appends a row to ROWS
+# measure name pid url want_status [thread] -> appends a row to ROWS; with a thread name, a second
+# row "NAME-only" without that thread's CPU time (the collector without the aggregator beside it)
 measure() {
-  local name=$1 pid=$2 url=$3 want=$4
+  local name=$1 pid=$2 url=$3 want=$4 thread=${5:-}
   local warm=$TMP/$name.warmup.txt out=$TMP/$name.wrk.txt
   local before after t0 t1 requests rps p50 p99 cpu_s us_per_req util hwm flag=""
+  local thread_before="0 0" thread_after="0 0"
 
   if (( WARMUP_S > 0 )); then
     note "$name: warmup $WARMUP"
@@ -285,15 +325,17 @@ measure() {
       { echo; echo "===== $name (warmup, failed): $url"; cat "$warm"; } >> "$RAW"
       note "$name: not measured: it rejected beacons during the warmup"
       FAILED=1
-      ROWS+=("$name|-|-|-|-|-|-|$(peak_rss_kib "$pid")|NON-$want in warmup: not measured")
+      ROWS+=("$name|-|-|-|-|-|-|-|-|$(peak_rss_kib "$pid")|NON-$want in warmup: not measured")
       return 0
     fi
   fi
 
   note "$name: measuring $DURATION, wrk -t1 -c$CONNECTIONS on core $CLIENT_CPU, server on core $SERVER_CPU"
-  before=$(cpu_ticks "$pid"); t0=$(date +%s.%N)
+  before=$(cpu_ticks "$pid"); [[ -z "$thread" ]] || thread_before=$(thread_cpu_ticks "$pid" "$thread")
+  t0=$(date +%s.%N)
   run_wrk "$url" "$DURATION" "$out"
-  after=$(cpu_ticks "$pid"); t1=$(date +%s.%N)
+  after=$(cpu_ticks "$pid"); [[ -z "$thread" ]] || thread_after=$(thread_cpu_ticks "$pid" "$thread")
+  t1=$(date +%s.%N)
   hwm=$(peak_rss_kib "$pid")
   kill -0 "$pid" 2>/dev/null || die "$name died during the run"
 
@@ -313,14 +355,20 @@ measure() {
   p50=$(to_ms "$(awk '/Latency Distribution/ { d = 1 } d && $1 == "50%" { print $2; exit }' "$out")")
   p99=$(to_ms "$(awk '/Latency Distribution/ { d = 1 } d && $1 == "99%" { print $2; exit }' "$out")")
   [[ "$requests" =~ ^[0-9]+$ && "$requests" -gt 0 ]] || { cat "$out" >&2; die "$name: wrk completed no requests"; }
-  read -r cpu_s us_per_req util < <(awk -v b="$before" -v a="$after" -v hz="$CLK_TCK" -v n="$requests" \
-    -v t0="$t0" -v t1="$t1" 'BEGIN { s = (a - b) / hz; printf "%.2f %.2f %.0f\n", s, s * 1e6 / n, 100 * s / (t1 - t0) }')
+  read -r cpu_s us_per_req util user_us sys_us < <(per_request "$before" "$after" "$requests" "$t0" "$t1")
   {
     echo "# $name: requests=$requests rps=$rps p50_ms=$p50 p99_ms=$p99 cpu_s=$cpu_s cpu_us_per_req=$us_per_req"\
-      "server_cpu_util_pct=$util peak_rss_kib=$hwm"
+      "user_us_per_req=$user_us sys_us_per_req=$sys_us server_cpu_util_pct=$util peak_rss_kib=$hwm"
   } >> "$RAW"
   grep '^BEACON_POOL' "$out" | head -n 1 | sed "s/^/# /" >> "$RAW" || true
-  ROWS+=("$name|$requests|$rps|$p50|$p99|$us_per_req|$util|$hwm|$flag")
+  ROWS+=("$name|$requests|$rps|$p50|$p99|$us_per_req|$user_us|$sys_us|$util|$hwm|$flag")
+  if [[ -n "$thread" ]]; then
+    read -r cpu_s us_per_req util user_us sys_us < <(per_request "$(ticks_minus "$before" "$thread_before")" \
+      "$(ticks_minus "$after" "$thread_after")" "$requests" "$t0" "$t1")
+    echo "# $name-only (without thread $thread): cpu_s=$cpu_s cpu_us_per_req=$us_per_req" \
+      "user_us_per_req=$user_us sys_us_per_req=$sys_us server_cpu_util_pct=$util" >> "$RAW"
+    ROWS+=("$name-only|$requests|$rps|$p50|$p99|$us_per_req|$user_us|$sys_us|$util|$hwm|$flag")
+  fi
 }
 
 # ------------------------------------------------------------------------------------------------
@@ -403,6 +451,23 @@ run_nginx() { # mode
 }
 
 # ------------------------------------------------------------------------------------------------
+# The collector's HTTP stack alone (hyper_floor)
+
+run_floor() {
+  local name=hyper-floor dir=$TMP/floor port pid
+  mkdir -p "$dir"
+  port=$(free_port)
+  taskset -c "$SERVER_CPU" "$FLOOR_BIN" "127.0.0.1:$port" > "$dir/floor.log" 2>&1 &
+  pid=$!
+  STARTED_PIDS+=("$pid")
+  note "$name: pid $pid ($FLOOR_BIN) on 127.0.0.1:$port (reads each body, answers 202, does nothing else)"
+  # A GET has an empty body, which it answers 400: that it answers at all is enough.
+  wait_until_ready "$name" "$pid" "http://127.0.0.1:$port/rum/v1/beacon?key=demo" 400 "$dir/floor.log"
+  measure "$name" "$pid" "http://127.0.0.1:$port/rum/v1/beacon?key=demo" 202
+  stop_pid "$pid"
+}
+
+# ------------------------------------------------------------------------------------------------
 # Collector
 
 metric_value() { # admin_port metric_name -> value (sum over label sets), 0 if absent
@@ -427,7 +492,9 @@ run_collector() {
   wait_until_ready "$name" "$pid" "http://127.0.0.1:$admin/readyz" 200 "$dir/rum.log"
 
   accepted_before=$(metric_value "$admin" rum_collector_beacons_accepted_total)
-  measure "$name" "$pid" "http://127.0.0.1:$port/rum/v1/beacon?key=demo" 202
+  # rum standalone runs the aggregator on its own thread (rum_aggregator::pipeline::
+  # AGGREGATOR_THREAD_NAME); the "collector-only" row leaves it out: the edge's own cost per beacon.
+  measure "$name" "$pid" "http://127.0.0.1:$port/rum/v1/beacon?key=demo" 202 rum-aggregator
   accepted_after=$(metric_value "$admin" rum_collector_beacons_accepted_total)
   echo "# $name: rum_collector_beacons_accepted_total +$((accepted_after - accepted_before)) during warmup+run" >> "$RAW"
   note "$name: beacons accepted during warmup+run (from /metrics): $((accepted_after - accepted_before))"
@@ -455,31 +522,32 @@ if want_nginx; then
     *) run_nginx "$NGINX_BODY" ;;
   esac
 fi
+[[ "$HYPER_FLOOR" == 1 ]] && run_floor
 want_collector && run_collector
 
 # The reference for the ratio: the nginx that reads the body when it ran, else the discarding one.
 REF=""
 for row in "${ROWS[@]}"; do
-  IFS='|' read -r name _ _ _ _ us _ _ _ <<< "$row"
+  IFS='|' read -r name _ _ _ _ us _ _ _ _ _ <<< "$row"
   [[ "$name" == nginx-read ]] && REF=$us
 done
 if [[ -z "$REF" ]]; then
   for row in "${ROWS[@]}"; do
-    IFS='|' read -r name _ _ _ _ us _ _ _ <<< "$row"
+    IFS='|' read -r name _ _ _ _ us _ _ _ _ _ <<< "$row"
     [[ "$name" == nginx-discard ]] && REF=$us
   done
 fi
 
 print_table() {
-  printf '%-14s %10s %8s %9s %9s %11s %9s %8s %10s  %s\n' \
-    server requests rps p50_ms p99_ms "CPU_us/req" vs_nginx srv_CPU peak_RSS ""
-  local row name requests rps p50 p99 us util hwm flag ratio
+  printf '%-14s %10s %8s %9s %9s %11s %8s %8s %9s %8s %10s  %s\n' \
+    server requests rps p50_ms p99_ms "CPU_us/req" user_us sys_us vs_nginx srv_CPU peak_RSS ""
+  local row name requests rps p50 p99 us user_us sys_us util hwm flag ratio
   for row in "${ROWS[@]}"; do
-    IFS='|' read -r name requests rps p50 p99 us util hwm flag <<< "$row"
+    IFS='|' read -r name requests rps p50 p99 us user_us sys_us util hwm flag <<< "$row"
     ratio=$(awk -v a="$us" -v b="$REF" 'BEGIN {
       if (a ~ /^[0-9.]+$/ && b ~ /^[0-9.]+$/ && b > 0) printf "%.2fx", a / b; else printf "-" }')
-    printf '%-14s %10s %8s %9s %9s %11s %9s %7s%% %7.1fMiB  %s\n' \
-      "$name" "$requests" "$rps" "$p50" "$p99" "$us" "$ratio" "$util" "$(awk -v k="$hwm" 'BEGIN { print k / 1024 }')" "$flag"
+    printf '%-14s %10s %8s %9s %9s %11s %8s %8s %9s %7s%% %7.1fMiB  %s\n' \
+      "$name" "$requests" "$rps" "$p50" "$p99" "$us" "$user_us" "$sys_us" "$ratio" "$util" "$(awk -v k="$hwm" 'BEGIN { print k / 1024 }')" "$flag"
   done
 }
 

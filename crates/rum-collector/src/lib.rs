@@ -23,5 +23,5 @@ mod sites;
 
 pub use admin::{ExtraMetrics, MetricsExposition};
 pub use error::HttpError;
-pub use server::{Collector, CollectorSettings, StartError};
+pub use server::{Collector, CollectorSettings, HEADER_READ_TIMEOUT, StartError};
 pub use sites::{SiteRegistry, SiteSettings};

@@ -32,7 +32,7 @@ use crate::sites::{Site, SiteRegistry, SiteSettings};
 /// The one beacon endpoint of format v1.
 pub const BEACON_PATH: &str = "/rum/v1/beacon";
 /// A client must send its request headers within this time (slowloris guard).
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Everything the edge needs from the config, resolved once.
 #[derive(Debug, Clone)]
