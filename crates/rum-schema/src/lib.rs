@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 mod decode;
+mod encode;
 pub mod json;
 pub mod limits;
 pub mod proto;
@@ -19,5 +20,6 @@ mod reason;
 pub mod render;
 
 pub use decode::{BeaconDecoder, BeaconRejection, DecodedBeacon, EventRejection, JsonParser};
+pub use encode::encode_beacon;
 pub use limits::DecodeLimits;
 pub use reason::DecodeReason;

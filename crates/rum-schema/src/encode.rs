@@ -1,0 +1,621 @@
+//! A one-pass protobuf encoder for [`Beacon`], writing byte for byte what prost's derived
+//! `encode_to_vec` writes.
+//!
+//! prost walks a message once for its length and again to write it, and recomputes a nested
+//! message's length at every level it sits in (an attribution's four times: for the beacon, the
+//! event, the vital and itself). This writes each nested message once behind a one-byte length
+//! placeholder and moves the body along in the rare case its length needs more bytes. The collector
+//! encodes every beacon it accepts, so this is on its hot path (benches/README.md has the figures).
+//!
+//! Every struct is destructured in full: a field added to the .proto does not compile here until it
+//! is encoded. A property test checks the bytes equal prost's on arbitrary beacons.
+
+use crate::proto::{
+    Attribution, Beacon, Connection, Custom, Device, Enrichment, Error, Event, Navigation, Request,
+    Vital, event,
+};
+
+/// `beacon` as protobuf; prost's `Message::decode` reads it back.
+pub fn encode_beacon(beacon: &Beacon) -> Vec<u8> {
+    let mut writer = Writer {
+        // Enough for the common beacon without growing: its strings plus ~40 bytes per event.
+        buf: Vec::with_capacity(
+            128 + beacon.url.len() + beacon.referrer.len() + 48 * beacon.events.len(),
+        ),
+    };
+    writer.beacon(beacon);
+    writer.buf
+}
+
+const VARINT: u32 = 0;
+const FIXED64: u32 = 1;
+const LENGTH_DELIMITED: u32 = 2;
+
+struct Writer {
+    buf: Vec<u8>,
+}
+
+impl Writer {
+    fn beacon(&mut self, beacon: &Beacon) {
+        let Beacon {
+            version,
+            site,
+            session_id,
+            page_view_id,
+            url,
+            referrer,
+            navigation_type,
+            sent_at_ms,
+            received_at_ms,
+            connection,
+            device,
+            events,
+            enrichment,
+        } = beacon;
+        self.uint32(1, *version);
+        self.string(2, site);
+        self.string(3, session_id);
+        self.string(4, page_view_id);
+        self.string(5, url);
+        self.string(6, referrer);
+        self.int32(7, *navigation_type);
+        self.int64(8, *sent_at_ms);
+        self.int64(9, *received_at_ms);
+        if let Some(connection) = connection {
+            self.message(10, |writer| writer.connection(connection));
+        }
+        if let Some(device) = device {
+            self.message(11, |writer| writer.device(device));
+        }
+        for event in events {
+            self.message(12, |writer| writer.event(event));
+        }
+        if let Some(enrichment) = enrichment {
+            self.message(13, |writer| writer.enrichment(enrichment));
+        }
+    }
+
+    fn connection(&mut self, connection: &Connection) {
+        let Connection {
+            effective_type,
+            rtt_ms,
+            downlink_mbps,
+            save_data,
+        } = connection;
+        self.string(1, effective_type);
+        self.optional_double(2, *rtt_ms);
+        self.optional_double(3, *downlink_mbps);
+        if let Some(save_data) = save_data {
+            self.key(4, VARINT);
+            self.buf.push(u8::from(*save_data));
+        }
+    }
+
+    fn device(&mut self, device: &Device) {
+        let Device {
+            memory_gib,
+            cores,
+            max_touch_points,
+            viewport_width,
+            viewport_height,
+        } = device;
+        self.optional_double(1, *memory_gib);
+        self.optional_uint32(2, *cores);
+        self.optional_uint32(3, *max_touch_points);
+        self.optional_uint32(4, *viewport_width);
+        self.optional_uint32(5, *viewport_height);
+    }
+
+    fn event(&mut self, event: &Event) {
+        let Event { kind } = event;
+        match kind {
+            None => {}
+            Some(event::Kind::Vital(vital)) => self.message(1, |writer| writer.vital(vital)),
+            Some(event::Kind::Navigation(navigation)) => {
+                self.message(2, |writer| writer.navigation(navigation));
+            }
+            Some(event::Kind::Error(error)) => self.message(3, |writer| writer.error(error)),
+            Some(event::Kind::Request(request)) => {
+                self.message(4, |writer| writer.request(request));
+            }
+            Some(event::Kind::Custom(custom)) => self.message(5, |writer| writer.custom(custom)),
+        }
+    }
+
+    fn vital(&mut self, vital: &Vital) {
+        let Vital {
+            name,
+            value,
+            id,
+            client_rating,
+            attribution,
+        } = vital;
+        self.int32(1, *name);
+        self.double(2, *value);
+        self.string(3, id);
+        self.int32(4, *client_rating);
+        if let Some(attribution) = attribution {
+            self.message(5, |writer| writer.attribution(attribution));
+        }
+    }
+
+    fn attribution(&mut self, attribution: &Attribution) {
+        let Attribution {
+            target,
+            url,
+            ttfb_ms,
+            load_delay_ms,
+            load_duration_ms,
+            render_delay_ms,
+            interaction_type,
+            input_delay_ms,
+            processing_ms,
+            presentation_ms,
+        } = attribution;
+        self.string(1, target);
+        self.string(2, url);
+        self.optional_double(3, *ttfb_ms);
+        self.optional_double(4, *load_delay_ms);
+        self.optional_double(5, *load_duration_ms);
+        self.optional_double(6, *render_delay_ms);
+        self.string(7, interaction_type);
+        self.optional_double(8, *input_delay_ms);
+        self.optional_double(9, *processing_ms);
+        self.optional_double(10, *presentation_ms);
+    }
+
+    fn navigation(&mut self, navigation: &Navigation) {
+        let Navigation {
+            dns_ms,
+            connect_ms,
+            tls_ms,
+            ttfb_ms,
+            download_ms,
+            dom_interactive_ms,
+            dom_complete_ms,
+            load_ms,
+            transfer_size_bytes,
+            protocol,
+        } = navigation;
+        self.optional_double(1, *dns_ms);
+        self.optional_double(2, *connect_ms);
+        self.optional_double(3, *tls_ms);
+        self.optional_double(4, *ttfb_ms);
+        self.optional_double(5, *download_ms);
+        self.optional_double(6, *dom_interactive_ms);
+        self.optional_double(7, *dom_complete_ms);
+        self.optional_double(8, *load_ms);
+        if let Some(bytes) = transfer_size_bytes {
+            self.key(9, VARINT);
+            self.varint(*bytes);
+        }
+        self.string(10, protocol);
+    }
+
+    fn error(&mut self, error: &Error) {
+        let Error {
+            kind,
+            message,
+            source,
+            line,
+            column,
+            stack,
+        } = error;
+        self.string(1, kind);
+        self.string(2, message);
+        self.string(3, source);
+        self.optional_uint32(4, *line);
+        self.optional_uint32(5, *column);
+        self.string(6, stack);
+    }
+
+    fn request(&mut self, request: &Request) {
+        let Request {
+            url,
+            method,
+            status,
+            duration_ms,
+        } = request;
+        self.string(1, url);
+        self.string(2, method);
+        self.uint32(3, *status);
+        self.double(4, *duration_ms);
+    }
+
+    fn custom(&mut self, custom: &Custom) {
+        let Custom { name, value } = custom;
+        self.string(1, name);
+        self.double(2, *value);
+    }
+
+    fn enrichment(&mut self, enrichment: &Enrichment) {
+        let Enrichment {
+            country,
+            region,
+            city,
+            asn,
+            browser,
+            browser_major,
+            os,
+            os_version,
+            device_class,
+            is_bot,
+            route,
+            client_network,
+            clock_skew_ms,
+        } = enrichment;
+        self.string(1, country);
+        self.string(2, region);
+        self.string(3, city);
+        self.uint32(4, *asn);
+        self.string(5, browser);
+        self.string(6, browser_major);
+        self.string(7, os);
+        self.string(8, os_version);
+        self.string(9, device_class);
+        if *is_bot {
+            self.key(10, VARINT);
+            self.buf.push(1);
+        }
+        self.string(11, route);
+        self.string(12, client_network);
+        self.int64(13, *clock_skew_ms);
+    }
+
+    // Scalars. proto3 leaves out a plain field holding its default (prost compares with `!=`, so
+    // -0.0 is left out and NaN written); an `optional` field is written whenever it is set.
+
+    fn uint32(&mut self, field: u32, value: u32) {
+        if value != 0 {
+            self.key(field, VARINT);
+            self.varint(u64::from(value));
+        }
+    }
+
+    fn optional_uint32(&mut self, field: u32, value: Option<u32>) {
+        if let Some(value) = value {
+            self.key(field, VARINT);
+            self.varint(u64::from(value));
+        }
+    }
+
+    /// int32 and enums: a negative value is sign-extended to ten bytes, as protobuf specifies.
+    fn int32(&mut self, field: u32, value: i32) {
+        if value != 0 {
+            self.key(field, VARINT);
+            self.varint(i64::from(value) as u64);
+        }
+    }
+
+    fn int64(&mut self, field: u32, value: i64) {
+        if value != 0 {
+            self.key(field, VARINT);
+            self.varint(value as u64);
+        }
+    }
+
+    fn double(&mut self, field: u32, value: f64) {
+        if value != 0.0 {
+            self.key(field, FIXED64);
+            self.buf.extend_from_slice(&value.to_le_bytes());
+        }
+    }
+
+    fn optional_double(&mut self, field: u32, value: Option<f64>) {
+        if let Some(value) = value {
+            self.key(field, FIXED64);
+            self.buf.extend_from_slice(&value.to_le_bytes());
+        }
+    }
+
+    fn string(&mut self, field: u32, text: &str) {
+        if !text.is_empty() {
+            self.key(field, LENGTH_DELIMITED);
+            self.varint(text.len() as u64);
+            self.buf.extend_from_slice(text.as_bytes());
+        }
+    }
+
+    /// A nested message, written whenever it is present (even when empty).
+    fn message(&mut self, field: u32, body: impl FnOnce(&mut Self)) {
+        self.key(field, LENGTH_DELIMITED);
+        let placeholder = self.buf.len();
+        self.buf.push(0);
+        body(self);
+        let length = self.buf.len() - placeholder - 1;
+        if length < 0x80 {
+            self.buf[placeholder] = length as u8;
+        } else {
+            let mut prefix = [0u8; 10];
+            let used = varint_into(length as u64, &mut prefix);
+            self.buf
+                .splice(placeholder..=placeholder, prefix[..used].iter().copied());
+        }
+    }
+
+    fn key(&mut self, field: u32, wire_type: u32) {
+        self.varint(u64::from(field << 3 | wire_type));
+    }
+
+    fn varint(&mut self, mut value: u64) {
+        while value >= 0x80 {
+            self.buf.push(value as u8 | 0x80);
+            value >>= 7;
+        }
+        self.buf.push(value as u8);
+    }
+}
+
+/// Writes `value` as a varint at the start of `out`; returns how many bytes it took.
+fn varint_into(mut value: u64, out: &mut [u8; 10]) -> usize {
+    let mut used = 0;
+    while value >= 0x80 {
+        out[used] = value as u8 | 0x80;
+        value >>= 7;
+        used += 1;
+    }
+    out[used] = value as u8;
+    used + 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::{NavigationType, VitalName};
+    use proptest::prelude::*;
+    use prost::Message;
+
+    /// Empty, short, and longer than 127 bytes (a two-byte length), with non-ASCII text.
+    fn text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just(String::new()),
+            "[a-zA-Z0-9/:_.-]{1,40}",
+            "\\PC{0,12}",
+            "[a-z]{120,400}",
+        ]
+    }
+
+    /// Zero, negative zero, NaN, infinities and ordinary values: the cases `!= 0.0` decides on.
+    fn number() -> impl Strategy<Value = f64> {
+        prop_oneof![
+            Just(0.0),
+            Just(-0.0),
+            Just(f64::NAN),
+            Just(f64::INFINITY),
+            any::<f64>(),
+            0.0f64..1e5,
+        ]
+    }
+
+    fn optional_number() -> impl Strategy<Value = Option<f64>> {
+        proptest::option::of(number())
+    }
+
+    fn small_int() -> impl Strategy<Value = u32> {
+        prop_oneof![Just(0u32), 1u32..300, any::<u32>()]
+    }
+
+    fn any_i32() -> impl Strategy<Value = i32> {
+        prop_oneof![Just(0i32), 0i32..8, any::<i32>()]
+    }
+
+    fn attribution() -> impl Strategy<Value = Attribution> {
+        (
+            (text(), text(), text()),
+            proptest::collection::vec(optional_number(), 7),
+        )
+            .prop_map(|((target, url, interaction_type), phases)| Attribution {
+                target,
+                url,
+                ttfb_ms: phases[0],
+                load_delay_ms: phases[1],
+                load_duration_ms: phases[2],
+                render_delay_ms: phases[3],
+                interaction_type,
+                input_delay_ms: phases[4],
+                processing_ms: phases[5],
+                presentation_ms: phases[6],
+            })
+    }
+
+    fn event() -> impl Strategy<Value = Event> {
+        let vital = (
+            any_i32(),
+            number(),
+            text(),
+            any_i32(),
+            proptest::option::of(attribution()),
+        )
+            .prop_map(|(name, value, id, client_rating, attribution)| {
+                event::Kind::Vital(Vital {
+                    name,
+                    value,
+                    id,
+                    client_rating,
+                    attribution,
+                })
+            });
+        let navigation = (
+            proptest::collection::vec(optional_number(), 8),
+            proptest::option::of(any::<u64>()),
+            text(),
+        )
+            .prop_map(|(phases, transfer_size_bytes, protocol)| {
+                event::Kind::Navigation(Navigation {
+                    dns_ms: phases[0],
+                    connect_ms: phases[1],
+                    tls_ms: phases[2],
+                    ttfb_ms: phases[3],
+                    download_ms: phases[4],
+                    dom_interactive_ms: phases[5],
+                    dom_complete_ms: phases[6],
+                    load_ms: phases[7],
+                    transfer_size_bytes,
+                    protocol,
+                })
+            });
+        let error = (
+            (text(), text(), text(), text()),
+            proptest::option::of(small_int()),
+            proptest::option::of(small_int()),
+        )
+            .prop_map(|((kind, message, source, stack), line, column)| {
+                event::Kind::Error(Error {
+                    kind,
+                    message,
+                    source,
+                    line,
+                    column,
+                    stack,
+                })
+            });
+        let request = (text(), text(), small_int(), number()).prop_map(
+            |(url, method, status, duration_ms)| {
+                event::Kind::Request(Request {
+                    url,
+                    method,
+                    status,
+                    duration_ms,
+                })
+            },
+        );
+        let custom = (text(), number())
+            .prop_map(|(name, value)| event::Kind::Custom(Custom { name, value }));
+        proptest::option::of(prop_oneof![vital, navigation, error, request, custom])
+            .prop_map(|kind| Event { kind })
+    }
+
+    fn connection() -> impl Strategy<Value = Connection> {
+        (
+            text(),
+            optional_number(),
+            optional_number(),
+            proptest::option::of(any::<bool>()),
+        )
+            .prop_map(
+                |(effective_type, rtt_ms, downlink_mbps, save_data)| Connection {
+                    effective_type,
+                    rtt_ms,
+                    downlink_mbps,
+                    save_data,
+                },
+            )
+    }
+
+    fn device() -> impl Strategy<Value = Device> {
+        (
+            optional_number(),
+            proptest::collection::vec(proptest::option::of(small_int()), 4),
+        )
+            .prop_map(|(memory_gib, counts)| Device {
+                memory_gib,
+                cores: counts[0],
+                max_touch_points: counts[1],
+                viewport_width: counts[2],
+                viewport_height: counts[3],
+            })
+    }
+
+    fn enrichment() -> impl Strategy<Value = Enrichment> {
+        (
+            proptest::collection::vec(text(), 10),
+            small_int(),
+            any::<bool>(),
+            any::<i64>(),
+        )
+            .prop_map(|(texts, asn, is_bot, clock_skew_ms)| {
+                let mut texts = texts.into_iter();
+                let mut next = || texts.next().unwrap_or_default();
+                Enrichment {
+                    country: next(),
+                    region: next(),
+                    city: next(),
+                    asn,
+                    browser: next(),
+                    browser_major: next(),
+                    os: next(),
+                    os_version: next(),
+                    device_class: next(),
+                    is_bot,
+                    route: next(),
+                    client_network: next(),
+                    clock_skew_ms,
+                }
+            })
+    }
+
+    fn beacon() -> impl Strategy<Value = Beacon> {
+        (
+            (small_int(), text(), text(), text(), text(), text()),
+            (any_i32(), any::<i64>(), any::<i64>()),
+            proptest::option::of(connection()),
+            proptest::option::of(device()),
+            proptest::collection::vec(event(), 0..12),
+            proptest::option::of(enrichment()),
+        )
+            .prop_map(
+                |(
+                    (version, site, session_id, page_view_id, url, referrer),
+                    (navigation_type, sent_at_ms, received_at_ms),
+                    connection,
+                    device,
+                    events,
+                    enrichment,
+                )| Beacon {
+                    version,
+                    site,
+                    session_id,
+                    page_view_id,
+                    url,
+                    referrer,
+                    navigation_type,
+                    sent_at_ms,
+                    received_at_ms,
+                    connection,
+                    device,
+                    events,
+                    enrichment,
+                },
+            )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn writes_what_prost_writes(beacon in beacon()) {
+            prop_assert_eq!(encode_beacon(&beacon), beacon.encode_to_vec());
+        }
+    }
+
+    #[test]
+    fn a_typical_beacon_round_trips_through_prost() {
+        let beacon = Beacon {
+            version: 1,
+            site: "shop".into(),
+            session_id: "s1".into(),
+            page_view_id: "pv1".into(),
+            url: "https://shop.example.com/products/:id".into(),
+            navigation_type: NavigationType::Navigate as i32,
+            sent_at_ms: 1_764_000_000_000,
+            received_at_ms: 1_764_000_000_120,
+            events: vec![Event {
+                kind: Some(event::Kind::Vital(Vital {
+                    name: VitalName::Lcp as i32,
+                    value: 1_840.5,
+                    id: "v5-1".into(),
+                    attribution: Some(Attribution {
+                        // Longer than 127 bytes: the nested lengths take two bytes.
+                        target: "div#hero>img".repeat(20),
+                        ..Attribution::default()
+                    }),
+                    ..Vital::default()
+                })),
+            }],
+            ..Beacon::default()
+        };
+        let bytes = encode_beacon(&beacon);
+        assert_eq!(Beacon::decode(bytes.as_slice()).expect("decodes"), beacon);
+        assert_eq!(bytes, beacon.encode_to_vec());
+    }
+}
