@@ -14,7 +14,6 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use prost::Message;
 use rum_config::{Config, ConfigError};
 use rum_enrich::{EnrichError, EnrichOutcome, EnrichSettings, Enricher};
 use rum_schema::{BeaconDecoder, DecodeLimits};
@@ -440,10 +439,9 @@ async fn accept_beacon(
             return Ok(accepted_response(&decoded));
         }
     }
-    let key = format!("{}/{}", site.id, decoded.beacon.page_view_id).into_bytes();
     let record = SinkRecord {
-        key,
-        payload: decoded.beacon.encode_to_vec(),
+        key: partition_key(&site.id, &decoded.beacon.page_view_id),
+        payload: rum_schema::encode_beacon(&decoded.beacon),
     };
     let retry_after_secs = shared.settings.retry_after_secs;
     shared.sink.try_send(record).map_err(|error| match error {
@@ -456,25 +454,34 @@ async fn accept_beacon(
     Ok(accepted_response(&decoded))
 }
 
-/// `{"accepted":N,"rejected":[{"index":I,"reason":R,"field":F}...]}`, written directly: reasons and
-/// field names are fixed identifiers that need no escaping, and this runs for every beacon.
+/// `SITE/PAGE_VIEW_ID`: one page view's beacons share a key, hence a Kafka partition.
+fn partition_key(site: &str, page_view_id: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(site.len() + 1 + page_view_id.len());
+    key.extend_from_slice(site.as_bytes());
+    key.push(b'/');
+    key.extend_from_slice(page_view_id.as_bytes());
+    key
+}
+
+/// `{"accepted":N,"rejected":[{"index":I,"reason":R,"field":F}...]}`, written directly (no
+/// formatting machinery: this runs for every beacon); reasons and field names are fixed
+/// identifiers that need no escaping.
 fn accepted_response(decoded: &rum_schema::DecodedBeacon) -> Response<Full<Bytes>> {
-    use std::fmt::Write as _;
     let mut body = String::with_capacity(32 + 64 * decoded.rejected_events.len());
-    let _ = write!(
-        body,
-        "{{\"accepted\":{},\"rejected\":[",
-        decoded.beacon.events.len()
-    );
+    body.push_str("{\"accepted\":");
+    push_decimal(&mut body, decoded.beacon.events.len());
+    body.push_str(",\"rejected\":[");
     for (position, rejection) in decoded.rejected_events.iter().enumerate() {
-        let separator = if position == 0 { "" } else { "," };
-        let _ = write!(
-            body,
-            "{separator}{{\"index\":{},\"reason\":\"{}\",\"field\":\"{}\"}}",
-            rejection.index,
-            rejection.reason.as_str(),
-            rejection.field
-        );
+        if position > 0 {
+            body.push(',');
+        }
+        body.push_str("{\"index\":");
+        push_decimal(&mut body, rejection.index);
+        body.push_str(",\"reason\":\"");
+        body.push_str(rejection.reason.as_str());
+        body.push_str("\",\"field\":\"");
+        body.push_str(rejection.field);
+        body.push_str("\"}");
     }
     body.push_str("]}");
     let mut response = Response::new(Full::new(Bytes::from(body)));
@@ -486,9 +493,43 @@ fn accepted_response(decoded: &rum_schema::DecodedBeacon) -> Response<Full<Bytes
     response
 }
 
+fn push_decimal(text: &mut String, mut number: usize) {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (number % 10) as u8;
+        number /= 10;
+        if number == 0 {
+            break;
+        }
+    }
+    // Only ASCII digits were written.
+    text.push_str(std::str::from_utf8(&digits[start..]).unwrap_or_default());
+}
+
 fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|elapsed| elapsed.as_millis() as i64)
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimals_are_written_like_display() {
+        for number in [0, 7, 10, 99, 100, 12_345, usize::MAX] {
+            let mut text = String::from("n=");
+            push_decimal(&mut text, number);
+            assert_eq!(text, format!("n={number}"));
+        }
+    }
+
+    #[test]
+    fn the_partition_key_is_site_slash_page_view() {
+        assert_eq!(partition_key("shop", "pv-1"), b"shop/pv-1".to_vec());
+    }
 }

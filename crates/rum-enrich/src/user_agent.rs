@@ -35,12 +35,12 @@
 //! Labels are bounded in length and charset, not in number: uap-core copies some families from the
 //! UA text, so a client can invent new ones. Cardinality caps belong to whatever aggregates them.
 
-use std::hash::{BuildHasher, RandomState};
+use std::hash::BuildHasher;
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName};
 use lru::LruCache;
 use metrics::{Counter, counter, describe_counter};
 
@@ -295,17 +295,22 @@ impl<'a> ClientHints<'a> {
 
     /// Reads the hint headers of a request.
     pub fn from_headers(headers: &'a HeaderMap) -> Self {
-        let value = |name: &str| {
+        // Names built once: looking a header up by `&str` parses and validates the name each time.
+        const BRANDS: HeaderName = HeaderName::from_static("sec-ch-ua");
+        const MOBILE: HeaderName = HeaderName::from_static("sec-ch-ua-mobile");
+        const PLATFORM: HeaderName = HeaderName::from_static("sec-ch-ua-platform");
+        const PLATFORM_VERSION: HeaderName = HeaderName::from_static("sec-ch-ua-platform-version");
+        let value = |name: &HeaderName| {
             headers
                 .get(name)
                 .and_then(|value| value.to_str().ok())
                 .filter(|value| value.len() <= MAX_HINT_BYTES)
         };
         Self {
-            brands: value("sec-ch-ua"),
-            mobile: value("sec-ch-ua-mobile"),
-            platform: value("sec-ch-ua-platform"),
-            platform_version: value("sec-ch-ua-platform-version"),
+            brands: value(&BRANDS),
+            mobile: value(&MOBILE),
+            platform: value(&PLATFORM),
+            platform_version: value(&PLATFORM_VERSION),
         }
     }
 }
@@ -972,7 +977,7 @@ type Shard = Mutex<LruCache<Box<str>, Arc<ParsedUa>>>;
 /// least-recently-used within a shard, which over many keys is close to a global LRU.
 struct UaCache {
     shards: Box<[Shard]>,
-    shard_hasher: RandomState,
+    shard_hasher: foldhash::fast::RandomState,
     capacity: usize,
     hits: AtomicU64,
     misses: AtomicU64,
@@ -1010,7 +1015,7 @@ impl UaCache {
             .collect();
         Self {
             shards,
-            shard_hasher: RandomState::new(),
+            shard_hasher: foldhash::fast::RandomState::default(),
             capacity,
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
