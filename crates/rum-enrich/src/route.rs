@@ -232,11 +232,8 @@ impl RoutePolicy {
         let parts = UrlParts::split(url);
         let mut kept = String::with_capacity(url.len().min(256));
         if let (Some(scheme), Some(authority)) = (parts.scheme, parts.authority) {
-            let scheme = scheme.to_ascii_lowercase();
-            kept.push_str(&scheme);
-            kept.push_str("://");
             let (host, port) = host_and_port(authority);
-            push_host_and_port(&mut kept, &scheme, host, port);
+            push_origin(&mut kept, scheme, host, port);
         }
         kept.push_str(if parts.path.is_empty() {
             "/"
@@ -822,11 +819,19 @@ fn host_and_port(authority: &str) -> (&str, Option<&str>) {
 }
 
 fn is_default_port(scheme: &str, port: &str) -> bool {
-    port.is_empty() || (scheme == "http" && port == "80") || (scheme == "https" && port == "443")
+    port.is_empty()
+        || (scheme.eq_ignore_ascii_case("http") && port == "80")
+        || (scheme.eq_ignore_ascii_case("https") && port == "443")
 }
 
-fn push_host_and_port(kept: &mut String, scheme: &str, host: &str, port: Option<&str>) {
-    kept.push_str(&host.to_ascii_lowercase());
+/// `scheme://host[:port]`, scheme and host lowercased in place (no copies: this runs twice per
+/// beacon), the port left out when it is the scheme's default.
+fn push_origin(kept: &mut String, scheme: &str, host: &str, port: Option<&str>) {
+    let start = kept.len();
+    kept.push_str(scheme);
+    kept.push_str("://");
+    kept.push_str(host);
+    kept[start..].make_ascii_lowercase();
     if let Some(port) = port.filter(|port| !is_default_port(scheme, port)) {
         kept.push(':');
         kept.push_str(port);
@@ -877,11 +882,8 @@ pub fn referrer_origin(referrer: &str) -> String {
     if !host_ok || !port_ok {
         return String::new();
     }
-    let scheme = scheme.to_ascii_lowercase();
     let mut origin = String::with_capacity(scheme.len() + 3 + host.len() + 6);
-    origin.push_str(&scheme);
-    origin.push_str("://");
-    push_host_and_port(&mut origin, &scheme, host, port);
+    push_origin(&mut origin, scheme, host, port);
     origin
 }
 
