@@ -419,12 +419,17 @@ async fn accept_beacon(
 
     let wire = read_body(body, limits).await?;
     let wire_bytes = wire.len();
+    // Owned and with room for the parser's padding, so simd-json parses it where it is.
     let mut json = if gzip {
-        gunzip(&wire, limits.max_decompressed_bytes)?
+        let mut inflated = gunzip(&wire, limits.max_decompressed_bytes)?;
+        inflated.reserve_exact(rum_schema::JSON_PADDING);
+        inflated
     } else {
-        wire.to_vec()
+        let mut copy = Vec::with_capacity(wire_bytes + rum_schema::JSON_PADDING);
+        copy.extend_from_slice(&wire);
+        copy
     };
-    let mut decoded = shared.decoder.decode(&mut json)?;
+    let mut decoded = shared.decoder.decode_vec(&mut json)?;
 
     decoded.beacon.site.clone_from(&site.id);
     decoded.beacon.received_at_ms = now_ms();

@@ -23,11 +23,27 @@ const MAX_EPOCH_MS: f64 = 1e13;
 /// HTTP status codes have three digits; 0 means a network error.
 const MAX_HTTP_STATUS: f64 = 999.0;
 
+/// Spare bytes [`BeaconDecoder::decode_vec`] appends to a body so simd-json can parse it where it
+/// is; reserve them with the body to spare a reallocation.
+pub const JSON_PADDING: usize = simd_json::INPUT_PADDING;
+
+/// A kept tape grows to the largest beacon seen; past this many nodes (~1 MB) it is not kept.
+const MAX_KEPT_TAPE_NODES: usize = 1 << 16;
+
+/// simd-json's scratch space, reused across beacons on one thread instead of allocated for every
+/// parse: its buffers (input-sized) and the tape's allocation (~16 bytes per JSON value; a
+/// summary beacon's tape is ~5 KB, which the allocator serves on its slow path).
+struct SimdScratch {
+    buffers: simd_json::Buffers,
+    /// Empty between parses: `Tape::reset` drops every borrow before it is stored.
+    tape: Option<simd_json::Tape<'static>>,
+}
+
 thread_local! {
-    /// simd-json's scratch buffers (input-sized), reused across beacons on one thread instead of
-    /// allocated for every parse.
-    static SIMD_BUFFERS: std::cell::RefCell<simd_json::Buffers> =
-        std::cell::RefCell::new(simd_json::Buffers::default());
+    static SIMD_SCRATCH: std::cell::RefCell<SimdScratch> = std::cell::RefCell::new(SimdScratch {
+        buffers: simd_json::Buffers::default(),
+        tape: None,
+    });
 }
 
 /// Which JSON parser builds the document the decoder walks.
@@ -104,6 +120,44 @@ impl BeaconDecoder {
         self.decode_with(JsonParser::SimdJson, body)
     }
 
+    /// [`decode`](Self::decode) for a body the caller owns: [`JSON_PADDING`] bytes are appended to
+    /// it (and removed again), so simd-json parses it in place instead of copying it into a padded
+    /// buffer first. The content is scratch afterwards, as with `decode`.
+    pub fn decode_vec(&self, body: &mut Vec<u8>) -> Result<DecodedBeacon, BeaconRejection> {
+        let len = body.len();
+        body.resize(len + JSON_PADDING, b' ');
+        let decoded =
+            self.decode_simd(|buffers, tape| simd_json::fill_tape_padded(body, len, buffers, tape));
+        body.truncate(len);
+        decoded
+    }
+
+    /// Fills the thread's reused tape with `fill` and decodes the document on it.
+    fn decode_simd<'b>(
+        &self,
+        fill: impl FnOnce(&mut simd_json::Buffers, &mut simd_json::Tape<'b>) -> simd_json::Result<()>,
+    ) -> Result<DecodedBeacon, BeaconRejection> {
+        SIMD_SCRATCH.with_borrow_mut(|scratch| {
+            let mut tape = scratch
+                .tape
+                .take()
+                .unwrap_or_else(simd_json::Tape::null)
+                .reset();
+            let decoded = match fill(&mut scratch.buffers, &mut tape) {
+                Ok(()) => self.decode_document(tape.as_value()),
+                Err(error) => Err(BeaconRejection::new(
+                    DecodeReason::MalformedJson,
+                    error.to_string(),
+                )),
+            };
+            let tape = tape.reset();
+            if tape.0.capacity() <= MAX_KEPT_TAPE_NODES {
+                scratch.tape = Some(tape);
+            }
+            decoded
+        })
+    }
+
     /// Decodes with the chosen parser; both give identical results on every input.
     pub fn decode_with(
         &self,
@@ -111,12 +165,9 @@ impl BeaconDecoder {
         body: &mut [u8],
     ) -> Result<DecodedBeacon, BeaconRejection> {
         match parser {
-            JsonParser::SimdJson => SIMD_BUFFERS.with_borrow_mut(|buffers| {
-                let tape = simd_json::to_tape_with_buffers(body, buffers).map_err(|error| {
-                    BeaconRejection::new(DecodeReason::MalformedJson, error.to_string())
-                })?;
-                self.decode_document(tape.as_value())
-            }),
+            JsonParser::SimdJson => {
+                self.decode_simd(|buffers, tape| simd_json::fill_tape(body, buffers, tape))
+            }
             JsonParser::SerdeJson => {
                 let value: serde_json::Value = serde_json::from_slice(body).map_err(|error| {
                     BeaconRejection::new(DecodeReason::MalformedJson, error.to_string())

@@ -19,7 +19,9 @@ pub mod proto;
 mod reason;
 pub mod render;
 
-pub use decode::{BeaconDecoder, BeaconRejection, DecodedBeacon, EventRejection, JsonParser};
+pub use decode::{
+    BeaconDecoder, BeaconRejection, DecodedBeacon, EventRejection, JSON_PADDING, JsonParser,
+};
 pub use encode::encode_beacon;
 pub use limits::DecodeLimits;
 pub use reason::DecodeReason;

@@ -361,6 +361,15 @@ fn parsers_agree_and_never_panic_on_mutated_beacons() {
             }
         }
         let simd = decoder.decode_with(JsonParser::SimdJson, &mut body.clone());
+        // The collector's path: parsed in place in the padded body, on the thread's reused tape.
+        let mut owned = body.clone();
+        let in_place = decoder.decode_vec(&mut owned);
+        assert_eq!(in_place, simd, "body: {}", String::from_utf8_lossy(&body));
+        assert_eq!(
+            owned.len(),
+            body.len(),
+            "decode_vec gives the body back at its length"
+        );
         let serde = decoder.decode_with(JsonParser::SerdeJson, &mut body.clone());
         match (simd, serde) {
             (Ok(simd), Ok(serde)) => {
