@@ -27,12 +27,13 @@ const MAX_HTTP_STATUS: f64 = 999.0;
 /// is; reserve them with the body to spare a reallocation.
 pub const JSON_PADDING: usize = simd_json::INPUT_PADDING;
 
-/// A kept tape grows to the largest beacon seen; past this many nodes (~1 MB) it is not kept.
+/// A kept tape grows to the largest beacon seen; past this many nodes (24 bytes each, 1.5 MB) it
+/// is not kept.
 const MAX_KEPT_TAPE_NODES: usize = 1 << 16;
 
 /// simd-json's scratch space, reused across beacons on one thread instead of allocated for every
-/// parse: its buffers (input-sized) and the tape's allocation (~16 bytes per JSON value; a
-/// summary beacon's tape is ~5 KB, which the allocator serves on its slow path).
+/// parse: its buffers (input-sized) and the tape's allocation (24 bytes per JSON value; a
+/// summary beacon's tape is ~7 KB, which the allocator serves on its slow path).
 struct SimdScratch {
     buffers: simd_json::Buffers,
     /// Empty between parses: `Tape::reset` drops every borrow before it is stored.

@@ -85,13 +85,6 @@ impl BeaconSink for ChannelSink {
 }
 
 impl ChannelSource {
-    /// The next record; `None` once every sender is dropped and the queue is empty.
-    pub async fn recv(&mut self) -> Option<SinkRecord> {
-        let record = self.receiver.recv().await?;
-        self.metrics.delivered.increment(1);
-        Some(record)
-    }
-
     /// Waits for at least one record, then moves up to `limit` queued records into `records`;
     /// returns how many, 0 once every sender is dropped and the queue is empty.
     pub async fn recv_many(&mut self, records: &mut Vec<SinkRecord>, limit: usize) -> usize {
@@ -123,9 +116,11 @@ mod tests {
             Err(SinkError::Full(returned)) => assert_eq!(returned, record(3)),
             other => panic!("expected Full, got {other:?}"),
         }
-        assert_eq!(source.recv().await, Some(record(1)));
-        sink.try_send(record(3)).unwrap();
         let mut received = Vec::new();
+        assert_eq!(source.recv_many(&mut received, 1).await, 1);
+        assert_eq!(received, vec![record(1)]);
+        sink.try_send(record(3)).unwrap();
+        received.clear();
         assert_eq!(source.recv_many(&mut received, 8).await, 2);
         assert_eq!(received, vec![record(2), record(3)]);
         assert_eq!(sink.flush(Duration::from_millis(10)), 0);

@@ -416,3 +416,9 @@ fn parsers_agree_and_never_panic_on_mutated_beacons() {
         }
     }
 }
+
+#[test]
+fn a_tape_node_is_24_bytes() {
+    // MAX_KEPT_TAPE_NODES and the scratch docs count in these.
+    assert_eq!(std::mem::size_of::<simd_json::Node<'static>>(), 24);
+}
