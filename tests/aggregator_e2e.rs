@@ -4,21 +4,24 @@
 //! segment goes over a threshold and sees it resolved when the segment recovers; a webhook receiver
 //! checks the HMAC signature of every delivery.
 
-#[allow(dead_code)]
+#[path = "harness/http.rs"]
+mod http;
 #[path = "harness/monitoring.rs"]
 mod monitoring;
-#[allow(dead_code)]
 #[path = "harness/rum.rs"]
 mod rum;
+#[path = "harness/wait.rs"]
+mod wait;
 
 use std::io::Write;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hmac::{Hmac, Mac};
 use monitoring::{WebhookReceiver, start_alertmanager, start_prometheus};
 use rum::{Rum, RumOptions};
 use serde_json::{Value, json};
+use wait::wait_for;
 
 const TEXT_PLAIN: (&str, &str) = ("Content-Type", "text/plain;charset=UTF-8");
 
@@ -38,18 +41,6 @@ fn lcp_beacon(page_view: &str, lcp_ms: f64) -> Vec<u8> {
 fn post(rum: &Rum, body: &[u8]) {
     let response = rum.post_beacon("key=demo", &[TEXT_PLAIN], body);
     assert_eq!(response.status, 202, "{}", response.text());
-}
-
-/// Polls `check` until it returns `Some` or `timeout` passes.
-fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(value) = check() {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(250));
-    }
 }
 
 #[test]

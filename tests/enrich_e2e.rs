@@ -7,17 +7,21 @@
 
 #[path = "harness/broker.rs"]
 mod broker;
-#[allow(dead_code)]
+#[path = "harness/http.rs"]
+mod http;
 #[path = "harness/rum.rs"]
 mod rum;
+#[path = "harness/wait.rs"]
+mod wait;
 
 use std::net::IpAddr;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use broker::Broker;
 use rum::{Rum, RumOptions};
 use rum_transport::TailedBeacon;
 use serde_json::{Value, json};
+use wait::{now_ms, wait_until};
 
 const FULL: &str = include_str!("../crates/rum-schema/fixtures/beacon_full.json");
 const GEOIP_TESTDATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../rum-enrich/testdata/geoip");
@@ -39,13 +43,6 @@ const GOOGLEBOT: &str = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.goo
 
 const SHOP_ORIGIN: &str = "https://shop.example.com";
 
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
-
 /// The BEACON.md example with this page view id, page URL and referrer, sent now.
 fn beacon(pid: &str, url: &str, referrer: &str) -> Vec<u8> {
     let mut beacon: Value = serde_json::from_str(FULL).unwrap();
@@ -54,18 +51,6 @@ fn beacon(pid: &str, url: &str, referrer: &str) -> Vec<u8> {
     beacon["ref"] = json!(referrer);
     beacon["sent"] = json!(now_ms());
     serde_json::to_vec(&beacon).unwrap()
-}
-
-/// Polls `check` until it holds or `timeout` passes.
-fn wait_for(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !check() {
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 /// A collector writing to `topic`, with `[enrich]` and `[[sites]]` from `config` and the GeoIP test
@@ -90,7 +75,7 @@ fn collector(broker: &Broker, topic: &str, enrich_and_sites: &str) -> Rum {
         ..RumOptions::default()
     })
     .unwrap();
-    wait_for(
+    wait_until(
         "the kafka sink to be ready",
         Duration::from_secs(30),
         || rum.admin_get("/readyz").status == 200,
@@ -364,7 +349,7 @@ fn bots_are_dropped_and_counted_unless_the_site_keeps_them() {
     assert!(!human.beacon.enrichment.clone().expect("enriched").is_bot);
 
     assert_eq!(
-        rum.metric("rum_collector_beacons_dropped_total{reason=\"bot\"}"),
+        rum.metric("rum_dropped_total{stage=\"enrich\",reason=\"bot\",item=\"beacon\"}"),
         1.0
     );
     assert_eq!(rum.metric("rum_enrich_bots_total{action=\"dropped\"}"), 1.0);

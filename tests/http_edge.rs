@@ -2,9 +2,12 @@
 //! reason with its status and the counters it moves, CORS preflight, partial accept, gzip, the admin
 //! endpoints, a stalled client, graceful shutdown and `rum check-config`.
 
-#[allow(dead_code)]
+#[path = "harness/http.rs"]
+mod http;
 #[path = "harness/rum.rs"]
 mod rum;
+#[path = "harness/wait.rs"]
+mod wait;
 
 use std::io::Write;
 
@@ -360,7 +363,7 @@ fn every_rejection_reason_is_a_clear_4xx_and_counted() {
         let delta = |key: &str| after.get(key).unwrap_or(&0.0) - before.get(key).unwrap_or(&0.0);
         assert_eq!(
             delta(&format!(
-                "rum_collector_beacons_rejected_total{{reason=\"{}\"}}",
+                "rum_dropped_total{{stage=\"edge\",reason=\"{}\",item=\"beacon\"}}",
                 case.reason
             )),
             1.0,
@@ -448,19 +451,19 @@ fn partial_accept_reports_each_bad_event_and_keeps_the_rest() {
     );
     let metrics = rum.metrics();
     assert_eq!(
-        metrics["rum_collector_events_rejected_total{reason=\"value_out_of_range\"}"],
+        metrics["rum_dropped_total{stage=\"edge\",reason=\"value_out_of_range\",item=\"event\"}"],
         2.0
     );
     assert_eq!(
-        metrics["rum_collector_events_rejected_total{reason=\"unknown_vital_name\"}"],
+        metrics["rum_dropped_total{stage=\"edge\",reason=\"unknown_vital_name\",item=\"event\"}"],
         1.0
     );
     assert_eq!(
-        metrics["rum_collector_events_rejected_total{reason=\"missing_field\"}"],
+        metrics["rum_dropped_total{stage=\"edge\",reason=\"missing_field\",item=\"event\"}"],
         1.0
     );
     assert_eq!(
-        metrics["rum_collector_ignored_total{what=\"unknown_event_type\"}"],
+        metrics["rum_dropped_total{stage=\"edge\",reason=\"unknown_event_type\",item=\"event\"}"],
         1.0
     );
     assert_eq!(
@@ -510,7 +513,7 @@ fn cors_preflight() {
     assert_eq!(refused.status, 403);
     assert_eq!(refused.header("access-control-allow-origin"), None);
     assert_eq!(
-        rum.metric("rum_collector_beacons_rejected_total{reason=\"origin_not_allowed\"}"),
+        rum.metric("rum_collector_preflights_total{outcome=\"refused\"}"),
         1.0
     );
     assert_eq!(
@@ -537,7 +540,7 @@ fn a_stalled_body_times_out_without_stalling_others() {
     assert_eq!(response.status, 408, "{}", response.text());
     assert_eq!(response.json()["error"], "body_timeout");
     assert_eq!(
-        rum.metric("rum_collector_beacons_rejected_total{reason=\"body_timeout\"}"),
+        rum.metric("rum_dropped_total{stage=\"edge\",reason=\"body_timeout\",item=\"beacon\"}"),
         1.0
     );
 }
@@ -548,11 +551,7 @@ fn admin_endpoints_are_on_their_own_port() {
     assert_eq!(rum.admin_get("/healthz").status, 200);
     assert_eq!(rum.admin_get("/readyz").status, 200);
     let metrics = rum.admin_get("/metrics");
-    assert!(
-        metrics
-            .text()
-            .contains("# HELP rum_collector_beacons_rejected_total")
-    );
+    assert!(metrics.text().contains("# HELP rum_dropped_total"));
     assert!(
         metrics
             .text()

@@ -184,11 +184,12 @@ cpu_ticks() {
   echo "${fields[11]} ${fields[12]}"
 }
 
-# The same for the threads of process $1 named $2 (comm, as `ps -L` shows it): "utime stime".
+# The same for the threads of process $1 whose name (comm, as `ps -L` shows it) starts with $2:
+# "utime stime".
 thread_cpu_ticks() {
   local task stat fields u=0 k=0
   for task in /proc/"$1"/task/*; do
-    [[ "$(< "$task/comm")" == "$2" ]] 2>/dev/null || continue
+    [[ "$(< "$task/comm")" == "$2"* ]] 2>/dev/null || continue
     stat=$(< "$task/stat") || continue
     read -r -a fields <<< "${stat##*) }"
     u=$(( u + fields[11] )); k=$(( k + fields[12] ))
@@ -492,19 +493,19 @@ run_collector() {
   wait_until_ready "$name" "$pid" "http://127.0.0.1:$admin/readyz" 200 "$dir/rum.log"
 
   accepted_before=$(metric_value "$admin" rum_collector_beacons_accepted_total)
-  # rum standalone runs the aggregator on its own thread (rum_aggregator::pipeline::
-  # AGGREGATOR_THREAD_NAME); the "collector-only" row leaves it out: the edge's own cost per beacon.
-  measure "$name" "$pid" "http://127.0.0.1:$port/rum/v1/beacon?key=demo" 202 rum-aggregator
+  # rum standalone runs the aggregator's stages on threads of their own (rum_aggregator::pipeline::
+  # AGGREGATOR_THREAD_PREFIX); the "collector-only" row leaves them out: the edge's own cost per beacon.
+  measure "$name" "$pid" "http://127.0.0.1:$port/rum/v1/beacon?key=demo" 202 rum-stage
   accepted_after=$(metric_value "$admin" rum_collector_beacons_accepted_total)
   echo "# $name: rum_collector_beacons_accepted_total +$((accepted_after - accepted_before)) during warmup+run" >> "$RAW"
   note "$name: beacons accepted during warmup+run (from /metrics): $((accepted_after - accepted_before))"
   # The mix is meant to be valid through and through: rejected events or ignored members mean the
   # generator and the collector disagree about the format.
   curl -s --max-time 2 "http://127.0.0.1:$admin/metrics" 2>/dev/null \
-    | awk '/^rum_collector_(requests_total|beacons_|events_|ignored_total)/ && $NF != 0 { print "# metrics: " $0 }' \
+    | awk '/^(rum_collector_(requests_total|beacons_|events_|ignored_total)|rum_dropped_total)/ && $NF != 0 { print "# metrics: " $0 }' \
     >> "$RAW" || true
   local odd
-  odd=$(( $(metric_value "$admin" rum_collector_events_rejected_total) + $(metric_value "$admin" rum_collector_ignored_total) ))
+  odd=$(( $(metric_value "$admin" rum_dropped_total) + $(metric_value "$admin" rum_collector_ignored_total) ))
   if (( odd > 0 )); then
     note "WARNING: the collector rejected events or ignored members of the mix ($odd; see '# metrics:' in $RAW)"
   fi

@@ -3,19 +3,19 @@
 //!
 //! - `rum_aggregator_beacons_total`: beacons read by stage 1.
 //! - `rum_aggregator_events_total{type}`: events by type (`vital`, `nav`, `error`, `request`, `custom`).
-//! - `rum_aggregator_late_total{stage}`: beacons (stage 1) or partials (stage 2) past the allowed
-//!   lateness, not mixed in.
 //! - `rum_aggregator_folded_total{dimension}`: values folded into `__other__` by top-N (dimension)
 //!   or the site segment budget (`dimension="segment_budget"`).
 //! - `rum_aggregator_dedupe_total{outcome}`: re-sent metrics (`unchanged`, `replaced`,
 //!   `replaced_too_late`) and ids beyond a page view's capacity (`overflow`).
-//! - `rum_aggregator_dropped_total{reason}`: data dropped by stage 2 (`undecodable`, `unknown_view`,
-//!   `unknown_metric`, `retraction_missed`).
+//! - `rum_dropped_total{stage="aggregator", reason, item}` (the drop ledger): beacons stage 1 could
+//!   not use (`undecodable`, `late`) and partials stage 2 could not (`late`, `unknown_view`,
+//!   `unknown_metric`, `undecodable`, `retraction_missed`).
 //! - `rum_aggregator_partials_total`: partials flushed by stage 1.
 //! - `rum_aggregator_segments`: live segments; `rum_aggregator_window_memory_bytes`: bytes held by
 //!   windowed histograms and counters; `rum_aggregator_dedupe_entries`, `rum_aggregator_topn_entries`.
 
 use metrics::{Counter, Gauge, counter, describe_counter, describe_gauge, gauge};
+use rum_ledger::{DropCounters, Item};
 
 use crate::view::Dimension;
 
@@ -29,20 +29,12 @@ fn describe() {
         "Events read by aggregator stage 1, by type."
     );
     describe_counter!(
-        "rum_aggregator_late_total",
-        "Beacons (stage1) or partials (stage2) older than the allowed lateness, not mixed in."
-    );
-    describe_counter!(
         "rum_aggregator_folded_total",
         "Label values folded into __other__ by top-N (per dimension) or the site segment budget."
     );
     describe_counter!(
         "rum_aggregator_dedupe_total",
         "Metrics re-sent for the same page view and id, by outcome."
-    );
-    describe_counter!(
-        "rum_aggregator_dropped_total",
-        "Data dropped by stage 2, by reason."
     );
     describe_counter!(
         "rum_aggregator_partials_total",
@@ -87,9 +79,36 @@ pub(crate) enum DedupeOutcome {
 
 const DEDUPE_OUTCOMES: [&str; 4] = ["unchanged", "replaced", "replaced_too_late", "overflow"];
 
+rum_ledger::drop_reasons! {
+    /// Why stage 1 did not aggregate a delivered beacon.
+    pub enum BeaconDrop in Aggregator {
+        /// Not a `rum.v1.Beacon` (a foreign producer on the topic, a corrupt record).
+        Undecodable = "undecodable",
+        /// Its minute closed longer ago than the allowed lateness.
+        Late = "late",
+    }
+}
+
+rum_ledger::drop_reasons! {
+    /// Why stage 2 did not merge (all or part of) a partial.
+    pub enum PartialDrop in Aggregator {
+        /// Its minute closed longer ago than the allowed lateness.
+        Late = "late",
+        /// A view this process is not configured with (or with other dimensions).
+        UnknownView = "unknown_view",
+        /// A metric this build does not know (the others in the partial are merged).
+        UnknownMetric = "unknown_metric",
+        /// A histogram or exact-count payload that does not decode.
+        Undecodable = "undecodable",
+        /// A re-sent metric whose earlier value had gone to another segment (its route was
+        /// re-ranked in between): the new value counts, the old one could not be taken back.
+        RetractionMissed = "retraction_missed",
+    }
+}
+
 pub(crate) struct Stage1Metrics {
     pub beacons: Counter,
-    pub late: Counter,
+    pub dropped: DropCounters<BeaconDrop>,
     pub partials: Counter,
     pub dedupe_entries: Gauge,
     pub admission_entries: Gauge,
@@ -103,7 +122,7 @@ impl Stage1Metrics {
         describe();
         Self {
             beacons: counter!("rum_aggregator_beacons_total"),
-            late: counter!("rum_aggregator_late_total", "stage" => "stage1"),
+            dropped: DropCounters::register(Item::Beacon),
             partials: counter!("rum_aggregator_partials_total"),
             dedupe_entries: gauge!("rum_aggregator_dedupe_entries"),
             admission_entries: gauge!("rum_aggregator_topn_entries"),
@@ -136,39 +155,20 @@ impl Stage1Metrics {
 }
 
 pub(crate) struct Stage2Metrics {
-    pub late: Counter,
     pub budget_folded: Counter,
     pub segments: Gauge,
     pub histogram_bytes: Gauge,
-    dropped: [(&'static str, Counter); 4],
+    pub dropped: DropCounters<PartialDrop>,
 }
 
 impl Stage2Metrics {
     pub fn register() -> Self {
         describe();
         Self {
-            late: counter!("rum_aggregator_late_total", "stage" => "stage2"),
             budget_folded: counter!("rum_aggregator_folded_total", "dimension" => "segment_budget"),
             segments: gauge!("rum_aggregator_segments"),
             histogram_bytes: gauge!("rum_aggregator_window_memory_bytes"),
-            dropped: [
-                "undecodable",
-                "unknown_view",
-                "unknown_metric",
-                "retraction_missed",
-            ]
-            .map(|reason| {
-                (
-                    reason,
-                    counter!("rum_aggregator_dropped_total", "reason" => reason),
-                )
-            }),
-        }
-    }
-
-    pub fn dropped(&self, reason: &str) {
-        if let Some((_, counter)) = self.dropped.iter().find(|(name, _)| *name == reason) {
-            counter.increment(1);
+            dropped: DropCounters::register(Item::Partial),
         }
     }
 }

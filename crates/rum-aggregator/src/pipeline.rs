@@ -1,9 +1,13 @@
-//! Runs both stages in one process (`rum standalone`): stage 1 reads beacons from the in-process
-//! channel and flushes partials every flush interval over a bounded channel to stage 2, which a
-//! ticker moves forward in time. The exposition and the alert evaluator read stage 2 under a lock.
+//! Runs both stages in one process (`rum standalone`), each on a thread of its own: stage 1 reads
+//! beacons from the in-process channel and flushes partials every flush interval over a bounded
+//! channel to stage 2, which a ticker moves forward in time.
+//!
+//! Stage 2 is owned by its task: nothing else holds it, so no lock exists that a collector worker
+//! could wait on. Everything that reads the windows (the `/metrics` exposition, alert evaluation,
+//! JSON queries) sends a closure to that task ([`AggregatorHandle::query`]) and awaits the answer;
+//! the caller's thread is free meanwhile, and stage 1 keeps reading beacons on its own thread.
 
 use std::future::Future;
-use std::sync::{Arc, Mutex};
 
 use rum_schema::proto::Partial;
 use rum_transport::ChannelSource;
@@ -17,10 +21,12 @@ use crate::wire::BeaconView;
 /// Batches of partials in flight between the stages; a full channel makes stage 1 wait (beacons
 /// then queue in the sink channel, whose fullness the collector reports as 503).
 const PARTIAL_BATCHES_IN_FLIGHT: usize = 64;
+/// Queries waiting for stage 2; past it, a caller waits for room (it is awaiting an answer anyway).
+const QUERIES_IN_FLIGHT: usize = 16;
 /// Records stage 1 takes from the beacon channel at a time.
 const RECV_BATCH: usize = 1024;
 /// After a batch, stage 1 lets beacons gather this long before it takes the next. Waiting on the
-/// channel instead would wake the aggregator thread once per beacon under load: a context switch
+/// channel instead would wake the stage-1 thread once per beacon under load: a context switch
 /// on the collector's core costs more than stage 1's whole work on the beacon. The channel holds
 /// far more than a millisecond of beacons (`sink.channel_capacity`).
 const GATHER_PAUSE: std::time::Duration = std::time::Duration::from_millis(1);
@@ -56,27 +62,39 @@ impl Clock {
     }
 }
 
-/// Shared access to stage 2 for the exposition and the alert evaluator.
+/// A read of stage 2, run on its task.
+type Query = Box<dyn FnOnce(&Stage2) + Send>;
+
+/// Asks stage 2 questions from anywhere (the admin listener, the alert evaluator).
 #[derive(Clone)]
 pub struct AggregatorHandle {
-    stage2: Arc<Mutex<Stage2>>,
+    queries: mpsc::Sender<Query>,
     clock: Clock,
 }
 
 impl AggregatorHandle {
-    /// Runs `read` on stage 2 after moving it to the current time.
-    pub fn read<T>(&self, read: impl FnOnce(&Stage2) -> T) -> T {
-        let mut stage2 = self
-            .stage2
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner());
-        stage2.advance(self.clock.now_ms());
-        read(&stage2)
+    /// Runs `read` on stage 2's task, after moving stage 2 to the current time, and returns its
+    /// answer; `None` once the aggregator has stopped. The caller's thread is not blocked: it
+    /// awaits the answer while stage 2 computes it.
+    pub async fn query<T, F>(&self, read: F) -> Option<T>
+    where
+        F: FnOnce(&Stage2) -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let (answer, answered) = oneshot::channel();
+        let query: Query = Box::new(move |stage2| {
+            // The asker may have given up (a scrape timed out): nothing to do then.
+            let _unwanted = answer.send(read(stage2));
+        });
+        self.queries.send(query).await.ok()?;
+        answered.await.ok()
     }
 
-    /// The per-segment Prometheus families.
-    pub fn render(&self) -> String {
-        self.read(crate::exposition::render)
+    /// The per-segment Prometheus families (empty once the aggregator has stopped).
+    pub async fn render(&self) -> String {
+        self.query(crate::exposition::render)
+            .await
+            .unwrap_or_default()
     }
 
     pub fn clock(&self) -> Clock {
@@ -84,79 +102,116 @@ impl AggregatorHandle {
     }
 }
 
-/// The name of the thread [`Aggregator::spawn_on_own_thread`] runs both stages on. The load
-/// benchmark (benches/load) reads it to tell the aggregator's CPU time from the collector's.
-pub const AGGREGATOR_THREAD_NAME: &str = "rum-aggregator";
+/// Names of the threads [`Aggregator::spawn_on_own_threads`] runs the stages on; they share this
+/// prefix, which the load benchmark (benches/load) reads to tell the aggregator's CPU time from
+/// the collector's.
+pub const STAGE1_THREAD_NAME: &str = "rum-stage1";
+pub const STAGE2_THREAD_NAME: &str = "rum-stage2";
+pub const AGGREGATOR_THREAD_PREFIX: &str = "rum-stage";
 
 /// The running stages.
 pub struct Aggregator {
     pub handle: AggregatorHandle,
     /// Resolves once both stages have ended (the beacon source closed and stage 2 took the rest).
-    finished: oneshot::Receiver<()>,
+    finished: Vec<oneshot::Receiver<()>>,
 }
 
 impl Aggregator {
     /// Starts both stages on the current tokio runtime, reading beacons from `source`.
     pub fn spawn(settings: AggregatorSettings, source: ChannelSource, clock: Clock) -> Self {
-        let (aggregator, stages) = Self::start(settings, source, clock);
-        tokio::spawn(stages);
-        aggregator
+        let (handle, stage1, stage2) = Self::stages(settings, source, clock);
+        let (stage1_done, stage1_finished) = oneshot::channel();
+        let (stage2_done, stage2_finished) = oneshot::channel();
+        tokio::spawn(async move {
+            stage1.await;
+            let _ = stage1_done.send(());
+        });
+        tokio::spawn(async move {
+            stage2.await;
+            let _ = stage2_done.send(());
+        });
+        Self {
+            handle,
+            finished: vec![stage1_finished, stage2_finished],
+        }
     }
 
-    /// Starts both stages on a thread of their own ([`AGGREGATOR_THREAD_NAME`], a current-thread
-    /// runtime): a flush or a merge into stage 2 then never holds up a collector worker between two
-    /// requests, and the aggregator's CPU time is accounted to its own thread.
-    pub fn spawn_on_own_thread(
+    /// Starts each stage on a thread of its own ([`STAGE1_THREAD_NAME`], [`STAGE2_THREAD_NAME`],
+    /// each a current-thread runtime): a flush, a merge or a render never holds up a collector
+    /// worker, a render never holds up stage 1, and the aggregator's CPU time is accounted to its
+    /// own threads.
+    pub fn spawn_on_own_threads(
         settings: AggregatorSettings,
         source: ChannelSource,
         clock: Clock,
     ) -> std::io::Result<Self> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
+        let stage1_runtime = tokio::runtime::Builder::new_current_thread()
             .enable_time()
             .build()?;
-        let (aggregator, stages) = {
-            // The stages' timers belong to the runtime that is current when they are created.
-            let _entered = runtime.enter();
-            Self::start(settings, source, clock)
+        let stage2_runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()?;
+        // Each stage's timers belong to the runtime that is current when they are created.
+        let (handle, stage1, stage2) = {
+            let _entered = stage1_runtime.enter();
+            Self::stages(settings, source, clock)
         };
-        std::thread::Builder::new()
-            .name(AGGREGATOR_THREAD_NAME.to_owned())
-            .spawn(move || runtime.block_on(stages))?;
-        Ok(aggregator)
+        let finished = vec![
+            run_on_thread(STAGE1_THREAD_NAME, stage1_runtime, stage1)?,
+            run_on_thread(STAGE2_THREAD_NAME, stage2_runtime, stage2)?,
+        ];
+        Ok(Self { handle, finished })
     }
 
-    /// The handle, and the future that runs both stages to their end and then says so.
-    fn start(
+    /// The handle, and the futures that run stage 1 and stage 2 to their end. Both futures create
+    /// their timers when first polled, on whichever runtime polls them.
+    fn stages(
         settings: AggregatorSettings,
         source: ChannelSource,
         clock: Clock,
-    ) -> (Self, impl Future<Output = ()> + Send + 'static) {
-        let stage2 = Arc::new(Mutex::new(Stage2::new(settings.clone())));
+    ) -> (
+        AggregatorHandle,
+        impl Future<Output = ()> + Send + 'static,
+        impl Future<Output = ()> + Send + 'static,
+    ) {
+        let (partials_tx, partials_rx) = mpsc::channel(PARTIAL_BATCHES_IN_FLIGHT);
+        let (queries_tx, queries_rx) = mpsc::channel(QUERIES_IN_FLIGHT);
         let handle = AggregatorHandle {
-            stage2: stage2.clone(),
+            queries: queries_tx,
             clock,
         };
-        let (partials_tx, partials_rx) = mpsc::channel(PARTIAL_BATCHES_IN_FLIGHT);
-        let (finished_tx, finished) = oneshot::channel();
         let stage1 = run_stage1(
             Stage1::new(settings.clone()),
             source,
             partials_tx,
             settings.flush_interval,
         );
-        let stages = async move {
-            // Joined, not spawned: both stages share whichever task runs this future, which keeps
-            // the own-thread runtime to one task; they meet only through the partials channel.
-            tokio::join!(stage1, run_stage2(stage2, partials_rx, clock));
-            let _ = finished_tx.send(());
-        };
-        (Self { handle, finished }, stages)
+        let stage2 = run_stage2(Stage2::new(settings), partials_rx, queries_rx, clock);
+        (handle, stage1, stage2)
     }
 
     /// Waits until the beacon source is closed and everything it held reached stage 2.
     pub async fn finish(self) {
-        let _ = self.finished.await;
+        for finished in self.finished {
+            let _ = finished.await;
+        }
     }
+}
+
+/// Runs `stage` to its end on a new thread named `name`; the receiver resolves when it has ended.
+fn run_on_thread(
+    name: &str,
+    runtime: tokio::runtime::Runtime,
+    stage: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<oneshot::Receiver<()>> {
+    let (done, finished) = oneshot::channel();
+    std::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(move || {
+            runtime.block_on(stage);
+            let _ = done.send(());
+        })?;
+    Ok(finished)
 }
 
 async fn run_stage1(
@@ -165,8 +220,6 @@ async fn run_stage1(
     partials: mpsc::Sender<Vec<Partial>>,
     flush_interval: std::time::Duration,
 ) {
-    let undecodable =
-        metrics::counter!("rum_aggregator_dropped_total", "reason" => "undecodable_beacon");
     let mut flush = tokio::time::interval(flush_interval);
     flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut records = Vec::with_capacity(RECV_BATCH);
@@ -178,7 +231,7 @@ async fn run_stage1(
                     // The view borrows its strings from the payload: nothing is copied.
                     match BeaconView::decode(&record.payload) {
                         Ok(beacon) => stage1.ingest(&beacon),
-                        Err(_) => undecodable.increment(1),
+                        Err(_) => stage1.undecodable(),
                     }
                 }
                 tokio::time::sleep(GATHER_PAUSE).await;
@@ -198,25 +251,32 @@ async fn run_stage1(
 }
 
 async fn run_stage2(
-    stage2: Arc<Mutex<Stage2>>,
+    mut stage2: Stage2,
     mut partials: mpsc::Receiver<Vec<Partial>>,
+    mut queries: mpsc::Receiver<Query>,
     clock: Clock,
 ) {
     let mut advance = tokio::time::interval(ADVANCE_INTERVAL);
     advance.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Every handle dropped (nobody will ask again): stop polling the closed query channel.
+    let mut queries_open = true;
     loop {
         tokio::select! {
             batch = partials.recv() => {
                 let Some(batch) = batch else { break };
-                let mut stage2 = stage2.lock().unwrap_or_else(|poison| poison.into_inner());
                 stage2.advance(clock.now_ms());
                 for partial in batch {
                     stage2.apply(partial);
                 }
             }
-            _ = advance.tick() => {
-                stage2.lock().unwrap_or_else(|poison| poison.into_inner()).advance(clock.now_ms());
-            }
+            query = queries.recv(), if queries_open => match query {
+                Some(query) => {
+                    stage2.advance(clock.now_ms());
+                    query(&stage2);
+                }
+                None => queries_open = false,
+            },
+            _ = advance.tick() => stage2.advance(clock.now_ms()),
         }
     }
 }

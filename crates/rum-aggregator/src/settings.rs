@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use rum_config::ConfigError;
+
 use crate::view::View;
 
 /// Minutes of sub-windows the longest view needs: 1 h plus the current minute (a 5-minute block is
@@ -35,13 +37,36 @@ pub struct AggregatorSettings {
     pub slow_request_ms: f64,
 }
 
+/// The longest allowed lateness: minutes older than the 15m window are merged into 5-minute
+/// blocks (stage 2), and a late beacon must never need one of them.
+pub const MAX_ALLOWED_LATENESS: std::time::Duration = std::time::Duration::from_secs(600);
+
 impl AggregatorSettings {
-    pub fn from_config(config: &rum_config::AggregatorConfig) -> Result<Self, String> {
+    /// Types `[aggregator]`; errors name the key (`aggregator.views[1].dimensions`).
+    pub fn from_config(config: &rum_config::AggregatorConfig) -> Result<Self, ConfigError> {
+        if config.allowed_lateness.0 > MAX_ALLOWED_LATENESS {
+            return Err(ConfigError::invalid(
+                "aggregator.allowed_lateness",
+                "must be at most 10m",
+            ));
+        }
         let views = config
             .views
             .iter()
-            .map(View::from_config)
+            .enumerate()
+            .map(|(index, view)| View::from_config(view, index))
             .collect::<Result<Vec<_>, _>>()?;
+        let mut dimension_sets = std::collections::HashSet::new();
+        for (index, view) in views.iter().enumerate() {
+            let mut sorted = view.dimensions.clone();
+            sorted.sort_by_key(|dimension| dimension.index());
+            if !dimension_sets.insert(sorted) {
+                return Err(ConfigError::invalid(
+                    format!("aggregator.views[{index}].dimensions"),
+                    "another view has the same dimensions",
+                ));
+            }
+        }
         Ok(Self {
             views: views.into(),
             histogram_digits: config.histogram_digits,
@@ -66,4 +91,57 @@ impl Default for AggregatorSettings {
 /// Minutes since the Unix epoch of a millisecond timestamp.
 pub fn minute_of(epoch_ms: i64) -> i64 {
     epoch_ms.div_euclid(60_000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error_of(toml: &str) -> String {
+        let config = rum_config::load_str(toml, "test.toml", Vec::new()).expect("valid file");
+        match AggregatorSettings::from_config(&config.aggregator) {
+            Ok(_) => panic!("expected an error for:\n{toml}"),
+            Err(error) => error.to_string(),
+        }
+    }
+
+    #[test]
+    fn view_errors_name_the_key() {
+        let cases = [
+            (
+                "[[aggregator.views]]\nname = \"v\"\ndimensions = [\"route\"]\n",
+                "aggregator.views[0].dimensions",
+            ),
+            (
+                "[[aggregator.views]]\nname = \"v\"\ndimensions = [\"site\", \"planet\"]\n",
+                "aggregator.views[0].dimensions",
+            ),
+            (
+                "[[aggregator.views]]\nname = \"v\"\ndimensions = [\"site\", \"route\", \"route\"]\n",
+                "aggregator.views[0].dimensions",
+            ),
+            (
+                "[[aggregator.views]]\nname = \"a\"\ndimensions = [\"site\", \"route\"]\n\
+                 [[aggregator.views]]\nname = \"b\"\ndimensions = [\"site\", \"route\"]\n",
+                "aggregator.views[1].dimensions",
+            ),
+            (
+                "[aggregator]\nallowed_lateness = \"11m\"\n",
+                "aggregator.allowed_lateness",
+            ),
+        ];
+        for (toml, key) in cases {
+            let error = error_of(toml);
+            assert!(error.contains(key), "{error} should name {key}");
+        }
+    }
+
+    #[test]
+    fn defaults_and_the_example_file_are_valid() {
+        let defaults = AggregatorSettings::default();
+        assert_eq!(defaults.views.len(), 6);
+        let text = include_str!("../../../deploy/rum.example.toml");
+        let config = rum_config::load_str(text, "rum.example.toml", Vec::new()).expect("valid");
+        AggregatorSettings::from_config(&config.aggregator).expect("example views are valid");
+    }
 }

@@ -15,7 +15,7 @@ use crate::dedupe::{Dedupe, Seen};
 use crate::exact::ExactCounts;
 use crate::hdr;
 use crate::metric::{METRIC_COUNT, MetricKind};
-use crate::metrics::{DedupeOutcome, EVENT_TYPE_COUNT, EventType, Stage1Metrics};
+use crate::metrics::{BeaconDrop, DedupeOutcome, EVENT_TYPE_COUNT, EventType, Stage1Metrics};
 use crate::settings::{AggregatorSettings, RETENTION_MINUTES, minute_of};
 use crate::view::{DIMENSION_COUNT, Dimension, bounded_label};
 
@@ -216,6 +216,12 @@ impl Stage1 {
             .saturating_sub(self.settings.allowed_lateness_minutes)
     }
 
+    /// Counts a delivered record that is not a beacon (stage 1 could not decode it).
+    pub fn undecodable(&mut self) {
+        self.metrics.beacons.increment(1);
+        self.metrics.dropped.count(BeaconDrop::Undecodable);
+    }
+
     /// Records one beacon into every view.
     pub fn ingest(&mut self, beacon: &BeaconView) {
         self.metrics.beacons.increment(1);
@@ -224,7 +230,7 @@ impl Stage1 {
         let oldest_open_minute = self.oldest_open_minute();
         if minute < oldest_open_minute {
             self.late += 1;
-            self.metrics.late.increment(1);
+            self.metrics.dropped.count(BeaconDrop::Late);
             return;
         }
         let slot = self.resolve_labels(beacon, minute);

@@ -13,7 +13,7 @@ use rum_schema::proto::{MetricPartial, Partial};
 use crate::exact::ExactCounts;
 use crate::hdr;
 use crate::metric::{METRIC_COUNT, MetricKind};
-use crate::metrics::Stage2Metrics;
+use crate::metrics::{PartialDrop, Stage2Metrics};
 use crate::settings::{AggregatorSettings, QUANTILES, RETENTION_MINUTES, WINDOWS, minute_of};
 use crate::slot;
 use crate::stage1::ERROR_KINDS;
@@ -242,15 +242,15 @@ impl Stage2 {
                 .saturating_sub(self.settings.allowed_lateness_minutes)
         {
             self.late += 1;
-            self.metrics.late.increment(1);
+            self.metrics.dropped.count(PartialDrop::Late);
             return;
         }
         let Some(view) = self.views.get(partial.view.as_str()) else {
-            self.metrics.dropped("unknown_view");
+            self.metrics.dropped.count(PartialDrop::UnknownView);
             return;
         };
         if partial.dimension_values.len() != view.dimensions.len() {
-            self.metrics.dropped("unknown_view");
+            self.metrics.dropped.count(PartialDrop::UnknownView);
             return;
         }
         let mut key = SegmentKey {
@@ -294,7 +294,7 @@ impl Stage2 {
         for metric_partial in partial.metrics {
             match MetricKind::from_name(&metric_partial.metric) {
                 Some(kind) => updates.push((kind, metric_partial)),
-                None => self.metrics.dropped("unknown_metric"),
+                None => self.metrics.dropped.count(PartialDrop::UnknownMetric),
             }
         }
         if updates.is_empty() {
@@ -314,21 +314,21 @@ impl Stage2 {
             let mut exact = ExactCounts::new(kind);
             if let Some(body) = existing {
                 if !slot::add_record(kind, body, merged, &mut exact) {
-                    self.metrics.dropped("undecodable");
+                    self.metrics.dropped.count(PartialDrop::Undecodable);
                 }
             }
             if !hdr::add_encoded(merged, &metric_partial.added) {
-                self.metrics.dropped("undecodable");
+                self.metrics.dropped.count(PartialDrop::Undecodable);
             }
             if !metric_partial.removed.is_empty()
                 && !hdr::subtract_encoded(merged, &metric_partial.removed)
             {
                 // The earlier value went to another segment (its route was re-ranked in
                 // between); the new value still counts.
-                self.metrics.dropped("retraction_missed");
+                self.metrics.dropped.count(PartialDrop::RetractionMissed);
             }
             if !exact.apply_deltas(&metric_partial.bucket_deltas, metric_partial.sum_delta) {
-                self.metrics.dropped("undecodable");
+                self.metrics.dropped.count(PartialDrop::Undecodable);
             }
             slot::encode_metric(out, kind, merged, &exact);
         };

@@ -117,16 +117,36 @@ pub struct View {
 }
 
 impl View {
-    pub fn from_config(config: &rum_config::ViewConfig) -> Result<View, String> {
-        let dimensions = config
-            .dimensions
-            .iter()
-            .map(|label| {
-                Dimension::from_label(label).ok_or_else(|| format!("unknown dimension {label:?}"))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+    /// Types `[[aggregator.views]]` entry `index`; errors name the key.
+    pub fn from_config(
+        config: &rum_config::ViewConfig,
+        index: usize,
+    ) -> Result<View, rum_config::ConfigError> {
+        let key = format!("aggregator.views[{index}].dimensions");
+        let known = || {
+            Dimension::ALL
+                .iter()
+                .map(|dimension| dimension.label())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let mut dimensions: Vec<Dimension> = Vec::with_capacity(config.dimensions.len());
+        for label in &config.dimensions {
+            match Dimension::from_label(label) {
+                Some(dimension) if !dimensions.contains(&dimension) => dimensions.push(dimension),
+                _ => {
+                    return Err(rum_config::ConfigError::invalid(
+                        key,
+                        format!("{label:?} is unknown or repeated; use {}", known()),
+                    ));
+                }
+            }
+        }
         if dimensions.first() != Some(&Dimension::Site) {
-            return Err(format!("view {:?} must start with site", config.name));
+            return Err(rum_config::ConfigError::invalid(
+                key,
+                "must start with \"site\" (segments never mix sites)",
+            ));
         }
         Ok(View {
             name: config.name.as_str().into(),

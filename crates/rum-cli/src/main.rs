@@ -10,9 +10,9 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use rum_aggregator::alerts::{self, AlertSettings, Evaluator, Notifier, Receiver};
 use rum_aggregator::pipeline::{Aggregator, Clock};
 use rum_aggregator::settings::AggregatorSettings;
+use rum_alerts::{AlertSettings, Evaluator, Notifier, Receiver};
 use rum_collector::{Collector, CollectorSettings, MetricsExposition};
 use rum_config::{Config, HumanDuration, SinkKind};
 use rum_transport::{BeaconSink, ChannelSink, ChannelSource, KafkaSink, KafkaTail, TailStart};
@@ -112,21 +112,35 @@ fn main() -> anyhow::Result<()> {
         Command::Standalone(args) => serve(args, Mode::Standalone),
         Command::Collector(args) => serve(args, Mode::Collector),
         Command::Tail(args) => tail(args),
-        Command::CheckConfig { file } => {
-            let config = rum_config::load(Some(&file), std::env::vars())?;
-            let mut stdout = std::io::stdout().lock();
-            writeln!(
-                stdout,
-                "{}: ok ({} site(s), sink {:?}, listen {}, admin {})",
-                file.display(),
-                config.sites.len(),
-                config.sink.kind,
-                config.collector.listen,
-                config.collector.admin_listen
-            )?;
-            Ok(())
-        }
+        Command::CheckConfig { file } => check_config(&file),
     }
+}
+
+/// Loads the file and types every section with the code that runs it: the collector (sites,
+/// enrichment, limits), the Kafka producer's pass-through properties, the aggregator and the alert
+/// rules. Prints what an operator should know; the first error names its key.
+fn check_config(file: &std::path::Path) -> anyhow::Result<()> {
+    let config = rum_config::load(Some(file), std::env::vars())?;
+    CollectorSettings::from_config(&config)?;
+    rum_transport::check_pass_through(&config.kafka)?;
+    let aggregator = AggregatorSettings::from_config(&config.aggregator)?;
+    let alerts = AlertSettings::from_config(&config.alerts, &aggregator)?;
+    let mut stdout = std::io::stdout().lock();
+    for notice in &alerts.notices {
+        writeln!(stdout, "{}: note: {notice}", file.display())?;
+    }
+    writeln!(
+        stdout,
+        "{}: ok ({} site(s), sink {:?}, listen {}, admin {}, {} view(s), {} alert rule(s))",
+        file.display(),
+        config.sites.len(),
+        config.sink.kind,
+        config.collector.listen,
+        config.collector.admin_listen,
+        aggregator.views.len(),
+        alerts.rules.len(),
+    )?;
+    Ok(())
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -218,7 +232,10 @@ fn serve(args: ServeArgs, mode: Mode) -> anyhow::Result<()> {
             Some(source) => {
                 let pipeline = start_pipeline(&config, source)?;
                 let handle = pipeline.aggregator.handle.clone();
-                exposition = exposition.with_extra(Arc::new(move || handle.render()));
+                exposition = exposition.with_extra(Arc::new(move || {
+                    let handle = handle.clone();
+                    Box::pin(async move { handle.render().await })
+                }));
                 Some(pipeline)
             }
             None => None,
@@ -263,12 +280,13 @@ struct Pipeline {
 }
 
 fn start_pipeline(config: &Config, source: ChannelSource) -> anyhow::Result<Pipeline> {
-    let settings = AggregatorSettings::from_config(&config.aggregator)
-        .map_err(|message| anyhow::anyhow!("aggregator config: {message}"))?;
-    let aggregator = Aggregator::spawn_on_own_thread(settings, source, Clock::system())
-        .context("starting the aggregator thread")?;
-    let alert_settings = AlertSettings::from_config(&config.alerts, &config.aggregator)
-        .map_err(|message| anyhow::anyhow!("alerts config: {message}"))?;
+    let settings = AggregatorSettings::from_config(&config.aggregator)?;
+    let alert_settings = AlertSettings::from_config(&config.alerts, &settings)?;
+    for notice in &alert_settings.notices {
+        tracing::warn!("{notice}");
+    }
+    let aggregator = Aggregator::spawn_on_own_threads(settings, source, Clock::system())
+        .context("starting the aggregator threads")?;
     let receivers = Receiver::from_config(&config.alerts);
     if receivers.is_empty() {
         tracing::info!(
@@ -277,7 +295,7 @@ fn start_pipeline(config: &Config, source: ChannelSource) -> anyhow::Result<Pipe
         );
     }
     let notifier = Notifier::new(receivers, config.alerts.external_url.clone());
-    let alerts = tokio::spawn(alerts::run(
+    let alerts = tokio::spawn(rum_alerts::run(
         Evaluator::new(alert_settings),
         aggregator.handle.clone(),
         notifier,

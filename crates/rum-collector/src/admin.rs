@@ -1,6 +1,8 @@
 //! The admin listener: `/metrics` (Prometheus text), `/healthz` (the process is alive) and `/readyz`
 //! (the sink can take data and the collector is not shutting down). Never on the public port.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -11,8 +13,9 @@ use http_body_util::Full;
 use crate::server::Shared;
 
 /// Renders extra Prometheus families for `/metrics` (the aggregator's per-segment data in
-/// `rum standalone`).
-pub type ExtraMetrics = Arc<dyn Fn() -> String + Send + Sync>;
+/// `rum standalone`). Asynchronous: the text is made elsewhere (the aggregator renders on its own
+/// thread) while the admin connection's task waits, so no collector worker is held meanwhile.
+pub type ExtraMetrics = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = String> + Send>> + Send + Sync>;
 
 /// The `/metrics` body: the process's metrics (metrics-exporter-prometheus) followed by every
 /// extra renderer's families.
@@ -36,26 +39,27 @@ impl MetricsExposition {
         self
     }
 
-    pub fn render(&self) -> String {
+    pub async fn render(&self) -> String {
         let mut text = self.prometheus.render();
         for render in &self.extra {
+            let extra = render().await;
             if !text.is_empty() && !text.ends_with('\n') {
                 text.push('\n');
             }
-            text.push_str(&render());
+            text.push_str(&extra);
         }
         text
     }
 }
 
-pub(crate) fn handle<B>(shared: &Arc<Shared>, request: &Request<B>) -> Response<Full<Bytes>> {
+pub(crate) async fn handle<B>(shared: &Arc<Shared>, request: &Request<B>) -> Response<Full<Bytes>> {
     if request.method() != Method::GET && request.method() != Method::HEAD {
         return text(StatusCode::METHOD_NOT_ALLOWED, "use GET\n");
     }
     match request.uri().path() {
         "/metrics" => {
             shared.sink.refresh_metrics();
-            let mut response = text(StatusCode::OK, &shared.exposition.render());
+            let mut response = text(StatusCode::OK, &shared.exposition.render().await);
             response.headers_mut().insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),

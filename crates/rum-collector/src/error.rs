@@ -42,24 +42,42 @@ pub enum HttpError {
     SinkRejected(String),
 }
 
-/// Every reason the edge itself (not the beacon decoder) can give, for pre-registering counters.
-pub(crate) const EDGE_REASONS: [&str; 15] = [
-    "not_found",
-    "method_not_allowed",
-    "missing_key",
-    "unknown_key",
-    "origin_not_allowed",
-    "unsupported_media_type",
-    "unsupported_encoding",
-    "body_too_large",
-    "decompressed_too_large",
-    "invalid_gzip",
-    "body_timeout",
-    "body_read_error",
-    "overloaded",
-    "sink_closed",
-    "sink_rejected",
-];
+rum_ledger::drop_reasons! {
+    /// Every reason the edge itself (not the beacon decoder) refuses a request for.
+    pub enum EdgeReason in Edge {
+        NotFound = "not_found",
+        MethodNotAllowed = "method_not_allowed",
+        MissingKey = "missing_key",
+        UnknownKey = "unknown_key",
+        OriginNotAllowed = "origin_not_allowed",
+        UnsupportedMediaType = "unsupported_media_type",
+        UnsupportedEncoding = "unsupported_encoding",
+        BodyTooLarge = "body_too_large",
+        DecompressedTooLarge = "decompressed_too_large",
+        InvalidGzip = "invalid_gzip",
+        BodyTimeout = "body_timeout",
+        BodyReadError = "body_read_error",
+        Overloaded = "overloaded",
+        SinkClosed = "sink_closed",
+        SinkRejected = "sink_rejected",
+    }
+}
+
+/// Why a request was refused, as the ledger counts it: by the edge, or by the beacon decoder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    Edge(EdgeReason),
+    Decode(DecodeReason),
+}
+
+impl Refusal {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Refusal::Edge(reason) => reason.as_str(),
+            Refusal::Decode(reason) => reason.as_str(),
+        }
+    }
+}
 
 impl HttpError {
     pub fn status(&self) -> StatusCode {
@@ -87,26 +105,31 @@ impl HttpError {
         }
     }
 
+    /// Why, as the ledger counts it (a closed set; exhaustive, so a new variant needs a reason).
+    pub fn refusal(&self) -> Refusal {
+        Refusal::Edge(match self {
+            HttpError::NotFound => EdgeReason::NotFound,
+            HttpError::MethodNotAllowed => EdgeReason::MethodNotAllowed,
+            HttpError::MissingKey => EdgeReason::MissingKey,
+            HttpError::UnknownKey => EdgeReason::UnknownKey,
+            HttpError::OriginNotAllowed => EdgeReason::OriginNotAllowed,
+            HttpError::UnsupportedMediaType => EdgeReason::UnsupportedMediaType,
+            HttpError::UnsupportedEncoding => EdgeReason::UnsupportedEncoding,
+            HttpError::BodyTooLarge { .. } => EdgeReason::BodyTooLarge,
+            HttpError::DecompressedTooLarge { .. } => EdgeReason::DecompressedTooLarge,
+            HttpError::InvalidGzip(_) => EdgeReason::InvalidGzip,
+            HttpError::BodyTimeout => EdgeReason::BodyTimeout,
+            HttpError::BodyRead(_) => EdgeReason::BodyReadError,
+            HttpError::Beacon(rejection) => return Refusal::Decode(rejection.reason),
+            HttpError::Overloaded { .. } => EdgeReason::Overloaded,
+            HttpError::SinkClosed { .. } => EdgeReason::SinkClosed,
+            HttpError::SinkRejected(_) => EdgeReason::SinkRejected,
+        })
+    }
+
     /// The machine-readable reason (snake_case, a closed set).
     pub fn reason(&self) -> &'static str {
-        match self {
-            HttpError::NotFound => "not_found",
-            HttpError::MethodNotAllowed => "method_not_allowed",
-            HttpError::MissingKey => "missing_key",
-            HttpError::UnknownKey => "unknown_key",
-            HttpError::OriginNotAllowed => "origin_not_allowed",
-            HttpError::UnsupportedMediaType => "unsupported_media_type",
-            HttpError::UnsupportedEncoding => "unsupported_encoding",
-            HttpError::BodyTooLarge { .. } => "body_too_large",
-            HttpError::DecompressedTooLarge { .. } => "decompressed_too_large",
-            HttpError::InvalidGzip(_) => "invalid_gzip",
-            HttpError::BodyTimeout => "body_timeout",
-            HttpError::BodyRead(_) => "body_read_error",
-            HttpError::Beacon(rejection) => rejection.reason.as_str(),
-            HttpError::Overloaded { .. } => "overloaded",
-            HttpError::SinkClosed { .. } => "sink_closed",
-            HttpError::SinkRejected(_) => "sink_rejected",
-        }
+        self.refusal().as_str()
     }
 
     /// `{"error": reason, "detail": text}`, with `Retry-After` when retrying helps.

@@ -2,46 +2,53 @@
 //! adds. Labels are closed sets (status codes, reasons, event types): never a URL, key or user agent.
 //!
 //! - `rum_collector_requests_total{status}`: requests on the public listener, by HTTP status.
+//! - `rum_collector_beacons_received_total`: requests that carried a beacon (or should have: a POST
+//!   to a wrong path, a wrong method), counted on arrival; every one ends accepted or in the ledger.
 //! - `rum_collector_beacons_accepted_total`: beacons handed to the sink.
-//! - `rum_collector_beacons_rejected_total{reason}`: beacons refused, by reason (every 4xx/5xx).
-//! - `rum_collector_beacons_dropped_total{reason}`: valid beacons answered 202 but deliberately not
-//!   forwarded (`bot`: a bot's beacon on a site that does not keep bots).
+//! - `rum_dropped_total{stage="edge"|"enrich", reason, item}` (the drop ledger, `rum_ledger`):
+//!   beacons refused (every 4xx/5xx), valid beacons dropped by policy (`bot`), and events refused
+//!   inside accepted beacons (`item="event"`).
+//! - `rum_collector_preflights_total{outcome}`: CORS preflights, `allowed` or `refused` (a preflight
+//!   carries no beacon; a refused one means the browser will not send it).
 //! - `rum_collector_events_accepted_total{type}`: events in accepted beacons (vital, nav, error,
 //!   request, custom).
-//! - `rum_collector_events_rejected_total{reason}`: events dropped from otherwise accepted beacons.
-//! - `rum_collector_ignored_total{what}`: `unknown_field`, `unknown_event_type`, `invalid_hint`.
+//! - `rum_collector_ignored_total{what}`: `unknown_field`, `invalid_hint` (kept beacons, ignored
+//!   members).
 //! - `rum_collector_request_body_bytes` (histogram): body bytes on the wire of accepted beacons.
 
 use std::collections::HashMap;
 
 use metrics::{Counter, Histogram, counter, describe_counter, describe_histogram, histogram};
 use rum_enrich::DropReason;
+use rum_ledger::{DropCounters, Item};
 use rum_schema::DecodeReason;
 use rum_schema::proto::event::Kind;
 
-use crate::error::{EDGE_REASONS, HttpError};
+use crate::error::{EdgeReason, HttpError, Refusal};
 
 const REQUESTS: &str = "rum_collector_requests_total";
+const BEACONS_RECEIVED: &str = "rum_collector_beacons_received_total";
 const BEACONS_ACCEPTED: &str = "rum_collector_beacons_accepted_total";
-const BEACONS_REJECTED: &str = "rum_collector_beacons_rejected_total";
-const BEACONS_DROPPED: &str = "rum_collector_beacons_dropped_total";
+const PREFLIGHTS: &str = "rum_collector_preflights_total";
 const EVENTS_ACCEPTED: &str = "rum_collector_events_accepted_total";
-const EVENTS_REJECTED: &str = "rum_collector_events_rejected_total";
 const IGNORED: &str = "rum_collector_ignored_total";
 const BODY_BYTES: &str = "rum_collector_request_body_bytes";
 
 /// Status codes the edge answers with; others are counted through a slower path.
-const KNOWN_STATUSES: [u16; 11] = [202, 204, 400, 403, 404, 405, 408, 413, 415, 500, 503];
+const KNOWN_STATUSES: [u16; 12] = [202, 204, 400, 403, 404, 405, 408, 413, 415, 429, 500, 503];
 
 pub(crate) struct CollectorMetrics {
     requests_by_status: HashMap<u16, Counter>,
+    beacons_received: Counter,
     beacons_accepted: Counter,
-    beacons_rejected: HashMap<&'static str, Counter>,
-    beacons_dropped: [Counter; DropReason::ALL.len()],
+    refused_by_edge: DropCounters<EdgeReason>,
+    refused_by_decoder: DropCounters<DecodeReason>,
+    dropped_by_policy: DropCounters<DropReason>,
+    events_refused: DropCounters<DecodeReason>,
+    preflights_allowed: Counter,
+    preflights_refused: Counter,
     events_accepted: [Counter; 5],
-    events_rejected: Vec<Counter>,
     unknown_fields: Counter,
-    unknown_event_types: Counter,
     invalid_hints: Counter,
     body_bytes: Histogram,
 }
@@ -49,56 +56,44 @@ pub(crate) struct CollectorMetrics {
 impl CollectorMetrics {
     pub(crate) fn register() -> Self {
         describe_counter!(REQUESTS, "Requests on the public listener, by HTTP status.");
+        describe_counter!(
+            BEACONS_RECEIVED,
+            "Requests that carried a beacon, counted on arrival (= accepted + rum_dropped_total at the edge)."
+        );
         describe_counter!(BEACONS_ACCEPTED, "Beacons accepted and handed to the sink.");
         describe_counter!(
-            BEACONS_REJECTED,
-            "Beacons refused, by machine-readable reason."
-        );
-        describe_counter!(
-            BEACONS_DROPPED,
-            "Valid beacons answered 202 but deliberately not forwarded, by reason."
+            PREFLIGHTS,
+            "CORS preflight requests, by outcome (allowed, refused)."
         );
         describe_counter!(
             EVENTS_ACCEPTED,
             "Events in accepted beacons, by event type."
         );
         describe_counter!(
-            EVENTS_REJECTED,
-            "Events dropped from otherwise accepted beacons, by reason."
-        );
-        describe_counter!(
             IGNORED,
-            "Unknown members and event types ignored, and malformed optional hints dropped."
+            "Unknown members ignored and malformed optional hints dropped, in kept beacons."
         );
         describe_histogram!(
             BODY_BYTES,
             metrics::Unit::Bytes,
             "Body size on the wire of accepted beacons."
         );
-        let decode_reasons = DecodeReason::ALL.iter().map(|reason| reason.as_str());
-        let beacons_rejected = EDGE_REASONS
-            .iter()
-            .copied()
-            .chain(decode_reasons)
-            .map(|reason| (reason, counter!(BEACONS_REJECTED, "reason" => reason)))
-            .collect();
         Self {
             requests_by_status: KNOWN_STATUSES
                 .iter()
                 .map(|status| (*status, counter!(REQUESTS, "status" => status.to_string())))
                 .collect(),
+            beacons_received: counter!(BEACONS_RECEIVED),
             beacons_accepted: counter!(BEACONS_ACCEPTED),
-            beacons_rejected,
-            beacons_dropped: DropReason::ALL
-                .map(|reason| counter!(BEACONS_DROPPED, "reason" => reason.as_str())),
+            refused_by_edge: DropCounters::register(Item::Beacon),
+            refused_by_decoder: DropCounters::register(Item::Beacon),
+            dropped_by_policy: DropCounters::register(Item::Beacon),
+            events_refused: DropCounters::register(Item::Event),
+            preflights_allowed: counter!(PREFLIGHTS, "outcome" => "allowed"),
+            preflights_refused: counter!(PREFLIGHTS, "outcome" => "refused"),
             events_accepted: ["vital", "nav", "error", "request", "custom"]
                 .map(|event_type| counter!(EVENTS_ACCEPTED, "type" => event_type)),
-            events_rejected: DecodeReason::ALL
-                .iter()
-                .map(|reason| counter!(EVENTS_REJECTED, "reason" => reason.as_str()))
-                .collect(),
             unknown_fields: counter!(IGNORED, "what" => "unknown_field"),
-            unknown_event_types: counter!(IGNORED, "what" => "unknown_event_type"),
             invalid_hints: counter!(IGNORED, "what" => "invalid_hint"),
             body_bytes: histogram!(BODY_BYTES),
         }
@@ -111,20 +106,35 @@ impl CollectorMetrics {
         }
     }
 
-    pub(crate) fn rejected(&self, error: &HttpError) {
-        if let Some(counter) = self.beacons_rejected.get(error.reason()) {
-            counter.increment(1);
+    /// A request that carries a beacon has arrived (before any decision about it).
+    pub(crate) fn received(&self) {
+        self.beacons_received.increment(1);
+    }
+
+    /// A beacon refused with `error`, in the ledger.
+    pub(crate) fn refused(&self, error: &HttpError) {
+        match error.refusal() {
+            Refusal::Edge(reason) => self.refused_by_edge.count(reason),
+            Refusal::Decode(reason) => self.refused_by_decoder.count(reason),
         }
     }
 
-    pub(crate) fn dropped(&self, reason: DropReason) {
-        if let Some(slot) = DropReason::ALL.iter().position(|known| *known == reason) {
-            self.beacons_dropped[slot].increment(1);
+    pub(crate) fn preflight(&self, allowed: bool) {
+        if allowed {
+            self.preflights_allowed.increment(1);
+        } else {
+            self.preflights_refused.increment(1);
         }
+    }
+
+    /// A valid beacon answered 202 and deliberately not forwarded, in the ledger.
+    pub(crate) fn dropped(&self, reason: DropReason) {
+        self.dropped_by_policy.count(reason);
     }
 
     /// Counts an accepted beacon: one increment per event type present (each counter update is
-    /// two atomic operations, so a beacon's events are summed first), none for what is zero.
+    /// two atomic operations, so a beacon's events are summed first), none for what is zero; and
+    /// the events it lost, in the ledger.
     pub(crate) fn accepted(&self, decoded: &rum_schema::DecodedBeacon, body_bytes: usize) {
         self.beacons_accepted.increment(1);
         self.body_bytes.record(body_bytes as f64);
@@ -145,11 +155,14 @@ impl CollectorMetrics {
             }
         }
         for rejection in &decoded.rejected_events {
-            self.events_rejected[rejection.reason as usize].increment(1);
+            self.events_refused.count(rejection.reason);
         }
+        self.events_refused.count_many(
+            DecodeReason::UnknownEventType,
+            u64::from(decoded.unknown_event_types),
+        );
         for (counter, count) in [
             (&self.unknown_fields, decoded.unknown_fields),
-            (&self.unknown_event_types, decoded.unknown_event_types),
             (&self.invalid_hints, decoded.dropped_hints),
         ] {
             if count > 0 {

@@ -203,8 +203,8 @@ impl Collector {
                     let Ok((stream, _peer)) = accepted else { continue };
                     let shared = Arc::clone(&shared);
                     let service = service_fn(move |request: Request<Incoming>| {
-                        let response = admin::handle(&shared, &request);
-                        async move { Ok::<_, Infallible>(response) }
+                        let shared = Arc::clone(&shared);
+                        async move { Ok::<_, Infallible>(admin::handle(&shared, &request).await) }
                     });
                     let connection = http.serve_connection(TokioIo::new(stream), service);
                     tokio::spawn(async move {
@@ -254,22 +254,25 @@ async fn handle_public(
     request: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let path = request.uri().path();
-    let response = if shared.script.serves(path) {
-        if request.method() == Method::GET || request.method() == Method::HEAD {
-            shared
-                .script
-                .respond(path, request.headers(), request.method() == Method::HEAD)
+    let response = if shared.script.serves(path)
+        && (request.method() == Method::GET || request.method() == Method::HEAD)
+    {
+        shared
+            .script
+            .respond(path, request.headers(), request.method() == Method::HEAD)
+    } else if path == BEACON_PATH && request.method() == Method::OPTIONS {
+        handle_preflight(&shared, &request)
+    } else {
+        // Everything else carries a beacon, or was meant to (a POST to a wrong path or with a
+        // wrong method): it ends accepted or in the drop ledger, and counts as received first.
+        shared.metrics.received();
+        if path != BEACON_PATH && !shared.script.serves(path) {
+            reject(&shared, HttpError::NotFound, None)
+        } else if path == BEACON_PATH && request.method() == Method::POST {
+            handle_beacon(&shared, peer, request).await
         } else {
             reject(&shared, HttpError::MethodNotAllowed, None)
         }
-    } else if path != BEACON_PATH {
-        reject(&shared, HttpError::NotFound, None)
-    } else if request.method() == Method::POST {
-        handle_beacon(&shared, peer, request).await
-    } else if request.method() == Method::OPTIONS {
-        handle_preflight(&shared, &request)
-    } else {
-        reject(&shared, HttpError::MethodNotAllowed, None)
     };
     shared.metrics.request(response.status().as_u16());
     Ok(response)
@@ -282,7 +285,7 @@ fn reject(
     error: HttpError,
     cors_origin: Option<&HeaderValue>,
 ) -> Response<Full<Bytes>> {
-    shared.metrics.rejected(&error);
+    shared.metrics.refused(&error);
     let mut response = error.into_response();
     add_cors(response.headers_mut(), cors_origin);
     response
@@ -323,10 +326,17 @@ fn authorize<'s>(
 }
 
 fn handle_preflight(shared: &Shared, request: &Request<Incoming>) -> Response<Full<Bytes>> {
+    // A preflight carries no beacon: it is counted as a preflight, not in the drop ledger.
     let origin = match authorize(shared, request) {
         Ok((_site, origin)) => origin,
-        Err(error) => return reject(shared, error, None),
+        Err(error) => {
+            shared.metrics.preflight(false);
+            let mut response = error.into_response();
+            add_cors(response.headers_mut(), None);
+            return response;
+        }
     };
+    shared.metrics.preflight(true);
     let mut response = Response::new(Full::new(Bytes::new()));
     *response.status_mut() = StatusCode::NO_CONTENT;
     let headers = response.headers_mut();

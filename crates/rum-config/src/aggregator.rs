@@ -1,4 +1,7 @@
-//! `[aggregator]` (windows, segments, cardinality bounds) and `[alerts]` (rules and receivers).
+//! `[aggregator]` (windows, segments, cardinality bounds) and `[alerts]` (rules and receivers): the
+//! serde shapes and the checks that need nothing but the file. What a dimension, window, metric or
+//! operator may be is decided where those live (`rum_aggregator::settings::AggregatorSettings`,
+//! `rum_alerts::AlertSettings`), with errors that name the key all the same.
 
 use std::collections::BTreeMap;
 
@@ -29,21 +32,6 @@ pub const DEFAULT_SLOW_REQUEST_MS: u64 = 1_000;
 pub const DEFAULT_EVALUATION_INTERVAL_SECS: u64 = 15;
 pub const DEFAULT_RESEND_INTERVAL_SECS: u64 = 60;
 pub const DEFAULT_NOTIFY_TIMEOUT_SECS: u64 = 10;
-
-/// Dimensions a view may group by.
-pub const DIMENSIONS: [&str; 7] = [
-    "site",
-    "route",
-    "device",
-    "country",
-    "browser",
-    "connection",
-    "navigation",
-];
-/// Rolling windows the aggregator keeps and exports.
-pub const WINDOWS: [&str; 4] = ["1m", "5m", "15m", "1h"];
-/// Metrics rules may watch.
-pub const ALERT_METRICS: [&str; 5] = ["lcp", "inp", "cls", "fcp", "ttfb"];
 
 /// `[aggregator]`.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -202,7 +190,9 @@ fn invalid(key: String, message: impl Into<String>) -> Result<(), ConfigError> {
     })
 }
 
-fn is_label_name(name: &str) -> bool {
+/// Whether `name` may be a Prometheus label name (and so a view or alert rule name):
+/// `[A-Za-z_][A-Za-z0-9_]*`, not starting with the reserved `__`.
+pub fn is_label_name(name: &str) -> bool {
     let mut chars = name.chars();
     chars
         .next()
@@ -211,22 +201,11 @@ fn is_label_name(name: &str) -> bool {
         && !name.starts_with("__")
 }
 
-/// Parses `p75` / `p99.9` into a quantile in (0, 1).
-pub fn parse_quantile_statistic(statistic: &str) -> Option<f64> {
-    let percent: f64 = statistic.strip_prefix('p')?.parse().ok()?;
-    (percent > 0.0 && percent < 100.0).then_some(percent / 100.0)
-}
-
 impl AggregatorConfig {
     pub(crate) fn validate(&self) -> Result<(), ConfigError> {
         let key = |name: &str| format!("aggregator.{name}");
         if self.flush_interval.0.is_zero() {
             return invalid(key("flush_interval"), "must be greater than 0");
-        }
-        // Minutes older than the 15m window are merged into 5-minute blocks; a late beacon must
-        // never need one of them.
-        if self.allowed_lateness.0 > std::time::Duration::from_secs(600) {
-            return invalid(key("allowed_lateness"), "must be at most 10m");
         }
         if !(1..=3).contains(&self.histogram_digits) {
             return invalid(key("histogram_digits"), "must be 1, 2 or 3");
@@ -245,37 +224,18 @@ impl AggregatorConfig {
             return invalid(key("views"), "needs at least one view");
         }
         let mut names = std::collections::HashSet::new();
-        let mut dimension_sets = std::collections::HashSet::new();
         for (index, view) in self.views.iter().enumerate() {
-            let at = |field: &str| format!("aggregator.views[{index}].{field}");
             if !is_label_name(&view.name) || !names.insert(view.name.as_str()) {
                 return invalid(
-                    at("name"),
+                    format!("aggregator.views[{index}].name"),
                     format!("{:?} must be unique and like [a-z_][a-z0-9_]*", view.name),
                 );
             }
-            if view.dimensions.first().map(String::as_str) != Some("site") {
+            if view.dimensions.is_empty() {
                 return invalid(
-                    at("dimensions"),
-                    "must start with \"site\" (segments never mix sites)",
+                    format!("aggregator.views[{index}].dimensions"),
+                    "needs at least one dimension",
                 );
-            }
-            let mut seen = std::collections::HashSet::new();
-            for dimension in &view.dimensions {
-                if !DIMENSIONS.contains(&dimension.as_str()) || !seen.insert(dimension) {
-                    return invalid(
-                        at("dimensions"),
-                        format!(
-                            "{dimension:?} is unknown or repeated; use {}",
-                            DIMENSIONS.join(", ")
-                        ),
-                    );
-                }
-            }
-            let mut sorted = view.dimensions.clone();
-            sorted.sort();
-            if !dimension_sets.insert(sorted) {
-                return invalid(at("dimensions"), "another view has the same dimensions");
             }
         }
         Ok(())
@@ -283,7 +243,7 @@ impl AggregatorConfig {
 }
 
 impl AlertsConfig {
-    pub(crate) fn validate(&self, aggregator: &AggregatorConfig) -> Result<(), ConfigError> {
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
         if self.evaluation_interval.0.is_zero() {
             return invalid(
                 "alerts.evaluation_interval".into(),
@@ -315,58 +275,6 @@ impl AlertsConfig {
                 }
             }
         }
-        let mut names = std::collections::HashSet::new();
-        for (index, rule) in self.rules.iter().enumerate() {
-            let at = |field: &str| format!("alerts.rules[{index}].{field}");
-            if !is_label_name(&rule.name) {
-                return invalid(
-                    at("name"),
-                    format!("{:?} must be like [A-Za-z_][A-Za-z0-9_]*", rule.name),
-                );
-            }
-            if !ALERT_METRICS.contains(&rule.metric.as_str()) {
-                return invalid(
-                    at("metric"),
-                    format!("{:?}: use {}", rule.metric, ALERT_METRICS.join(", ")),
-                );
-            }
-            if rule.statistic != "good_share" && parse_quantile_statistic(&rule.statistic).is_none()
-            {
-                return invalid(
-                    at("statistic"),
-                    format!("{:?}: use p50..p99 or good_share", rule.statistic),
-                );
-            }
-            if ![">", ">=", "<", "<="].contains(&rule.op.as_str()) {
-                return invalid(at("op"), format!("{:?}: use >, >=, < or <=", rule.op));
-            }
-            if !rule.threshold.is_finite() {
-                return invalid(at("threshold"), "must be a finite number");
-            }
-            if !aggregator.views.iter().any(|view| view.name == rule.view) {
-                return invalid(
-                    at("view"),
-                    format!("{:?} is not a configured view", rule.view),
-                );
-            }
-            if !WINDOWS.contains(&rule.window.as_str()) {
-                return invalid(
-                    at("window"),
-                    format!("{:?}: use {}", rule.window, WINDOWS.join(", ")),
-                );
-            }
-            for label in rule.labels.keys() {
-                if !is_label_name(label) {
-                    return invalid(at("labels"), format!("{label:?} is not a label name"));
-                }
-            }
-            if !names.insert((rule.name.as_str(), rule.view.as_str(), rule.labels.clone())) {
-                return invalid(
-                    at("name"),
-                    "another rule has the same name, view and labels",
-                );
-            }
-        }
         Ok(())
     }
 }
@@ -384,36 +292,28 @@ mod tests {
     }
 
     #[test]
-    fn view_and_rule_errors_name_the_key() {
+    fn file_level_errors_name_the_key() {
         let cases = [
-            (
-                "[[aggregator.views]]\nname = \"v\"\ndimensions = [\"route\"]\n",
-                "aggregator.views[0].dimensions",
-            ),
-            (
-                "[[aggregator.views]]\nname = \"v\"\ndimensions = [\"site\", \"planet\"]\n",
-                "aggregator.views[0].dimensions",
-            ),
             (
                 "[aggregator]\nhistogram_digits = 4\n",
                 "aggregator.histogram_digits",
             ),
             ("[aggregator]\ntop_n = 0\n", "aggregator.top_n"),
             (
-                "[[alerts.rules]]\nname = \"r\"\nmetric = \"lcp\"\nstatistic = \"p75\"\nop = \">\"\nthreshold = 4.0\nview = \"nope\"\n",
-                "alerts.rules[0].view",
-            ),
-            (
-                "[[alerts.rules]]\nname = \"r\"\nmetric = \"lcp\"\nstatistic = \"median\"\nop = \">\"\nthreshold = 4.0\nview = \"site\"\n",
-                "alerts.rules[0].statistic",
-            ),
-            (
-                "[[alerts.rules]]\nname = \"r\"\nmetric = \"lcp\"\nstatistic = \"p75\"\nop = \"=>\"\nthreshold = 4.0\nview = \"site\"\n",
-                "alerts.rules[0].op",
+                "[[aggregator.views]]\nname = \"v\"\ndimensions = [\"site\"]\n[[aggregator.views]]\nname = \"v\"\ndimensions = [\"site\", \"route\"]\n",
+                "aggregator.views[1].name",
             ),
             (
                 "[[alerts.webhooks]]\nurl = \"https://hooks.example\"\n",
                 "alerts.webhooks[0].url",
+            ),
+            (
+                "[[alerts.alertmanagers]]\nurl = \"http://am\"\nhmac_secret = \"s\"\n",
+                "alerts.alertmanagers[0].hmac_secret",
+            ),
+            (
+                "[alerts]\nevaluation_interval = \"0s\"\n",
+                "alerts.evaluation_interval",
             ),
         ];
         for (toml, key) in cases {
@@ -423,12 +323,12 @@ mod tests {
     }
 
     #[test]
-    fn quantile_statistics_parse() {
-        assert_eq!(super::parse_quantile_statistic("p75"), Some(0.75));
-        assert!(
-            super::parse_quantile_statistic("p99.9").is_some_and(|q| (q - 0.999).abs() < 1e-12)
-        );
-        assert_eq!(super::parse_quantile_statistic("p100"), None);
-        assert_eq!(super::parse_quantile_statistic("75"), None);
+    fn label_names() {
+        assert!(super::is_label_name("site_route"));
+        assert!(super::is_label_name("_x1"));
+        assert!(!super::is_label_name("1x"));
+        assert!(!super::is_label_name("a-b"));
+        assert!(!super::is_label_name("__reserved"));
+        assert!(!super::is_label_name(""));
     }
 }

@@ -161,8 +161,8 @@ pub struct KafkaConfig {
     /// Beacons the producer may hold before the collector answers 503.
     pub queue_messages: usize,
     /// Extra librdkafka properties passed through verbatim (TLS, SASL, tuning), e.g.
-    /// `"security.protocol" = "SASL_SSL"`. They cannot weaken the delivery guarantees: idempotence
-    /// and `acks=all` are always set.
+    /// `"security.protocol" = "SASL_SSL"`. A property rum sets itself (`acks`, `linger.ms`, ...) is
+    /// refused with the `[kafka]` key to use instead, so the delivery guarantees always hold.
     pub librdkafka: BTreeMap<String, String>,
 }
 
@@ -224,14 +224,6 @@ impl SiteConfig {
     }
 }
 
-/// Keys of librdkafka properties the producer sets itself for its guarantees.
-pub const KAFKA_PROTECTED_PROPERTIES: [&str; 4] = [
-    "enable.idempotence",
-    "acks",
-    "bootstrap.servers",
-    "queue.buffering.max.messages",
-];
-
 impl Config {
     /// Checks what serde cannot: cross-field rules and value ranges. Errors name the key.
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -279,16 +271,8 @@ impl Config {
                 return invalid("kafka.queue_messages", "must be greater than 0".into());
             }
         }
-        for key in self.kafka.librdkafka.keys() {
-            if KAFKA_PROTECTED_PROPERTIES.contains(&key.as_str()) {
-                return invalid(
-                    &format!("kafka.librdkafka.\"{key}\""),
-                    "is set by rum itself; use the [kafka] settings instead".into(),
-                );
-            }
-        }
         self.aggregator.validate()?;
-        self.alerts.validate(&self.aggregator)?;
+        self.alerts.validate()?;
         self.enrich.validate()?;
         if self.sites.is_empty() {
             return invalid(

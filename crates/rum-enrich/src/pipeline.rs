@@ -115,24 +115,13 @@ pub enum EnrichError {
     UserAgent(#[from] UserAgentError),
 }
 
-/// Why a beacon is not forwarded although it was valid. [`DropReason::as_str`] is the `reason`
-/// label of the collector's drop counter.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum DropReason {
-    /// The user agent is a crawler, headless browser or synthetic monitor, and the site does not
-    /// keep bots.
-    Bot,
-}
-
-impl DropReason {
-    /// Every reason, so callers can register one counter per label up front.
-    pub const ALL: [Self; 1] = [Self::Bot];
-
-    /// The stable, lowercase metric label.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Bot => "bot",
-        }
+rum_ledger::drop_reasons! {
+    /// Why a beacon is not forwarded although it was valid: the `reason` of
+    /// `rum_dropped_total{stage="enrich"}`.
+    pub enum DropReason in Enrich {
+        /// The user agent is a crawler, headless browser or synthetic monitor, and the site does
+        /// not keep bots.
+        Bot = "bot",
     }
 }
 

@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
-use crate::metrics::SinkMetrics;
+use crate::metrics::{SinkLoss, SinkMetrics};
 use crate::{BeaconSink, SinkError, SinkRecord};
 
 /// How often a blocking flush re-checks the queue.
@@ -47,14 +47,8 @@ impl BeaconSink for ChannelSink {
     fn try_send(&self, record: SinkRecord) -> Result<(), SinkError> {
         match self.sender.try_send(record) {
             Ok(()) => Ok(()),
-            Err(mpsc::error::TrySendError::Full(record)) => {
-                self.metrics.enqueue_rejected("full");
-                Err(SinkError::Full(record))
-            }
-            Err(mpsc::error::TrySendError::Closed(record)) => {
-                self.metrics.enqueue_rejected("closed");
-                Err(SinkError::Closed(record))
-            }
+            Err(mpsc::error::TrySendError::Full(record)) => Err(SinkError::Full(record)),
+            Err(mpsc::error::TrySendError::Closed(record)) => Err(SinkError::Closed(record)),
         }
     }
 
@@ -80,7 +74,11 @@ impl BeaconSink for ChannelSink {
         while self.queue_depth() > 0 && !self.sender.is_closed() && Instant::now() < deadline {
             std::thread::sleep(FLUSH_POLL);
         }
-        self.queue_depth()
+        let undelivered = self.queue_depth();
+        self.metrics
+            .lost
+            .count_many(SinkLoss::UndeliveredAtShutdown, undelivered as u64);
+        undelivered
     }
 }
 

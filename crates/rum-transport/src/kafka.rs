@@ -14,20 +14,25 @@ use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::statistics::Statistics;
-use rum_config::KafkaConfig;
+use rum_config::{ConfigError, KafkaConfig};
 
-use crate::metrics::{KAFKA_BROKERS_UP, KAFKA_IDEMPOTENT, SinkMetrics};
+use crate::metrics::{KAFKA_BROKERS_UP, KAFKA_IDEMPOTENT, SinkLoss, SinkMetrics};
 use crate::{BeaconSink, SinkError, SinkRecord};
 
 /// How often the readiness thread fetches the topic's metadata.
 const READINESS_INTERVAL: Duration = Duration::from_secs(2);
 /// How long one metadata fetch may take.
 const METADATA_TIMEOUT: Duration = Duration::from_secs(3);
+/// At most one delivery-failure line per this interval; the rest are counted in the line.
+static DELIVERY_ERROR_LOG: rum_ledger::LogLimiter =
+    rum_ledger::LogLimiter::new(Duration::from_secs(10));
 /// librdkafka statistics cadence (queue depth, broker state, idempotence state).
 const STATISTICS_INTERVAL_MS: &str = "1000";
 
 #[derive(Debug, thiserror::Error)]
 pub enum KafkaSinkError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
     #[error("cannot create kafka producer: {0}")]
     Create(#[from] KafkaError),
 }
@@ -69,7 +74,10 @@ impl ProducerContext for SinkContext {
                 let reason = error
                     .rdkafka_error_code()
                     .map_or_else(|| "unknown".to_owned(), |code| format!("{code:?}"));
-                tracing::error!(%error, reason, "kafka delivery failed; beacon lost");
+                // Counted every time; logged once per interval (an outage fails every message).
+                if let Some(suppressed) = DELIVERY_ERROR_LOG.admit() {
+                    tracing::error!(%error, reason, suppressed, "kafka delivery failed; beacon lost");
+                }
                 self.metrics.delivery_error(reason);
             }
         }
@@ -92,6 +100,7 @@ pub struct KafkaSink {
 impl KafkaSink {
     /// Creates the producer and starts its readiness checks. Does not wait for the broker.
     pub fn new(config: &KafkaConfig) -> Result<Self, KafkaSinkError> {
+        check_pass_through(config)?;
         let metrics = SinkMetrics::register("kafka", config.queue_messages);
         let context = SinkContext {
             metrics: metrics.clone(),
@@ -117,29 +126,72 @@ impl KafkaSink {
     }
 }
 
-/// The producer's settings: delivery guarantees first, then the operator's pass-through properties
-/// (which `rum_config` validation keeps from overriding the guarantees).
+/// Every librdkafka property the producer sets itself, with the `[kafka]` key an operator uses
+/// instead (`None`: not configurable, a guarantee or an internal). The one list both
+/// [`producer_config`] and [`check_pass_through`] read, so a property rum sets can never be
+/// silently overwritten by `[kafka.librdkafka]`.
+const PRODUCER_PROPERTIES: [ProducerProperty; 8] = [
+    ("bootstrap.servers", Some("kafka.brokers"), |c| {
+        c.brokers.clone()
+    }),
+    ("client.id", None, |_| "rum-collector".to_owned()),
+    ("enable.idempotence", None, |_| "true".to_owned()),
+    ("acks", None, |_| "all".to_owned()),
+    ("compression.type", None, |_| "lz4".to_owned()),
+    ("linger.ms", Some("kafka.linger"), |c| {
+        c.linger.0.as_millis().to_string()
+    }),
+    ("message.timeout.ms", Some("kafka.message_timeout"), |c| {
+        c.message_timeout.0.as_millis().to_string()
+    }),
+    (
+        "queue.buffering.max.messages",
+        Some("kafka.queue_messages"),
+        |c| c.queue_messages.to_string(),
+    ),
+];
+/// A property rum sets: its name, the `[kafka]` key to use instead, and its value.
+type ProducerProperty = (
+    &'static str,
+    Option<&'static str>,
+    fn(&KafkaConfig) -> String,
+);
+/// Set too, but operators may tune how often statistics come (nothing depends on the cadence).
+const STATISTICS_INTERVAL: &str = "statistics.interval.ms";
+
+/// Refuses `[kafka.librdkafka]` properties the producer sets itself, naming the key to use
+/// instead: an operator's `linger.ms` must not be silently overwritten.
+pub fn check_pass_through(config: &KafkaConfig) -> Result<(), ConfigError> {
+    for key in config.librdkafka.keys() {
+        let Some((_, instead, _)) = PRODUCER_PROPERTIES
+            .iter()
+            .find(|(property, _, _)| property.eq_ignore_ascii_case(key))
+        else {
+            continue;
+        };
+        let advice = match instead {
+            Some(instead) => format!("is set by rum itself; use {instead} instead"),
+            None => "is set by rum itself and cannot be changed (delivery guarantees)".to_owned(),
+        };
+        return Err(ConfigError::invalid(
+            format!("kafka.librdkafka.\"{key}\""),
+            advice,
+        ));
+    }
+    Ok(())
+}
+
+/// The producer's settings: the operator's pass-through properties (which
+/// [`check_pass_through`] keeps clear of what rum sets), then rum's own.
 pub(crate) fn producer_config(config: &KafkaConfig) -> ClientConfig {
     let mut client = ClientConfig::new();
+    client.set(STATISTICS_INTERVAL, STATISTICS_INTERVAL_MS);
     for (key, value) in &config.librdkafka {
         client.set(key, value);
     }
-    client
-        .set("bootstrap.servers", &config.brokers)
-        .set("client.id", "rum-collector")
-        .set("enable.idempotence", "true")
-        .set("acks", "all")
-        .set("compression.type", "lz4")
-        .set("linger.ms", config.linger.0.as_millis().to_string())
-        .set(
-            "message.timeout.ms",
-            config.message_timeout.0.as_millis().to_string(),
-        )
-        .set(
-            "queue.buffering.max.messages",
-            config.queue_messages.to_string(),
-        )
-        .set("statistics.interval.ms", STATISTICS_INTERVAL_MS);
+    for (property, _, value) in PRODUCER_PROPERTIES {
+        client.set(property, value(config));
+    }
     client
 }
 
@@ -180,16 +232,12 @@ impl BeaconSink for KafkaSink {
         match self.shared.producer.send(base) {
             Ok(()) => Ok(()),
             Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
-                self.metrics.enqueue_rejected("full");
                 Err(SinkError::Full(record))
             }
-            Err((error, _)) => {
-                self.metrics.enqueue_rejected("rejected");
-                Err(SinkError::Rejected {
-                    reason: error.to_string(),
-                    record,
-                })
-            }
+            Err((error, _)) => Err(SinkError::Rejected {
+                reason: error.to_string(),
+                record,
+            }),
         }
     }
 
@@ -213,7 +261,11 @@ impl BeaconSink for KafkaSink {
         if let Err(error) = self.shared.producer.flush(timeout) {
             tracing::warn!(%error, undelivered = self.queue_depth(), "kafka flush did not complete");
         }
-        self.queue_depth()
+        let undelivered = self.queue_depth();
+        self.metrics
+            .lost
+            .count_many(SinkLoss::UndeliveredAtShutdown, undelivered as u64);
+        undelivered
     }
 }
 
@@ -222,19 +274,57 @@ mod tests {
     use super::*;
 
     #[test]
-    fn guarantees_win_over_pass_through_properties() {
+    fn pass_through_properties_reach_the_producer_and_guarantees_hold() {
         let mut config = KafkaConfig::default();
         config
             .librdkafka
             .insert("security.protocol".into(), "SASL_SSL".into());
         config
             .librdkafka
-            .insert("compression.type".into(), "none".into());
+            .insert("statistics.interval.ms".into(), "5000".into());
+        check_pass_through(&config).expect("allowed");
         let client = producer_config(&config);
         assert_eq!(client.get("enable.idempotence"), Some("true"));
         assert_eq!(client.get("acks"), Some("all"));
         assert_eq!(client.get("compression.type"), Some("lz4"));
         assert_eq!(client.get("linger.ms"), Some("5"));
         assert_eq!(client.get("security.protocol"), Some("SASL_SSL"));
+        assert_eq!(client.get("statistics.interval.ms"), Some("5000"));
+    }
+
+    #[test]
+    fn properties_rum_sets_are_refused_naming_the_key_to_use() {
+        for (property, advice) in [
+            ("linger.ms", "use kafka.linger instead"),
+            ("message.timeout.ms", "use kafka.message_timeout instead"),
+            (
+                "queue.buffering.max.messages",
+                "use kafka.queue_messages instead",
+            ),
+            ("bootstrap.servers", "use kafka.brokers instead"),
+            ("compression.type", "cannot be changed"),
+            ("client.id", "cannot be changed"),
+            ("acks", "cannot be changed"),
+            ("Enable.Idempotence", "cannot be changed"),
+        ] {
+            let mut config = KafkaConfig::default();
+            config.librdkafka.insert(property.into(), "x".into());
+            let error = check_pass_through(&config)
+                .expect_err("refused")
+                .to_string();
+            assert!(
+                error.contains(&format!("kafka.librdkafka.\"{property}\"")),
+                "{error}"
+            );
+            assert!(error.contains(advice), "{error}");
+        }
+    }
+
+    #[test]
+    fn every_property_rum_sets_reaches_the_client() {
+        let client = producer_config(&KafkaConfig::default());
+        for (property, _, _) in PRODUCER_PROPERTIES {
+            assert!(client.get(property).is_some(), "{property}");
+        }
     }
 }

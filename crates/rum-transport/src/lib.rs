@@ -17,8 +17,9 @@ mod tail;
 
 use std::time::Duration;
 
+pub use crate::metrics::SinkLoss;
 pub use channel::{ChannelSink, ChannelSource};
-pub use kafka::{KafkaSink, KafkaSinkError};
+pub use kafka::{KafkaSink, KafkaSinkError, check_pass_through};
 pub use tail::{KafkaTail, TailError, TailStart, TailedBeacon};
 
 /// One beacon on its way out: the partition key and the encoded `rum.v1.Beacon`.
@@ -57,6 +58,7 @@ pub trait BeaconSink: Send + Sync + 'static {
     /// each scrape, so the request path never touches them.
     fn refresh_metrics(&self);
     /// Blocks until everything accepted is delivered or `timeout` passes; returns how many records
-    /// were still undelivered (0 on a clean flush).
+    /// were still undelivered (0 on a clean flush) and counts them in the drop ledger
+    /// (`undelivered_at_shutdown`).
     fn flush(&self, timeout: Duration) -> usize;
 }

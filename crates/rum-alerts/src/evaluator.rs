@@ -1,64 +1,23 @@
-//! Alert rules evaluated in-process on the windowed data, with Prometheus' semantics: a rule's
-//! condition must hold for `for` before the alert fires, `keep_firing_for` keeps it firing through
-//! short recoveries, firing alerts are re-sent every resend interval with an `endsAt` a few
-//! intervals ahead (so a receiver that stops hearing about an alert lets it expire), and a resolved
-//! alert is sent with `endsAt` = the resolution time, repeatedly for a while so it is not missed.
-
-mod notify;
-mod rule;
-mod time;
+//! The evaluator: every evaluation interval, each rule is checked on every segment of its view,
+//! with Prometheus' semantics: a rule's condition must hold for `for` before the alert fires,
+//! `keep_firing_for` keeps it firing through short recoveries, firing alerts are re-sent every
+//! resend interval with an `endsAt` a few intervals ahead (so a receiver that stops hearing about
+//! an alert lets it expire), and a resolved alert is sent with `endsAt` = the resolution time,
+//! repeatedly for a while so it is not missed.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-pub use notify::{Notifier, Receiver, ReceiverKind, SIGNATURE_HEADER, hmac_signature};
-pub use rule::{AlertRule, Comparison, Statistic};
-pub use time::rfc3339;
+use rum_aggregator::pipeline::AggregatorHandle;
+use rum_aggregator::stage2::Stage2;
+use rum_aggregator::view::SegmentKey;
 
-use crate::pipeline::AggregatorHandle;
-use crate::stage2::Stage2;
-use crate::view::SegmentKey;
+use crate::AlertSettings;
+use crate::notify::Notifier;
+use crate::rule::{AlertRule, Statistic};
 
 /// How long a resolved alert is still re-sent (Prometheus keeps 15 minutes).
 const RESOLVED_RETENTION: Duration = Duration::from_secs(15 * 60);
-
-/// The settings of the evaluator, from `[alerts]`.
-#[derive(Debug, Clone)]
-pub struct AlertSettings {
-    pub rules: Vec<AlertRule>,
-    pub evaluation_interval: Duration,
-    pub resend_interval: Duration,
-    pub external_url: String,
-}
-
-impl AlertSettings {
-    pub fn from_config(
-        config: &rum_config::AlertsConfig,
-        aggregator: &rum_config::AggregatorConfig,
-    ) -> Result<Self, String> {
-        let mut rules = config
-            .rules
-            .iter()
-            .map(AlertRule::from_config)
-            .collect::<Result<Vec<_>, _>>()?;
-        if config.default_rules {
-            // The defaults watch the per-site view: the view whose only dimension is the site.
-            if let Some(site_view) = aggregator
-                .views
-                .iter()
-                .find(|view| view.dimensions == ["site"])
-            {
-                rules.extend(AlertRule::defaults(&site_view.name));
-            }
-        }
-        Ok(Self {
-            rules,
-            evaluation_interval: config.evaluation_interval.0,
-            resend_interval: config.resend_interval.0,
-            external_url: config.external_url.clone(),
-        })
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AlertStatus {
@@ -313,14 +272,30 @@ fn expand(template: &str, value: f64, labels: &BTreeMap<String, String>) -> Stri
 }
 
 /// Evaluates the rules every evaluation interval and hands due alerts to the notifier, until the
-/// task is aborted.
-pub async fn run(mut evaluator: Evaluator, aggregator: AggregatorHandle, notifier: Notifier) {
+/// task is aborted or the aggregator stops. The evaluation itself runs on the aggregator's stage-2
+/// thread ([`AggregatorHandle::query`]): it reads the windows where they live, without a lock that
+/// a collector worker could wait on.
+pub async fn run(evaluator: Evaluator, aggregator: AggregatorHandle, notifier: Notifier) {
     let mut tick = tokio::time::interval(evaluator.settings().evaluation_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut evaluator = Some(evaluator);
     loop {
         tick.tick().await;
         let now_ms = aggregator.clock().now_ms();
-        let due = aggregator.read(|stage2| evaluator.evaluate(stage2, now_ms));
+        let Some(mut current) = evaluator.take() else {
+            return;
+        };
+        let answer = aggregator
+            .query(move |stage2| {
+                let due = current.evaluate(stage2, now_ms);
+                (current, due)
+            })
+            .await;
+        let Some((current, due)) = answer else {
+            tracing::info!("aggregator stopped; alert evaluation ends");
+            return;
+        };
+        evaluator = Some(current);
         if !due.is_empty() {
             notifier.send(due);
         }
@@ -330,6 +305,142 @@ pub async fn run(mut evaluator: Evaluator, aggregator: AggregatorHandle, notifie
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use rum_aggregator::metric::MetricKind;
+    use rum_aggregator::settings::AggregatorSettings;
+    use rum_aggregator::stage1::Stage1;
+    use rum_schema::proto::{Beacon, Enrichment, Event, Vital, VitalName, event};
+
+    const MINUTE_MS: i64 = 60_000;
+    /// A fixed instant (minute-aligned) for deterministic tests.
+    const T0: i64 = 1_763_760_000_000;
+
+    fn vital(name: VitalName, value: f64, id: &str) -> Event {
+        Event {
+            kind: Some(event::Kind::Vital(Vital {
+                name: name as i32,
+                value,
+                id: id.to_owned(),
+                ..Vital::default()
+            })),
+        }
+    }
+
+    fn beacon(page_view: &str, received_at_ms: i64, events: Vec<Event>) -> Beacon {
+        Beacon {
+            version: 1,
+            site: "shop".into(),
+            session_id: "s1".into(),
+            page_view_id: page_view.into(),
+            url: "https://shop.example/".into(),
+            received_at_ms,
+            enrichment: Some(Enrichment {
+                route: "/".into(),
+                country: "DE".into(),
+                device_class: "desktop".into(),
+                browser: "Chrome".into(),
+                ..Enrichment::default()
+            }),
+            events,
+            ..Beacon::default()
+        }
+    }
+
+    fn ingest(stage1: &mut Stage1, beacon: &Beacon) {
+        rum_aggregator::wire::BeaconView::of(beacon, |view| stage1.ingest(view));
+    }
+
+    #[test]
+    fn alert_rules_follow_prometheus_for_keep_firing_for_and_ends_at() {
+        use crate::{AlertRule, AlertSettings, Comparison, Statistic};
+        use std::time::Duration;
+
+        let settings = AggregatorSettings::default();
+        let rule = AlertRule {
+            name: "LcpSlow".into(),
+            metric: MetricKind::Lcp,
+            statistic: Statistic::Quantile(0.75),
+            comparison: Comparison::Above,
+            threshold: 4.0,
+            view: "site".into(),
+            window: "1m".into(),
+            min_samples: 3,
+            for_duration: Duration::from_secs(120),
+            keep_firing_for: Duration::from_secs(60),
+            labels: [("severity".to_owned(), "page".to_owned())].into(),
+            annotations: [("summary".to_owned(), "p75 {{ $value }}s".to_owned())].into(),
+        };
+        let mut evaluator = Evaluator::new(AlertSettings {
+            rules: vec![rule],
+            evaluation_interval: Duration::from_secs(15),
+            resend_interval: Duration::from_secs(60),
+            external_url: String::new(),
+            notices: Vec::new(),
+        });
+        let mut stage1 = Stage1::new(settings.clone());
+        let mut stage2 = Stage2::new(settings);
+        let mut feed = |stage2: &mut Stage2, at: i64, lcp: f64, count: usize| {
+            stage2.advance(at);
+            for index in 0..count {
+                ingest(
+                    &mut stage1,
+                    &beacon(
+                        &format!("pv-{at}-{index}"),
+                        at,
+                        vec![vital(VitalName::Lcp, lcp, "l")],
+                    ),
+                );
+            }
+            for partial in stage1.flush() {
+                stage2.apply(partial);
+            }
+        };
+
+        // Two slow samples: below min_samples, nothing happens.
+        feed(&mut stage2, T0, 6000.0, 2);
+        assert!(evaluator.evaluate(&stage2, T0).is_empty());
+        assert_eq!(evaluator.alerts().count(), 0);
+        // Enough samples: pending, not sent.
+        feed(&mut stage2, T0 + 1_000, 6000.0, 3);
+        assert!(evaluator.evaluate(&stage2, T0 + 1_000).is_empty());
+        assert_eq!(evaluator.alerts().count(), 1);
+        // Still true after `for` (2 min): firing and sent, endsAt = now + 4 x resend interval.
+        for minute in 1..=2 {
+            feed(&mut stage2, T0 + minute * MINUTE_MS, 6000.0, 5);
+        }
+        let fired_at = T0 + 2 * MINUTE_MS + 1_000;
+        let sent = evaluator.evaluate(&stage2, fired_at);
+        assert_eq!(sent.len(), 1);
+        assert!(sent[0].firing);
+        assert_eq!(sent[0].labels["alertname"], "LcpSlow");
+        assert_eq!(sent[0].labels["site"], "shop");
+        assert_eq!(sent[0].labels["severity"], "page");
+        assert_eq!(sent[0].starts_at_ms, fired_at);
+        assert_eq!(sent[0].ends_at_ms, fired_at + 4 * 60_000);
+        assert!(sent[0].annotations["summary"].starts_with("p75 6."));
+        // Not re-sent before the resend interval, re-sent after it.
+        assert!(evaluator.evaluate(&stage2, fired_at + 15_000).is_empty());
+        feed(&mut stage2, T0 + 3 * MINUTE_MS, 6000.0, 5);
+        assert_eq!(evaluator.evaluate(&stage2, fired_at + 60_000).len(), 1);
+        // Recovery: fast samples outnumber the slow ones in the 1m window (minutes 2 and 3).
+        let first_false = T0 + 3 * MINUTE_MS + 31_000;
+        feed(&mut stage2, first_false, 500.0, 30);
+        // keep_firing_for (1 min) holds it firing at first (and it is not due for a resend yet)...
+        assert!(evaluator.evaluate(&stage2, first_false).is_empty());
+        assert!(
+            evaluator
+                .alerts()
+                .all(|alert| alert.status == AlertStatus::Firing)
+        );
+        // ...then, a minute after it last held, it resolves and is sent with endsAt = that time.
+        let resolved_at = T0 + 4 * MINUTE_MS + 10_000;
+        feed(&mut stage2, resolved_at, 500.0, 30);
+        let sent = evaluator.evaluate(&stage2, resolved_at);
+        assert_eq!(sent.len(), 1);
+        assert!(!sent[0].firing);
+        assert_eq!(sent[0].ends_at_ms, resolved_at);
+        assert_eq!(sent[0].starts_at_ms, fired_at);
+    }
 
     #[test]
     fn annotation_templates() {
