@@ -518,110 +518,6 @@ mod tests {
         assert!(matches!(kinds[4], EventKind::Custom(_)));
     }
 
-    fn arbitrary_text() -> impl Strategy<Value = String> {
-        prop_oneof![Just(String::new()), "[a-zA-Z0-9/:_-]{1,40}", "\\PC{0,12}"]
-    }
-
-    fn arbitrary_event() -> impl Strategy<Value = Event> {
-        let vital = (0i32..7, any::<f64>(), arbitrary_text()).prop_map(|(name, value, id)| {
-            event::Kind::Vital(Vital {
-                name,
-                value,
-                id,
-                attribution: Some(Attribution {
-                    target: "div".into(),
-                    ..Attribution::default()
-                }),
-                ..Vital::default()
-            })
-        });
-        let navigation =
-            proptest::collection::vec(proptest::option::of(0.0f64..1e6), 8).prop_map(|phases| {
-                event::Kind::Navigation(Navigation {
-                    dns_ms: phases[0],
-                    connect_ms: phases[1],
-                    tls_ms: phases[2],
-                    ttfb_ms: phases[3],
-                    download_ms: phases[4],
-                    dom_interactive_ms: phases[5],
-                    dom_complete_ms: phases[6],
-                    load_ms: phases[7],
-                    transfer_size_bytes: Some(48_213),
-                    protocol: "h2".into(),
-                })
-            });
-        let error = arbitrary_text().prop_map(|kind| {
-            event::Kind::Error(Error {
-                kind,
-                message: "TypeError: x".into(),
-                line: Some(10),
-                ..Error::default()
-            })
-        });
-        let request = (any::<u32>(), any::<f64>()).prop_map(|(status, duration_ms)| {
-            event::Kind::Request(Request {
-                url: "https://api.example.com/cart".into(),
-                method: "POST".into(),
-                status,
-                duration_ms,
-            })
-        });
-        let custom = Just(event::Kind::Custom(Custom {
-            name: "render".into(),
-            value: 1.5,
-        }));
-        proptest::option::of(prop_oneof![vital, navigation, error, request, custom])
-            .prop_map(|kind| Event { kind })
-    }
-
-    fn arbitrary_beacon() -> impl Strategy<Value = Beacon> {
-        (
-            (arbitrary_text(), arbitrary_text(), 0i32..8, any::<i64>()),
-            proptest::option::of(arbitrary_text()),
-            proptest::collection::vec(arbitrary_event(), 0..20),
-            proptest::option::of((
-                arbitrary_text(),
-                arbitrary_text(),
-                arbitrary_text(),
-                arbitrary_text(),
-            )),
-        )
-            .prop_map(
-                |(
-                    (site, page_view_id, navigation_type, received_at_ms),
-                    connection,
-                    events,
-                    enrichment,
-                )| Beacon {
-                    version: 1,
-                    site,
-                    session_id: "session".into(),
-                    page_view_id,
-                    url: "https://shop.example.com/".into(),
-                    navigation_type,
-                    received_at_ms,
-                    connection: connection.map(|effective_type| Connection {
-                        effective_type,
-                        rtt_ms: Some(50.0),
-                        ..Connection::default()
-                    }),
-                    events,
-                    enrichment: enrichment.map(|(country, browser, device_class, route)| {
-                        Enrichment {
-                            country,
-                            browser,
-                            device_class,
-                            route,
-                            city: "Berlin".into(),
-                            asn: 3320,
-                            ..Enrichment::default()
-                        }
-                    }),
-                    ..Beacon::default()
-                },
-            )
-    }
-
     /// The fields of prost's full decode that the projection keeps, in the projection's shape.
     fn projected(beacon: &Beacon) -> BeaconView<'_> {
         BeaconView {
@@ -680,7 +576,7 @@ mod tests {
 
     proptest! {
         #[test]
-        fn the_projection_agrees_with_prost_on_random_beacons(beacon in arbitrary_beacon()) {
+        fn the_projection_agrees_with_prost_on_random_beacons(beacon in rum_schema::arbitrary::beacon()) {
             let payload = beacon.encode_to_vec();
             let view = BeaconView::decode(&payload).expect("decodes");
             let full = Beacon::decode(payload.as_slice()).expect("prost decodes");
@@ -689,7 +585,7 @@ mod tests {
 
         #[test]
         fn truncated_or_mangled_payloads_error_without_panicking(
-            beacon in arbitrary_beacon(),
+            beacon in rum_schema::arbitrary::beacon(),
             cut in any::<prop::sample::Index>(),
             flip in any::<prop::sample::Index>(),
             byte in any::<u8>(),

@@ -508,19 +508,8 @@ fn accepted_response(decoded: &rum_schema::DecodedBeacon) -> Response<Full<Bytes
     response
 }
 
-fn push_decimal(text: &mut String, mut number: usize) {
-    let mut digits = [0u8; 20];
-    let mut start = digits.len();
-    loop {
-        start -= 1;
-        digits[start] = b'0' + (number % 10) as u8;
-        number /= 10;
-        if number == 0 {
-            break;
-        }
-    }
-    // Only ASCII digits were written.
-    text.push_str(std::str::from_utf8(&digits[start..]).unwrap_or_default());
+fn push_decimal(text: &mut String, number: usize) {
+    text.push_str(itoa::Buffer::new().format(number));
 }
 
 fn now_ms() -> i64 {

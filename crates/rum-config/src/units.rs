@@ -48,7 +48,8 @@ impl std::str::FromStr for ByteSize {
     }
 }
 
-/// A duration written as a string with a unit: `ms`, `s`, `m`, `h`, `d` (`"250ms"`, `"5m"`).
+/// A duration written as a string with a unit: `ms`, `s`, `m`, `h`, `d` (`"250ms"`, `"5m"`,
+/// `"1h 30m"`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct HumanDuration(pub Duration);
 
@@ -65,31 +66,13 @@ impl HumanDuration {
 impl std::str::FromStr for HumanDuration {
     type Err = String;
 
+    /// `humantime`'s syntax (`"250ms"`, `"5m"`, `"1h 30m"`, `"2d"`), which always needs a unit.
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let text = text.trim();
-        let split = text
-            .find(|c: char| !c.is_ascii_digit())
-            .ok_or_else(|| format!("{text:?} needs a unit: ms, s, m, h or d"))?;
-        let (digits, unit) = text.split_at(split);
-        let number: u64 = digits
-            .parse()
-            .map_err(|_| format!("{text:?} is not a duration like \"5m\""))?;
-        let millis_per_unit: u64 = match unit.trim() {
-            "ms" => 1,
-            "s" => 1_000,
-            "m" => 60_000,
-            "h" => 3_600_000,
-            "d" => 86_400_000,
-            other => {
-                return Err(format!(
-                    "unknown duration unit {other:?} (use ms, s, m, h, d)"
-                ));
-            }
-        };
-        number
-            .checked_mul(millis_per_unit)
-            .map(|millis| HumanDuration(Duration::from_millis(millis)))
-            .ok_or_else(|| format!("{text:?} is too long"))
+        humantime::parse_duration(text.trim())
+            .map(HumanDuration)
+            .map_err(|error| {
+                format!("{text:?} is not a duration like \"5m\" or \"250ms\": {error}")
+            })
     }
 }
 
@@ -157,7 +140,12 @@ mod tests {
             "1d".parse::<HumanDuration>(),
             Ok(HumanDuration::from_secs(86_400))
         );
+        assert_eq!(
+            "1h 30m".parse::<HumanDuration>(),
+            Ok(HumanDuration::from_secs(5_400))
+        );
         assert!("5".parse::<HumanDuration>().is_err());
         assert!("5 fortnights".parse::<HumanDuration>().is_err());
+        assert!("-5s".parse::<HumanDuration>().is_err());
     }
 }
