@@ -60,12 +60,6 @@ pub enum ClientIpError {
         /// The name as configured.
         name: String,
     },
-    /// The configured IP privacy mode is unknown.
-    #[error("ip privacy mode `{mode}` is unknown (expected `drop` or `truncate`)")]
-    InvalidPrivacyMode {
-        /// The mode as configured.
-        mode: String,
-    },
 }
 
 /// An IP network: an address with its host bits cleared and a prefix length.
@@ -677,44 +671,22 @@ fn single_address_header(
     }
 }
 
-/// What becomes of the client address once GeoIP has used it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum IpPrivacy {
-    /// Keep nothing (the default).
-    #[default]
-    Drop,
-    /// Keep the /24 (IPv4) or /48 (IPv6) network.
-    Truncate,
+/// What becomes of the client address once GeoIP has used it: the configuration's own type (one
+/// fact, one place), read from `enrich.ip_privacy` and each site's `ip_privacy`. What each mode
+/// does is [`IpPrivacyExt::apply`].
+pub use rum_config::IpPrivacyMode as IpPrivacy;
+
+/// The behaviour of an [`IpPrivacy`] mode.
+pub trait IpPrivacyExt {
+    /// What may be kept of `ip`: nothing, or its truncated network as text.
+    fn apply(self, ip: IpAddr) -> Option<String>;
 }
 
-impl IpPrivacy {
-    /// What may be kept of `ip`: nothing, or its truncated network as text.
-    pub fn apply(self, ip: IpAddr) -> Option<String> {
+impl IpPrivacyExt for IpPrivacy {
+    fn apply(self, ip: IpAddr) -> Option<String> {
         match self {
             Self::Drop => None,
             Self::Truncate => Some(truncated_network(ip)),
-        }
-    }
-
-    /// The configuration spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Drop => "drop",
-            Self::Truncate => "truncate",
-        }
-    }
-}
-
-impl FromStr for IpPrivacy {
-    type Err = ClientIpError;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        match text.trim() {
-            mode if mode.eq_ignore_ascii_case("drop") => Ok(Self::Drop),
-            mode if mode.eq_ignore_ascii_case("truncate") => Ok(Self::Truncate),
-            _ => Err(ClientIpError::InvalidPrivacyMode {
-                mode: text.to_owned(),
-            }),
         }
     }
 }
@@ -1364,15 +1336,10 @@ mod tests {
     }
 
     #[test]
-    fn privacy_modes_parse() {
-        assert_eq!("drop".parse::<IpPrivacy>(), Ok(IpPrivacy::Drop));
-        assert_eq!(" Truncate ".parse::<IpPrivacy>(), Ok(IpPrivacy::Truncate));
-        assert_eq!(
-            "keep".parse::<IpPrivacy>(),
-            Err(ClientIpError::InvalidPrivacyMode {
-                mode: "keep".to_owned()
-            })
-        );
+    fn privacy_modes_are_the_config_spelling() {
+        // Parsing is serde's, in rum-config (`ip_privacy = "truncate"`; an unknown mode names the
+        // key there); the type is the same one.
+        assert_eq!(IpPrivacy::Drop.as_str(), "drop");
         assert_eq!(IpPrivacy::Truncate.as_str(), "truncate");
     }
 

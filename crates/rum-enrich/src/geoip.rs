@@ -46,8 +46,10 @@ use serde::de::value::MapAccessDeserializer;
 use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use tracing::{info, warn};
 
-/// How often a [`GeoIpReloader`] checks the files when the caller has no opinion.
-pub const DEFAULT_RELOAD_INTERVAL: Duration = Duration::from_secs(60);
+/// How often a [`GeoIpReloader`] checks the files when the caller has no opinion:
+/// `enrich.geoip_reload_interval`'s default, [`rum_config::DEFAULT_GEOIP_RELOAD_INTERVAL_SECS`].
+pub const DEFAULT_RELOAD_INTERVAL: Duration =
+    Duration::from_secs(rum_config::DEFAULT_GEOIP_RELOAD_INTERVAL_SECS);
 
 /// Shortest reload interval a [`GeoIpReloader`] accepts: a zero interval would spin.
 pub const MIN_RELOAD_INTERVAL: Duration = Duration::from_millis(100);

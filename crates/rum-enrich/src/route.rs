@@ -24,9 +24,10 @@ use std::borrow::Cow;
 
 use regex::{Regex, RegexBuilder};
 
-/// Segments kept in a route before the rest collapses into `/:rest`: deep enough for real page
-/// hierarchies, shallow enough that generated paths cannot fan out.
-pub const DEFAULT_MAX_SEGMENTS: usize = 8;
+/// Segments kept in a route before the rest collapses into `/:rest`: a site's `max_route_segments`
+/// default, [`rum_config::DEFAULT_MAX_ROUTE_SEGMENTS`] (deep enough for real page hierarchies,
+/// shallow enough that generated paths cannot fan out).
+pub const DEFAULT_MAX_SEGMENTS: usize = rum_config::DEFAULT_MAX_ROUTE_SEGMENTS;
 
 /// The default byte cap on a route template.
 pub const DEFAULT_MAX_ROUTE_BYTES: usize = 256;

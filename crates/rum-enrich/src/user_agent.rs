@@ -49,10 +49,11 @@ use crate::bots::{BotDetector, BotPatternError};
 /// `regexes.yaml` of uap-core, converted to JSON by `scripts/vendor-enrich-data`.
 const UAP_CORE_RULES_JSON: &str = include_str!("../data/uap-core/regexes.json");
 
-/// Default number of distinct UA strings the cache keeps (a few MiB at most: keys are capped at
-/// [`MAX_USER_AGENT_BYTES`]). A busy site sees a few thousand distinct UAs a day, most traffic in
-/// the top few hundred.
-pub const DEFAULT_UA_CACHE_CAPACITY: NonZeroUsize = NonZeroUsize::new(16_384).unwrap();
+/// Default number of distinct UA strings the cache keeps: `enrich.ua_cache_capacity`'s default,
+/// [`rum_config::DEFAULT_UA_CACHE_CAPACITY`] (a few MiB at most: keys are capped at
+/// [`MAX_USER_AGENT_BYTES`]).
+pub const DEFAULT_UA_CACHE_CAPACITY: NonZeroUsize =
+    NonZeroUsize::new(rum_config::DEFAULT_UA_CACHE_CAPACITY).unwrap();
 
 /// UA bytes looked at. Real browser UAs are under 300 bytes and in-app ones (Facebook, Instagram)
 /// under 500; the tail of anything longer is ignored, which also caps cache memory per entry.
