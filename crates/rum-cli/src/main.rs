@@ -114,6 +114,9 @@ fn main() -> anyhow::Result<()> {
         Command::Tail(args) => tail(args),
         Command::CheckConfig { file } => {
             let config = rum_config::load(Some(&file), std::env::vars())?;
+            // rum-config checks the shapes; each consuming crate compiles its own section (CIDRs,
+            // header names, route rules) and names the key of a bad value.
+            CollectorSettings::from_config(&config)?;
             let mut stdout = std::io::stdout().lock();
             writeln!(
                 stdout,
