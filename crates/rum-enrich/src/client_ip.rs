@@ -30,6 +30,7 @@ use std::ops::ControlFlow;
 use std::str::FromStr;
 
 use http::{HeaderMap, HeaderName, HeaderValue};
+use ipnet::IpNet;
 
 /// The walk gives up after this many non-empty hops: no real deployment has more proxies than this,
 /// and a header stuffed with thousands of trusted-looking hops must not buy unbounded work.
@@ -62,67 +63,49 @@ pub enum ClientIpError {
     },
 }
 
-/// An IP network: an address with its host bits cleared and a prefix length.
+/// An IP network: an address with its host bits cleared and a prefix length (an [`IpNet`]).
 ///
 /// IPv4-mapped IPv6 networks (`::ffff:10.0.0.0/104`) are stored as the IPv4 network they denote,
 /// so that they match the (canonicalised) IPv4 peers they are meant for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct IpNetwork {
-    address: IpAddr,
-    prefix_len: u8,
-}
+pub struct IpNetwork(IpNet);
 
 impl IpNetwork {
     /// The network of `prefix_len` bits containing `address`; `None` if the prefix is longer than
     /// the address (32 for IPv4, 128 for IPv6).
     pub fn new(address: IpAddr, prefix_len: u8) -> Option<Self> {
-        match address {
-            IpAddr::V4(v4) => (prefix_len <= 32).then(|| Self {
-                address: IpAddr::V4(Ipv4Addr::from(u32::from(v4) & v4_mask(prefix_len))),
-                prefix_len,
-            }),
-            IpAddr::V6(v6) => {
-                if prefix_len > 128 {
-                    return None;
-                }
-                match v6.to_ipv4_mapped() {
-                    Some(v4) if prefix_len >= 96 => Self::new(IpAddr::V4(v4), prefix_len - 96),
-                    _ => Some(Self {
-                        address: IpAddr::V6(Ipv6Addr::from(u128::from(v6) & v6_mask(prefix_len))),
-                        prefix_len,
-                    }),
-                }
-            }
-        }
+        let (address, prefix_len) = match address {
+            IpAddr::V6(v6) if (96..=128).contains(&prefix_len) => match v6.to_ipv4_mapped() {
+                Some(v4) => (IpAddr::V4(v4), prefix_len - 96),
+                None => (address, prefix_len),
+            },
+            _ => (address, prefix_len),
+        };
+        IpNet::new(address, prefix_len)
+            .ok()
+            .map(|network| Self(network.trunc()))
     }
 
     /// The network address (host bits cleared).
     pub fn address(&self) -> IpAddr {
-        self.address
+        self.0.addr()
     }
 
     /// The prefix length in bits.
     pub fn prefix_len(&self) -> u8 {
-        self.prefix_len
+        self.0.prefix_len()
     }
 
-    /// Whether `ip` (IPv4-mapped IPv6 counts as IPv4) lies in this network.
+    /// Whether `ip` (IPv4-mapped IPv6 counts as IPv4) lies in this network. An IPv4 network never
+    /// contains an IPv6 address and the other way round, whatever the prefix.
     pub fn contains(&self, ip: IpAddr) -> bool {
-        match (self.address, ip.to_canonical()) {
-            (IpAddr::V4(network), IpAddr::V4(candidate)) => {
-                u32::from(candidate) & v4_mask(self.prefix_len) == u32::from(network)
-            }
-            (IpAddr::V6(network), IpAddr::V6(candidate)) => {
-                u128::from(candidate) & v6_mask(self.prefix_len) == u128::from(network)
-            }
-            _ => false,
-        }
+        self.0.contains(&ip.to_canonical())
     }
 }
 
 impl fmt::Display for IpNetwork {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(formatter, "{}/{}", self.address, self.prefix_len)
+        fmt::Display::fmt(&self.0, formatter)
     }
 }
 
@@ -131,6 +114,9 @@ impl FromStr for IpNetwork {
 
     /// `10.0.0.0/8`, `2001:db8::/32`, or a bare address (a /32 or /128). Host bits set below the
     /// prefix (`10.1.2.3/8`) are cleared rather than rejected: the intent is unambiguous.
+    ///
+    /// Read here rather than by `IpNet::from_str`, which refuses bare addresses and gives one error
+    /// for every mistake; the configuration error should say which part is wrong.
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let (address_text, prefix_text) = match text.split_once('/') {
             Some((address, prefix)) => (address, Some(prefix)),
@@ -153,18 +139,6 @@ impl FromStr for IpNetwork {
         };
         Self::new(address, prefix_len).ok_or("prefix length is longer than the address")
     }
-}
-
-fn v4_mask(prefix_len: u8) -> u32 {
-    u32::MAX
-        .checked_shl(32 - u32::from(prefix_len.min(32)))
-        .unwrap_or(0)
-}
-
-fn v6_mask(prefix_len: u8) -> u128 {
-    u128::MAX
-        .checked_shl(128 - u32::from(prefix_len.min(128)))
-        .unwrap_or(0)
 }
 
 /// The proxies whose forwarding headers we believe. Empty (the default) trusts nobody, so the socket
