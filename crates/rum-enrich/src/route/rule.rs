@@ -11,7 +11,7 @@ use std::borrow::Cow;
 
 use regex::{Regex, RegexBuilder};
 
-use super::url::{decode_utf8_lossy, encode_reserved, percent_decode};
+use super::url::{encode_reserved, percent_decoded};
 use super::{MAX_SEGMENT_BYTES, RouteLimits, RoutePolicyError, is_unsafe_char, sanitised_route};
 
 /// Compiled size limit for one `regex:` rule, so a pathological rule fails at load time instead of
@@ -105,7 +105,7 @@ impl RouteRule {
                         pattern.push(PatternSegment::Any);
                     }
                     None => {
-                        let decoded = decode_utf8_lossy(percent_decode(segment.as_bytes()));
+                        let decoded = percent_decoded(segment);
                         pattern.push(PatternSegment::Literal(decoded.into_owned()));
                     }
                 },

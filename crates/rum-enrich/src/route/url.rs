@@ -16,7 +16,7 @@ pub(super) fn normalised_segments(path: &str) -> Vec<Cow<'_, str>> {
         if raw.is_empty() {
             continue;
         }
-        let decoded = decode_utf8_lossy(percent_decode(raw.as_bytes()));
+        let decoded = percent_decoded(raw);
         match decoded.as_ref() {
             "." => {}
             ".." => {
@@ -47,59 +47,20 @@ pub(super) fn encode_reserved(segment: &str) -> Cow<'_, str> {
     Cow::Owned(encoded)
 }
 
-/// One pass of percent-decoding. Malformed escapes (`%zz`, a trailing `%`) stay as they are; no
-/// second pass, so `%252e` is the text `%2e`, not a dot.
-pub(super) fn percent_decode(input: &[u8]) -> Cow<'_, [u8]> {
-    if !input.contains(&b'%') {
-        return Cow::Borrowed(input);
-    }
-    let mut decoded = Vec::with_capacity(input.len());
-    let mut index = 0;
-    while index < input.len() {
-        let escaped = match input.get(index..index + 3) {
-            Some([b'%', high, low]) => hex_value(*high).zip(hex_value(*low)),
-            _ => None,
-        };
-        match escaped {
-            Some((high, low)) => {
-                decoded.push(high << 4 | low);
-                index += 3;
-            }
-            None => {
-                decoded.push(input[index]);
-                index += 1;
-            }
-        }
-    }
-    Cow::Owned(decoded)
-}
-
-fn hex_value(digit: u8) -> Option<u8> {
-    match digit {
-        b'0'..=b'9' => Some(digit - b'0'),
-        b'a'..=b'f' => Some(digit - b'a' + 10),
-        b'A'..=b'F' => Some(digit - b'A' + 10),
-        _ => None,
-    }
-}
-
-pub(super) fn decode_utf8_lossy(bytes: Cow<'_, [u8]>) -> Cow<'_, str> {
-    match bytes {
-        Cow::Borrowed(bytes) => String::from_utf8_lossy(bytes),
-        Cow::Owned(bytes) => match String::from_utf8(bytes) {
-            Ok(text) => Cow::Owned(text),
-            Err(error) => Cow::Owned(String::from_utf8_lossy(error.as_bytes()).into_owned()),
-        },
-    }
+/// One pass of percent-decoding, then UTF-8 with invalid sequences replaced by U+FFFD (which the
+/// route turns into `:invalid`). Malformed escapes (`%zz`, a trailing `%`) stay as they are; no
+/// second pass, so `%252e` is the text `%2e`, not a dot. Borrows when nothing was decoded.
+pub(super) fn percent_decoded(text: &str) -> Cow<'_, str> {
+    percent_encoding::percent_decode_str(text).decode_utf8_lossy()
 }
 
 /// A query parameter name as a form would decode it (`+` is a space).
 pub(super) fn decode_query_component(raw: &str) -> Cow<'_, str> {
     if raw.contains('+') {
         let spaced = raw.replace('+', " ");
-        Cow::Owned(decode_utf8_lossy(percent_decode(spaced.as_bytes())).into_owned())
+        Cow::Owned(percent_decoded(&spaced).into_owned())
     } else {
-        decode_utf8_lossy(percent_decode(raw.as_bytes()))
+        percent_decoded(raw)
     }
 }
 
