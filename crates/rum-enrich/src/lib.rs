@@ -28,4 +28,4 @@ pub use pipeline::{DropReason, EnrichError, EnrichOutcome, Enricher};
 pub use settings::{EnrichSettings, SiteEnrichment};
 
 #[cfg(test)]
-mod test_recorder;
+mod test_metrics;

@@ -324,7 +324,7 @@ mod tests {
     use crate::client_ip::{IpPrivacy, TrustedProxies};
     use crate::geoip::GeoIpPaths;
     use crate::route::{RoutePolicy, RoutePolicyConfig};
-    use crate::test_recorder::TestRecorder;
+    use crate::test_metrics::TestMetrics;
 
     /// A proxy in front of the collector (documentation range, RFC 5737).
     const PROXY: &str = "192.0.2.10";
@@ -353,9 +353,10 @@ mod tests {
         }
     }
 
-    fn enricher(settings: &EnrichSettings) -> (Enricher, Arc<TestRecorder>) {
-        let recorder = Arc::new(TestRecorder::default());
-        let enricher = metrics::with_local_recorder(recorder.as_ref(), || Enricher::new(settings))
+    fn enricher(settings: &EnrichSettings) -> (Enricher, Arc<TestMetrics>) {
+        let recorder = Arc::new(TestMetrics::default());
+        let enricher = recorder
+            .record(|| Enricher::new(settings))
             .expect("test enricher builds");
         (enricher, recorder)
     }

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use super::*;
-use crate::test_recorder::TestRecorder;
+use crate::test_metrics::TestMetrics;
 
 /// Build epoch the generator stamps into every test database (2026-01-01T00:00:00Z).
 const TEST_BUILD_EPOCH: u64 = 1_767_225_600;
@@ -28,7 +28,7 @@ fn paths(location: Option<&str>, asn: Option<&str>) -> GeoIpPaths {
     }
 }
 
-impl TestRecorder {
+impl TestMetrics {
     fn lookups(&self, database: &str, outcome: &str) -> u64 {
         self.counter(LOOKUPS, &[("database", database), ("outcome", outcome)])
     }
@@ -39,9 +39,10 @@ impl TestRecorder {
 }
 
 /// Opens the databases with metric handles bound to a fresh recorder.
-fn open_recorded(paths: &GeoIpPaths) -> (GeoIp, Arc<TestRecorder>) {
-    let recorder = Arc::new(TestRecorder::default());
-    let geoip = metrics::with_local_recorder(recorder.as_ref(), || GeoIp::open(paths))
+fn open_recorded(paths: &GeoIpPaths) -> (GeoIp, Arc<TestMetrics>) {
+    let recorder = Arc::new(TestMetrics::default());
+    let geoip = recorder
+        .record(|| GeoIp::open(paths))
         .expect("test databases load");
     (geoip, recorder)
 }
@@ -223,10 +224,9 @@ fn ipv6_in_an_ipv4_only_database_is_not_found() {
 
 #[test]
 fn no_database_answers_unknown_and_warns_at_start_up() {
-    let recorder = TestRecorder::default();
-    let (disabled, opened_without_paths) = metrics::with_local_recorder(&recorder, || {
-        (GeoIp::disabled(), GeoIp::open(&GeoIpPaths::default()))
-    });
+    let recorder = TestMetrics::default();
+    let (disabled, opened_without_paths) =
+        recorder.record(|| (GeoIp::disabled(), GeoIp::open(&GeoIpPaths::default())));
     let opened_without_paths = opened_without_paths.expect("no paths is not an error");
     for geoip in [&disabled, &opened_without_paths] {
         assert_eq!(geoip.lookup(address("81.2.69.142")), GeoInfo::default());

@@ -402,8 +402,8 @@ fn concurrent_classification_agrees_and_counts_every_lookup() {
 
 #[test]
 fn lookups_are_counted_in_metrics() {
-    let recorder = crate::test_recorder::TestRecorder::default();
-    let classifier = metrics::with_local_recorder(&recorder, || classifier(8));
+    let recorder = crate::test_metrics::TestMetrics::default();
+    let classifier = recorder.record(|| classifier(8));
     for user_agent in [CHROME_WINDOWS, CHROME_WINDOWS, CHROME_WINDOWS, SAFARI_MACOS] {
         classifier.classify(user_agent, &ClientHints::NONE, None);
     }
