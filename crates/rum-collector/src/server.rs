@@ -69,7 +69,7 @@ impl CollectorSettings {
             cors_max_age_secs: collector.cors_max_age.0.as_secs(),
             retry_after_secs: collector.retry_after.0.as_secs().max(1),
             shutdown_grace: collector.shutdown_grace.0,
-            enrich: config.enrich.settings()?,
+            enrich: EnrichSettings::from_config(&config.enrich)?,
             sites: SiteSettings::from_config(config)?,
         })
     }

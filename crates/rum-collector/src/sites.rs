@@ -23,7 +23,7 @@ impl SiteSettings {
             .enumerate()
             .map(|(index, site)| {
                 Ok(Self {
-                    enrichment: site.enrichment(index, &config.enrich)?,
+                    enrichment: SiteEnrichment::from_config(site, index, &config.enrich)?,
                     config: site.clone(),
                 })
             })

@@ -2,8 +2,13 @@
 //! validation whose errors name the offending key.
 //!
 //! Every section has `deny_unknown_fields` so a typo is an error, not a silently ignored setting, and
-//! every limit is a named constant. This crate must stay free of I/O beyond reading the file it is
-//! given, and of any runtime dependency: the collector, transport and CLI all read from it.
+//! every limit is a named constant. This crate holds the serde shapes, units and key-naming helpers
+//! only: each consuming crate turns its section into its own settings (`rum_enrich::EnrichSettings::
+//! from_config`, ...) with errors that still name the key, and `rum check-config` runs them all.
+//!
+//! This crate must stay a leaf: free of I/O beyond reading the file it is given, of any runtime
+//! dependency, and of the crates that consume it (enrichment, transport, aggregation), which all
+//! read from it.
 
 #![forbid(unsafe_code)]
 
@@ -226,6 +231,10 @@ impl SiteConfig {
 
 impl Config {
     /// Checks what serde cannot: cross-field rules and value ranges. Errors name the key.
+    ///
+    /// The enrichment values (CIDRs, header names, route rules, cache and clock bounds) are checked
+    /// where they are compiled, by `rum_enrich::EnrichSettings::from_config` and
+    /// `rum_enrich::SiteEnrichment::from_config`.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |key: &str, message: String| {
             Err(ConfigError::Invalid {
@@ -273,7 +282,6 @@ impl Config {
         }
         self.aggregator.validate()?;
         self.alerts.validate()?;
-        self.enrich.validate()?;
         if self.sites.is_empty() {
             return invalid(
                 "sites",
@@ -321,7 +329,6 @@ impl Config {
                     );
                 }
             }
-            site.enrichment(index, &self.enrich)?;
         }
         Ok(())
     }

@@ -12,13 +12,16 @@
 
 use std::time::Duration;
 
-/// A client clock may be ahead of the edge by up to this much and still be believed: phones with a
-/// manually set clock or without network time drift by minutes, not hours.
-pub const DEFAULT_MAX_FUTURE: Duration = Duration::from_secs(5 * 60);
+/// A client clock may be ahead of the edge by up to this much and still be believed:
+/// `enrich.clock_max_future`'s default, [`rum_config::DEFAULT_CLOCK_MAX_FUTURE_SECS`] (phones with
+/// a manually set clock or without network time drift by minutes, not hours).
+pub const DEFAULT_MAX_FUTURE: Duration =
+    Duration::from_secs(rum_config::DEFAULT_CLOCK_MAX_FUTURE_SECS);
 
-/// `sent` may lie up to this far in the past: beacons queued while offline or sent from a page restored
-/// from the back/forward cache the next morning arrive late but are genuine.
-pub const DEFAULT_MAX_PAST: Duration = Duration::from_secs(24 * 60 * 60);
+/// `sent` may lie up to this far in the past: `enrich.clock_max_past`'s default,
+/// [`rum_config::DEFAULT_CLOCK_MAX_PAST_SECS`] (beacons queued while offline or sent from a page
+/// restored from the back/forward cache the next morning arrive late but are genuine).
+pub const DEFAULT_MAX_PAST: Duration = Duration::from_secs(rum_config::DEFAULT_CLOCK_MAX_PAST_SECS);
 
 /// How far `sent` may be from the edge receive time before the client clock is judged implausible.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

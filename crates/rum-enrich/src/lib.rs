@@ -5,7 +5,8 @@
 //! [`user_agent`] and [`bots`] classify the browser -> [`route`] scrubs the URL and derives the route
 //! template -> [`clock`] corrects client clock skew. [`pipeline`] runs these steps once per beacon
 //! behind one [`Enricher`] the collector builds at startup (bots first, so that a dropped bot costs
-//! nothing more).
+//! nothing more). [`settings`] compiles the `[enrich]` section and each site's enrichment keys of the
+//! config file into [`EnrichSettings`] and [`SiteEnrichment`], naming the key of any bad value.
 //!
 //! This crate must never let a raw client IP, raw URL query or raw user agent leave it in a form that
 //! could become a metric label, and must never do network I/O on the request path.
@@ -20,11 +21,11 @@ pub mod clock;
 pub mod geoip;
 pub mod pipeline;
 pub mod route;
+pub mod settings;
 pub mod user_agent;
 
-pub use pipeline::{
-    DropReason, EnrichError, EnrichOutcome, EnrichSettings, Enricher, SiteEnrichment,
-};
+pub use pipeline::{DropReason, EnrichError, EnrichOutcome, Enricher};
+pub use settings::{EnrichSettings, SiteEnrichment};
 
 #[cfg(test)]
-mod test_recorder;
+mod test_metrics;

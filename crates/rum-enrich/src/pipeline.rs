@@ -37,70 +37,25 @@
 
 use std::fmt;
 use std::net::IpAddr;
-use std::num::NonZeroUsize;
 use std::sync::Arc;
-use std::time::Duration;
 
 use http::HeaderMap;
 use http::header::USER_AGENT;
 use metrics::{Counter, counter, describe_counter};
 use rum_schema::proto::{Beacon, Enrichment, event};
 
-use crate::client_ip::{
-    ClientIpOrigin, ClientIpResolver, ClientIpSource, IpPrivacy, TrustedProxies,
-};
+use crate::client_ip::{ClientIpOrigin, ClientIpResolver, IpPrivacyExt};
 use crate::clock::{ClockPolicy, ClockVerdict};
-use crate::geoip::{DEFAULT_RELOAD_INTERVAL, GeoIp, GeoIpError, GeoIpPaths, GeoIpReloader};
-use crate::route::{RouteOrigin, RoutePolicy, referrer_origin, strip_query_and_fragment};
-use crate::user_agent::{
-    ClientHints, DEFAULT_UA_CACHE_CAPACITY, UaCacheStats, UaClassifier, UserAgentError,
-};
+use crate::geoip::{GeoIp, GeoIpError, GeoIpReloader};
+use crate::route::{RouteOrigin, referrer_origin, strip_query_and_fragment};
+// Defined beside their compilation from the config file; still reachable from here.
+pub use crate::settings::{EnrichSettings, SiteEnrichment};
+use crate::user_agent::{ClientHints, UaCacheStats, UaClassifier, UserAgentError};
 
 const CLIENT_IPS: &str = "rum_enrich_client_ips_total";
 const ROUTES: &str = "rum_enrich_routes_total";
 const CLOCK_CHECKS: &str = "rum_enrich_clock_checks_total";
 const BOTS: &str = "rum_enrich_bots_total";
-
-/// Deployment-wide enrichment settings (the `[enrich]` section, already validated).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct EnrichSettings {
-    /// Proxies whose forwarding headers are believed; empty trusts nobody.
-    pub trusted_proxies: TrustedProxies,
-    /// Where those proxies put the client address.
-    pub client_ip_source: ClientIpSource,
-    /// GeoIP databases; both `None` means every location is unknown.
-    pub geoip: GeoIpPaths,
-    /// How often the GeoIP files are checked for a replacement.
-    pub geoip_reload_interval: Duration,
-    /// Distinct user agents whose classification is cached.
-    pub ua_cache_capacity: NonZeroUsize,
-    /// How far the client clock may be off before it is judged implausible.
-    pub clock: ClockPolicy,
-}
-
-impl Default for EnrichSettings {
-    fn default() -> Self {
-        Self {
-            trusted_proxies: TrustedProxies::default(),
-            client_ip_source: ClientIpSource::default(),
-            geoip: GeoIpPaths::default(),
-            geoip_reload_interval: DEFAULT_RELOAD_INTERVAL,
-            ua_cache_capacity: DEFAULT_UA_CACHE_CAPACITY,
-            clock: ClockPolicy::default(),
-        }
-    }
-}
-
-/// One site's enrichment choices (its `[[sites]]` entry, compiled).
-#[derive(Clone, Debug, Default)]
-pub struct SiteEnrichment {
-    /// Keep bot beacons, tagged `is_bot` with device class `bot`, instead of dropping them.
-    pub keep_bots: bool,
-    /// What is kept of the client address after the GeoIP lookup.
-    pub ip_privacy: IpPrivacy,
-    /// URL scrubbing and route templates.
-    pub routes: RoutePolicy,
-}
 
 /// Why the enrichment step can not be built. Startup errors only: nothing on the request path
 /// fails.
@@ -355,8 +310,10 @@ mod tests {
     use rum_schema::proto::Device;
 
     use super::*;
-    use crate::route::RoutePolicyConfig;
-    use crate::test_recorder::TestRecorder;
+    use crate::client_ip::{IpPrivacy, TrustedProxies};
+    use crate::geoip::GeoIpPaths;
+    use crate::route::{RoutePolicy, RoutePolicyConfig};
+    use crate::test_metrics::TestMetrics;
 
     /// A proxy in front of the collector (documentation range, RFC 5737).
     const PROXY: &str = "192.0.2.10";
@@ -385,9 +342,10 @@ mod tests {
         }
     }
 
-    fn enricher(settings: &EnrichSettings) -> (Enricher, Arc<TestRecorder>) {
-        let recorder = Arc::new(TestRecorder::default());
-        let enricher = metrics::with_local_recorder(recorder.as_ref(), || Enricher::new(settings))
+    fn enricher(settings: &EnrichSettings) -> (Enricher, Arc<TestMetrics>) {
+        let recorder = Arc::new(TestMetrics::default());
+        let enricher = recorder
+            .record(|| Enricher::new(settings))
             .expect("test enricher builds");
         (enricher, recorder)
     }

@@ -1,0 +1,221 @@
+//! URLs as scrubbing reads them: a page URL cut into scheme, authority, path and query (borrowed,
+//! no allocation), the path normalised into percent-decoded segments, separators re-encoded inside a
+//! segment, and a referrer reduced to its origin.
+//!
+//! This module must never decode twice (`%252e` is the text `%2e`, not a dot), never panic on any
+//! input (every cut is at an ASCII character), and never keep userinfo or a fragment.
+
+use std::borrow::Cow;
+
+/// The path's segments: split on `/` and `\`, percent-decoded once, empty and `.` segments dropped,
+/// `..` removing its parent but never climbing above the root. Decoding first means `%2e%2e` is a
+/// `..` too, as it is to browsers and servers.
+pub(super) fn normalised_segments(path: &str) -> Vec<Cow<'_, str>> {
+    let mut segments: Vec<Cow<'_, str>> = Vec::new();
+    for raw in path.split(['/', '\\']) {
+        if raw.is_empty() {
+            continue;
+        }
+        let decoded = percent_decoded(raw);
+        match decoded.as_ref() {
+            "." => {}
+            ".." => {
+                segments.pop();
+            }
+            _ => segments.push(decoded),
+        }
+    }
+    segments
+}
+
+/// `/`, `\`, `?` and `#` inside a decoded segment, percent-encoded again so they cannot act as
+/// separators in the route.
+pub(super) fn encode_reserved(segment: &str) -> Cow<'_, str> {
+    if !segment.contains(['/', '\\', '?', '#']) {
+        return Cow::Borrowed(segment);
+    }
+    let mut encoded = String::with_capacity(segment.len() + 6);
+    for character in segment.chars() {
+        match character {
+            '/' => encoded.push_str("%2F"),
+            '\\' => encoded.push_str("%5C"),
+            '?' => encoded.push_str("%3F"),
+            '#' => encoded.push_str("%23"),
+            other => encoded.push(other),
+        }
+    }
+    Cow::Owned(encoded)
+}
+
+/// One pass of percent-decoding, then UTF-8 with invalid sequences replaced by U+FFFD (which the
+/// route turns into `:invalid`). Malformed escapes (`%zz`, a trailing `%`) stay as they are; no
+/// second pass, so `%252e` is the text `%2e`, not a dot. Borrows when nothing was decoded.
+pub(super) fn percent_decoded(text: &str) -> Cow<'_, str> {
+    percent_encoding::percent_decode_str(text).decode_utf8_lossy()
+}
+
+/// A query parameter name as a form would decode it (`+` is a space).
+pub(super) fn decode_query_component(raw: &str) -> Cow<'_, str> {
+    if raw.contains('+') {
+        let spaced = raw.replace('+', " ");
+        Cow::Owned(percent_decoded(&spaced).into_owned())
+    } else {
+        percent_decoded(raw)
+    }
+}
+
+/// A URL cut into the parts scrubbing needs. Fragment and userinfo are never looked at again.
+pub(super) struct UrlParts<'a> {
+    pub(super) scheme: Option<&'a str>,
+    pub(super) authority: Option<&'a str>,
+    pub(super) path: &'a str,
+    pub(super) query: Option<&'a str>,
+}
+
+impl<'a> UrlParts<'a> {
+    pub(super) fn split(url: &'a str) -> Self {
+        let without_fragment = url.split_once('#').map_or(url, |(before, _)| before);
+        let (scheme, authority, path_and_query) = match split_scheme(without_fragment) {
+            Some((scheme, after_scheme)) => {
+                let authority_end = after_scheme
+                    .find(['/', '\\', '?'])
+                    .unwrap_or(after_scheme.len());
+                let (authority, rest) = after_scheme.split_at(authority_end);
+                (Some(scheme), Some(authority), rest)
+            }
+            None => (None, None, without_fragment),
+        };
+        let (path, query) = match path_and_query.split_once('?') {
+            Some((path, query)) => (path, Some(query)),
+            None => (path_and_query, None),
+        };
+        Self {
+            scheme,
+            authority,
+            path,
+            query,
+        }
+    }
+}
+
+/// `scheme` and what follows `://`, if `text` starts with a syntactically valid scheme.
+fn split_scheme(text: &str) -> Option<(&str, &str)> {
+    let (scheme, rest) = text.split_once("://")?;
+    let mut bytes = scheme.bytes();
+    let valid = bytes
+        .next()
+        .is_some_and(|first| first.is_ascii_alphabetic())
+        && bytes.all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'+' | b'-' | b'.'));
+    valid.then_some((scheme, rest))
+}
+
+/// Host and port of an authority: userinfo dropped, host lowercased, an IPv6 literal kept in
+/// brackets. `None` when the port is not a number.
+pub(super) fn host_and_port(authority: &str) -> (&str, Option<&str>) {
+    let host_port = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, after)| after);
+    let port_separator = match host_port.rfind(']') {
+        Some(bracket) => host_port[bracket..].find(':').map(|colon| bracket + colon),
+        None => host_port.rfind(':'),
+    };
+    match port_separator {
+        Some(colon) => (&host_port[..colon], Some(&host_port[colon + 1..])),
+        None => (host_port, None),
+    }
+}
+
+fn is_default_port(scheme: &str, port: &str) -> bool {
+    port.is_empty()
+        || (scheme.eq_ignore_ascii_case("http") && port == "80")
+        || (scheme.eq_ignore_ascii_case("https") && port == "443")
+}
+
+/// `scheme://host[:port]`, scheme and host lowercased in place (no copies: this runs twice per
+/// beacon), the port left out when it is the scheme's default.
+pub(super) fn push_origin(kept: &mut String, scheme: &str, host: &str, port: Option<&str>) {
+    let start = kept.len();
+    kept.push_str(scheme);
+    kept.push_str("://");
+    kept.push_str(host);
+    kept[start..].make_ascii_lowercase();
+    if let Some(port) = port.filter(|port| !is_default_port(scheme, port)) {
+        kept.push(':');
+        kept.push_str(port);
+    }
+}
+
+/// The longest host name DNS allows.
+const MAX_HOST_BYTES: usize = 253;
+
+/// Cuts a URL found inside an event (a request URL, an LCP resource, an error's script) at its query
+/// or fragment: those can carry tokens and personal data, and no per-site allow-list applies there.
+pub fn strip_query_and_fragment(url: &mut String) {
+    if let Some(cut) = url.find(['?', '#']) {
+        url.truncate(cut);
+    }
+}
+
+/// A referrer reduced to its origin: `https://www.google.com/search?q=x` -> `https://www.google.com`.
+///
+/// Scheme and host are lowercased, userinfo and default ports (80 for http, 443 for https) dropped.
+/// Empty for empty or unparseable input, and for hosts that are not plain ASCII names or IP
+/// literals (browsers send punycode; anything else was not sent by one).
+pub fn referrer_origin(referrer: &str) -> String {
+    let Some((scheme, after_scheme)) = split_scheme(referrer.trim()) else {
+        return String::new();
+    };
+    let authority_end = after_scheme
+        .find(['/', '\\', '?', '#'])
+        .unwrap_or(after_scheme.len());
+    let (host, port) = host_and_port(&after_scheme[..authority_end]);
+    let host_ok = if let Some(literal) = host.strip_prefix('[') {
+        literal
+            .strip_suffix(']')
+            .is_some_and(|inside| inside.parse::<std::net::Ipv6Addr>().is_ok())
+    } else {
+        !host.is_empty()
+            && host.len() <= MAX_HOST_BYTES
+            && host
+                .bytes()
+                .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_'))
+    };
+    let port_ok = port.is_none_or(|port| {
+        port.is_empty()
+            || (port.len() <= 5
+                && port.bytes().all(|byte| byte.is_ascii_digit())
+                && port.parse::<u16>().is_ok())
+    });
+    if !host_ok || !port_ok {
+        return String::new();
+    }
+    let mut origin = String::with_capacity(scheme.len() + 3 + host.len() + 6);
+    push_origin(&mut origin, scheme, host, port);
+    origin
+}
+
+#[cfg(test)]
+mod tests {
+    use super::strip_query_and_fragment;
+
+    #[test]
+    fn event_urls_lose_query_and_fragment() {
+        for (input, expected) in [
+            (
+                "https://api.example.com/cart?token=secret",
+                "https://api.example.com/cart",
+            ),
+            (
+                "https://cdn.example.com/hero.jpg#x",
+                "https://cdn.example.com/hero.jpg",
+            ),
+            ("/relative/path?q=1#f", "/relative/path"),
+            ("https://example.com/plain", "https://example.com/plain"),
+            ("", ""),
+        ] {
+            let mut url = input.to_owned();
+            strip_query_and_fragment(&mut url);
+            assert_eq!(url, expected);
+        }
+    }
+}
