@@ -352,7 +352,6 @@ fn bots_are_dropped_and_counted_unless_the_site_keeps_them() {
         rum.metric("rum_dropped_total{stage=\"enrich\",reason=\"bot\",item=\"beacon\"}"),
         1.0
     );
-    assert_eq!(rum.metric("rum_enrich_bots_total{action=\"dropped\"}"), 1.0);
     assert_eq!(rum.metric("rum_enrich_bots_total{action=\"kept\"}"), 1.0);
     assert_eq!(rum.metric("rum_collector_beacons_accepted_total"), 2.0);
 }

@@ -198,16 +198,48 @@ mod tests {
     fn malformed_bytes_are_refused_not_panicked_on() {
         let mut histogram = new_histogram::<u64>(MetricKind::Lcp, 2);
         let mut exact = ExactCounts::new(MetricKind::Lcp);
+        let untouched = ExactCounts::new(MetricKind::Lcp);
+        // Neither a slot nor a record body.
         for junk in [
             &b""[..],
             b"\x00",
             b"\x00\x05abc",
             b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff",
         ] {
-            for (kind, body) in records(junk) {
-                let _ = add_record(kind, body, &mut histogram, &mut exact);
-            }
-            let _ = add_record(MetricKind::Lcp, junk, &mut histogram, &mut exact);
+            assert!(
+                !add_record(MetricKind::Lcp, junk, &mut histogram, &mut exact),
+                "body {junk:?}"
+            );
         }
+        // A record whose header is fine but whose body is not: too short for its sum, or an
+        // exact-pair count with no pairs behind it.
+        for slot in [
+            &b"\x00\x03abc"[..],
+            b"\x00\x09\x00\x00\x00\x00\x00\x00\x00\x00\x05",
+        ] {
+            let found: Vec<_> = records(slot).collect();
+            assert_eq!(found.len(), 1, "{slot:?}");
+            let (kind, body) = found[0];
+            assert!(
+                !add_record(kind, body, &mut histogram, &mut exact),
+                "record of {slot:?}"
+            );
+        }
+        // Truncated headers yield no record at all.
+        for junk in [&b""[..], b"\x00", b"\x00\x05abc", &[0xff; 11]] {
+            assert_eq!(records(junk).count(), 0, "{junk:?}");
+        }
+        assert!(histogram.is_empty(), "nothing was recorded from junk");
+        assert_eq!(exact, untouched);
+        // A well-formed record still decodes after the junk.
+        let mut good = Vec::new();
+        let mut sample = new_histogram::<u64>(MetricKind::Lcp, 2);
+        sample.record(1800).expect("in range");
+        let mut sample_exact = ExactCounts::new(MetricKind::Lcp);
+        sample_exact.record(MetricKind::Lcp, 1800.0, 1);
+        encode_metric(&mut good, MetricKind::Lcp, &sample, &sample_exact);
+        let (kind, body) = records(&good).next().expect("one record");
+        assert!(add_record(kind, body, &mut histogram, &mut exact));
+        assert_eq!(histogram.len(), 1);
     }
 }

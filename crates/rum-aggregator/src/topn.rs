@@ -225,9 +225,11 @@ mod tests {
     fn rebalance_promotes_a_hotter_candidate() {
         let mut admission = Admission::new(1, 10);
         let site = admission.site("shop").expect("admitted");
-        let _ = admission.value(&site, Dimension::Route, "/cold");
+        // The first value is admitted at once; the next one folds (the table holds one) but is a
+        // candidate with more hits.
+        assert!(admission.value(&site, Dimension::Route, "/cold").is_ok());
         for _ in 0..10 {
-            let _ = admission.value(&site, Dimension::Route, "/hot");
+            assert!(admission.value(&site, Dimension::Route, "/hot").is_err());
         }
         admission.rebalance();
         assert_eq!(
@@ -243,9 +245,16 @@ mod tests {
     fn a_flood_of_distinct_values_stays_bounded() {
         let mut admission = Admission::new(10, 10);
         let site = admission.site("shop").expect("admitted");
+        let mut admitted = 0;
         for index in 0..100_000 {
-            let _ = admission.value(&site, Dimension::Route, &format!("/u/{index}"));
+            if admission
+                .value(&site, Dimension::Route, &format!("/u/{index}"))
+                .is_ok()
+            {
+                admitted += 1;
+            }
         }
+        assert_eq!(admitted, 10, "the first ten are admitted, the rest fold");
         assert!(admission.entries() <= 1 + 10 + 10 * CANDIDATE_FACTOR);
     }
 }

@@ -598,9 +598,11 @@ mod tests {
                 if Beacon::decode(truncated).is_err() {
                     prop_assert!(BeaconView::decode(truncated).is_err());
                 }
+                // A flipped byte may still be a valid beacon or not: either answer is right; what
+                // is tested is that the decoder returns one (no panic, no endless loop).
                 let mut mangled = payload.clone();
                 mangled[flip.index(payload.len())] = byte;
-                let _ = BeaconView::decode(&mangled);
+                let _either_answer = BeaconView::decode(&mangled);
             }
         }
     }

@@ -5,9 +5,9 @@
 //! - `rum_collector_beacons_received_total`: requests that carried a beacon (or should have: a POST
 //!   to a wrong path, a wrong method), counted on arrival; every one ends accepted or in the ledger.
 //! - `rum_collector_beacons_accepted_total`: beacons handed to the sink.
-//! - `rum_dropped_total{stage="edge"|"enrich", reason, item}` (the drop ledger, `rum_ledger`):
-//!   beacons refused (every 4xx/5xx), valid beacons dropped by policy (`bot`), and events refused
-//!   inside accepted beacons (`item="event"`).
+//! - `rum_dropped_total{stage="edge", reason, item}` (the drop ledger, `rum_ledger`): beacons
+//!   refused (every 4xx/5xx) and events refused inside accepted beacons (`item="event"`); bots
+//!   dropped by policy are counted by `rum_enrich`, where that decision is made.
 //! - `rum_collector_preflights_total{outcome}`: CORS preflights, `allowed` or `refused` (a preflight
 //!   carries no beacon; a refused one means the browser will not send it).
 //! - `rum_collector_events_accepted_total{type}`: events in accepted beacons (vital, nav, error,
@@ -19,7 +19,6 @@
 use std::collections::HashMap;
 
 use metrics::{Counter, Histogram, counter, describe_counter, describe_histogram, histogram};
-use rum_enrich::DropReason;
 use rum_ledger::{DropCounters, Item};
 use rum_schema::DecodeReason;
 use rum_schema::proto::event::Kind;
@@ -43,7 +42,6 @@ pub(crate) struct CollectorMetrics {
     beacons_accepted: Counter,
     refused_by_edge: DropCounters<EdgeReason>,
     refused_by_decoder: DropCounters<DecodeReason>,
-    dropped_by_policy: DropCounters<DropReason>,
     events_refused: DropCounters<DecodeReason>,
     preflights_allowed: Counter,
     preflights_refused: Counter,
@@ -87,7 +85,6 @@ impl CollectorMetrics {
             beacons_accepted: counter!(BEACONS_ACCEPTED),
             refused_by_edge: DropCounters::register(Item::Beacon),
             refused_by_decoder: DropCounters::register(Item::Beacon),
-            dropped_by_policy: DropCounters::register(Item::Beacon),
             events_refused: DropCounters::register(Item::Event),
             preflights_allowed: counter!(PREFLIGHTS, "outcome" => "allowed"),
             preflights_refused: counter!(PREFLIGHTS, "outcome" => "refused"),
@@ -125,11 +122,6 @@ impl CollectorMetrics {
         } else {
             self.preflights_refused.increment(1);
         }
-    }
-
-    /// A valid beacon answered 202 and deliberately not forwarded, in the ledger.
-    pub(crate) fn dropped(&self, reason: DropReason) {
-        self.dropped_by_policy.count(reason);
     }
 
     /// Counts an accepted beacon: one increment per event type present (each counter update is

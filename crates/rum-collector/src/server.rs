@@ -449,10 +449,8 @@ async fn accept_beacon(
     {
         EnrichOutcome::Forward => {}
         // Answered like any valid beacon: telling a bot it was recognised helps it evade.
-        EnrichOutcome::Drop(reason) => {
-            shared.metrics.dropped(reason);
-            return Ok(accepted_response(&decoded));
-        }
+        // (The enricher counted it in the drop ledger.)
+        EnrichOutcome::Drop(_reason) => return Ok(accepted_response(&decoded)),
     }
     let record = SinkRecord {
         key: partition_key(&site.id, &decoded.beacon.page_view_id),

@@ -30,7 +30,9 @@
 //! - `rum_enrich_routes_total{origin="rule|heuristic"}`: how each route template was derived.
 //! - `rum_enrich_clock_checks_total{verdict}`: `plausible`, `sent_missing`,
 //!   `sent_too_far_in_future`, `sent_too_far_in_past` (the last two are clamped).
-//! - `rum_enrich_bots_total{action="dropped|kept"}`: beacons whose user agent is a bot.
+//! - `rum_enrich_bots_total{action="kept"}`: bot beacons forwarded, tagged, for sites that keep them.
+//! - `rum_dropped_total{stage="enrich", reason="bot", item="beacon"}` (the drop ledger): bot beacons
+//!   dropped, counted here where the decision is made.
 //!
 //! Plus those of the parts: `rum_enrich_ua_cache_lookups_total{outcome}` ([`crate::user_agent`])
 //! and `rum_geoip_*` ([`crate::geoip`]).
@@ -166,7 +168,7 @@ impl Enricher {
         );
         if agent.is_bot {
             if !site.keep_bots {
-                self.metrics.bots_dropped.increment(1);
+                self.metrics.dropped.count(DropReason::Bot);
                 return EnrichOutcome::Drop(DropReason::Bot);
             }
             self.metrics.bots_kept.increment(1);
@@ -230,7 +232,7 @@ struct EnrichMetrics {
     client_ips: [Counter; ClientIpOrigin::ALL.len()],
     routes: [Counter; RouteOrigin::ALL.len()],
     clock_checks: [Counter; ClockVerdict::ALL.len()],
-    bots_dropped: Counter,
+    dropped: rum_ledger::DropCounters<DropReason>,
     bots_kept: Counter,
 }
 
@@ -250,7 +252,7 @@ impl EnrichMetrics {
         );
         describe_counter!(
             BOTS,
-            "Beacons whose user agent is a bot, by what was done with them."
+            "Bot beacons forwarded (tagged) because their site keeps bots; dropped ones are in rum_dropped_total."
         );
         Self {
             client_ips: ClientIpOrigin::ALL
@@ -258,7 +260,7 @@ impl EnrichMetrics {
             routes: RouteOrigin::ALL.map(|origin| counter!(ROUTES, "origin" => origin.as_str())),
             clock_checks: ClockVerdict::ALL
                 .map(|verdict| counter!(CLOCK_CHECKS, "verdict" => verdict.as_str())),
-            bots_dropped: counter!(BOTS, "action" => "dropped"),
+            dropped: rum_ledger::DropCounters::register(rum_ledger::Item::Beacon),
             bots_kept: counter!(BOTS, "action" => "kept"),
         }
     }
@@ -569,7 +571,14 @@ mod tests {
             &request,
         );
         assert_eq!(outcome, EnrichOutcome::Drop(DropReason::Bot));
-        assert_eq!(recorder.counter(BOTS, &[("action", "dropped")]), 1);
+        assert_eq!(
+            recorder.counter(
+                rum_ledger::DROPPED,
+                &[("stage", "enrich"), ("reason", "bot"), ("item", "beacon")]
+            ),
+            1
+        );
+        assert_eq!(recorder.counter(BOTS, &[("action", "kept")]), 0);
         // A dropped bot costs no GeoIP lookup and no route.
         assert_eq!(recorder.counter(ROUTES, &[("origin", "heuristic")]), 0);
 
