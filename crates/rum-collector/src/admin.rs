@@ -1,21 +1,39 @@
 //! The admin listener: `/metrics` (Prometheus text), `/healthz` (the process is alive) and `/readyz`
-//! (the sink can take data and the collector is not shutting down). Never on the public port.
+//! (every readiness check passes). Never on the public port.
+//!
+//! It runs on a thread of its own (`rum-admin`, a current-thread runtime), whatever else the process
+//! does: a scrape of a large exposition (hundreds of MB at tens of thousands of segments) is copied
+//! into sockets there, not on a worker that serves beacons. The body goes out as the chunks it was
+//! rendered in, never concatenated. `rum collector`, `rum standalone` and `rum aggregator` all serve
+//! their admin endpoints through [`AdminServer`].
 
+use std::collections::VecDeque;
+use std::convert::Infallible;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
-use http_body_util::Full;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::sync::oneshot;
 
-use crate::server::Shared;
+use crate::server::HEADER_READ_TIMEOUT;
 
-/// Renders extra Prometheus families for `/metrics` (the aggregator's per-segment data in
-/// `rum standalone`). Asynchronous: the text is made elsewhere (the aggregator renders on its own
-/// thread) while the admin connection's task waits, so no collector worker is held meanwhile.
+/// Renders extra Prometheus families for `/metrics` (the aggregator's per-segment data).
+/// Asynchronous: the text is made elsewhere (the aggregator renders on its own thread) while the
+/// admin connection's task waits.
 pub type ExtraMetrics = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = String> + Send>> + Send + Sync>;
+
+/// Run before each render, to set gauges sampled at scrape time (sink queue depth).
+pub type RefreshMetrics = Arc<dyn Fn() + Send + Sync>;
+
+/// One readiness condition: `Err(why)` makes `/readyz` answer 503 with the reason.
+pub type ReadinessCheck = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
 
 /// The `/metrics` body: the process's metrics (metrics-exporter-prometheus) followed by every
 /// extra renderer's families.
@@ -23,6 +41,7 @@ pub type ExtraMetrics = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = String> + Se
 pub struct MetricsExposition {
     prometheus: metrics_exporter_prometheus::PrometheusHandle,
     extra: Vec<ExtraMetrics>,
+    refresh: Vec<RefreshMetrics>,
 }
 
 impl MetricsExposition {
@@ -30,6 +49,7 @@ impl MetricsExposition {
         Self {
             prometheus,
             extra: Vec::new(),
+            refresh: Vec::new(),
         }
     }
 
@@ -39,27 +59,177 @@ impl MetricsExposition {
         self
     }
 
-    pub async fn render(&self) -> String {
-        let mut text = self.prometheus.render();
+    /// Runs `refresh` before every render.
+    pub fn with_refresh(mut self, refresh: RefreshMetrics) -> Self {
+        self.refresh.push(refresh);
+        self
+    }
+
+    /// The exposition as the chunks it was rendered in (no copy of the large ones).
+    pub async fn render_chunks(&self) -> Vec<Bytes> {
+        for refresh in &self.refresh {
+            refresh();
+        }
+        let mut own = self.prometheus.render();
+        if !own.is_empty() && !own.ends_with('\n') {
+            own.push('\n');
+        }
+        let mut chunks = vec![Bytes::from(own)];
         for render in &self.extra {
-            let extra = render().await;
-            if !text.is_empty() && !text.ends_with('\n') {
-                text.push('\n');
+            let mut extra = render().await;
+            if !extra.is_empty() && !extra.ends_with('\n') {
+                extra.push('\n');
             }
-            text.push_str(&extra);
+            chunks.push(Bytes::from(extra));
+        }
+        chunks
+    }
+
+    /// The exposition as one string (tests and tools).
+    pub async fn render(&self) -> String {
+        let chunks = self.render_chunks().await;
+        let mut text = String::with_capacity(chunks.iter().map(Bytes::len).sum());
+        for chunk in chunks {
+            text.push_str(&String::from_utf8_lossy(&chunk));
         }
         text
     }
 }
 
-pub(crate) async fn handle<B>(shared: &Arc<Shared>, request: &Request<B>) -> Response<Full<Bytes>> {
+/// What the admin endpoints answer from.
+#[derive(Clone)]
+pub struct AdminState {
+    pub exposition: MetricsExposition,
+    pub readiness: Vec<ReadinessCheck>,
+}
+
+impl AdminState {
+    pub fn new(exposition: MetricsExposition) -> Self {
+        Self {
+            exposition,
+            readiness: Vec::new(),
+        }
+    }
+
+    /// Adds a condition `/readyz` requires.
+    pub fn with_readiness(mut self, check: ReadinessCheck) -> Self {
+        self.readiness.push(check);
+        self
+    }
+}
+
+/// A bound admin listener, not yet serving.
+pub struct AdminServer {
+    listener: std::net::TcpListener,
+}
+
+/// The running admin thread; dropping it (or [`stop`](Self::stop)) ends it.
+pub struct RunningAdmin {
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl RunningAdmin {
+    /// Stops accepting and ends the thread (open connections are dropped).
+    pub fn stop(mut self) {
+        self.shut_down();
+    }
+
+    fn shut_down(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _already_gone = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            if thread.join().is_err() {
+                tracing::error!("the admin thread panicked");
+            }
+        }
+    }
+}
+
+impl Drop for RunningAdmin {
+    fn drop(&mut self) {
+        self.shut_down();
+    }
+}
+
+/// The name of the admin listener's thread.
+pub const ADMIN_THREAD_NAME: &str = "rum-admin";
+
+impl AdminServer {
+    /// Binds `address` (port 0 picks a free port).
+    pub fn bind(address: SocketAddr) -> std::io::Result<Self> {
+        let listener = std::net::TcpListener::bind(address)?;
+        listener.set_nonblocking(true)?;
+        Ok(Self { listener })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves on a thread of its own until the returned handle is stopped or dropped.
+    pub fn spawn(self, state: AdminState) -> std::io::Result<RunningAdmin> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let (stop, stopped) = oneshot::channel();
+        let listener = self.listener;
+        let state = Arc::new(state);
+        let thread = std::thread::Builder::new()
+            .name(ADMIN_THREAD_NAME.to_owned())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    match tokio::net::TcpListener::from_std(listener) {
+                        Ok(listener) => serve(listener, state, stopped).await,
+                        Err(error) => tracing::error!(%error, "cannot serve the admin listener"),
+                    }
+                })
+            })?;
+        Ok(RunningAdmin {
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+}
+
+async fn serve(
+    listener: tokio::net::TcpListener,
+    state: Arc<AdminState>,
+    mut stopped: oneshot::Receiver<()>,
+) {
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((stream, _peer)) = accepted else { continue };
+                let state = Arc::clone(&state);
+                let service = service_fn(move |request: Request<Incoming>| {
+                    let state = Arc::clone(&state);
+                    async move { Ok::<_, Infallible>(handle(&state, &request).await) }
+                });
+                let connection = http.serve_connection(TokioIo::new(stream), service);
+                tokio::spawn(async move {
+                    if let Err(error) = connection.await {
+                        tracing::debug!(%error, "admin connection ended with an error");
+                    }
+                });
+            }
+            _ = &mut stopped => return,
+        }
+    }
+}
+
+async fn handle<B>(state: &AdminState, request: &Request<B>) -> Response<Chunks> {
     if request.method() != Method::GET && request.method() != Method::HEAD {
         return text(StatusCode::METHOD_NOT_ALLOWED, "use GET\n");
     }
     match request.uri().path() {
         "/metrics" => {
-            shared.sink.refresh_metrics();
-            let mut response = text(StatusCode::OK, &shared.exposition.render().await);
+            let chunks = state.exposition.render_chunks().await;
+            let mut response = Response::new(Chunks::new(chunks));
             response.headers_mut().insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
@@ -67,15 +237,10 @@ pub(crate) async fn handle<B>(shared: &Arc<Shared>, request: &Request<B>) -> Res
             response
         }
         "/healthz" => text(StatusCode::OK, "ok\n"),
-        "/readyz" => {
-            if shared.shutting_down.load(Ordering::Relaxed) {
-                text(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n")
-            } else if !shared.sink.is_ready() {
-                text(StatusCode::SERVICE_UNAVAILABLE, "sink not ready\n")
-            } else {
-                text(StatusCode::OK, "ready\n")
-            }
-        }
+        "/readyz" => match state.readiness.iter().find_map(|check| check().err()) {
+            Some(reason) => text(StatusCode::SERVICE_UNAVAILABLE, &format!("{reason}\n")),
+            None => text(StatusCode::OK, "ready\n"),
+        },
         _ => text(
             StatusCode::NOT_FOUND,
             "not found; try /metrics, /healthz, /readyz\n",
@@ -83,12 +248,71 @@ pub(crate) async fn handle<B>(shared: &Arc<Shared>, request: &Request<B>) -> Res
     }
 }
 
-fn text(status: StatusCode, body: &str) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(body.to_owned())));
+fn text(status: StatusCode, body: &str) -> Response<Chunks> {
+    let mut response = Response::new(Chunks::new(vec![Bytes::from(body.to_owned())]));
     *response.status_mut() = status;
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
     response
+}
+
+/// A response body sent as the chunks it was made of, with its exact length known up front.
+pub struct Chunks {
+    chunks: VecDeque<Bytes>,
+    remaining: u64,
+}
+
+impl Chunks {
+    fn new(chunks: Vec<Bytes>) -> Self {
+        let chunks: VecDeque<Bytes> = chunks
+            .into_iter()
+            .filter(|chunk| !chunk.is_empty())
+            .collect();
+        let remaining = chunks.iter().map(|chunk| chunk.len() as u64).sum();
+        Self { chunks, remaining }
+    }
+}
+
+impl Body for Chunks {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _context: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        let this = self.get_mut();
+        Poll::Ready(this.chunks.pop_front().map(|chunk| {
+            this.remaining -= chunk.len() as u64;
+            Ok(Frame::data(chunk))
+        }))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.chunks.is_empty()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.remaining)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    #[tokio::test]
+    async fn chunks_are_sent_in_order_with_their_exact_length() {
+        let body = Chunks::new(vec![
+            Bytes::from_static(b"a 1\n"),
+            Bytes::new(),
+            Bytes::from_static(b"b 2\n"),
+        ]);
+        assert_eq!(body.size_hint().exact(), Some(8));
+        let collected = body.collect().await.expect("infallible").to_bytes();
+        assert_eq!(&collected[..], b"a 1\nb 2\n");
+    }
 }

@@ -21,7 +21,10 @@ mod script;
 mod server;
 mod sites;
 
-pub use admin::{ExtraMetrics, MetricsExposition};
+pub use admin::{
+    ADMIN_THREAD_NAME, AdminServer, AdminState, ExtraMetrics, MetricsExposition, ReadinessCheck,
+    RefreshMetrics, RunningAdmin,
+};
 pub use error::HttpError;
 pub use server::{Collector, CollectorSettings, HEADER_READ_TIMEOUT, StartError};
 pub use sites::{SiteRegistry, SiteSettings};

@@ -20,8 +20,7 @@ use rum_schema::{BeaconDecoder, DecodeLimits};
 use rum_transport::{BeaconSink, SinkError, SinkRecord};
 use tokio::net::TcpListener;
 
-use crate::admin;
-use crate::admin::MetricsExposition;
+use crate::admin::{AdminServer, AdminState, MetricsExposition};
 use crate::body::{BodyLimits, gunzip, read_body};
 use crate::error::HttpError;
 use crate::metrics::CollectorMetrics;
@@ -97,7 +96,6 @@ pub(crate) struct Shared {
     enricher: Enricher,
     pub(crate) sink: Arc<dyn BeaconSink>,
     metrics: CollectorMetrics,
-    pub(crate) exposition: MetricsExposition,
     /// The browser script served at `/rum.js`.
     script: BrowserScript,
     pub(crate) shutting_down: AtomicBool,
@@ -106,7 +104,8 @@ pub(crate) struct Shared {
 /// A bound collector, ready to [`run`](Collector::run).
 pub struct Collector {
     public: TcpListener,
-    admin: TcpListener,
+    admin: AdminServer,
+    exposition: MetricsExposition,
     shared: Arc<Shared>,
 }
 
@@ -135,14 +134,17 @@ impl Collector {
                 .map_err(|source| StartError::Bind { address, source })
         };
         let public = bind(settings.listen).await?;
-        let admin = bind(settings.admin_listen).await?;
+        let admin =
+            AdminServer::bind(settings.admin_listen).map_err(|source| StartError::Bind {
+                address: settings.admin_listen,
+                source,
+            })?;
         let shared = Arc::new(Shared {
             decoder: BeaconDecoder::new(settings.decode_limits),
             sites: SiteRegistry::new(&settings.sites),
             enricher,
             sink,
             metrics: CollectorMetrics::register(),
-            exposition,
             script: BrowserScript::embedded(),
             shutting_down: AtomicBool::new(false),
             settings,
@@ -150,6 +152,7 @@ impl Collector {
         Ok(Self {
             public,
             admin,
+            exposition,
             shared,
         })
     }
@@ -168,13 +171,36 @@ impl Collector {
     }
 
     /// Serves until `shutdown` resolves, then stops accepting, lets in-flight requests finish and
-    /// flushes the sink, all within the configured grace period.
+    /// flushes the sink, all within the configured grace period. The admin listener runs on its
+    /// own thread meanwhile (`rum-admin`) and answers `/readyz` 503 once shutdown begins.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> ShutdownReport {
         let Collector {
             public,
             admin,
+            exposition,
             shared,
         } = self;
+        let refresh_sink = Arc::clone(&shared.sink);
+        let ready_shared = Arc::clone(&shared);
+        let admin_state = AdminState::new(
+            exposition.with_refresh(Arc::new(move || refresh_sink.refresh_metrics())),
+        )
+        .with_readiness(Arc::new(move || {
+            if ready_shared.shutting_down.load(Ordering::Relaxed) {
+                Err("shutting down".to_owned())
+            } else if !ready_shared.sink.is_ready() {
+                Err("sink not ready".to_owned())
+            } else {
+                Ok(())
+            }
+        }));
+        let admin = match admin.spawn(admin_state) {
+            Ok(admin) => Some(admin),
+            Err(error) => {
+                tracing::error!(%error, "cannot start the admin listener's thread");
+                None
+            }
+        };
         let graceful = GracefulShutdown::new();
         let mut http = hyper::server::conn::http1::Builder::new();
         http.timer(TokioTimer::new())
@@ -199,20 +225,6 @@ impl Collector {
                         }
                     });
                 }
-                accepted = admin.accept() => {
-                    let Ok((stream, _peer)) = accepted else { continue };
-                    let shared = Arc::clone(&shared);
-                    let service = service_fn(move |request: Request<Incoming>| {
-                        let shared = Arc::clone(&shared);
-                        async move { Ok::<_, Infallible>(admin::handle(&shared, &request).await) }
-                    });
-                    let connection = http.serve_connection(TokioIo::new(stream), service);
-                    tokio::spawn(async move {
-                        if let Err(error) = connection.await {
-                            tracing::debug!(%error, "admin connection ended with an error");
-                        }
-                    });
-                }
                 () = &mut shutdown => break,
             }
         }
@@ -221,7 +233,6 @@ impl Collector {
         let grace = shared.settings.shutdown_grace;
         shared.shutting_down.store(true, Ordering::Relaxed);
         drop(public);
-        drop(admin);
         tracing::info!(
             grace_ms = grace.as_millis() as u64,
             "shutting down: finishing in-flight requests"
@@ -243,6 +254,9 @@ impl Collector {
             tracing::error!(undelivered, "sink not fully flushed at shutdown");
         } else {
             tracing::info!("sink flushed; shutdown complete");
+        }
+        if let Some(admin) = admin {
+            admin.stop();
         }
         ShutdownReport { undelivered }
     }
@@ -528,6 +542,12 @@ mod tests {
             push_decimal(&mut text, number);
             assert_eq!(text, format!("n={number}"));
         }
+    }
+
+    #[test]
+    fn the_config_defaults_are_the_decoders_defaults() {
+        let config = CollectorSettings::from_config(&Config::default()).expect("defaults");
+        assert_eq!(config.decode_limits, DecodeLimits::default());
     }
 
     #[test]

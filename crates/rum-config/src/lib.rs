@@ -20,7 +20,6 @@ mod units;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
-use rum_schema::limits;
 use serde::Deserialize;
 
 pub use aggregator::*;
@@ -54,6 +53,15 @@ pub const DEFAULT_KAFKA_LINGER_MS: u64 = 5;
 /// How long librdkafka keeps retrying a message (e.g. while the broker is down) before it is
 /// counted as a delivery failure.
 pub const DEFAULT_KAFKA_MESSAGE_TIMEOUT_SECS: u64 = 300;
+/// BEACON.md: at most 256 events per beacon (the decoder's own default, `rum_schema::limits`; a
+/// test in rum-collector keeps the two equal).
+pub const DEFAULT_MAX_EVENTS_PER_BEACON: usize = 256;
+/// BEACON.md: `url` is at most 2048 bytes; the same cap applies to every URL-like field.
+pub const DEFAULT_MAX_URL_BYTES: u64 = 2048;
+/// Names, targets, messages and other short strings.
+pub const DEFAULT_MAX_STRING_BYTES: u64 = 1024;
+/// Error stacks are the one long string a beacon carries.
+pub const DEFAULT_MAX_STACK_BYTES: u64 = 16 * 1024;
 /// The site key accepted when no configuration is given at all.
 pub const DEMO_SITE: &str = "demo";
 
@@ -113,10 +121,10 @@ impl Default for CollectorConfig {
             worker_threads: 0,
             max_body_bytes: ByteSize(DEFAULT_MAX_BODY_BYTES),
             max_decompressed_bytes: ByteSize(DEFAULT_MAX_DECOMPRESSED_BYTES),
-            max_events_per_beacon: limits::DEFAULT_MAX_EVENTS,
-            max_url_bytes: ByteSize(limits::DEFAULT_MAX_URL_BYTES as u64),
-            max_string_bytes: ByteSize(limits::DEFAULT_MAX_STRING_BYTES as u64),
-            max_stack_bytes: ByteSize(limits::DEFAULT_MAX_STACK_BYTES as u64),
+            max_events_per_beacon: DEFAULT_MAX_EVENTS_PER_BEACON,
+            max_url_bytes: ByteSize(DEFAULT_MAX_URL_BYTES),
+            max_string_bytes: ByteSize(DEFAULT_MAX_STRING_BYTES),
+            max_stack_bytes: ByteSize(DEFAULT_MAX_STACK_BYTES),
             body_timeout: HumanDuration::from_secs(DEFAULT_BODY_TIMEOUT_SECS),
             cors_max_age: HumanDuration::from_secs(DEFAULT_CORS_MAX_AGE_SECS),
             retry_after: HumanDuration::from_secs(DEFAULT_RETRY_AFTER_SECS),
