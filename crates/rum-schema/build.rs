@@ -3,7 +3,12 @@
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let proto_root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../proto");
-    let files = ["rum/v1/beacon.proto", "rum/v1/partial.proto"].map(|file| proto_root.join(file));
+    let files = [
+        "rum/v1/beacon.proto",
+        "rum/v1/partial.proto",
+        "rum/v1/state.proto",
+    ]
+    .map(|file| proto_root.join(file));
     for file in &files {
         println!("cargo:rerun-if-changed={}", file.display());
     }

@@ -22,20 +22,33 @@ pub enum Seen {
     New,
     /// Same value again: nothing to do.
     Unchanged,
-    /// A new value for a metric counted before, in the window of `minute` (the page view's first):
-    /// retract `previous` there and count the new value in that same window.
+    /// A new value for a metric counted before, in the window of `minute` (where that metric was
+    /// first counted): retract `previous` there and count the new value in that same window.
     Replaced { previous: f64, minute: i64 },
     /// The page view already holds [`METRICS_PER_PAGE_VIEW`] ids: counted as new, not remembered.
     Overflow,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 struct Entry {
     minute: i64,
     len: u8,
-    /// (hash of the metric id, latest value).
-    metrics: [(u32, f64); METRICS_PER_PAGE_VIEW],
+    /// (hash of the metric id, latest value, minute it is counted in, relative to `minute`).
+    metrics: [Metric; METRICS_PER_PAGE_VIEW],
 }
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Metric {
+    id: u32,
+    minute_offset: i32,
+    value: f64,
+}
+
+const NO_METRIC: Metric = Metric {
+    id: 0,
+    minute_offset: 0,
+    value: 0.0,
+};
 
 /// One page view's entry, for observing its metrics.
 pub struct PageView<'a> {
@@ -43,28 +56,35 @@ pub struct PageView<'a> {
 }
 
 impl PageView<'_> {
-    /// Records `value` for `metric_id`.
-    pub fn observe(&mut self, metric_id: &[u8], value: f64) -> Seen {
+    /// Records `value` for `metric_id`, counted (if new) in `minute`.
+    pub fn observe(&mut self, metric_id: &[u8], value: f64, minute: i64) -> Seen {
         let id = metric_id_hash(metric_id);
         let len = usize::from(self.entry.len);
+        let entry_minute = self.entry.minute;
         if let Some(slot) = self.entry.metrics[..len]
             .iter_mut()
-            .find(|(known, _)| *known == id)
+            .find(|known| known.id == id)
         {
-            if slot.1 == value {
+            if slot.value == value {
                 return Seen::Unchanged;
             }
-            let previous = slot.1;
-            slot.1 = value;
+            let previous = slot.value;
+            slot.value = value;
             return Seen::Replaced {
                 previous,
-                minute: self.entry.minute,
+                minute: entry_minute + i64::from(slot.minute_offset),
             };
         }
         if len == METRICS_PER_PAGE_VIEW {
             return Seen::Overflow;
         }
-        self.entry.metrics[len] = (id, value);
+        // Minutes of one page view's beacons lie within the dedupe horizon of each other.
+        let minute_offset = i32::try_from(minute - entry_minute).unwrap_or(0);
+        self.entry.metrics[len] = Metric {
+            id,
+            minute_offset,
+            value,
+        };
         self.entry.len += 1;
         Seen::New
     }
@@ -135,7 +155,7 @@ impl Dedupe {
         let entry = self.entries.entry(key).or_insert(Entry {
             minute,
             len: 0,
-            metrics: [(0, 0.0); METRICS_PER_PAGE_VIEW],
+            metrics: [NO_METRIC; METRICS_PER_PAGE_VIEW],
         });
         (is_new, PageView { entry })
     }
@@ -186,18 +206,28 @@ mod tests {
         let mut dedupe = Dedupe::new(10, 60);
         let (is_new, mut page_view) = dedupe.page_view("shop", b"pv1", 100);
         assert!(is_new);
-        assert_eq!(page_view.observe(b"v1", 0.1), Seen::New);
+        assert_eq!(page_view.observe(b"v1", 0.1, 100), Seen::New);
         let (is_new, mut page_view) = dedupe.page_view("shop", b"pv1", 101);
         assert!(!is_new);
-        assert_eq!(page_view.observe(b"v1", 0.1), Seen::Unchanged);
+        assert_eq!(page_view.observe(b"v1", 0.1, 101), Seen::Unchanged);
         assert_eq!(
-            page_view.observe(b"v1", 0.3),
+            page_view.observe(b"v1", 0.3, 101),
             Seen::Replaced {
                 previous: 0.1,
                 minute: 100
             }
         );
-        assert_eq!(page_view.observe(b"v2", 0.3), Seen::New);
+        // A metric first counted in a later minute is replaced in that minute, not the page
+        // view's first.
+        assert_eq!(page_view.observe(b"v2", 0.3, 101), Seen::New);
+        let (_, mut page_view) = dedupe.page_view("shop", b"pv1", 103);
+        assert_eq!(
+            page_view.observe(b"v2", 0.5, 103),
+            Seen::Replaced {
+                previous: 0.3,
+                minute: 101
+            }
+        );
     }
 
     #[test]
@@ -206,11 +236,11 @@ mod tests {
         let (_, mut page_view) = dedupe.page_view("shop", b"pv1", 100);
         for index in 0..METRICS_PER_PAGE_VIEW {
             assert_eq!(
-                page_view.observe(format!("m{index}").as_bytes(), 1.0),
+                page_view.observe(format!("m{index}").as_bytes(), 1.0, 100),
                 Seen::New
             );
         }
-        assert_eq!(page_view.observe(b"one-more", 1.0), Seen::Overflow);
+        assert_eq!(page_view.observe(b"one-more", 1.0, 100), Seen::Overflow);
     }
 
     #[test]

@@ -111,7 +111,6 @@ pub(crate) struct Stage1Metrics {
     pub dropped: DropCounters<BeaconDrop>,
     pub partials: Counter,
     pub dedupe_entries: Gauge,
-    pub admission_entries: Gauge,
     events: [Counter; EVENT_TYPES.len()],
     folded: Vec<Counter>,
     dedupe: [Counter; DEDUPE_OUTCOMES.len()],
@@ -125,7 +124,6 @@ impl Stage1Metrics {
             dropped: DropCounters::register(Item::Beacon),
             partials: counter!("rum_aggregator_partials_total"),
             dedupe_entries: gauge!("rum_aggregator_dedupe_entries"),
-            admission_entries: gauge!("rum_aggregator_topn_entries"),
             events: EVENT_TYPES.map(|kind| counter!("rum_aggregator_events_total", "type" => kind)),
             folded: Dimension::ALL
                 .iter()
@@ -156,6 +154,8 @@ impl Stage1Metrics {
 
 pub(crate) struct Stage2Metrics {
     pub budget_folded: Counter,
+    pub admission_entries: Gauge,
+    folded: Vec<Counter>,
     pub segments: Gauge,
     pub histogram_bytes: Gauge,
     pub dropped: DropCounters<PartialDrop>,
@@ -166,9 +166,18 @@ impl Stage2Metrics {
         describe();
         Self {
             budget_folded: counter!("rum_aggregator_folded_total", "dimension" => "segment_budget"),
+            admission_entries: gauge!("rum_aggregator_topn_entries"),
+            folded: Dimension::ALL
+                .iter()
+                .map(|d| counter!("rum_aggregator_folded_total", "dimension" => d.label()))
+                .collect(),
             segments: gauge!("rum_aggregator_segments"),
             histogram_bytes: gauge!("rum_aggregator_window_memory_bytes"),
             dropped: DropCounters::register(Item::Partial),
         }
+    }
+
+    pub fn folded(&self, dimension: Dimension, beacons: u64) {
+        self.folded[dimension.index()].increment(beacons);
     }
 }

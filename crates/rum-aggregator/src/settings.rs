@@ -31,6 +31,10 @@ pub struct AggregatorSettings {
     pub flush_interval: std::time::Duration,
     pub allowed_lateness_minutes: i64,
     pub top_n: usize,
+    /// Distinct values of one (site, dimension) one chunk of stage 1 may carry before the rest
+    /// fold into `__other__` there: a bound on what a flood of distinct URLs costs between the
+    /// stages, generous enough that top-N (stage 2) decides in every other case.
+    pub chunk_value_bound: usize,
     pub max_sites: usize,
     pub site_segment_budget: usize,
     pub dedupe_capacity: usize,
@@ -74,6 +78,11 @@ impl AggregatorSettings {
             // Lateness counts in whole minutes past the window's end, rounded up.
             allowed_lateness_minutes: config.allowed_lateness.0.as_secs().div_ceil(60) as i64,
             top_n: config.top_n,
+            // The top-N table's whole capacity (admitted + candidates): stage 2 sees every value
+            // it could rank.
+            chunk_value_bound: config
+                .top_n
+                .saturating_mul(1 + crate::topn::CANDIDATE_FACTOR),
             max_sites: config.max_sites,
             site_segment_budget: config.site_segment_budget,
             dedupe_capacity: config.dedupe_capacity,

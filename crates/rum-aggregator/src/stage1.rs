@@ -1,7 +1,14 @@
 //! Stage 1: where beacons land. Decoded beacons are recorded, per view, into the builder of their
-//! (segment, 1-minute window); every flush interval the builders become [`Partial`]s for stage 2 and
-//! are reset. Stage 1 holds only what arrived since the last flush (plus the top-N tables and the
-//! dedupe table), so its memory follows the flush interval, not the number of segments over time.
+//! (segment, 1-minute window); at each flush (a chunk's end) the builders become [`Partial`]s for
+//! stage 2 and are reset. Stage 1 holds only what arrived since the last flush (plus the dedupe
+//! table), so its memory follows the chunk, not the number of segments over time.
+//!
+//! Label values leave stage 1 as the beacons carried them (bounded in length): top-N folding is
+//! stage 2's, which sees every partial of a site. Stage 1 only bounds how many distinct values of a
+//! (site, dimension) one chunk may carry ([`AggregatorSettings::chunk_value_bound`]); past that a
+//! value folds into `__other__` here, counted. Nothing stage 1 does depends on anything but the
+//! beacons it is given and its dedupe table, so a replay of the same beacons from the same state
+//! yields the same partials (what exactness behind Kafka rests on).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,7 +24,7 @@ use crate::hdr;
 use crate::metric::{METRIC_COUNT, MetricKind};
 use crate::metrics::{BeaconDrop, DedupeOutcome, EVENT_TYPE_COUNT, EventType, Stage1Metrics};
 use crate::settings::{AggregatorSettings, RETENTION_MINUTES, minute_of};
-use crate::view::{DIMENSION_COUNT, Dimension, bounded_label};
+use crate::view::{DIMENSION_COUNT, Dimension, OTHER, bounded_label};
 
 /// Error kinds kept apart; anything else counts as `other` (the label stays bounded).
 pub const ERROR_KINDS: [&str; 3] = ["error", "unhandledrejection", "other"];
@@ -61,17 +68,20 @@ impl MetricBuilder {
 #[derive(Default)]
 struct SegmentBuilder {
     metrics: [Option<MetricBuilder>; METRIC_COUNT],
+    /// Beacons recorded into this builder (stage 2 ranks label values by them).
+    beacons: u64,
     page_views: u64,
     errors: [u64; ERROR_KINDS.len()],
     requests_failed: u64,
     requests_slow: u64,
 }
 
-/// One value to record, possibly replacing an earlier one of the same page view and metric id.
+/// One value to record, possibly replacing an earlier one of the same page view and metric id
+/// (then in the minute that one was counted in).
 struct Sample {
     kind: MetricKind,
     value: f64,
-    replaces: Option<f64>,
+    replaces: Option<(f64, i64)>,
 }
 
 impl Sample {
@@ -103,19 +113,13 @@ const UNCACHED: usize = usize::MAX;
 
 /// What one combination of raw label values (site, route, device, ...) resolves to, cached for
 /// the rest of the flush interval: most beacons of a busy second repeat a combination seen
-/// earlier in it, and resolving one through the top-N tables and the six builder lookups was
-/// most of stage 1's time. Exact: the top-N hits a cached resolution stands for are counted in
-/// `hits` and added to the tables at the flush, before any re-ranking, and its folds are counted
-/// per beacon as before.
+/// earlier in it, and resolving one (UTF-8 checks, the chunk bound, the six builder lookups) was
+/// most of stage 1's time. Its folds are counted per beacon.
 #[derive(Default)]
 struct ResolvedLabels {
     values: DimensionValues,
-    /// The (bounded) raw value each used dimension was counted under in its top-N table.
-    counted_as: DimensionValues,
-    /// Dimensions folded into `__other__`, by [`Dimension::index`] bit.
+    /// Dimensions folded into `__other__` by the chunk bound, by [`Dimension::index`] bit.
     folded: u8,
-    /// Beacons served from this entry after the one that created it.
-    hits: u64,
     /// The minute `segments` belong to.
     minute: i64,
     /// The builder of each view's segment for `minute`.
@@ -128,7 +132,8 @@ pub struct Stage1 {
     /// so the hot loop borrows nothing else).
     view_dimensions: Vec<Vec<Dimension>>,
     view_navigation: Vec<bool>,
-    admission: crate::topn::Admission,
+    /// Distinct values seen this chunk per (site, dimension), for the chunk bound.
+    chunk_values: FastMap<(Arc<str>, usize), FastMap<Arc<str>, ()>>,
     dedupe: Dedupe,
     /// Builders open since the last flush, addressed by index, with their (view, minute, label
     /// values)...
@@ -160,7 +165,8 @@ pub struct Stage1 {
     /// builder every flush interval was a tenth of stage 1's instructions.
     pending_pool: Vec<Vec<f64>>,
     watermark_minute: i64,
-    rebalanced_minute: i64,
+    /// The watermark minute the dedupe table was last expired at.
+    expired_minute: i64,
     /// Which dimensions any view uses (others are never resolved).
     used_dimensions: [bool; DIMENSION_COUNT],
     /// Folds per dimension and late beacons since start (also exported as counters).
@@ -184,7 +190,7 @@ impl Stage1 {
                 .map(|view| view.dimensions.clone())
                 .collect(),
             view_navigation: settings.views.iter().map(|view| view.navigation).collect(),
-            admission: crate::topn::Admission::new(settings.top_n, settings.max_sites),
+            chunk_values: FastMap::default(),
             dedupe: Dedupe::new(settings.dedupe_capacity, RETENTION_MINUTES),
             builders: Vec::new(),
             builder_keys: Vec::new(),
@@ -201,7 +207,7 @@ impl Stage1 {
             pool: Default::default(),
             pending_pool: Vec::new(),
             watermark_minute: i64::MIN,
-            rebalanced_minute: i64::MIN,
+            expired_minute: i64::MIN,
             used_dimensions,
             folds: [0; DIMENSION_COUNT],
             late: 0,
@@ -247,7 +253,6 @@ impl Stage1 {
         samples.clear();
         let (new_page_view, mut page_view) =
             self.dedupe.page_view(&site, beacon.page_view_id, minute);
-        let page_view_minute = page_view.minute();
         // Summed per beacon: one counter update per event type, not per event.
         let mut event_counts = [0u64; EVENT_TYPE_COUNT];
         for event in &beacon.events {
@@ -262,7 +267,7 @@ impl Stage1 {
                     } else {
                         vital.id
                     };
-                    match page_view.observe(metric_id, vital.value) {
+                    match page_view.observe(metric_id, vital.value, minute) {
                         Seen::New => samples.push(Sample::new(kind, vital.value)),
                         Seen::Overflow => {
                             self.metrics.dedupe(DedupeOutcome::Overflow);
@@ -271,9 +276,9 @@ impl Stage1 {
                         Seen::Unchanged => self.metrics.dedupe(DedupeOutcome::Unchanged),
                         Seen::Replaced {
                             previous,
-                            minute: first_minute,
+                            minute: counted_minute,
                         } => {
-                            if first_minute < oldest_open_minute {
+                            if counted_minute < oldest_open_minute {
                                 // Its window is closed: the earlier value stands.
                                 self.metrics.dedupe(DedupeOutcome::ReplacedTooLate);
                             } else {
@@ -281,7 +286,7 @@ impl Stage1 {
                                 samples.push(Sample {
                                     kind,
                                     value: vital.value,
-                                    replaces: Some(previous),
+                                    replaces: Some((previous, counted_minute)),
                                 });
                             }
                         }
@@ -289,7 +294,7 @@ impl Stage1 {
                 }
                 Some(EventKind::Navigation(navigation)) => {
                     event_counts[EventType::Nav as usize] += 1;
-                    if page_view.observe(b"#nav", 0.0) != Seen::New {
+                    if page_view.observe(b"#nav", 0.0, minute) != Seen::New {
                         self.metrics.dedupe(DedupeOutcome::Unchanged);
                         continue;
                     }
@@ -316,28 +321,32 @@ impl Stage1 {
         }
 
         self.metrics.events(&event_counts);
-        if new_page_view {
-            for index in &segments {
-                self.builders[*index].page_views += 1;
-            }
+        for index in &segments {
+            let builder = &mut self.builders[*index];
+            builder.beacons += 1;
+            builder.page_views += u64::from(new_page_view);
         }
-        // A replacement lands in the window the page view was first counted in, so a page view
+        // A replacement lands in the window its metric was counted in, so a metric's value
         // stays in one window.
-        let first_segments = samples
-            .iter()
-            .any(|sample| sample.replaces.is_some())
-            .then(|| {
-                let values = self.labels(slot).values.clone();
-                let mut first = Vec::new();
-                self.segment_indices(&values, page_view_minute, &mut first);
-                first
-            });
+        let mut earlier: Option<(i64, Vec<usize>)> = None;
         for sample in &samples {
-            let target = match (&first_segments, sample.replaces) {
-                (Some(first), Some(_)) => first,
-                _ => &segments,
-            };
-            self.record(target, sample.kind, sample.value, sample.replaces);
+            match sample.replaces {
+                None => self.record(&segments, sample.kind, sample.value, None),
+                Some((previous, counted_minute)) if counted_minute == minute => {
+                    self.record(&segments, sample.kind, sample.value, Some(previous));
+                }
+                Some((previous, counted_minute)) => {
+                    if earlier.as_ref().is_none_or(|(at, _)| *at != counted_minute) {
+                        let values = self.labels(slot).values.clone();
+                        let mut indices = Vec::new();
+                        self.segment_indices(&values, counted_minute, &mut indices);
+                        earlier = Some((counted_minute, indices));
+                    }
+                    let (_, target) = earlier.take().expect("set above");
+                    self.record(&target, sample.kind, sample.value, Some(previous));
+                    earlier = Some((counted_minute, target));
+                }
+            }
         }
         for event in &beacon.events {
             match &event.kind {
@@ -375,9 +384,7 @@ impl Stage1 {
         }
         let slot = match self.label_cache.get(key.as_slice()) {
             Some(&slot) => {
-                let resolved = &mut self.resolved[slot];
-                resolved.hits += 1;
-                let folded = resolved.folded;
+                let folded = self.resolved[slot].folded;
                 if folded != 0 {
                     for dimension in Dimension::ALL {
                         if folded & (1 << dimension.index()) != 0 {
@@ -392,7 +399,7 @@ impl Stage1 {
                 slot
             }
             None => {
-                let (values, counted_as, folded) = self.dimension_values(beacon);
+                let (values, folded) = self.dimension_values(beacon);
                 let cacheable = self.label_cache.len() < LABEL_CACHE_CAPACITY
                     && key.len() <= LABEL_CACHE_MAX_KEY_BYTES;
                 let slot = if cacheable {
@@ -405,9 +412,7 @@ impl Stage1 {
                 };
                 let resolved = self.labels_mut(slot);
                 resolved.values = values;
-                resolved.counted_as = counted_as;
                 resolved.folded = folded;
-                resolved.hits = 0;
                 self.refresh_segments(slot, minute);
                 slot
             }
@@ -443,69 +448,75 @@ impl Stage1 {
         resolved.minute = minute;
     }
 
-    /// Adds the top-N hits the label cache stood for to the tables, and empties the cache (its
-    /// builder indices end with the flush).
+    /// Empties the label cache and the chunk bound's tables (builder indices end with the flush).
     fn settle_label_cache(&mut self) {
-        for resolved in self.resolved.drain(..) {
-            if resolved.hits == 0 {
-                continue;
-            }
-            let site = resolved.values[Dimension::Site.index()]
-                .as_ref()
-                .expect("the site is always resolved");
-            for dimension in Dimension::ALL {
-                if let Some(counted_as) = &resolved.counted_as[dimension.index()] {
-                    self.admission
-                        .add_hits(site, dimension, counted_as, resolved.hits);
-                }
-            }
-        }
+        self.resolved.clear();
         self.label_cache.clear();
+        self.chunk_values.clear();
     }
 
-    /// The beacon's label value for every used dimension, with top-N folding applied; also the
-    /// value each was counted under and the folded dimensions (see [`ResolvedLabels`]).
-    fn dimension_values(&mut self, beacon: &BeaconView) -> (DimensionValues, DimensionValues, u8) {
+    /// The beacon's label value for every used dimension (bounded in length), with the chunk
+    /// bound applied; also the dimensions it folded (see [`ResolvedLabels`]).
+    fn dimension_values(&mut self, beacon: &BeaconView) -> (DimensionValues, u8) {
         let mut folded = 0u8;
-        let mut counted_as: DimensionValues = Default::default();
+        let mut values: DimensionValues = Default::default();
+        let bound = self.settings.chunk_value_bound;
         let raw_site = bounded_label(Dimension::Site.raw_value(beacon));
-        let site = match self.admission.site(raw_site) {
-            Ok(site) => {
-                counted_as[Dimension::Site.index()] = Some(site.clone());
-                site
-            }
-            Err((other, _)) => {
-                self.folds[Dimension::Site.index()] += 1;
-                self.metrics.folded(Dimension::Site);
-                folded |= 1 << Dimension::Site.index();
-                counted_as[Dimension::Site.index()] = Some(Arc::from(raw_site));
-                other
+        let site = self.chunk_value(None, Dimension::Site, raw_site, bound);
+        let site = match site {
+            Some(site) => site,
+            None => {
+                self.note_fold(Dimension::Site, &mut folded);
+                Arc::from(OTHER)
             }
         };
-        let mut values: DimensionValues = Default::default();
-        let mut tables = self.admission.site_tables(&site);
         for dimension in Dimension::ALL.into_iter().skip(1) {
             if !self.used_dimensions[dimension.index()] {
                 continue;
             }
             let raw_value = bounded_label(dimension.raw_value(beacon));
-            let value = match tables.value(dimension, raw_value) {
-                Ok(value) => {
-                    counted_as[dimension.index()] = Some(value.clone());
-                    value
-                }
-                Err((other, _)) => {
-                    self.folds[dimension.index()] += 1;
-                    self.metrics.folded(dimension);
-                    folded |= 1 << dimension.index();
-                    counted_as[dimension.index()] = Some(Arc::from(raw_value));
-                    other
+            let value = match self.chunk_value(Some(&site), dimension, raw_value, bound) {
+                Some(value) => value,
+                None => {
+                    self.note_fold(dimension, &mut folded);
+                    Arc::from(OTHER)
                 }
             };
             values[dimension.index()] = Some(value);
         }
         values[Dimension::Site.index()] = Some(site);
-        (values, counted_as, folded)
+        (values, folded)
+    }
+
+    /// `raw_value` as a shared label for this chunk, or `None` when the (site, dimension) already
+    /// carries `bound` other values this chunk.
+    fn chunk_value(
+        &mut self,
+        site: Option<&Arc<str>>,
+        dimension: Dimension,
+        raw_value: &str,
+        bound: usize,
+    ) -> Option<Arc<str>> {
+        let site: Arc<str> = site.cloned().unwrap_or_else(|| Arc::from(""));
+        let seen = self
+            .chunk_values
+            .entry((site, dimension.index()))
+            .or_default();
+        if let Some((value, _)) = seen.get_key_value(raw_value) {
+            return Some(value.clone());
+        }
+        if seen.len() >= bound {
+            return None;
+        }
+        let value: Arc<str> = Arc::from(raw_value);
+        seen.insert(value.clone(), ());
+        Some(value)
+    }
+
+    fn note_fold(&mut self, dimension: Dimension, folded: &mut u8) {
+        self.folds[dimension.index()] += 1;
+        self.metrics.folded(dimension);
+        *folded |= 1 << dimension.index();
     }
 
     /// The builder of each view's segment for `minute`, created on first use.
@@ -654,6 +665,7 @@ impl Stage1 {
                     .collect(),
                 requests_failed: builder.requests_failed,
                 requests_slow: builder.requests_slow,
+                beacons: builder.beacons,
             });
         }
         // Keep the allocation for the next interval.
@@ -664,18 +676,12 @@ impl Stage1 {
             pool.truncate(1024);
         }
         self.pending_pool.truncate(1024);
-        if self.watermark_minute > self.rebalanced_minute {
-            if self.rebalanced_minute != i64::MIN {
-                self.admission.rebalance();
-            }
-            self.rebalanced_minute = self.watermark_minute;
+        if self.watermark_minute > self.expired_minute {
+            self.expired_minute = self.watermark_minute;
             self.dedupe.expire(self.watermark_minute);
         }
         self.metrics.partials.increment(partials.len() as u64);
         self.metrics.dedupe_entries.set(self.dedupe.len() as f64);
-        self.metrics
-            .admission_entries
-            .set(self.admission.entries() as f64);
         partials
     }
 
@@ -687,10 +693,5 @@ impl Stage1 {
     /// Beacons dropped as late so far.
     pub fn late(&self) -> u64 {
         self.late
-    }
-
-    /// Values held by the top-N tables (admitted + candidates).
-    pub fn admission_entries(&self) -> usize {
-        self.admission.entries()
     }
 }

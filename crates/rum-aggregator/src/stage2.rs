@@ -1,8 +1,13 @@
-//! Stage 2: owns every segment. Merges the partials of stage 1 into per-minute windows (one compact
-//! buffer per minute, see [`crate::slot`]; 5-minute blocks once older than the 15m window), settles
-//! minutes into the cumulative histograms once their
-//! lateness has passed, evicts idle segments, enforces the per-site segment budget, and answers
-//! window queries for the exposition and the alert rules.
+//! Stage 2: owns every segment of its sites. Folds each partial's label values by top-N (it sees
+//! every partial of a site, so the ranking is the site's), merges the partials of stage 1 into
+//! per-minute windows (one compact buffer per minute, see [`crate::slot`]; 5-minute blocks once
+//! older than the 15m window), settles minutes into the cumulative histograms once their lateness
+//! has passed, evicts idle segments, enforces the per-site segment budget, and answers window
+//! queries for the exposition and the alert rules.
+//!
+//! Everything it does is a function of the partials it is given and the times it is advanced to,
+//! so the same partials in the same order (a replay after a move to another worker) rebuild the
+//! same state.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -17,7 +22,8 @@ use crate::metrics::{PartialDrop, Stage2Metrics};
 use crate::settings::{AggregatorSettings, QUANTILES, RETENTION_MINUTES, WINDOWS, minute_of};
 use crate::slot;
 use crate::stage1::ERROR_KINDS;
-use crate::view::{SegmentKey, View};
+use crate::topn::Admission;
+use crate::view::{DIMENSION_COUNT, Dimension, OTHER, SegmentKey, UNKNOWN, View};
 
 /// One minute of one segment: every metric's histogram and exact counts in one compact buffer
 /// (see [`crate::slot`]).
@@ -187,6 +193,15 @@ impl WindowSummary {
 
 pub struct Stage2 {
     views: HashMap<Arc<str>, View>,
+    /// Top-N per (site, dimension), and the sites themselves.
+    admission: Admission,
+    /// Per dimension, the index of the first view that groups by it: folds are counted there
+    /// only, so they count beacons, not beacons times views.
+    counting_view: [Option<usize>; DIMENSION_COUNT],
+    /// Folds per dimension since start.
+    folds: [u64; DIMENSION_COUNT],
+    /// The watermark minute top-N was last re-ranked at.
+    rebalanced_minute: i64,
     segments: HashMap<SegmentKey, SegmentState>,
     site_segments: HashMap<Arc<str>, usize>,
     settings: AggregatorSettings,
@@ -203,12 +218,22 @@ pub struct Stage2 {
 
 impl Stage2 {
     pub fn new(settings: AggregatorSettings) -> Self {
+        let mut counting_view = [None; DIMENSION_COUNT];
+        for (index, view) in settings.views.iter().enumerate() {
+            for dimension in &view.dimensions {
+                counting_view[dimension.index()].get_or_insert(index);
+            }
+        }
         Self {
             views: settings
                 .views
                 .iter()
                 .map(|view| (view.name.clone(), view.clone()))
                 .collect(),
+            admission: Admission::new(settings.top_n, settings.max_sites),
+            counting_view,
+            folds: [0; DIMENSION_COUNT],
+            rebalanced_minute: i64::MIN,
             segments: HashMap::new(),
             site_segments: HashMap::new(),
             watermark_minute: i64::MIN,
@@ -236,6 +261,7 @@ impl Stage2 {
     /// Merges one partial.
     pub fn apply(&mut self, partial: Partial) {
         self.watermark_minute = self.watermark_minute.max(partial.minute);
+        self.rebalance_if_a_minute_passed();
         if partial.minute
             < self
                 .watermark_minute
@@ -253,14 +279,21 @@ impl Stage2 {
             self.metrics.dropped.count(PartialDrop::UnknownView);
             return;
         }
-        let mut key = SegmentKey {
-            view: view.name.clone(),
-            values: partial
-                .dimension_values
-                .iter()
-                .map(|value| Arc::from(value.as_str()))
-                .collect(),
-        };
+        let view_index = self
+            .settings
+            .views
+            .iter()
+            .position(|known| known.name == view.name)
+            .expect("views come from the settings");
+        let dimensions = view.dimensions.clone();
+        let name = view.name.clone();
+        let values = self.fold(
+            view_index,
+            &dimensions,
+            &partial.dimension_values,
+            partial.beacons,
+        );
+        let mut key = SegmentKey { view: name, values };
         if !self.segments.contains_key(&key) {
             let site: Arc<str> = key.values[0].clone();
             let live = self.site_segments.get(&site).copied().unwrap_or(0);
@@ -352,10 +385,79 @@ impl Stage2 {
         self.slot_buffer = rewritten;
     }
 
-    /// Moves time forward to `now_ms` (wall clock): settles minutes past their lateness into the
-    /// cumulative counts, drops minutes older than the longest window and evicts idle segments.
+    /// The label values of a partial of view `view_index`, folded by top-N; `beacons` count for
+    /// the ranking. A value stage 1 already folded stays `__other__`, uncounted here.
+    fn fold(
+        &mut self,
+        view_index: usize,
+        dimensions: &[Dimension],
+        raw: &[String],
+        beacons: u64,
+    ) -> Box<[Arc<str>]> {
+        let mut values: Vec<Arc<str>> = Vec::with_capacity(raw.len());
+        let raw_site = raw.first().map_or(UNKNOWN, String::as_str);
+        let site = if raw_site == OTHER {
+            Arc::from(OTHER)
+        } else {
+            match self.admission.site(raw_site, beacons) {
+                Ok(site) => site,
+                Err((other, _)) => {
+                    self.count_fold(view_index, Dimension::Site, beacons);
+                    other
+                }
+            }
+        };
+        values.push(site.clone());
+        for (dimension, raw_value) in dimensions.iter().zip(raw).skip(1) {
+            let value = if raw_value == OTHER {
+                Arc::from(OTHER)
+            } else {
+                match self.admission.value(&site, *dimension, raw_value, beacons) {
+                    Ok(value) => value,
+                    Err((other, _)) => {
+                        self.count_fold(view_index, *dimension, beacons);
+                        other
+                    }
+                }
+            };
+            values.push(value);
+        }
+        values.into_boxed_slice()
+    }
+
+    fn count_fold(&mut self, view_index: usize, dimension: Dimension, beacons: u64) {
+        if self.counting_view[dimension.index()] == Some(view_index) {
+            self.folds[dimension.index()] += beacons;
+            self.metrics.folded(dimension, beacons);
+        }
+    }
+
+    /// Re-ranks top-N once per minute of the watermark (the first minute only starts the clock).
+    fn rebalance_if_a_minute_passed(&mut self) {
+        if self.watermark_minute > self.rebalanced_minute {
+            if self.rebalanced_minute != i64::MIN {
+                self.admission.rebalance();
+            }
+            self.rebalanced_minute = self.watermark_minute;
+        }
+    }
+
+    /// Values folded into `__other__` by top-N so far, for `dimension` (in beacons).
+    pub fn folds(&self, dimension: Dimension) -> u64 {
+        self.folds[dimension.index()]
+    }
+
+    /// Values held by the top-N tables (admitted + candidates).
+    pub fn admission_entries(&self) -> usize {
+        self.admission.entries()
+    }
+
+    /// Moves time forward to `now_ms` (wall clock in standalone, the slowest beacon partition's
+    /// tick time behind Kafka): settles minutes past their lateness into the cumulative counts,
+    /// drops minutes older than the longest window and evicts idle segments.
     pub fn advance(&mut self, now_ms: i64) {
         self.watermark_minute = self.watermark_minute.max(minute_of(now_ms));
+        self.rebalance_if_a_minute_passed();
         let settle_before = self.watermark_minute - self.settings.allowed_lateness_minutes;
         let keep_from = self.watermark_minute - RETENTION_MINUTES + 1;
         let compact_before = self.watermark_minute - EXACT_MINUTES + 1;
@@ -397,6 +499,9 @@ impl Stage2 {
             }
         }
         self.metrics.segments.set(self.segments.len() as f64);
+        self.metrics
+            .admission_entries
+            .set(self.admission.entries() as f64);
         self.metrics
             .histogram_bytes
             .set(self.histogram_bytes() as f64);

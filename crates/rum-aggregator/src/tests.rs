@@ -430,11 +430,21 @@ fn a_flood_of_distinct_routes_and_countries_stays_within_the_configured_bounds()
             }
         }
     }
-    // Top-N: at most 50 routes and 50 countries become labels; the rest fold, and are counted.
-    assert_eq!(stage1.folds(Dimension::Route), 100_000 - 50);
-    assert_eq!(stage1.folds(Dimension::Country), 100_000 - 50);
+    // Top-N: at most 50 routes and 50 countries become labels; the rest fold, and are counted
+    // (by stage 1's per-chunk bound, or by top-N in stage 2), once per beacon.
+    for dimension in [Dimension::Route, Dimension::Country] {
+        assert_eq!(
+            stage1.folds(dimension) + stage2.folds(dimension),
+            100_000 - 50,
+            "{dimension:?}"
+        );
+        assert!(
+            stage1.folds(dimension) > 0,
+            "the chunk bound took its share"
+        );
+    }
     assert!(
-        stage1.admission_entries() <= 1 + 6 * 5 * 50,
+        stage2.admission_entries() <= 1 + 6 * 5 * 50,
         "top-N tables bounded"
     );
     // Segments: budget per site plus one folded segment per view.
@@ -453,17 +463,24 @@ fn a_flood_of_distinct_routes_and_countries_stays_within_the_configured_bounds()
 }
 
 #[test]
-fn top_n_ranks_by_every_beacon_including_those_served_from_the_label_cache() {
+fn top_n_ranks_by_every_beacon_a_partial_stands_for() {
     let settings = AggregatorSettings {
         top_n: 1,
         ..AggregatorSettings::default()
     };
-    let mut stage1 = Stage1::new(settings);
+    let mut stage1 = Stage1::new(settings.clone());
+    let mut stage2 = Stage2::new(settings);
+    stage2.advance(T0);
     let lcp = || vec![vital(VitalName::Lcp, 1000.0, "l")];
+    let flush = |stage1: &mut Stage1, stage2: &mut Stage2| {
+        for partial in stage1.flush() {
+            stage2.apply(partial);
+        }
+    };
     ingest(&mut stage1, &beacon("pv-cold", "/cold", "DE", T0, lcp()));
-    stage1.flush();
-    // Ten beacons of a route that does not fit: the first resolves through the top-N table, the
-    // other nine come from the label cache; all ten fold and all ten count for the ranking.
+    flush(&mut stage1, &mut stage2);
+    // Ten beacons of a route that does not fit: stage 1 sends one partial per view standing for
+    // all ten (nine of them served from its label cache); they fold, and count ten for the ranking.
     for index in 0..10 {
         let page_view = format!("pv-hot-{index}");
         ingest(
@@ -471,25 +488,29 @@ fn top_n_ranks_by_every_beacon_including_those_served_from_the_label_cache() {
             &beacon(&page_view, "/hot", "DE", T0 + 1_000 + index, lcp()),
         );
     }
-    assert_eq!(stage1.folds(Dimension::Route), 10);
-    // The next minute re-ranks: /hot (10) beats /cold (1). Had the cached nine not been counted,
-    // the tie (1 to 1) would keep /cold.
+    flush(&mut stage1, &mut stage2);
+    assert_eq!(stage1.folds(Dimension::Route), 0, "within the chunk bound");
+    assert_eq!(stage2.folds(Dimension::Route), 10);
+    // The next minute re-ranks: /hot (10) beats /cold (1). Had the partial counted once, the tie
+    // (1 to 1) would keep /cold.
     ingest(
         &mut stage1,
         &beacon("pv-next", "/cold", "DE", T0 + 60_000, lcp()),
     );
-    stage1.flush();
+    flush(&mut stage1, &mut stage2);
     ingest(
         &mut stage1,
         &beacon("pv-hot-again", "/hot", "DE", T0 + 61_000, lcp()),
     );
-    let routes: Vec<String> = stage1
-        .flush()
-        .into_iter()
-        .filter(|partial| partial.view == "site_route")
-        .map(|partial| partial.dimension_values[1].clone())
-        .collect();
-    assert_eq!(routes, ["/hot"]);
+    flush(&mut stage1, &mut stage2);
+    let hot = SegmentKey {
+        view: Arc::from("site_route"),
+        values: vec![Arc::from("shop"), Arc::from("/hot")].into_boxed_slice(),
+    };
+    let segment = stage2
+        .segment(&hot)
+        .expect("/hot is a segment of its own now");
+    assert_eq!(segment.page_views, 1);
 }
 
 #[tokio::test(start_paused = true)]

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use crate::view::{DIMENSION_COUNT, Dimension, OTHER, bounded_label};
 
 /// Candidates tracked per admitted slot.
-const CANDIDATE_FACTOR: usize = 4;
+pub const CANDIDATE_FACTOR: usize = 4;
 
 /// Why a value was folded into `__other__`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,32 +34,23 @@ struct TopN {
 }
 
 impl TopN {
-    fn resolve(&mut self, value: &str, limit: usize) -> Result<Arc<str>, Fold> {
+    /// Resolves `value`, counting `hits` for it (the beacons it stands for).
+    fn resolve(&mut self, value: &str, limit: usize, hits: u64) -> Result<Arc<str>, Fold> {
         if let Some((key, count)) = self.admitted.get_key_value(value) {
-            count.set(count.get() + 1);
+            count.set(count.get() + hits);
             return Ok(key.clone());
         }
         if self.admitted.len() < limit {
             let key: Arc<str> = Arc::from(value);
-            self.admitted.insert(key.clone(), Cell::new(1));
+            self.admitted.insert(key.clone(), Cell::new(hits));
             return Ok(key);
         }
         if let Some(count) = self.candidates.get_mut(value) {
-            *count += 1;
+            *count += hits;
         } else if self.candidates.len() < limit * CANDIDATE_FACTOR {
-            self.candidates.insert(Arc::from(value), 1);
+            self.candidates.insert(Arc::from(value), hits);
         }
         Err(Fold::TopN)
-    }
-
-    /// Adds `hits` to the count of a value the table tracks (admitted or candidate); a value it
-    /// does not track was refused by a full candidate table, which stays full until re-ranking.
-    fn add_hits(&mut self, value: &str, hits: u64) {
-        if let Some(count) = self.admitted.get(value) {
-            count.set(count.get() + hits);
-        } else if let Some(count) = self.candidates.get_mut(value) {
-            *count += hits;
-        }
     }
 
     /// Re-ranks admitted values against candidates; keeps the top `limit`.
@@ -98,14 +89,16 @@ pub struct SiteAdmission<'a> {
 }
 
 impl SiteAdmission<'_> {
-    /// The label value for `dimension`, or `__other__` with the reason.
+    /// The label value for `dimension`, or `__other__` with the reason; `hits` beacons count
+    /// for it.
     pub fn value(
         &mut self,
         dimension: Dimension,
         raw_value: &str,
+        hits: u64,
     ) -> Result<Arc<str>, (Arc<str>, Fold)> {
         self.tables[dimension.index()]
-            .resolve(bounded_label(raw_value), self.limit)
+            .resolve(bounded_label(raw_value), self.limit, hits)
             .map_err(|fold| (self.other.clone(), fold))
     }
 }
@@ -131,25 +124,27 @@ impl Admission {
         }
     }
 
-    /// The label value for a site.
-    pub fn site(&mut self, site: &str) -> Result<Arc<str>, (Arc<str>, Fold)> {
+    /// The label value for a site; `hits` beacons count for it.
+    pub fn site(&mut self, site: &str, hits: u64) -> Result<Arc<str>, (Arc<str>, Fold)> {
         let limit = self.max_sites;
         self.sites
-            .resolve(bounded_label(site), limit)
+            .resolve(bounded_label(site), limit, hits)
             .map_err(|fold| (self.other.clone(), fold))
     }
 
-    /// The label value for `dimension` of a beacon of `site` (an admitted site label).
+    /// The label value for `dimension` of a beacon of `site` (an admitted site label); `hits`
+    /// beacons count for it.
     pub fn value(
         &mut self,
         site: &Arc<str>,
         dimension: Dimension,
         raw_value: &str,
+        hits: u64,
     ) -> Result<Arc<str>, (Arc<str>, Fold)> {
         let limit = self.top_n;
         let tables = self.per_site.entry(site.clone()).or_default();
         tables[dimension.index()]
-            .resolve(bounded_label(raw_value), limit)
+            .resolve(bounded_label(raw_value), limit, hits)
             .map_err(|fold| (self.other.clone(), fold))
     }
 
@@ -163,16 +158,6 @@ impl Admission {
             tables: self.per_site.get_mut(site).expect("inserted above"),
             limit: self.top_n,
             other: &self.other,
-        }
-    }
-
-    /// Counts `hits` more resolutions of `value` (as given to [`site`](Self::site) or
-    /// [`SiteAdmission::value`]) for `dimension` of `site`, as if each had been resolved.
-    pub fn add_hits(&mut self, site: &Arc<str>, dimension: Dimension, value: &str, hits: u64) {
-        if dimension == Dimension::Site {
-            self.sites.add_hits(value, hits);
-        } else if let Some(tables) = self.per_site.get_mut(site) {
-            tables[dimension.index()].add_hits(value, hits);
         }
     }
 
@@ -209,46 +194,64 @@ mod tests {
     #[test]
     fn first_values_are_admitted_then_others_fold() {
         let mut admission = Admission::new(2, 10);
-        let site = admission.site("shop").expect("admitted");
-        assert!(admission.value(&site, Dimension::Route, "/a").is_ok());
-        assert!(admission.value(&site, Dimension::Route, "/b").is_ok());
-        let folded = admission.value(&site, Dimension::Route, "/c");
+        let site = admission.site("shop", 1).expect("admitted");
+        assert!(admission.value(&site, Dimension::Route, "/a", 1).is_ok());
+        assert!(admission.value(&site, Dimension::Route, "/b", 1).is_ok());
+        let folded = admission.value(&site, Dimension::Route, "/c", 1);
         assert_eq!(
             folded.map_err(|(value, _)| value.to_string()),
             Err(OTHER.to_owned())
         );
         // Another dimension has its own table.
-        assert!(admission.value(&site, Dimension::Country, "DE").is_ok());
+        assert!(admission.value(&site, Dimension::Country, "DE", 1).is_ok());
     }
 
     #[test]
     fn rebalance_promotes_a_hotter_candidate() {
         let mut admission = Admission::new(1, 10);
-        let site = admission.site("shop").expect("admitted");
+        let site = admission.site("shop", 1).expect("admitted");
         // The first value is admitted at once; the next one folds (the table holds one) but is a
         // candidate with more hits.
-        assert!(admission.value(&site, Dimension::Route, "/cold").is_ok());
+        assert!(admission.value(&site, Dimension::Route, "/cold", 1).is_ok());
         for _ in 0..10 {
-            assert!(admission.value(&site, Dimension::Route, "/hot").is_err());
+            assert!(admission.value(&site, Dimension::Route, "/hot", 1).is_err());
         }
         admission.rebalance();
         assert_eq!(
             admission
-                .value(&site, Dimension::Route, "/hot")
+                .value(&site, Dimension::Route, "/hot", 1)
                 .map(|v| v.to_string()),
             Ok("/hot".to_owned())
         );
-        assert!(admission.value(&site, Dimension::Route, "/cold").is_err());
+        assert!(
+            admission
+                .value(&site, Dimension::Route, "/cold", 1)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn hits_weigh_a_value_by_the_beacons_it_stands_for() {
+        let mut admission = Admission::new(1, 10);
+        let site = admission.site("shop", 1).expect("admitted");
+        assert!(admission.value(&site, Dimension::Route, "/many", 1).is_ok());
+        // One partial of 40 beacons outweighs ten of one.
+        for _ in 0..10 {
+            assert!(admission.value(&site, Dimension::Route, "/a", 1).is_err());
+        }
+        assert!(admission.value(&site, Dimension::Route, "/b", 40).is_err());
+        admission.rebalance();
+        assert!(admission.value(&site, Dimension::Route, "/b", 1).is_ok());
     }
 
     #[test]
     fn a_flood_of_distinct_values_stays_bounded() {
         let mut admission = Admission::new(10, 10);
-        let site = admission.site("shop").expect("admitted");
+        let site = admission.site("shop", 1).expect("admitted");
         let mut admitted = 0;
         for index in 0..100_000 {
             if admission
-                .value(&site, Dimension::Route, &format!("/u/{index}"))
+                .value(&site, Dimension::Route, &format!("/u/{index}"), 1)
                 .is_ok()
             {
                 admitted += 1;
