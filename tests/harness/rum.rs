@@ -22,6 +22,7 @@ const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// A running `rum` process.
 pub struct Rum {
     child: Child,
+    /// The beacon listener (`rum aggregator` has none: its admin address stands in).
     pub public: SocketAddr,
     pub admin: SocketAddr,
     pub log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
@@ -47,10 +48,15 @@ impl Rum {
     }
 
     pub fn start(options: RumOptions<'_>) -> anyhow::Result<Rum> {
+        let aggregator = options.mode == "aggregator";
         let mut command = Command::new(env!("CARGO_BIN_EXE_rum"));
+        command.arg(options.mode);
+        if aggregator {
+            command.args(["--listen-admin", "127.0.0.1:0"]);
+        } else {
+            command.args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"]);
+        }
         command
-            .arg(options.mode)
-            .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
             .args(&options.args)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
@@ -71,7 +77,9 @@ impl Rum {
         let log_writer = std::sync::Arc::clone(&log);
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if line.contains("rum collector listening") {
+                if line.contains("rum collector listening")
+                    || line.contains("rum aggregator running")
+                {
                     let _ = addresses_tx.send(line.clone());
                 }
                 log_writer.lock().unwrap().push(line);
@@ -92,12 +100,70 @@ impl Rum {
                 .map_or(line.len(), |end| start + end);
             Ok(line[start..end].parse()?)
         };
+        let admin = field("admin")?;
         Ok(Rum {
-            public: field("listen")?,
-            admin: field("admin")?,
+            public: if aggregator { admin } else { field("listen")? },
+            admin,
             child,
             log,
         })
+    }
+
+    /// The process id (for signals).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends `signal` (`KILL`, `STOP`, `CONT`, `TERM`) to the process.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -{signal} failed");
+    }
+
+    /// SIGKILL, and wait until it is gone.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Waits until a log line contains `text`.
+    pub fn wait_for_log(&self, text: &str, timeout: Duration) -> anyhow::Result<()> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if self
+                .log
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|line| line.contains(text))
+            {
+                return Ok(());
+            }
+            if let Some(status) = self.child_status() {
+                bail!(
+                    "rum exited ({status}) before logging {text:?}; log:\n{}",
+                    self.log_text()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        bail!(
+            "rum did not log {text:?} within {timeout:?}; log:\n{}",
+            self.log_text()
+        )
+    }
+
+    fn child_status(&self) -> Option<std::process::ExitStatus> {
+        // `try_wait` needs &mut; read /proc instead to stay &self.
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).ok()?;
+        stat.split(") ")
+            .nth(1)
+            .and_then(|rest| rest.chars().next())
+            .filter(|state| *state == 'Z' || *state == 'X')
+            .map(|_| std::process::ExitStatus::default())
     }
 
     /// POSTs a beacon body to `/rum/v1/beacon?{query}` with the given headers.
@@ -151,7 +217,7 @@ impl Rum {
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Some(status) = self.child.try_wait().expect("wait") {
                 return status;

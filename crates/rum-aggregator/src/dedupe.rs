@@ -1,15 +1,18 @@
 //! Remembers what each page view already reported, so a metric re-sent with the same page view and
 //! id counts once, with its latest value, and a page view counts once however many beacons it sends.
 //!
-//! One entry per page view (keyed by a per-process random SipHash of site and page-view id, so keys
-//! cannot be steered into collisions), holding up to [`METRICS_PER_PAGE_VIEW`] metric ids inline: one
-//! map operation per beacon instead of one per metric, which was a third of stage 1's time. Memory is
-//! bounded by `capacity` page views; entries also expire after `horizon_minutes` (past that their
-//! window is gone and a retraction is moot).
+//! One entry per page view (keyed by a seeded hash of site and page-view id; the seed is random
+//! when a table is created, so keys cannot be steered into collisions, and travels with the
+//! table's snapshot so a restored table keys page views the same way), holding up to
+//! [`METRICS_PER_PAGE_VIEW`] metric ids inline: one map operation per beacon instead of one per
+//! metric, which was a third of stage 1's time. Memory is bounded by `capacity` page views;
+//! entries also expire after `horizon_minutes` (past that their window is gone and a retraction is
+//! moot). Expiry and eviction depend only on the minutes it is given, never on a clock.
 
-use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, Hasher};
+
+use rum_schema::proto::DedupeEntry;
 
 /// Metric ids remembered per page view: the five vitals, navigation timing and headroom. A page view
 /// reporting more distinct ids has the extra ones counted without dedupe (and counted as overflow).
@@ -95,6 +98,11 @@ impl PageView<'_> {
     }
 }
 
+fn random_seed() -> u64 {
+    use std::collections::hash_map::RandomState;
+    RandomState::new().build_hasher().finish()
+}
+
 /// FNV-1a: metric ids are short and only compared within one page view's entry.
 fn metric_id_hash(metric_id: &[u8]) -> u32 {
     let mut hash: u32 = 0x811c_9dc5;
@@ -113,13 +121,21 @@ pub struct Dedupe {
     order: VecDeque<(i64, u64)>,
     capacity: usize,
     horizon_minutes: i64,
-    hasher: RandomState,
+    /// The seed of `hasher` (kept for snapshots).
+    seed: u64,
+    hasher: foldhash::quality::FixedState,
     evicted: u64,
 }
 
 impl Dedupe {
-    /// Remembers at most `capacity` page views, each for at most `horizon_minutes`.
+    /// Remembers at most `capacity` page views, each for at most `horizon_minutes`, keyed with a
+    /// random seed.
     pub fn new(capacity: usize, horizon_minutes: i64) -> Self {
+        Self::with_seed(capacity, horizon_minutes, random_seed())
+    }
+
+    /// The same, keyed with `seed` (a restored table keeps the seed it was created with).
+    pub fn with_seed(capacity: usize, horizon_minutes: i64, seed: u64) -> Self {
         Self {
             // Grown on demand: sizing it for the capacity up front would cost its full memory even
             // on a quiet laptop.
@@ -127,9 +143,82 @@ impl Dedupe {
             order: VecDeque::new(),
             capacity,
             horizon_minutes,
-            hasher: RandomState::new(),
+            seed,
+            hasher: foldhash::quality::FixedState::with_seed(seed),
             evicted: 0,
         }
+    }
+
+    /// The seed page views are keyed with.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// Every remembered page view, oldest first (the order eviction follows).
+    pub fn export(&self) -> Vec<DedupeEntry> {
+        self.order
+            .iter()
+            .filter_map(|(_, key)| {
+                let entry = self.entries.get(key)?;
+                let metrics = &entry.metrics[..usize::from(entry.len)];
+                Some(DedupeEntry {
+                    key: *key,
+                    minute: entry.minute,
+                    metric_ids: metrics.iter().map(|metric| metric.id).collect(),
+                    values: metrics.iter().map(|metric| metric.value).collect(),
+                    minutes: metrics
+                        .iter()
+                        .map(|metric| entry.minute + i64::from(metric.minute_offset))
+                        .collect(),
+                })
+            })
+            .collect()
+    }
+
+    /// A table holding `entries` (as [`export`](Self::export) wrote them), keyed with `seed`.
+    /// Malformed entries (mismatched lengths) are skipped and counted in the answer.
+    pub fn import(
+        capacity: usize,
+        horizon_minutes: i64,
+        seed: u64,
+        entries: &[DedupeEntry],
+        evicted: u64,
+    ) -> (Self, usize) {
+        let mut table = Self::with_seed(capacity, horizon_minutes, seed);
+        table.evicted = evicted;
+        let mut skipped = 0;
+        for saved in entries {
+            let count = saved.metric_ids.len();
+            if count > METRICS_PER_PAGE_VIEW
+                || saved.values.len() != count
+                || saved.minutes.len() != count
+                || table.entries.contains_key(&saved.key)
+            {
+                skipped += 1;
+                continue;
+            }
+            let mut entry = Entry {
+                minute: saved.minute,
+                len: count as u8,
+                metrics: [NO_METRIC; METRICS_PER_PAGE_VIEW],
+            };
+            for (slot, ((id, value), minute)) in entry.metrics.iter_mut().zip(
+                saved
+                    .metric_ids
+                    .iter()
+                    .zip(&saved.values)
+                    .zip(&saved.minutes),
+            ) {
+                *slot = Metric {
+                    id: *id,
+                    minute_offset: i32::try_from(minute - saved.minute).unwrap_or(0),
+                    value: *value,
+                };
+            }
+            table.entries.insert(saved.key, entry);
+            table.order.push_back((saved.minute, saved.key));
+        }
+        (table, skipped)
     }
 
     fn key(&self, site: &str, page_view: &[u8]) -> u64 {
@@ -253,6 +342,42 @@ mod tests {
         dedupe.expire(160);
         assert!(dedupe.is_empty());
         assert_eq!(dedupe.evicted(), 10);
+    }
+
+    #[test]
+    fn an_exported_table_imports_to_the_same_answers() {
+        let mut dedupe = Dedupe::new(10, 60);
+        let (_, mut page_view) = dedupe.page_view("shop", b"pv1", 100);
+        page_view.observe(b"lcp", 1200.0, 100);
+        let (_, mut page_view) = dedupe.page_view("shop", b"pv2", 101);
+        page_view.observe(b"cls", 0.1, 101);
+        page_view.observe(b"inp", 80.0, 102);
+        let exported = dedupe.export();
+        let (mut restored, skipped) =
+            Dedupe::import(10, 60, dedupe.seed(), &exported, dedupe.evicted());
+        assert_eq!(skipped, 0);
+        assert_eq!(restored.export(), exported);
+        let (is_new, mut page_view) = restored.page_view("shop", b"pv2", 103);
+        assert!(!is_new, "the restored table knows pv2");
+        assert_eq!(
+            page_view.observe(b"inp", 90.0, 103),
+            Seen::Replaced {
+                previous: 80.0,
+                minute: 102
+            }
+        );
+        // Eviction follows the same order: pv1 (oldest) goes first.
+        let (mut small, _) = Dedupe::import(2, 60, dedupe.seed(), &exported, 0);
+        small.page_view("shop", b"pv3", 104);
+        assert!(
+            !small.page_view("shop", b"pv2", 104).0,
+            "pv2 is still known"
+        );
+        assert!(small.page_view("shop", b"pv1", 104).0, "pv1 was evicted");
+        // A malformed entry is skipped, not trusted.
+        let mut bad = exported.clone();
+        bad[0].values.clear();
+        assert_eq!(Dedupe::import(10, 60, 1, &bad, 0).1, 1);
     }
 
     #[test]

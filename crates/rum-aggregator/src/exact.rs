@@ -3,6 +3,11 @@
 //! An HDR bucket edge is not at 2500 ms, so the good / needs-improvement / poor split and the
 //! Prometheus `le` buckets are counted here from the raw values instead. Counts are signed because a
 //! re-sent metric replaces its earlier value (a minus one in the old bucket, a plus one in the new).
+//!
+//! The sum of raw values is kept in integer millionths of the raw unit: floating-point addition is
+//! not associative, and the same samples merged in another order (partials of several beacon
+//! partitions arriving interleaved differently on two workers) must give the same `_sum` to the
+//! last digit.
 
 use crate::metric::{MetricKind, Rating};
 
@@ -10,8 +15,17 @@ use crate::metric::{MetricKind, Rating};
 pub struct ExactCounts {
     /// Non-cumulative count per bucket; the last entry is the overflow bucket (above every bound).
     buckets: Box<[i64]>,
-    /// Sum of raw values (ms, or CLS unitless).
-    sum: f64,
+    /// Sum of raw values (ms, or CLS unitless), in millionths.
+    sum_micros: i64,
+}
+
+/// Millionths of the raw unit per raw unit.
+const MICROS: f64 = 1_000_000.0;
+
+/// A raw value (or a sum of them) in millionths, rounded.
+pub fn to_micros(raw: f64) -> i64 {
+    let scaled = (raw * MICROS).round();
+    if scaled.is_finite() { scaled as i64 } else { 0 }
 }
 
 /// The good / needs-improvement / poor split of a set of samples.
@@ -38,26 +52,28 @@ impl ExactCounts {
     pub fn new(kind: MetricKind) -> Self {
         Self {
             buckets: vec![0; kind.bucket_bounds().len() + 1].into_boxed_slice(),
-            sum: 0.0,
+            sum_micros: 0,
         }
     }
 
     /// Adds (`sign = 1`) or retracts (`sign = -1`) one raw value.
     pub fn record(&mut self, kind: MetricKind, raw_value: f64, sign: i64) {
         self.buckets[kind.bucket_index(raw_value)] += sign;
-        self.sum += sign as f64 * raw_value;
+        self.sum_micros = self
+            .sum_micros
+            .saturating_add(sign.saturating_mul(to_micros(raw_value)));
     }
 
-    /// Adds deltas as carried by a partial. Extra or missing entries (a partial from a build with
-    /// other bounds) are ignored rather than misattributed.
-    pub fn apply_deltas(&mut self, deltas: &[i64], sum_delta: f64) -> bool {
+    /// Adds deltas as carried by a partial, the sum in millionths. Extra or missing entries (a
+    /// partial from a build with other bounds) are ignored rather than misattributed.
+    pub fn apply_deltas(&mut self, deltas: &[i64], sum_micros_delta: i64) -> bool {
         if deltas.len() != self.buckets.len() {
             return false;
         }
         for (bucket, delta) in self.buckets.iter_mut().zip(deltas) {
             *bucket += delta;
         }
-        self.sum += sum_delta;
+        self.sum_micros = self.sum_micros.saturating_add(sum_micros_delta);
         true
     }
 
@@ -65,15 +81,21 @@ impl ExactCounts {
         for (bucket, delta) in self.buckets.iter_mut().zip(other.buckets.iter()) {
             *bucket += delta;
         }
-        self.sum += other.sum;
+        self.sum_micros = self.sum_micros.saturating_add(other.sum_micros);
     }
 
     pub fn deltas(&self) -> &[i64] {
         &self.buckets
     }
 
+    /// Sum of raw values (ms, or CLS unitless).
     pub fn sum(&self) -> f64 {
-        self.sum
+        self.sum_micros as f64 / MICROS
+    }
+
+    /// Sum of raw values in millionths: exact, whatever order the samples came in.
+    pub fn sum_micros(&self) -> i64 {
+        self.sum_micros
     }
 
     /// Samples counted (negative counts, possible only transiently while a retraction and its
@@ -127,6 +149,38 @@ impl ExactCounts {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sums_do_not_depend_on_the_order_samples_come_in() {
+        let values: Vec<f64> = (0..500)
+            .map(|index| (index * 13 % 37) as f64 / 100.0 + 0.001 * (index % 7) as f64)
+            .collect();
+        let mut forward = ExactCounts::new(MetricKind::Cls);
+        let mut backward = ExactCounts::new(MetricKind::Cls);
+        let mut halves = [
+            ExactCounts::new(MetricKind::Cls),
+            ExactCounts::new(MetricKind::Cls),
+        ];
+        for (index, value) in values.iter().enumerate() {
+            forward.record(MetricKind::Cls, *value, 1);
+            halves[index % 2].record(MetricKind::Cls, *value, 1);
+        }
+        for value in values.iter().rev() {
+            backward.record(MetricKind::Cls, *value, 1);
+        }
+        let [mut merged, odd] = halves;
+        merged.add(&odd);
+        assert_eq!(forward.sum().to_bits(), backward.sum().to_bits());
+        assert_eq!(forward, merged);
+        // Floating-point addition would not have agreed.
+        let float_forward: f64 = values.iter().sum();
+        let float_backward: f64 = values.iter().rev().sum();
+        assert_ne!(
+            float_forward.to_bits(),
+            float_backward.to_bits(),
+            "the case is a real one"
+        );
+    }
 
     #[test]
     fn boundary_values_are_rated_exactly() {

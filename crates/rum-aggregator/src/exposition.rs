@@ -86,15 +86,35 @@ type CounterFamily = (&'static str, &'static str, fn(&SegmentState) -> u64);
 
 type WindowStats = [Option<(u64, [f64; QUANTILES.len()])>; WINDOWS.len()];
 
-/// Renders every segment family.
+/// Renders every segment family of one stage 2.
 pub fn render(stage2: &Stage2) -> String {
-    let mut segments: Vec<(&SegmentKey, &SegmentState)> = stage2.segments().collect();
-    segments.sort_by(|a, b| a.0.cmp(b.0));
+    render_all(&[stage2])
+}
+
+/// Renders every segment family of several stage-2 instances (a worker's partials partitions; each
+/// segment is in exactly one of them) as one exposition: each family once.
+pub fn render_all(stages: &[&Stage2]) -> String {
+    let Some(first) = stages.first() else {
+        return String::new();
+    };
+    let mut owned: Vec<(&Stage2, &SegmentKey, &SegmentState)> = stages
+        .iter()
+        .flat_map(|stage2| {
+            stage2
+                .segments()
+                .map(move |(key, segment)| (*stage2, key, segment))
+        })
+        .collect();
+    owned.sort_by(|a, b| a.1.cmp(b.1));
+    let segments: Vec<(&SegmentKey, &SegmentState)> = owned
+        .iter()
+        .map(|(_, key, segment)| (*key, *segment))
+        .collect();
     let labels: Vec<String> = segments
         .iter()
-        .map(|(key, _)| segment_labels(stage2, key))
+        .map(|(key, _)| segment_labels(first, key))
         .collect();
-    let navigation_views: Vec<&str> = stage2
+    let navigation_views: Vec<&str> = first
         .views()
         .filter(|view| view.navigation)
         .map(|view| &*view.name)
@@ -107,7 +127,7 @@ pub fn render(stage2: &Stage2) -> String {
             .iter()
             .enumerate()
             .filter(|(_, (key, _))| keeps(key))
-            .map(|(index, (_, segment))| (index, stage2.window_quantiles(segment, kind)))
+            .map(|(index, (_, segment))| (index, owned[index].0.window_quantiles(segment, kind)))
             .filter(|(_, stats)| stats.iter().any(Option::is_some))
             .collect();
 

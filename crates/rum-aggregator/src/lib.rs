@@ -30,6 +30,7 @@ pub mod stage2;
 pub mod topn;
 pub mod view;
 pub mod wire;
+pub mod worker;
 
 #[cfg(test)]
 mod tests;

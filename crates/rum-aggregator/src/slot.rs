@@ -4,8 +4,8 @@
 //! Why not HDR V2 bytes per metric: V2 has a 40-byte header and the exact counts would be separate
 //! allocations; a quiet segment's minute holds a handful of samples per metric, so headers and
 //! allocator overhead dominated (measured: ~75 KiB per segment-hour at 5 samples a minute, RSS three
-//! times that). Here a metric is `[kind][len][sum f64][exact pairs][histogram pairs]` with varints:
-//! ~3 bytes per non-empty histogram bucket.
+//! times that). Here a metric is `[kind][len][sum][exact pairs][histogram pairs]` with varints (the
+//! sum in millionths, zigzag): ~3 bytes per non-empty histogram bucket.
 //!
 //! Histogram buckets are stored as (value, count) where value is the bucket's highest equivalent
 //! value; re-recording `count` at that value lands in the same bucket, so decoding is exact.
@@ -52,7 +52,7 @@ pub fn encode_metric(
     exact: &ExactCounts,
 ) {
     let mut body = Vec::with_capacity(32);
-    body.extend_from_slice(&exact.sum().to_le_bytes());
+    put_varint(&mut body, zigzag(exact.sum_micros()));
     let nonzero: Vec<(usize, i64)> = exact
         .deltas()
         .iter()
@@ -111,10 +111,9 @@ pub fn add_exact(kind: MetricKind, body: &[u8], exact: &mut ExactCounts) -> bool
 }
 
 fn read_exact(kind: MetricKind, body: &mut &[u8], exact: &mut ExactCounts) -> bool {
-    let Some((sum, rest)) = body.split_first_chunk::<8>() else {
+    let Some(sum) = get_varint(body) else {
         return false;
     };
-    *body = rest;
     let mut deltas = vec![0i64; kind.bucket_bounds().len() + 1];
     let Some(pairs) = get_varint(body) else {
         return false;
@@ -128,7 +127,7 @@ fn read_exact(kind: MetricKind, body: &mut &[u8], exact: &mut ExactCounts) -> bo
         };
         *slot = unzigzag(count);
     }
-    exact.apply_deltas(&deltas, f64::from_le_bytes(*sum))
+    exact.apply_deltas(&deltas, unzigzag(sum))
 }
 
 /// Adds a record body into a histogram and exact counts of its kind. False on malformed bytes.
@@ -211,11 +210,13 @@ mod tests {
                 "body {junk:?}"
             );
         }
-        // A record whose header is fine but whose body is not: too short for its sum, or an
-        // exact-pair count with no pairs behind it.
+        // A record whose header is fine but whose body is not: an exact-pair index past the
+        // metric's buckets, an exact-pair count with no pairs behind it, a histogram-pair count
+        // with none behind it.
         for slot in [
             &b"\x00\x03abc"[..],
-            b"\x00\x09\x00\x00\x00\x00\x00\x00\x00\x00\x05",
+            b"\x00\x02\x00\x05",
+            b"\x00\x03\x00\x00\x04",
         ] {
             let found: Vec<_> = records(slot).collect();
             assert_eq!(found.len(), 1, "{slot:?}");

@@ -165,6 +165,11 @@ pub struct Stage1 {
     /// builder every flush interval was a tenth of stage 1's instructions.
     pending_pool: Vec<Vec<f64>>,
     watermark_minute: i64,
+    /// Where the watermark comes from: the newest beacon (standalone) or the tick records of the
+    /// beacon partition (behind Kafka, so lateness is judged against the log's own clock).
+    watermark_from_ticks: bool,
+    /// The newest tick time seen (ms), behind Kafka.
+    tick_ms: i64,
     /// The watermark minute the dedupe table was last expired at.
     expired_minute: i64,
     /// Which dimensions any view uses (others are never resolved).
@@ -177,6 +182,80 @@ pub struct Stage1 {
 
 impl Stage1 {
     pub fn new(settings: AggregatorSettings) -> Self {
+        let dedupe = Dedupe::new(settings.dedupe_capacity, RETENTION_MINUTES);
+        Self::with_dedupe(settings, dedupe, false)
+    }
+
+    /// Stage 1 for one beacon partition behind Kafka: its dedupe table holds
+    /// `dedupe_capacity` page views, and its clock is the partition's tick records
+    /// ([`advance_to_tick`](Self::advance_to_tick)).
+    pub fn for_partition(settings: AggregatorSettings, dedupe_capacity: usize) -> Self {
+        let dedupe = Dedupe::new(dedupe_capacity, RETENTION_MINUTES);
+        Self::with_dedupe(settings, dedupe, true)
+    }
+
+    /// The stage 1 of one beacon partition as `state` describes it (see [`snapshot`](Self::snapshot)).
+    /// Returns how many saved page views were malformed and skipped.
+    pub fn restore(
+        settings: AggregatorSettings,
+        dedupe_capacity: usize,
+        state: &rum_schema::proto::Stage1State,
+    ) -> (Self, usize) {
+        let (dedupe, skipped) = Dedupe::import(
+            dedupe_capacity,
+            RETENTION_MINUTES,
+            state.dedupe_key0,
+            &state.entries,
+            state.dedupe_evicted,
+        );
+        let mut stage1 = Self::with_dedupe(settings, dedupe, true);
+        stage1.advance_to_tick(state.tick_ms);
+        stage1.expired_minute = stage1.watermark_minute;
+        (stage1, skipped)
+    }
+
+    /// What this stage 1 remembers, at a chunk boundary (nothing buffered): its clock and its
+    /// dedupe table. `next_offset` is the first beacon offset the state does not reflect.
+    pub fn snapshot(&self, partition: i32, next_offset: i64) -> rum_schema::proto::Stage1State {
+        debug_assert!(
+            self.builders.is_empty(),
+            "a snapshot is taken between chunks"
+        );
+        rum_schema::proto::Stage1State {
+            partition,
+            next_offset,
+            tick_ms: self.tick_ms,
+            dedupe_key0: self.dedupe.seed(),
+            dedupe_key1: 0,
+            entries: self.dedupe.export(),
+            dedupe_evicted: self.dedupe.evicted(),
+        }
+    }
+
+    /// Moves the clock to a tick record's time (behind Kafka): later beacons of closed windows are
+    /// late.
+    pub fn advance_to_tick(&mut self, tick_ms: i64) {
+        self.tick_ms = self.tick_ms.max(tick_ms);
+        if self.tick_ms > 0 {
+            self.watermark_minute = self.watermark_minute.max(minute_of(self.tick_ms));
+        }
+    }
+
+    /// The newest tick time seen (ms; 0 before the first).
+    pub fn tick_ms(&self) -> i64 {
+        self.tick_ms
+    }
+
+    /// Page views the dedupe table holds.
+    pub fn dedupe_entries(&self) -> usize {
+        self.dedupe.len()
+    }
+
+    fn with_dedupe(
+        settings: AggregatorSettings,
+        dedupe: Dedupe,
+        watermark_from_ticks: bool,
+    ) -> Self {
         let mut used_dimensions = [false; DIMENSION_COUNT];
         for view in settings.views.iter() {
             for dimension in &view.dimensions {
@@ -191,7 +270,7 @@ impl Stage1 {
                 .collect(),
             view_navigation: settings.views.iter().map(|view| view.navigation).collect(),
             chunk_values: FastMap::default(),
-            dedupe: Dedupe::new(settings.dedupe_capacity, RETENTION_MINUTES),
+            dedupe,
             builders: Vec::new(),
             builder_keys: Vec::new(),
             index: FastMap::default(),
@@ -207,6 +286,8 @@ impl Stage1 {
             pool: Default::default(),
             pending_pool: Vec::new(),
             watermark_minute: i64::MIN,
+            watermark_from_ticks,
+            tick_ms: 0,
             expired_minute: i64::MIN,
             used_dimensions,
             folds: [0; DIMENSION_COUNT],
@@ -232,7 +313,9 @@ impl Stage1 {
     pub fn ingest(&mut self, beacon: &BeaconView) {
         self.metrics.beacons.increment(1);
         let minute = minute_of(beacon.received_at_ms);
-        self.watermark_minute = self.watermark_minute.max(minute);
+        if !self.watermark_from_ticks {
+            self.watermark_minute = self.watermark_minute.max(minute);
+        }
         let oldest_open_minute = self.oldest_open_minute();
         if minute < oldest_open_minute {
             self.late += 1;
@@ -643,6 +726,7 @@ impl Stage1 {
                         .unwrap_or_default(),
                     bucket_deltas: exact.deltas().to_vec(),
                     sum_delta: exact.sum(),
+                    sum_micros_delta: exact.sum_micros(),
                 });
                 added.reset();
                 self.pool[index].push(added);

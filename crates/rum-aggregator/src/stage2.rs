@@ -13,7 +13,9 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use hdrhistogram::Histogram;
-use rum_schema::proto::{MetricPartial, Partial};
+use rum_schema::proto::{
+    MetricPartial, Partial, SegmentSnapshot, SettledMetric, SlotSnapshot, Stage2State,
+};
 
 use crate::exact::ExactCounts;
 use crate::hdr;
@@ -202,6 +204,10 @@ pub struct Stage2 {
     folds: [u64; DIMENSION_COUNT],
     /// The watermark minute top-N was last re-ranked at.
     rebalanced_minute: i64,
+    /// Whether a partial's minute moves the clock (standalone) or only [`advance`](Self::advance)
+    /// does (behind Kafka, where the clock is the slowest beacon partition's: one partition's data
+    /// must not close windows another has not reached).
+    clock_from_data: bool,
     segments: HashMap<SegmentKey, SegmentState>,
     site_segments: HashMap<Arc<str>, usize>,
     settings: AggregatorSettings,
@@ -234,6 +240,7 @@ impl Stage2 {
             counting_view,
             folds: [0; DIMENSION_COUNT],
             rebalanced_minute: i64::MIN,
+            clock_from_data: true,
             segments: HashMap::new(),
             site_segments: HashMap::new(),
             watermark_minute: i64::MIN,
@@ -258,9 +265,19 @@ impl Stage2 {
         self.watermark_minute
     }
 
+    /// Stage 2 of one partials partition behind Kafka: only [`advance`](Self::advance) moves its
+    /// clock.
+    pub fn for_partition(settings: AggregatorSettings) -> Self {
+        let mut stage2 = Self::new(settings);
+        stage2.clock_from_data = false;
+        stage2
+    }
+
     /// Merges one partial.
     pub fn apply(&mut self, partial: Partial) {
-        self.watermark_minute = self.watermark_minute.max(partial.minute);
+        if self.clock_from_data {
+            self.watermark_minute = self.watermark_minute.max(partial.minute);
+        }
         self.rebalance_if_a_minute_passed();
         if partial.minute
             < self
@@ -360,7 +377,13 @@ impl Stage2 {
                 // between); the new value still counts.
                 self.metrics.dropped.count(PartialDrop::RetractionMissed);
             }
-            if !exact.apply_deltas(&metric_partial.bucket_deltas, metric_partial.sum_delta) {
+            let sum_micros =
+                if metric_partial.sum_micros_delta != 0 || metric_partial.sum_delta == 0.0 {
+                    metric_partial.sum_micros_delta
+                } else {
+                    crate::exact::to_micros(metric_partial.sum_delta)
+                };
+            if !exact.apply_deltas(&metric_partial.bucket_deltas, sum_micros) {
                 self.metrics.dropped.count(PartialDrop::Undecodable);
             }
             slot::encode_metric(out, kind, merged, &exact);
@@ -505,6 +528,119 @@ impl Stage2 {
         self.metrics
             .histogram_bytes
             .set(self.histogram_bytes() as f64);
+    }
+
+    /// What this stage 2 holds, for a snapshot (the worker adds its positions): segments,
+    /// top-N tables, the clock and the budget's count.
+    pub fn export(&self) -> Stage2State {
+        let mut segments: Vec<(&SegmentKey, &SegmentState)> = self.segments.iter().collect();
+        segments.sort_by(|a, b| a.0.cmp(b.0));
+        Stage2State {
+            watermark_minute: self.watermark_minute,
+            segments: segments
+                .into_iter()
+                .map(|(key, segment)| SegmentSnapshot {
+                    view: key.view.to_string(),
+                    values: key.values.iter().map(|value| value.to_string()).collect(),
+                    slots: segment
+                        .minutes
+                        .iter()
+                        .map(|slot| SlotSnapshot {
+                            minute: slot.minute,
+                            span: slot.span,
+                            data: slot.data.to_vec(),
+                        })
+                        .collect(),
+                    settled: MetricKind::ALL
+                        .iter()
+                        .zip(&segment.settled)
+                        .filter_map(|(kind, exact)| {
+                            exact.as_ref().map(|exact| SettledMetric {
+                                metric: kind.name().to_owned(),
+                                counts: exact.deltas().to_vec(),
+                                sum_micros: exact.sum_micros(),
+                            })
+                        })
+                        .collect(),
+                    settled_through: segment.settled_through,
+                    page_views: segment.page_views,
+                    errors: segment.errors.to_vec(),
+                    requests_failed: segment.requests_failed,
+                    requests_slow: segment.requests_slow,
+                    last_minute: segment.last_minute,
+                })
+                .collect(),
+            admission: Some(self.admission.export()),
+            budget_folds: self.budget_folds,
+            late: self.late,
+            ..Stage2State::default()
+        }
+    }
+
+    /// A stage 2 holding what `state` describes (see [`export`](Self::export)). Segments of views
+    /// this process does not have are dropped (the answer says how many).
+    pub fn import(settings: AggregatorSettings, state: &Stage2State) -> (Self, usize) {
+        let mut stage2 = Stage2::for_partition(settings);
+        let mut dropped = 0;
+        stage2.watermark_minute = state.watermark_minute;
+        stage2.rebalanced_minute = state.watermark_minute;
+        stage2.budget_folds = state.budget_folds;
+        stage2.late = state.late;
+        if let Some(admission) = &state.admission {
+            stage2.admission =
+                Admission::import(stage2.settings.top_n, stage2.settings.max_sites, admission);
+        }
+        for saved in &state.segments {
+            let Some(view) = stage2.views.get(saved.view.as_str()) else {
+                dropped += 1;
+                continue;
+            };
+            if saved.values.len() != view.dimensions.len() {
+                dropped += 1;
+                continue;
+            }
+            let key = SegmentKey {
+                view: view.name.clone(),
+                values: saved
+                    .values
+                    .iter()
+                    .map(|value| Arc::from(value.as_str()))
+                    .collect(),
+            };
+            let mut segment = SegmentState::new(saved.last_minute);
+            segment.settled_through = saved.settled_through;
+            segment.page_views = saved.page_views;
+            for (slot, count) in segment.errors.iter_mut().zip(&saved.errors) {
+                *slot = *count;
+            }
+            segment.requests_failed = saved.requests_failed;
+            segment.requests_slow = saved.requests_slow;
+            segment.last_minute = saved.last_minute;
+            segment.minutes = saved
+                .slots
+                .iter()
+                .map(|slot| MinuteSlot {
+                    minute: slot.minute,
+                    span: slot.span,
+                    data: slot.data.clone().into_boxed_slice(),
+                })
+                .collect();
+            for settled in &saved.settled {
+                let Some(kind) = MetricKind::from_name(&settled.metric) else {
+                    continue;
+                };
+                let mut exact = ExactCounts::new(kind);
+                if exact.apply_deltas(&settled.counts, settled.sum_micros) {
+                    segment.settled[kind.index()] = Some(exact);
+                }
+            }
+            *stage2
+                .site_segments
+                .entry(key.values[0].clone())
+                .or_insert(0) += 1;
+            stage2.segments.insert(key, segment);
+        }
+        (stage2, dropped)
     }
 
     /// New segments folded into their view's `__other__` segment by the site budget so far.

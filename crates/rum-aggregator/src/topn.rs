@@ -12,6 +12,8 @@ use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use rum_schema::proto::{AdmissionSnapshot, CountedValue, SiteAdmissionSnapshot, TopNSnapshot};
+
 use crate::view::{DIMENSION_COUNT, Dimension, OTHER, bounded_label};
 
 /// Candidates tracked per admitted slot.
@@ -78,6 +80,45 @@ impl TopN {
 
     fn memory_entries(&self) -> usize {
         self.admitted.len() + self.candidates.len()
+    }
+
+    fn export(&self) -> TopNSnapshot {
+        let counted = |value: &Arc<str>, count: u64| CountedValue {
+            value: value.to_string(),
+            count,
+        };
+        let mut admitted: Vec<CountedValue> = self
+            .admitted
+            .iter()
+            .map(|(value, count)| counted(value, count.get()))
+            .collect();
+        let mut candidates: Vec<CountedValue> = self
+            .candidates
+            .iter()
+            .map(|(value, count)| counted(value, *count))
+            .collect();
+        // Map order is random per process; a snapshot's bytes should not be.
+        admitted.sort_by(|a, b| a.value.cmp(&b.value));
+        candidates.sort_by(|a, b| a.value.cmp(&b.value));
+        TopNSnapshot {
+            admitted,
+            candidates,
+        }
+    }
+
+    fn import(saved: &TopNSnapshot) -> Self {
+        Self {
+            admitted: saved
+                .admitted
+                .iter()
+                .map(|entry| (Arc::from(entry.value.as_str()), Cell::new(entry.count)))
+                .collect(),
+            candidates: saved
+                .candidates
+                .iter()
+                .map(|entry| (Arc::from(entry.value.as_str()), entry.count))
+                .collect(),
+        }
     }
 }
 
@@ -173,6 +214,41 @@ impl Admission {
         let sites = &self.sites;
         self.per_site
             .retain(|site, _| sites.admitted.contains_key(site) || &**site == OTHER);
+    }
+
+    /// The tables, for a snapshot.
+    pub fn export(&self) -> AdmissionSnapshot {
+        let mut per_site: Vec<SiteAdmissionSnapshot> = self
+            .per_site
+            .iter()
+            .map(|(site, tables)| SiteAdmissionSnapshot {
+                site: site.to_string(),
+                dimensions: tables.iter().map(TopN::export).collect(),
+            })
+            .collect();
+        per_site.sort_by(|a, b| a.site.cmp(&b.site));
+        AdmissionSnapshot {
+            sites: Some(self.sites.export()),
+            per_site,
+        }
+    }
+
+    /// Tables as [`export`](Self::export) wrote them.
+    pub fn import(top_n: usize, max_sites: usize, saved: &AdmissionSnapshot) -> Self {
+        let mut admission = Self::new(top_n, max_sites);
+        if let Some(sites) = &saved.sites {
+            admission.sites = TopN::import(sites);
+        }
+        for site in &saved.per_site {
+            let mut tables: [TopN; DIMENSION_COUNT] = Default::default();
+            for (table, saved) in tables.iter_mut().zip(&site.dimensions) {
+                *table = TopN::import(saved);
+            }
+            admission
+                .per_site
+                .insert(Arc::from(site.site.as_str()), tables);
+        }
+        admission
     }
 
     /// Values held (admitted + candidates), for the memory gauge and tests.

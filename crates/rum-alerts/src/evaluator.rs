@@ -12,6 +12,8 @@ use rum_aggregator::pipeline::AggregatorHandle;
 use rum_aggregator::stage2::Stage2;
 use rum_aggregator::view::SegmentKey;
 
+use rum_schema::proto::{AlertSnapshot, AlertsSnapshot};
+
 use crate::AlertSettings;
 use crate::notify::Notifier;
 use crate::rule::{AlertRule, Statistic};
@@ -106,6 +108,77 @@ impl Evaluator {
     /// Current alert instances (pending, firing, recently resolved).
     pub fn alerts(&self) -> impl Iterator<Item = &ActiveAlert> {
         self.alerts.values()
+    }
+
+    /// The instances, for the snapshot of the partition whose segments they are about.
+    pub fn snapshot(&self) -> AlertsSnapshot {
+        let mut alerts: Vec<AlertSnapshot> = self
+            .alerts
+            .iter()
+            .map(|((rule, key), alert)| AlertSnapshot {
+                rule: self.settings.rules[*rule].name.clone(),
+                view: key.view.to_string(),
+                values: key.values.iter().map(|value| value.to_string()).collect(),
+                status: match alert.status {
+                    AlertStatus::Pending => 0,
+                    AlertStatus::Firing => 1,
+                    AlertStatus::Resolved => 2,
+                },
+                value: alert.value,
+                active_since_ms: alert.active_since_ms,
+                fired_at_ms: alert.fired_at_ms,
+                resolved_at_ms: alert.resolved_at_ms,
+                last_true_ms: alert.last_true_ms,
+                last_sent_ms: alert.last_sent_ms,
+                labels: alert.labels.clone().into_iter().collect(),
+                annotations: alert.annotations.clone().into_iter().collect(),
+            })
+            .collect();
+        alerts.sort_by(|a, b| (&a.rule, &a.view, &a.values).cmp(&(&b.rule, &b.view, &b.values)));
+        AlertsSnapshot { alerts }
+    }
+
+    /// Takes over the instances of a snapshot (a partition moved here): a firing alert goes on
+    /// firing with its start time, so receivers see neither a second alert nor a resolution.
+    /// Instances of rules this process does not have are dropped.
+    pub fn restore(&mut self, snapshot: &AlertsSnapshot) {
+        for saved in &snapshot.alerts {
+            let Some(rule) = self
+                .settings
+                .rules
+                .iter()
+                .position(|rule| rule.name == saved.rule && rule.view == saved.view)
+            else {
+                continue;
+            };
+            let key = SegmentKey {
+                view: saved.view.as_str().into(),
+                values: saved
+                    .values
+                    .iter()
+                    .map(|value| value.as_str().into())
+                    .collect(),
+            };
+            let status = match saved.status {
+                0 => AlertStatus::Pending,
+                1 => AlertStatus::Firing,
+                _ => AlertStatus::Resolved,
+            };
+            self.alerts.insert(
+                (rule, key),
+                ActiveAlert {
+                    status,
+                    labels: saved.labels.clone().into_iter().collect(),
+                    annotations: saved.annotations.clone().into_iter().collect(),
+                    value: saved.value,
+                    active_since_ms: saved.active_since_ms,
+                    fired_at_ms: saved.fired_at_ms,
+                    resolved_at_ms: saved.resolved_at_ms,
+                    last_true_ms: saved.last_true_ms,
+                    last_sent_ms: saved.last_sent_ms,
+                },
+            );
+        }
     }
 
     /// Evaluates every rule at `now_ms` and returns the alerts due for delivery.

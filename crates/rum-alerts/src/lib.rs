@@ -13,6 +13,7 @@
 
 mod evaluator;
 mod notify;
+mod observer;
 mod rule;
 
 use std::time::Duration;
@@ -26,6 +27,7 @@ pub use notify::{
     Notifier, Receiver, ReceiverKind, RetryPolicy, SIGNATURE_HEADER, alertmanager_body,
     hmac_signature, webhook_body,
 };
+pub use observer::AlertObserver;
 pub use rule::{AlertRule, Comparison, Statistic};
 
 /// The settings of the evaluator, from `[alerts]`.

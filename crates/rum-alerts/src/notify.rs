@@ -252,6 +252,9 @@ pub struct Notifier {
     receivers: Vec<Receiver>,
     external_url: String,
     client: Client<HttpConnector, Full<Bytes>>,
+    /// The runtime deliveries run on (the one current when the notifier was made), so `send`
+    /// works from any thread, a stage-2 worker's included.
+    runtime: Option<tokio::runtime::Handle>,
 }
 
 impl Notifier {
@@ -268,6 +271,7 @@ impl Notifier {
             receivers,
             external_url,
             client: Client::builder(TokioExecutor::new()).build_http(),
+            runtime: tokio::runtime::Handle::try_current().ok(),
         }
     }
 
@@ -300,7 +304,16 @@ impl Notifier {
                 }
             };
             for (url, body) in bodies {
-                tokio::spawn(deliver(self.client.clone(), receiver.clone(), url, body));
+                let delivery = deliver(self.client.clone(), receiver.clone(), url, body);
+                match &self.runtime {
+                    Some(runtime) => {
+                        runtime.spawn(delivery);
+                    }
+                    None => {
+                        tracing::error!(receiver = %receiver.label, "no runtime to deliver alerts on");
+                        metrics::counter!("rum_alert_notifications_total", "receiver" => receiver.label.clone(), "outcome" => "failed").increment(1);
+                    }
+                }
             }
         }
     }

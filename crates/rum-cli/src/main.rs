@@ -1,6 +1,10 @@
 //! `rum`: the one binary. `rum standalone` runs everything in one process on the embedded default
-//! (in-process channel); `rum collector` runs the edge against Kafka; `rum tail` prints what is on the
-//! beacon topic; `rum check-config` validates a config file.
+//! (in-process channel); `rum collector` runs the edge against Kafka; `rum aggregator` runs the
+//! aggregation stages as Kafka consumer-group workers; `rum topics` creates and checks the topics;
+//! `rum tail` prints what is on the beacon topic; `rum check-config` validates a config file.
+
+mod aggregator;
+mod topics;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -41,6 +45,11 @@ enum Command {
     Standalone(ServeArgs),
     /// The edge collector alone, writing beacons to the sink of the config (Kafka with --brokers).
     Collector(ServeArgs),
+    /// Aggregation stages as Kafka consumer-group workers: stage 1 on the beacon topic, stage 2
+    /// on the partials topic; /metrics serves this worker's segments.
+    Aggregator(aggregator::AggregatorArgs),
+    /// Create or check the beacon, partials and state topics.
+    Topics(topics::TopicsArgs),
     /// Print each beacon on a Kafka topic as one JSON line (an operator's debugging tool).
     Tail(TailArgs),
     /// Validate a config file; errors name the offending key.
@@ -111,6 +120,8 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Standalone(args) => serve(args, Mode::Standalone),
         Command::Collector(args) => serve(args, Mode::Collector),
+        Command::Aggregator(args) => aggregator::run(args),
+        Command::Topics(args) => topics::run(args),
         Command::Tail(args) => tail(args),
         Command::CheckConfig { file } => check_config(&file),
     }
@@ -183,7 +194,7 @@ fn load_config(args: &ServeArgs, mode: Mode) -> anyhow::Result<Config> {
     Ok(config)
 }
 
-fn install_prometheus() -> anyhow::Result<PrometheusHandle> {
+pub(crate) fn install_prometheus() -> anyhow::Result<PrometheusHandle> {
     let latency_buckets = [
         0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
     ];
@@ -198,6 +209,18 @@ fn install_prometheus() -> anyhow::Result<PrometheusHandle> {
         .set_buckets_for_metric(
             Matcher::Full("rum_collector_request_body_bytes".into()),
             &size_buckets,
+        )?
+        .set_buckets_for_metric(
+            Matcher::Full("rum_aggregator_edge_to_stage2_seconds".into()),
+            &latency_buckets,
+        )?
+        .set_buckets_for_metric(
+            Matcher::Full("rum_aggregator_chunk_ack_seconds".into()),
+            &latency_buckets,
+        )?
+        .set_buckets_for_metric(
+            Matcher::Full("rum_aggregator_chunk_records".into()),
+            &[1.0, 10.0, 100.0, 500.0, 1000.0, 2000.0, 5000.0, 10000.0],
         )?
         .install_recorder()
         .context("installing the metrics recorder")
@@ -303,7 +326,7 @@ fn start_pipeline(config: &Config, source: ChannelSource) -> anyhow::Result<Pipe
     Ok(Pipeline { aggregator, alerts })
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {

@@ -29,6 +29,18 @@ pub const DEFAULT_DEDUPE_CAPACITY: usize = 200_000;
 /// A request event at least this slow counts as slow.
 pub const DEFAULT_SLOW_REQUEST_MS: u64 = 1_000;
 
+/// Behind Kafka, stage 1 cuts a chunk of a beacon partition at a tick record or after this many
+/// records, whichever comes first.
+pub const DEFAULT_CHUNK_RECORDS: usize = 5_000;
+/// How often stage 1 writes a tick record into each beacon partition it owns.
+pub const DEFAULT_TICK_INTERVAL_MS: u64 = 1_000;
+/// How often each stage writes a snapshot of a partition's state (the most a restart replays).
+pub const DEFAULT_SNAPSHOT_INTERVAL_SECS: u64 = 30;
+/// The consumer groups are `<group>.stage1` and `<group>.stage2`.
+pub const DEFAULT_CONSUMER_GROUP: &str = "rum-aggregator";
+/// A worker silent this long loses its partitions to the others.
+pub const DEFAULT_SESSION_TIMEOUT_SECS: u64 = 10;
+
 pub const DEFAULT_EVALUATION_INTERVAL_SECS: u64 = 15;
 pub const DEFAULT_RESEND_INTERVAL_SECS: u64 = 60;
 pub const DEFAULT_NOTIFY_TIMEOUT_SECS: u64 = 10;
@@ -48,6 +60,36 @@ pub struct AggregatorConfig {
     pub slow_request: HumanDuration,
     /// Group-bys; each yields one segment per distinct combination of its dimensions' values.
     pub views: Vec<ViewConfig>,
+    /// `rum aggregator` (Kafka): records per chunk at most.
+    pub chunk_records: usize,
+    /// `rum aggregator`: tick records per owned beacon partition.
+    pub tick_interval: HumanDuration,
+    /// `rum aggregator`: snapshot cadence of stage 1 (per beacon partition) and stage 2 (per
+    /// partials partition).
+    pub stage1_snapshot_interval: HumanDuration,
+    pub stage2_snapshot_interval: HumanDuration,
+    /// `rum aggregator`: consumer group prefix.
+    pub consumer_group: String,
+    /// `rum aggregator`: consumer group session timeout.
+    pub session_timeout: HumanDuration,
+    /// `rum aggregator`: where a partition that was never read starts.
+    pub start_from: StartFrom,
+    /// `rum aggregator`: its admin listener (`/metrics`, `/healthz`, `/readyz`).
+    pub admin_listen: std::net::SocketAddr,
+}
+
+/// `rum aggregator`'s admin listener when nothing is configured (beside a collector's 9100).
+pub const DEFAULT_AGGREGATOR_ADMIN_LISTEN: &str = "127.0.0.1:9101";
+
+/// Where a partition no worker has read before starts.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum StartFrom {
+    /// The oldest record still on the topic.
+    Earliest,
+    /// Only what is written from now on.
+    #[default]
+    Latest,
 }
 
 /// `[[aggregator.views]]`.
@@ -96,6 +138,16 @@ impl Default for AggregatorConfig {
             dedupe_capacity: DEFAULT_DEDUPE_CAPACITY,
             slow_request: HumanDuration::from_millis(DEFAULT_SLOW_REQUEST_MS),
             views: ViewConfig::defaults(),
+            chunk_records: DEFAULT_CHUNK_RECORDS,
+            tick_interval: HumanDuration::from_millis(DEFAULT_TICK_INTERVAL_MS),
+            stage1_snapshot_interval: HumanDuration::from_secs(DEFAULT_SNAPSHOT_INTERVAL_SECS),
+            stage2_snapshot_interval: HumanDuration::from_secs(DEFAULT_SNAPSHOT_INTERVAL_SECS),
+            consumer_group: DEFAULT_CONSUMER_GROUP.to_owned(),
+            session_timeout: HumanDuration::from_secs(DEFAULT_SESSION_TIMEOUT_SECS),
+            start_from: StartFrom::Latest,
+            admin_listen: DEFAULT_AGGREGATOR_ADMIN_LISTEN
+                .parse()
+                .expect("constant address"),
         }
     }
 }
@@ -215,10 +267,24 @@ impl AggregatorConfig {
             ("site_segment_budget", self.site_segment_budget),
             ("max_sites", self.max_sites),
             ("dedupe_capacity", self.dedupe_capacity),
+            ("chunk_records", self.chunk_records),
         ] {
             if value == 0 {
                 return invalid(key(name), "must be greater than 0");
             }
+        }
+        for (name, value) in [
+            ("tick_interval", self.tick_interval),
+            ("stage1_snapshot_interval", self.stage1_snapshot_interval),
+            ("stage2_snapshot_interval", self.stage2_snapshot_interval),
+            ("session_timeout", self.session_timeout),
+        ] {
+            if value.0.is_zero() {
+                return invalid(key(name), "must be greater than 0");
+            }
+        }
+        if self.consumer_group.trim().is_empty() {
+            return invalid(key("consumer_group"), "must not be empty");
         }
         if self.views.is_empty() {
             return invalid(key("views"), "needs at least one view");

@@ -48,6 +48,12 @@ pub const DEFAULT_CHANNEL_CAPACITY: usize = 100_000;
 /// Kafka producer queue capacity, in beacons (librdkafka `queue.buffering.max.messages`).
 pub const DEFAULT_KAFKA_QUEUE_MESSAGES: usize = 100_000;
 pub const DEFAULT_KAFKA_TOPIC: &str = "rum.beacons";
+/// Stage 1's partial batches (one per chunk and partials partition), partitioned by site.
+pub const DEFAULT_PARTIALS_TOPIC: &str = "rum.partials";
+/// Stage 1's state snapshots, one partition per beacon partition.
+pub const DEFAULT_STAGE1_STATE_TOPIC: &str = "rum.state.stage1";
+/// Stage 2's state snapshots, one partition per partials partition.
+pub const DEFAULT_STAGE2_STATE_TOPIC: &str = "rum.state.stage2";
 /// Small linger: batches form under load without adding visible latency.
 pub const DEFAULT_KAFKA_LINGER_MS: u64 = 5;
 /// How long librdkafka keeps retrying a message (e.g. while the broker is down) before it is
@@ -72,6 +78,7 @@ pub struct Config {
     pub collector: CollectorConfig,
     pub sink: SinkConfig,
     pub kafka: KafkaConfig,
+    pub topics: TopicsConfig,
     pub aggregator: AggregatorConfig,
     pub alerts: AlertsConfig,
     pub enrich: EnrichConfig,
@@ -85,6 +92,7 @@ impl Default for Config {
             collector: CollectorConfig::default(),
             sink: SinkConfig::default(),
             kafka: KafkaConfig::default(),
+            topics: TopicsConfig::default(),
             aggregator: AggregatorConfig::default(),
             alerts: AlertsConfig::default(),
             enrich: EnrichConfig::default(),
@@ -168,7 +176,11 @@ impl Default for SinkConfig {
 pub struct KafkaConfig {
     /// Bootstrap servers, `host:port[,host:port...]`.
     pub brokers: String,
+    /// The beacon topic.
     pub topic: String,
+    pub partials_topic: String,
+    pub stage1_state_topic: String,
+    pub stage2_state_topic: String,
     pub linger: HumanDuration,
     pub message_timeout: HumanDuration,
     /// Beacons the producer may hold before the collector answers 503.
@@ -184,10 +196,67 @@ impl Default for KafkaConfig {
         Self {
             brokers: "127.0.0.1:9092".to_owned(),
             topic: DEFAULT_KAFKA_TOPIC.to_owned(),
+            partials_topic: DEFAULT_PARTIALS_TOPIC.to_owned(),
+            stage1_state_topic: DEFAULT_STAGE1_STATE_TOPIC.to_owned(),
+            stage2_state_topic: DEFAULT_STAGE2_STATE_TOPIC.to_owned(),
             linger: HumanDuration::from_millis(DEFAULT_KAFKA_LINGER_MS),
             message_timeout: HumanDuration::from_secs(DEFAULT_KAFKA_MESSAGE_TIMEOUT_SECS),
             queue_messages: DEFAULT_KAFKA_QUEUE_MESSAGES,
             librdkafka: BTreeMap::new(),
+        }
+    }
+}
+
+/// Partitions of the beacon and partials topics when `[topics]` does not say.
+pub const DEFAULT_TOPIC_PARTITIONS: u32 = 12;
+/// Replicas per partition when `[topics]` does not say (a production cluster wants 3).
+pub const DEFAULT_TOPIC_REPLICATION: u32 = 1;
+pub const DEFAULT_BEACON_RETENTION_SECS: u64 = 24 * 3600;
+/// State topics roll segments this often, so compaction can drop old snapshots.
+pub const DEFAULT_STATE_SEGMENT_SECS: u64 = 3600;
+
+/// `[topics]`: what `rum topics create` makes and `rum topics check` compares.
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct TopicsConfig {
+    pub beacons: TopicConfig,
+    pub partials: TopicConfig,
+    /// Both state topics; their partition counts follow the beacon and partials topics.
+    pub state: StateTopicConfig,
+}
+
+/// `[topics.beacons]`, `[topics.partials]`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct TopicConfig {
+    pub partitions: u32,
+    pub replication: u32,
+    pub retention: HumanDuration,
+}
+
+impl Default for TopicConfig {
+    fn default() -> Self {
+        Self {
+            partitions: DEFAULT_TOPIC_PARTITIONS,
+            replication: DEFAULT_TOPIC_REPLICATION,
+            retention: HumanDuration::from_secs(DEFAULT_BEACON_RETENTION_SECS),
+        }
+    }
+}
+
+/// `[topics.state]`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct StateTopicConfig {
+    pub replication: u32,
+    pub segment: HumanDuration,
+}
+
+impl Default for StateTopicConfig {
+    fn default() -> Self {
+        Self {
+            replication: DEFAULT_TOPIC_REPLICATION,
+            segment: HumanDuration::from_secs(DEFAULT_STATE_SEGMENT_SECS),
         }
     }
 }
@@ -276,6 +345,46 @@ impl Config {
         }
         if self.sink.channel_capacity == 0 {
             return invalid("sink.channel_capacity", "must be greater than 0".into());
+        }
+        for (name, topic) in [
+            ("beacons", &self.topics.beacons),
+            ("partials", &self.topics.partials),
+        ] {
+            if topic.partitions == 0 {
+                return invalid(
+                    &format!("topics.{name}.partitions"),
+                    "must be greater than 0".into(),
+                );
+            }
+            if topic.replication == 0 {
+                return invalid(
+                    &format!("topics.{name}.replication"),
+                    "must be greater than 0".into(),
+                );
+            }
+            if topic.retention.0.is_zero() {
+                return invalid(
+                    &format!("topics.{name}.retention"),
+                    "must be greater than 0".into(),
+                );
+            }
+        }
+        if self.topics.state.replication == 0 {
+            return invalid("topics.state.replication", "must be greater than 0".into());
+        }
+        let names = [
+            ("kafka.topic", &self.kafka.topic),
+            ("kafka.partials_topic", &self.kafka.partials_topic),
+            ("kafka.stage1_state_topic", &self.kafka.stage1_state_topic),
+            ("kafka.stage2_state_topic", &self.kafka.stage2_state_topic),
+        ];
+        for (index, (key, name)) in names.iter().enumerate() {
+            if name.trim().is_empty() {
+                return invalid(key, "must not be empty".into());
+            }
+            if names[..index].iter().any(|(_, earlier)| earlier == name) {
+                return invalid(key, format!("{name:?} is already another rum topic"));
+            }
         }
         if self.sink.kind == SinkKind::Kafka {
             if self.kafka.brokers.trim().is_empty() {

@@ -2,7 +2,10 @@
 //!
 //! Two implementations sit side by side: [`ChannelSink`] (the in-process channel of `rum standalone`,
 //! read by the aggregator through [`ChannelSource`]) and [`KafkaSink`] (an idempotent rdkafka producer).
-//! [`KafkaTail`] reads the beacon topic back (`rum tail`, tests, later the aggregators).
+//! [`KafkaTail`] reads the beacon topic back (`rum tail`, tests). [`log`] is what the aggregator's
+//! Kafka workers need of a partitioned log (a group consumer, a producer to explicit partitions, a
+//! reader for snapshots), with the Kafka implementations beside it; [`topics`] creates and checks
+//! the topics.
 //!
 //! This is the only crate that imports rdkafka. A sink must never block or await a delivery on the
 //! caller's path: `try_send` enqueues or fails at once (full / closed), and every record it accepted is
@@ -12,15 +15,25 @@
 
 mod channel;
 mod kafka;
+mod kafka_log;
+pub mod log;
 mod metrics;
 mod tail;
+pub mod topics;
 
 use std::time::Duration;
 
 pub use crate::metrics::SinkLoss;
 pub use channel::{ChannelSink, ChannelSource};
 pub use kafka::{KafkaSink, KafkaSinkError, check_pass_through};
+pub use kafka_log::{
+    GroupTimeouts, KafkaClientSettings, KafkaGroupConsumer, KafkaLogProducer, KafkaPartitionReader,
+};
 pub use tail::{KafkaTail, TailError, TailStart, TailedBeacon};
+
+/// The key of tick records on the beacon topic (`rum.v1.Tick`, written by the aggregator's stage-1
+/// workers): no site id starts with a NUL byte, so no beacon has it. Readers of beacons skip them.
+pub const TICK_KEY: &[u8] = b"\0rum-tick";
 
 /// One beacon on its way out: the partition key and the encoded `rum.v1.Beacon`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -96,6 +96,13 @@ impl KafkaTail {
                 continue;
             };
             let message = result?;
+            if message.key() == Some(crate::TICK_KEY) {
+                // The aggregator's clock records, not beacons.
+                if Instant::now() >= deadline {
+                    return Ok(None);
+                }
+                continue;
+            }
             let Some(payload) = message.payload() else {
                 // Tombstones carry no beacon.
                 if Instant::now() >= deadline {

@@ -1,0 +1,749 @@
+//! `rum aggregator` behind a real Kafka-protocol broker (tansu with file storage, so restarts keep
+//! the log): collectors write beacons, stage-1 and stage-2 workers aggregate them, and what the
+//! workers' `/metrics` show together is compared with a reference.
+//!
+//! Exactness is checked against a second deployment on the same beacon topic (its own consumer
+//! groups, partials and state topics) that runs undisturbed: both read the same log, tick records
+//! included, so once every stage-1 worker has stopped and the stage-2 workers have drained the
+//! partials, the two must export the same segment families, line for line. The first test also
+//! compares a deployment with `rum standalone` fed the same beacons.
+//!
+//! The tests share two cores: they run one at a time.
+
+#[path = "harness/broker.rs"]
+mod broker;
+#[path = "harness/http.rs"]
+mod http;
+#[path = "harness/rum.rs"]
+mod rum;
+#[path = "harness/wait.rs"]
+mod wait;
+
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use broker::Broker;
+use rum::{Rum, RumOptions};
+use serde_json::{Value, json};
+use wait::{now_ms, wait_for, wait_until};
+
+const FULL: &str = include_str!("../crates/rum-schema/fixtures/beacon_full.json");
+const CHROME: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) \
+    Chrome/131.0.0.0 Safari/537.36";
+const BEACON_PARTITIONS: u32 = 4;
+const PARTIALS_PARTITIONS: u32 = 3;
+
+/// One test at a time: each runs a broker and several rum processes on two cores.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|poison| poison.into_inner())
+}
+
+/// One aggregator deployment: its consumer groups and its own partials and state topics.
+struct Deployment {
+    config: String,
+    config_path: std::path::PathBuf,
+}
+
+impl Deployment {
+    fn new(name: &str, beacons: &str, extra: &str) -> Deployment {
+        let unique = broker::unique_topic(name);
+        let config = format!(
+            r#"
+[sink]
+kind = "kafka"
+
+[kafka]
+topic = "{beacons}"
+partials_topic = "{unique}.partials"
+stage1_state_topic = "{unique}.state1"
+stage2_state_topic = "{unique}.state2"
+
+[topics.beacons]
+partitions = {BEACON_PARTITIONS}
+
+[topics.partials]
+partitions = {PARTIALS_PARTITIONS}
+
+[aggregator]
+consumer_group = "{unique}"
+start_from = "earliest"
+allowed_lateness = "0s"
+tick_interval = "300ms"
+chunk_records = 40
+stage1_snapshot_interval = "1s"
+stage2_snapshot_interval = "1s"
+session_timeout = "6s"
+{extra}
+
+[[aggregator.views]]
+name = "site"
+dimensions = ["site"]
+navigation = true
+
+[[aggregator.views]]
+name = "site_route"
+dimensions = ["site", "route"]
+
+[alerts]
+default_rules = false
+
+[[sites]]
+id = "shop"
+keys = ["shop-key"]
+allowed_origins = ["*"]
+
+[[sites]]
+id = "news"
+keys = ["news-key"]
+allowed_origins = ["*"]
+"#
+        );
+        let config_path = rum::temp_path("rum-deployment", "toml");
+        std::fs::write(&config_path, &config).unwrap();
+        Deployment {
+            config,
+            config_path,
+        }
+    }
+
+    /// `rum topics create` for this deployment (the shared beacon topic is created by the first).
+    fn create_topics(&self, broker: &Broker) {
+        let output = Command::new(env!("CARGO_BIN_EXE_rum"))
+            .args([
+                "topics",
+                "create",
+                "--brokers",
+                &broker.bootstrap(),
+                "--config",
+            ])
+            .arg(&self.config_path)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "rum topics create: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let check = Command::new(env!("CARGO_BIN_EXE_rum"))
+            .args([
+                "topics",
+                "check",
+                "--brokers",
+                &broker.bootstrap(),
+                "--config",
+            ])
+            .arg(&self.config_path)
+            .output()
+            .unwrap();
+        assert!(
+            check.status.success(),
+            "rum topics check: {}{}",
+            String::from_utf8_lossy(&check.stdout),
+            String::from_utf8_lossy(&check.stderr)
+        );
+    }
+
+    fn worker(&self, broker: &Broker, stage: &str, env: Vec<(&'static str, String)>) -> Rum {
+        Rum::start(RumOptions {
+            mode: "aggregator",
+            config_toml: Some(&self.config),
+            args: vec![
+                "--brokers".into(),
+                broker.bootstrap(),
+                "--stage".into(),
+                stage.into(),
+            ],
+            env,
+        })
+        .unwrap()
+    }
+
+    fn collector(&self, broker: &Broker) -> Rum {
+        let rum = Rum::start(RumOptions {
+            mode: "collector",
+            config_toml: Some(&self.config),
+            args: vec!["--brokers".into(), broker.bootstrap()],
+            ..RumOptions::default()
+        })
+        .unwrap();
+        wait_until(
+            "the collector's kafka sink",
+            Duration::from_secs(30),
+            || rum.admin_get("/readyz").status == 200,
+        );
+        rum
+    }
+}
+
+/// Beacon `index` of a run: two sites, a handful of routes, values that spread over buckets.
+fn beacon(index: usize) -> (&'static str, Vec<u8>) {
+    let mut beacon: Value = serde_json::from_str(FULL).unwrap();
+    let site_key = if index % 3 == 0 {
+        "news-key"
+    } else {
+        "shop-key"
+    };
+    beacon["pid"] = json!(format!("pv-{index}"));
+    beacon["sid"] = json!(format!("s-{}", index / 4));
+    beacon["url"] = json!(format!(
+        "https://shop.example.com/p/{}",
+        ["home", "cart", "list", "help"][index % 4]
+    ));
+    beacon["sent"] = json!(now_ms());
+    beacon["events"][0]["value"] = json!(300.0 + (index * 7919 % 5700) as f64);
+    beacon["events"][1]["value"] = json!((index % 37) as f64 / 100.0);
+    beacon["events"][2]["value"] = json!(40.0 + (index * 31 % 600) as f64);
+    (site_key, serde_json::to_vec(&beacon).unwrap())
+}
+
+/// The same page view again with a grown CLS (a re-sent metric counts once, with its last value).
+fn resend(index: usize) -> (&'static str, Vec<u8>) {
+    let (key, body) = beacon(index);
+    let mut beacon: Value = serde_json::from_slice(&body).unwrap();
+    beacon["events"][1]["value"] = json!(0.5 + (index % 7) as f64 / 100.0);
+    (key, serde_json::to_vec(&beacon).unwrap())
+}
+
+fn send(rum: &Rum, (key, body): (&str, Vec<u8>)) {
+    let response = rum.post_beacon(
+        &format!("key={key}"),
+        &[("Content-Type", "text/plain"), ("User-Agent", CHROME)],
+        &body,
+    );
+    assert_eq!(response.status, 202, "{}", response.text());
+}
+
+/// The segment families (`rum_*` series with a `view` label) of one `/metrics`.
+fn segment_series(rum: &Rum) -> BTreeMap<String, String> {
+    let response = rum.admin_get("/metrics");
+    assert_eq!(response.status, 200);
+    response
+        .text()
+        .lines()
+        .filter(|line| line.starts_with("rum_") && line.contains("{view=\""))
+        .filter_map(|line| line.rsplit_once(' '))
+        .map(|(key, value)| (key.to_owned(), value.to_owned()))
+        .collect()
+}
+
+/// The union of several workers' segment series, or the first series two of them export.
+fn union(workers: &[&Rum]) -> Result<BTreeMap<String, String>, String> {
+    let mut all = BTreeMap::new();
+    for worker in workers {
+        for (key, value) in segment_series(worker) {
+            if all.insert(key.clone(), value).is_some() {
+                return Err(key);
+            }
+        }
+    }
+    Ok(all)
+}
+
+fn page_views(series: &BTreeMap<String, String>) -> f64 {
+    series
+        .iter()
+        .filter(|(key, _)| key.starts_with("rum_page_views_total{view=\"site\""))
+        .map(|(_, value)| value.parse::<f64>().unwrap())
+        .sum()
+}
+
+/// Waits until the workers' union shows `expected` page views, each series from one worker only,
+/// and stays the same for a while (the partials are drained), and returns it.
+fn settled_union(workers: &[&Rum], expected: f64, what: &str) -> BTreeMap<String, String> {
+    let mut previous = Err(String::new());
+    let mut stable_since = Instant::now();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let current = union(workers);
+        if current != previous {
+            previous = current;
+            stable_since = Instant::now();
+        } else if let Ok(series) = &previous {
+            if page_views(series) == expected && stable_since.elapsed() > Duration::from_secs(3) {
+                assert!(!series.is_empty());
+                return series.clone();
+            }
+        }
+        if Instant::now() > deadline {
+            let seen = previous.as_ref().map(page_views);
+            let report: Vec<String> = workers
+                .iter()
+                .map(|worker| {
+                    let log = worker.log_text();
+                    let saved = rum::temp_path("rum-worker-log", "txt");
+                    let _ = std::fs::write(&saved, &log);
+                    let tail: Vec<&str> = log.lines().rev().take(25).collect();
+                    format!(
+                        "worker {} (whole log in {}): owned stage1 {} stage2 {}, chunks applied {} duplicate {} gap {}; log tail:\n{}",
+                        worker.admin,
+                        saved.display(),
+                        worker.metric("rum_aggregator_partitions_owned{stage=\"stage1\"}"),
+                        worker.metric("rum_aggregator_partitions_owned{stage=\"stage2\"}"),
+                        worker.metric("rum_aggregator_chunks_total{stage=\"stage2\",outcome=\"applied\"}"),
+                        worker.metric("rum_aggregator_chunks_total{stage=\"stage2\",outcome=\"duplicate\"}"),
+                        worker.metric("rum_aggregator_chunks_total{stage=\"stage2\",outcome=\"gap\"}"),
+                        tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                    )
+                })
+                .collect();
+            panic!(
+                "timed out waiting for {what}: page views {seen:?}, expected {expected}\n{}",
+                report.join("\n")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// Waits until the workers together count `expected` page views (every beacon went through
+/// stage 1), without waiting for the series to stop changing.
+fn wait_page_views(workers: &[&Rum], expected: f64, what: &str) {
+    wait_until(what, Duration::from_secs(120), || {
+        union(workers).is_ok_and(|series| page_views(&series) == expected)
+    });
+}
+
+/// Every series of `left` and `right` equal, with a readable report of the first differences.
+fn assert_same(left: &BTreeMap<String, String>, right: &BTreeMap<String, String>, what: &str) {
+    let mut differences = Vec::new();
+    for (key, value) in left {
+        match right.get(key) {
+            Some(other) if other == value => {}
+            other => differences.push(format!("{key}: {value} vs {other:?}")),
+        }
+    }
+    for key in right.keys().filter(|key| !left.contains_key(*key)) {
+        differences.push(format!("{key}: missing vs {}", right[key]));
+    }
+    assert!(
+        differences.is_empty(),
+        "{what}: {} differences, first: {:#?}",
+        differences.len(),
+        &differences[..differences.len().min(15)]
+    );
+    assert!(!left.is_empty(), "{what}: nothing exported");
+}
+
+/// The broker with file storage (restarts keep topics and records), its storage dir removed at
+/// the end.
+fn broker() -> (Broker, tempdir::Dir) {
+    let dir = tempdir::Dir::new("tansu-aggregator");
+    let broker = Broker::start_with_file_storage(dir.path()).unwrap();
+    (broker, dir)
+}
+
+mod tempdir {
+    /// A fresh temp dir, removed on drop.
+    pub struct Dir(std::path::PathBuf);
+
+    impl Dir {
+        pub fn new(prefix: &str) -> Dir {
+            let path = super::rum::temp_path(prefix, "d");
+            std::fs::create_dir_all(&path).unwrap();
+            Dir(path)
+        }
+
+        pub fn path(&self) -> &std::path::Path {
+            &self.0
+        }
+    }
+
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+#[test]
+fn two_collectors_and_three_workers_export_what_standalone_does() {
+    let _serial = serial();
+    let (broker, _dir) = broker();
+    let beacons = broker::unique_topic("beacons");
+    let deployment = Deployment::new("fleet", &beacons, "");
+    deployment.create_topics(&broker);
+    let collectors = [deployment.collector(&broker), deployment.collector(&broker)];
+    let workers = [
+        deployment.worker(&broker, "both", Vec::new()),
+        deployment.worker(&broker, "both", Vec::new()),
+        deployment.worker(&broker, "both", Vec::new()),
+    ];
+    let standalone = Rum::start(RumOptions {
+        mode: "standalone",
+        config_toml: Some(
+            &deployment
+                .config
+                .replace("kind = \"kafka\"", "kind = \"channel\""),
+        ),
+        ..RumOptions::default()
+    })
+    .unwrap();
+    let count = 240;
+    for index in 0..count {
+        send(&collectors[index % 2], beacon(index));
+        send(&standalone, beacon(index));
+    }
+    for index in (0..count).step_by(5) {
+        send(&collectors[(index + 1) % 2], resend(index));
+        send(&standalone, resend(index));
+    }
+    let workers: Vec<&Rum> = workers.iter().collect();
+    // Every minute settled on both sides: the cumulative histograms hold every sample.
+    let fleet = wait_for(
+        "the fleet to settle every minute",
+        Duration::from_secs(150),
+        || {
+            let series =
+                settled_union(&workers, count as f64, "the fleet to count every page view");
+            let settled = series
+                .get("rum_lcp_seconds_count{view=\"site\",site=\"shop\"}")
+                .and_then(|value| value.parse::<f64>().ok());
+            (settled == Some(160.0)).then_some(series)
+        },
+    );
+    let reference = wait_for("standalone to settle", Duration::from_secs(90), || {
+        let series = segment_series(&standalone);
+        (series
+            .get("rum_lcp_seconds_count{view=\"site\",site=\"shop\"}")
+            .map(String::as_str)
+            == Some("160"))
+        .then_some(series)
+    });
+    // What does not depend on which minute a beacon was stamped in: the 1h windows, counters and
+    // the cumulative histograms.
+    let comparable = |series: &BTreeMap<String, String>| -> BTreeMap<String, String> {
+        series
+            .iter()
+            .filter(|(key, _)| {
+                key.contains("window=\"1h\"")
+                    || key.contains("_total{")
+                    || key.contains("_bucket{")
+                    || key.contains("_seconds_sum{")
+                    || key.contains("_seconds_count{")
+                    || key.starts_with("rum_cls_sum{")
+                    || key.starts_with("rum_cls_count{")
+            })
+            .map(|(key, value)| (key.clone(), value.clone()))
+            .collect()
+    };
+    assert_same(
+        &comparable(&fleet),
+        &comparable(&reference),
+        "fleet vs standalone",
+    );
+    // Each worker owns some segments (three workers, three partials partitions).
+    let owners = workers
+        .iter()
+        .filter(|worker| !segment_series(worker).is_empty())
+        .count();
+    assert!(
+        owners >= 2,
+        "segments spread over the workers ({owners} own some)"
+    );
+}
+
+/// Sends `range` through `collector`, with re-sends of every fifth.
+fn wave(collector: &Rum, range: std::ops::Range<usize>) {
+    for index in range.clone() {
+        send(collector, beacon(index));
+    }
+    for index in range.step_by(5) {
+        send(collector, resend(index));
+    }
+}
+
+/// Waits until `worker` owns partitions of its stage and has rebuilt their state. (Changing the
+/// group's membership again while it is still settling trips tansu 0.6.0: a group whose leader was
+/// killed, and that a member then leaves mid-rebalance, never completes a rebalance again.)
+fn wait_owning(worker: &Rum, stage: &str) {
+    wait_until(
+        &format!("the {stage} worker to own partitions"),
+        Duration::from_secs(90),
+        || {
+            worker.metric(&format!(
+                "rum_aggregator_partitions_owned{{stage=\"{stage}\"}}"
+            )) > 0.0
+                && worker.admin_get("/readyz").status == 200
+        },
+    );
+}
+
+/// Waits for a worker started with a kill point to reach it, then SIGKILLs it.
+fn kill_at_point(worker: Rum, point: &str) {
+    worker
+        .wait_for_log(
+            &format!("RUM_TEST_KILL_POINT_REACHED {point}"),
+            Duration::from_secs(60),
+        )
+        .unwrap();
+    worker.kill();
+}
+
+#[test]
+fn a_worker_killed_at_each_critical_point_and_restarted_is_exact() {
+    let _serial = serial();
+    let (broker, _dir) = broker();
+    let beacons = broker::unique_topic("beacons");
+    let reference = Deployment::new("reference", &beacons, "");
+    let tested = Deployment::new("tested", &beacons, "");
+    reference.create_topics(&broker);
+    tested.create_topics(&broker);
+    let collector = reference.collector(&broker);
+    let reference_stage1 = reference.worker(&broker, "1", Vec::new());
+    let reference_stage2 = reference.worker(&broker, "2", Vec::new());
+    let mut stage2 = tested.worker(&broker, "2", Vec::new());
+    wait_owning(&stage2, "stage2");
+    let kill = |point: &str| vec![("RUM_TEST_KILL_POINT", format!("{point}:3"))];
+    let mut sent = 0;
+    // Stage 1: killed before a chunk's partials go out, with some out, and with a snapshot and its
+    // chunks acknowledged but not committed; each time a new worker takes over.
+    for point in [
+        "stage1.before_chunk_produce",
+        "stage1.chunk_partly_produced",
+        "stage1.before_commit",
+    ] {
+        let doomed = tested.worker(&broker, "1", kill(point));
+        wave(&collector, sent..sent + 60);
+        sent += 60;
+        kill_at_point(doomed, point);
+    }
+    let stage1 = tested.worker(&broker, "1", Vec::new());
+    wait_owning(&stage1, "stage1");
+    // Stage 2: killed after applying chunks it has not snapshotted, and in the middle of a
+    // snapshot.
+    for point in ["stage2.after_apply", "stage2.during_snapshot"] {
+        assert!(stage2.terminate().success());
+        let doomed = tested.worker(&broker, "2", kill(point));
+        wave(&collector, sent..sent + 60);
+        sent += 60;
+        kill_at_point(doomed, point);
+        stage2 = tested.worker(&broker, "2", Vec::new());
+        wait_owning(&stage2, "stage2");
+    }
+    wave(&collector, sent..sent + 60);
+    sent += 60;
+    let expected = sent as f64;
+    // Every beacon through both stage 1s; then no more ticks: both drain the same final log.
+    wait_page_views(
+        &[&reference_stage2],
+        expected,
+        "the reference to count every page view",
+    );
+    wait_page_views(
+        &[&stage2],
+        expected,
+        "the killed deployment to count every page view",
+    );
+    assert!(stage1.terminate().success());
+    assert!(reference_stage1.terminate().success());
+    let want = settled_union(
+        &[&reference_stage2],
+        expected,
+        "the reference to count every page view",
+    );
+    let got = settled_union(
+        &[&stage2],
+        expected,
+        "the killed deployment to count every page view",
+    );
+    assert_same(&got, &want, "killed and restarted vs undisturbed");
+    let applied = stage2.metric("rum_aggregator_chunks_total{stage=\"stage2\",outcome=\"gap\"}");
+    assert_eq!(applied, 0.0, "no gaps");
+}
+
+#[test]
+fn workers_killed_at_random_moments_are_exact() {
+    let _serial = serial();
+    let (broker, _dir) = broker();
+    let beacons = broker::unique_topic("beacons");
+    let reference = Deployment::new("reference", &beacons, "");
+    let tested = Deployment::new("tested", &beacons, "");
+    reference.create_topics(&broker);
+    tested.create_topics(&broker);
+    let collector = reference.collector(&broker);
+    let reference_stage1 = reference.worker(&broker, "1", Vec::new());
+    let reference_stage2 = reference.worker(&broker, "2", Vec::new());
+    let mut worker = tested.worker(&broker, "both", Vec::new());
+    // A deterministic "random" schedule: kills after 0.4 to 2.5 s of traffic.
+    let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut sent = 0;
+    for _ in 0..5 {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let burst = 10 + (seed % 50) as usize;
+        wave(&collector, sent..sent + burst);
+        sent += burst;
+        std::thread::sleep(Duration::from_millis(400 + seed % 2100));
+        worker.kill();
+        worker = tested.worker(&broker, "both", Vec::new());
+    }
+    wave(&collector, sent..sent + 30);
+    sent += 30;
+    let expected = sent as f64;
+    // A stage-2-only worker joins; once the tested deployment has counted everything, its stage 1
+    // and the reference's stop (no more ticks) and both drain the same final log.
+    let drain = tested.worker(&broker, "2", Vec::new());
+    settled_union(
+        &[&worker, &drain],
+        expected,
+        "the tested deployment to count every page view",
+    );
+    assert!(worker.terminate().success());
+    assert!(reference_stage1.terminate().success());
+    let want = settled_union(&[&reference_stage2], expected, "the reference");
+    let got = settled_union(&[&drain], expected, "the tested deployment");
+    assert_same(&got, &want, "randomly killed vs undisturbed");
+}
+
+#[test]
+fn workers_joining_leaving_and_a_zombie_are_exact() {
+    let _serial = serial();
+    let (broker, _dir) = broker();
+    let beacons = broker::unique_topic("beacons");
+    let reference = Deployment::new("reference", &beacons, "");
+    let tested = Deployment::new("tested", &beacons, "");
+    reference.create_topics(&broker);
+    tested.create_topics(&broker);
+    let collector = reference.collector(&broker);
+    let reference_stage1 = reference.worker(&broker, "1", Vec::new());
+    let reference_stage2 = reference.worker(&broker, "2", Vec::new());
+    let stage1 = tested.worker(&broker, "1", Vec::new());
+    let first = tested.worker(&broker, "2", Vec::new());
+    let second = tested.worker(&broker, "2", Vec::new());
+    wave(&collector, 0..60);
+    // A third joins.
+    let third = tested.worker(&broker, "2", Vec::new());
+    wave(&collector, 60..120);
+    // One leaves cleanly.
+    assert!(first.terminate().success());
+    wave(&collector, 120..180);
+    // One freezes past the session timeout (6 s), then wakes up and still writes and commits.
+    second.signal("STOP");
+    wave(&collector, 180..220);
+    std::thread::sleep(Duration::from_secs(9));
+    // A member joining makes the group rebalance (tansu only reassigns a silent member's
+    // partitions when membership changes).
+    let fourth = tested.worker(&broker, "2", Vec::new());
+    wave(&collector, 220..260);
+    second.signal("CONT");
+    wave(&collector, 260..300);
+    let expected = 300.0;
+    wait_page_views(
+        &[&reference_stage2],
+        expected,
+        "the reference to count every page view",
+    );
+    wait_page_views(
+        &[&second, &third, &fourth],
+        expected,
+        "the tested workers to count every page view",
+    );
+    assert!(stage1.terminate().success());
+    assert!(reference_stage1.terminate().success());
+    let want = settled_union(&[&reference_stage2], expected, "the reference");
+    let got = settled_union(&[&second, &third, &fourth], expected, "the tested workers");
+    assert_same(&got, &want, "rebalanced with a zombie vs undisturbed");
+}
+
+#[test]
+fn a_broker_killed_and_restarted_mid_stream_loses_and_doubles_nothing() {
+    let _serial = serial();
+    let (mut broker, _dir) = broker();
+    let beacons = broker::unique_topic("beacons");
+    let deployment = Deployment::new("survivor", &beacons, "");
+    deployment.create_topics(&broker);
+    let collector = deployment.collector(&broker);
+    let worker = deployment.worker(&broker, "both", Vec::new());
+    let standalone = Rum::start(RumOptions {
+        mode: "standalone",
+        config_toml: Some(
+            &deployment
+                .config
+                .replace("kind = \"kafka\"", "kind = \"channel\""),
+        ),
+        ..RumOptions::default()
+    })
+    .unwrap();
+    for index in 0..80 {
+        send(&collector, beacon(index));
+        send(&standalone, beacon(index));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    broker.stop();
+    // Beacons keep arriving while the broker is down (the collector's producer holds them).
+    for index in 80..120 {
+        send(&collector, beacon(index));
+        send(&standalone, beacon(index));
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    broker.start_again().unwrap();
+    for index in 120..160 {
+        send(&collector, beacon(index));
+        send(&standalone, beacon(index));
+    }
+    wait_until(
+        "the collector to deliver every beacon",
+        Duration::from_secs(120),
+        || collector.metric("rum_sink_delivered_total{sink=\"kafka\"}") == 160.0,
+    );
+    let fleet = settled_union(&[&worker], 160.0, "the worker to count every page view");
+    let reference = segment_series(&standalone);
+    let comparable = |series: &BTreeMap<String, String>| -> BTreeMap<String, String> {
+        series
+            .iter()
+            .filter(|(key, _)| key.contains("window=\"1h\"") || key.contains("_total{"))
+            .map(|(key, value)| (key.clone(), value.clone()))
+            .collect()
+    };
+    assert_same(
+        &comparable(&fleet),
+        &comparable(&reference),
+        "after a broker restart vs standalone",
+    );
+}
+
+#[test]
+fn an_idle_beacon_partition_does_not_hold_windows_open() {
+    let _serial = serial();
+    let (broker, _dir) = broker();
+    let beacons = broker::unique_topic("beacons");
+    let deployment = Deployment::new("idle", &beacons, "");
+    deployment.create_topics(&broker);
+    let collector = deployment.collector(&broker);
+    let worker = deployment.worker(&broker, "both", Vec::new());
+    // Two beacons: at most two of the four beacon partitions carry data.
+    send(&collector, beacon(1));
+    send(&collector, beacon(2));
+    // The minute they fell in settles into the cumulative histogram once every partition's tick
+    // passes its end, idle ones included (their owner writes ticks into them).
+    // Up to a minute for the minute to end, plus the group forming and the pipeline's delay.
+    let deadline = Instant::now() + Duration::from_secs(150);
+    while worker.metric("rum_lcp_seconds_count{view=\"site\",site=\"shop\"}") != 2.0 {
+        if Instant::now() > deadline {
+            let metrics = worker.admin_get("/metrics").text();
+            let health: Vec<&str> = metrics
+                .lines()
+                .filter(|line| {
+                    line.starts_with("rum_aggregator_")
+                        || line.starts_with("rum_lcp_window_samples")
+                })
+                .collect();
+            panic!(
+                "the cumulative LCP histogram did not fill within 150 s\n{}\nlog:\n{}",
+                health.join("\n"),
+                worker.log_text()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert_eq!(
+        worker.metric("rum_aggregator_chunks_total{stage=\"stage2\",outcome=\"gap\"}"),
+        0.0
+    );
+}
