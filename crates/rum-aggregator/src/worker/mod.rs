@@ -87,6 +87,58 @@ pub fn kill_point(name: &str) {
     }
 }
 
+/// Describes the workers' metrics (docs/metrics.md has the table).
+pub(crate) fn describe_metrics() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram};
+    describe_gauge!(
+        "rum_aggregator_partitions_owned",
+        "Partitions this worker owns, by stage."
+    );
+    describe_gauge!(
+        "rum_aggregator_consumer_lag",
+        "Records of an owned partition not yet read, by stage and partition."
+    );
+    describe_counter!(
+        "rum_aggregator_chunks_total",
+        "Chunks produced (stage 1) and applied, skipped as duplicates or found after a gap (stage 2)."
+    );
+    describe_histogram!("rum_aggregator_chunk_records", "Records per chunk.");
+    describe_histogram!(
+        "rum_aggregator_chunk_ack_seconds",
+        metrics::Unit::Seconds,
+        "From a chunk's end to all its partials acknowledged."
+    );
+    describe_counter!(
+        "rum_aggregator_snapshots_total",
+        "Snapshots committed, and snapshots a new owner could not read."
+    );
+    describe_gauge!(
+        "rum_aggregator_snapshot_bytes",
+        "Size of the last snapshot committed, by stage."
+    );
+    describe_gauge!(
+        "rum_aggregator_snapshot_age_seconds",
+        "Time since an owned partition's last committed snapshot."
+    );
+    describe_counter!(
+        "rum_aggregator_rebalances_total",
+        "Consumer-group rebalances seen, by stage and change."
+    );
+    describe_counter!(
+        "rum_aggregator_rewinds_total",
+        "Partitions rebuilt from their snapshot after partials could not be delivered."
+    );
+    describe_counter!(
+        "rum_aggregator_orphan_rejoins_total",
+        "Group rejoins because a partition had no working owner."
+    );
+    describe_histogram!(
+        "rum_aggregator_edge_to_stage2_seconds",
+        metrics::Unit::Seconds,
+        "From a chunk's newest beacon's edge receipt to its merge in stage 2."
+    );
+}
+
 /// The chunk a batch belongs to: (source partition, start, end).
 pub(crate) fn chunk_of(batch: &PartialBatch) -> (i32, i64, i64) {
     (batch.source_partition, batch.start_offset, batch.end_offset)

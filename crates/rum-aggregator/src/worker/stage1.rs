@@ -132,6 +132,7 @@ struct Metrics {
 
 impl Metrics {
     fn register() -> Self {
+        super::describe_metrics();
         let stage = "stage1";
         Self {
             chunks: counter!("rum_aggregator_chunks_total", "stage" => stage, "outcome" => "produced"),

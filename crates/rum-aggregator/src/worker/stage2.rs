@@ -163,6 +163,7 @@ struct Metrics {
 
 impl Metrics {
     fn register() -> Self {
+        super::describe_metrics();
         let stage = "stage2";
         Self {
             applied: counter!("rum_aggregator_chunks_total", "stage" => stage, "outcome" => "applied"),
