@@ -154,11 +154,34 @@ impl Stage1Metrics {
 
 pub(crate) struct Stage2Metrics {
     pub budget_folded: Counter,
-    pub admission_entries: Gauge,
     folded: Vec<Counter>,
-    pub segments: Gauge,
-    pub histogram_bytes: Gauge,
     pub dropped: DropCounters<PartialDrop>,
+}
+
+/// What stage 2 holds, as gauges. Set by the owner of the stage-2 state: `rum standalone` has one
+/// [`crate::Stage2`], a worker one per partials partition and sets the sum (each partition setting
+/// the gauges itself would leave the last one's figures).
+pub(crate) struct StateGauges {
+    segments: Gauge,
+    admission_entries: Gauge,
+    histogram_bytes: Gauge,
+}
+
+impl StateGauges {
+    pub fn register() -> Self {
+        describe();
+        Self {
+            segments: gauge!("rum_aggregator_segments"),
+            admission_entries: gauge!("rum_aggregator_topn_entries"),
+            histogram_bytes: gauge!("rum_aggregator_window_memory_bytes"),
+        }
+    }
+
+    pub fn set(&self, size: crate::stage2::StateSize) {
+        self.segments.set(size.segments as f64);
+        self.admission_entries.set(size.admission_entries as f64);
+        self.histogram_bytes.set(size.histogram_bytes as f64);
+    }
 }
 
 impl Stage2Metrics {
@@ -166,13 +189,10 @@ impl Stage2Metrics {
         describe();
         Self {
             budget_folded: counter!("rum_aggregator_folded_total", "dimension" => "segment_budget"),
-            admission_entries: gauge!("rum_aggregator_topn_entries"),
             folded: Dimension::ALL
                 .iter()
                 .map(|d| counter!("rum_aggregator_folded_total", "dimension" => d.label()))
                 .collect(),
-            segments: gauge!("rum_aggregator_segments"),
-            histogram_bytes: gauge!("rum_aggregator_window_memory_bytes"),
             dropped: DropCounters::register(Item::Partial),
         }
     }

@@ -258,6 +258,7 @@ async fn run_stage2(
 ) {
     let mut advance = tokio::time::interval(ADVANCE_INTERVAL);
     advance.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let gauges = crate::metrics::StateGauges::register();
     // Every handle dropped (nobody will ask again): stop polling the closed query channel.
     let mut queries_open = true;
     loop {
@@ -276,7 +277,10 @@ async fn run_stage2(
                 }
                 None => queries_open = false,
             },
-            _ = advance.tick() => stage2.advance(clock.now_ms()),
+            _ = advance.tick() => {
+                stage2.advance(clock.now_ms());
+                gauges.set(stage2.size());
+            }
         }
     }
 }

@@ -193,6 +193,24 @@ impl WindowSummary {
     }
 }
 
+/// How much a [`Stage2`] holds; sizes add up over partitions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StateSize {
+    pub segments: usize,
+    /// Values held by the top-N tables (admitted + candidates).
+    pub admission_entries: usize,
+    /// Bytes held by segment state (windows, exact counts, cumulative counts).
+    pub histogram_bytes: usize,
+}
+
+impl std::ops::AddAssign for StateSize {
+    fn add_assign(&mut self, other: StateSize) {
+        self.segments += other.segments;
+        self.admission_entries += other.admission_entries;
+        self.histogram_bytes += other.histogram_bytes;
+    }
+}
+
 pub struct Stage2 {
     views: HashMap<Arc<str>, View>,
     /// Top-N per (site, dimension), and the sites themselves.
@@ -521,13 +539,15 @@ impl Stage2 {
                 }
             }
         }
-        self.metrics.segments.set(self.segments.len() as f64);
-        self.metrics
-            .admission_entries
-            .set(self.admission.entries() as f64);
-        self.metrics
-            .histogram_bytes
-            .set(self.histogram_bytes() as f64);
+    }
+
+    /// How much this stage 2 holds (for [`crate::metrics::StateGauges`]).
+    pub fn size(&self) -> StateSize {
+        StateSize {
+            segments: self.segments.len(),
+            admission_entries: self.admission.entries(),
+            histogram_bytes: self.histogram_bytes(),
+        }
     }
 
     /// What this stage 2 holds, for a snapshot (the worker adds its positions): segments,

@@ -7,6 +7,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 #[derive(Debug, Default)]
 pub struct StageHealth {
     running: AtomicBool,
+    /// The group has given this stage its first assignment (even an empty one): until then a
+    /// just-started worker owns nothing only because it has not been told what it owns.
+    joined: AtomicBool,
     owned: AtomicUsize,
     not_ready: AtomicUsize,
     /// Set when the stage's consumer or producer fails in a way it cannot recover from.
@@ -16,6 +19,10 @@ pub struct StageHealth {
 impl StageHealth {
     pub fn set_running(&self, running: bool) {
         self.running.store(running, Ordering::Relaxed);
+    }
+
+    pub fn set_joined(&self) {
+        self.joined.store(true, Ordering::Relaxed);
     }
 
     pub fn set_partitions(&self, owned: usize, not_ready: usize) {
@@ -35,6 +42,11 @@ impl StageHealth {
         if !self.running.load(Ordering::Relaxed) {
             return Err(format!("{stage} not running"));
         }
+        if !self.joined.load(Ordering::Relaxed) {
+            return Err(format!(
+                "{stage} waiting for its first assignment from the consumer group"
+            ));
+        }
         let not_ready = self.not_ready.load(Ordering::Relaxed);
         if not_ready > 0 {
             return Err(format!(
@@ -47,5 +59,29 @@ impl StageHealth {
 
     pub fn owned(&self) -> usize {
         self.owned.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StageHealth;
+
+    #[test]
+    fn ready_only_once_joined_and_every_owned_partition_is_usable() {
+        let health = StageHealth::default();
+        assert!(health.check("stage 1").unwrap_err().contains("not running"));
+        health.set_running(true);
+        let waiting = health.check("stage 1").unwrap_err();
+        assert!(waiting.contains("first assignment"), "{waiting}");
+        // An empty assignment (more workers than partitions) is a real answer: ready.
+        health.set_joined();
+        assert_eq!(health.check("stage 1"), Ok(()));
+        health.set_partitions(3, 2);
+        let restoring = health.check("stage 1").unwrap_err();
+        assert!(restoring.contains("2 of 3"), "{restoring}");
+        health.set_partitions(3, 0);
+        assert_eq!(health.check("stage 1"), Ok(()));
+        health.set_failed();
+        assert!(health.check("stage 1").unwrap_err().contains("failed"));
     }
 }

@@ -103,6 +103,11 @@ pub(crate) fn describe_metrics() {
         "Chunks produced (stage 1) and applied, skipped as duplicates or found after a gap (stage 2)."
     );
     describe_histogram!("rum_aggregator_chunk_records", "Records per chunk.");
+    describe_counter!(
+        "rum_aggregator_partial_bytes_total",
+        metrics::Unit::Bytes,
+        "Bytes of partial batches stage 1 handed to the producer (rum_aggregator_partials_total partials)."
+    );
     describe_histogram!(
         "rum_aggregator_chunk_ack_seconds",
         metrics::Unit::Seconds,
@@ -114,7 +119,7 @@ pub(crate) fn describe_metrics() {
     );
     describe_gauge!(
         "rum_aggregator_snapshot_bytes",
-        "Size of the last snapshot committed, by stage."
+        "Size of an owned partition's last committed snapshot, by stage and partition."
     );
     describe_gauge!(
         "rum_aggregator_snapshot_age_seconds",

@@ -119,11 +119,11 @@ struct Metrics {
     chunks: Counter,
     chunk_records: Histogram,
     chunk_ack_seconds: Histogram,
+    partial_bytes: Counter,
     gaps: Counter,
     rebalances_assigned: Counter,
     rebalances_revoked: Counter,
     owned: Gauge,
-    snapshot_bytes: Gauge,
     snapshots: Counter,
     snapshots_unreadable: Counter,
     rewinds: Counter,
@@ -138,11 +138,11 @@ impl Metrics {
             chunks: counter!("rum_aggregator_chunks_total", "stage" => stage, "outcome" => "produced"),
             chunk_records: histogram!("rum_aggregator_chunk_records"),
             chunk_ack_seconds: histogram!("rum_aggregator_chunk_ack_seconds"),
+            partial_bytes: counter!("rum_aggregator_partial_bytes_total"),
             gaps: counter!("rum_aggregator_chunks_total", "stage" => stage, "outcome" => "gap"),
             rebalances_assigned: counter!("rum_aggregator_rebalances_total", "stage" => stage, "change" => "assigned"),
             rebalances_revoked: counter!("rum_aggregator_rebalances_total", "stage" => stage, "change" => "revoked"),
             owned: gauge!("rum_aggregator_partitions_owned", "stage" => stage),
-            snapshot_bytes: gauge!("rum_aggregator_snapshot_bytes", "stage" => stage),
             snapshots: counter!("rum_aggregator_snapshots_total", "stage" => stage, "outcome" => "committed"),
             snapshots_unreadable: counter!("rum_aggregator_snapshots_total", "stage" => stage, "outcome" => "unreadable"),
             rewinds: counter!("rum_aggregator_rewinds_total", "stage" => stage),
@@ -388,11 +388,13 @@ impl<C: GroupConsumer, P: LogProducer, R: PartitionReader> Stage1Worker<C, P, R>
                         end,
                     },
                 );
+                let payload = batch.encode_to_vec();
+                self.metrics.partial_bytes.increment(payload.len() as u64);
                 if let Err(error) = self.producer.send(
                     &self.settings.topics.partials,
                     target as i32,
                     None,
-                    &batch.encode_to_vec(),
+                    &payload,
                     ticket,
                 ) {
                     broker_trouble("partials not handed to the producer", &error);
@@ -578,7 +580,8 @@ impl<C: GroupConsumer, P: LogProducer, R: PartitionReader> Stage1Worker<C, P, R>
                 partition.last_snapshot_at = Instant::now();
             }
             self.metrics.snapshots.increment(1);
-            self.metrics.snapshot_bytes.set(bytes as f64);
+            gauge!("rum_aggregator_snapshot_bytes", "stage" => "stage1", "partition" => number.to_string())
+                .set(bytes as f64);
         }
         Ok(())
     }
@@ -636,6 +639,7 @@ impl<C: GroupConsumer, P: LogProducer, R: PartitionReader> Stage1Worker<C, P, R>
             self.partitions.remove(partition);
             self.restoring.remove(partition);
             gauge!("rum_aggregator_consumer_lag", "stage" => "stage1", "partition" => partition.to_string()).set(0.0);
+            gauge!("rum_aggregator_snapshot_bytes", "stage" => "stage1", "partition" => partition.to_string()).set(0.0);
         }
         self.publish_health();
     }
@@ -644,6 +648,7 @@ impl<C: GroupConsumer, P: LogProducer, R: PartitionReader> Stage1Worker<C, P, R>
     /// the snapshot's position; a partition the broker cannot help with yet is tried again.
     fn on_assigned(&mut self, assigned: &[i32]) {
         self.metrics.rebalances_assigned.increment(1);
+        self.health.set_joined();
         self.restoring.extend(assigned.iter().copied());
         self.last_restore_attempt = Instant::now() - RESTORE_RETRY;
         self.retry_restores();

@@ -153,7 +153,6 @@ struct Metrics {
     rebalances_assigned: Counter,
     rebalances_revoked: Counter,
     owned: Gauge,
-    snapshot_bytes: Gauge,
     snapshots: Counter,
     snapshots_unreadable: Counter,
     edge_to_stage2: Histogram,
@@ -172,7 +171,6 @@ impl Metrics {
             rebalances_assigned: counter!("rum_aggregator_rebalances_total", "stage" => stage, "change" => "assigned"),
             rebalances_revoked: counter!("rum_aggregator_rebalances_total", "stage" => stage, "change" => "revoked"),
             owned: gauge!("rum_aggregator_partitions_owned", "stage" => stage),
-            snapshot_bytes: gauge!("rum_aggregator_snapshot_bytes", "stage" => stage),
             snapshots: counter!("rum_aggregator_snapshots_total", "stage" => stage, "outcome" => "committed"),
             snapshots_unreadable: counter!("rum_aggregator_snapshots_total", "stage" => stage, "outcome" => "unreadable"),
             edge_to_stage2: histogram!("rum_aggregator_edge_to_stage2_seconds"),
@@ -198,6 +196,7 @@ pub struct Stage2Worker<C, P, R> {
     tickets: HashMap<u64, (i32, u64, u32)>,
     next_generation: u64,
     last_lag: Instant,
+    state_gauges: crate::metrics::StateGauges,
     last_observe_check: Instant,
     deliveries: Vec<Delivery>,
     /// Made once the partials topic's partition count is known (first assignment).
@@ -232,6 +231,7 @@ impl<C: GroupConsumer, P: LogProducer, R: PartitionReader> Stage2Worker<C, P, R>
                 tickets: HashMap::new(),
                 next_generation: 0,
                 last_lag: Instant::now(),
+                state_gauges: crate::metrics::StateGauges::register(),
                 last_observe_check: Instant::now(),
                 deliveries: Vec::new(),
                 orphans: None,
@@ -549,7 +549,8 @@ impl<C: GroupConsumer, P: LogProducer, R: PartitionReader> Stage2Worker<C, P, R>
                 owned.last_snapshot_at = Instant::now();
             }
             self.metrics.snapshots.increment(1);
-            self.metrics.snapshot_bytes.set(bytes as f64);
+            gauge!("rum_aggregator_snapshot_bytes", "stage" => "stage2", "partition" => number.to_string())
+                .set(bytes as f64);
         }
         Ok(())
     }
@@ -559,6 +560,11 @@ impl<C: GroupConsumer, P: LogProducer, R: PartitionReader> Stage2Worker<C, P, R>
             return;
         }
         self.last_lag = Instant::now();
+        let mut size = crate::stage2::StateSize::default();
+        for owned in self.owned.values() {
+            size += owned.stage2.size();
+        }
+        self.state_gauges.set(size);
         let owned: Vec<(i32, i64, Instant)> = self
             .owned
             .iter()
@@ -583,12 +589,14 @@ impl<C: GroupConsumer, P: LogProducer, R: PartitionReader> Stage2Worker<C, P, R>
             self.owned.remove(partition);
             self.restoring.remove(partition);
             gauge!("rum_aggregator_consumer_lag", "stage" => "stage2", "partition" => partition.to_string()).set(0.0);
+            gauge!("rum_aggregator_snapshot_bytes", "stage" => "stage2", "partition" => partition.to_string()).set(0.0);
         }
         self.publish_health();
     }
 
     fn on_assigned(&mut self, assigned: &[i32]) {
         self.metrics.rebalances_assigned.increment(1);
+        self.health.set_joined();
         self.restoring.extend(assigned.iter().copied());
         self.last_restore_attempt = Instant::now() - RESTORE_RETRY;
         self.retry_restores();
