@@ -423,50 +423,76 @@ mod tests {
         rum_aggregator::wire::BeaconView::of(beacon, |view| stage1.ingest(view));
     }
 
-    #[test]
-    fn alert_rules_follow_prometheus_for_keep_firing_for_and_ends_at() {
-        use crate::{AlertRule, AlertSettings, Comparison, Statistic};
+    /// One rule, "p75 LCP of the site over 1m above 4 s, at least 3 samples", evaluated every 15 s
+    /// and re-sent every minute.
+    fn lcp_rule(
+        for_duration: std::time::Duration,
+        keep_firing_for: std::time::Duration,
+        labels: BTreeMap<String, String>,
+        annotations: BTreeMap<String, String>,
+    ) -> crate::AlertSettings {
+        use crate::{AlertRule, Comparison, Statistic};
         use std::time::Duration;
-
-        let settings = AggregatorSettings::default();
-        let rule = AlertRule {
-            name: "LcpSlow".into(),
-            metric: MetricKind::Lcp,
-            statistic: Statistic::Quantile(0.75),
-            comparison: Comparison::Above,
-            threshold: 4.0,
-            view: "site".into(),
-            window: "1m".into(),
-            min_samples: 3,
-            for_duration: Duration::from_secs(120),
-            keep_firing_for: Duration::from_secs(60),
-            labels: [("severity".to_owned(), "page".to_owned())].into(),
-            annotations: [("summary".to_owned(), "p75 {{ $value }}s".to_owned())].into(),
-        };
-        let mut evaluator = Evaluator::new(AlertSettings {
-            rules: vec![rule],
+        crate::AlertSettings {
+            rules: vec![AlertRule {
+                name: "LcpSlow".into(),
+                metric: MetricKind::Lcp,
+                statistic: Statistic::Quantile(0.75),
+                comparison: Comparison::Above,
+                threshold: 4.0,
+                view: "site".into(),
+                window: "1m".into(),
+                min_samples: 3,
+                for_duration,
+                keep_firing_for,
+                labels,
+                annotations,
+            }],
             evaluation_interval: Duration::from_secs(15),
             resend_interval: Duration::from_secs(60),
             external_url: String::new(),
             notices: Vec::new(),
-        });
-        let mut stage1 = Stage1::new(settings.clone());
-        let mut stage2 = Stage2::new(settings);
-        let mut feed = |stage2: &mut Stage2, at: i64, lcp: f64, count: usize| {
+        }
+    }
+
+    /// Beacons into a stage 2 the way the pipeline hands them over: through a stage 1 and its flush.
+    struct Feed(Stage1);
+
+    impl Feed {
+        fn new() -> Feed {
+            Feed(Stage1::new(AggregatorSettings::default()))
+        }
+
+        /// `count` page views with one LCP of `lcp` ms each, received at `at`.
+        fn lcp(&mut self, stage2: &mut Stage2, at: i64, lcp: f64, count: usize) {
             stage2.advance(at);
             for index in 0..count {
+                let events = vec![vital(VitalName::Lcp, lcp, "l")];
                 ingest(
-                    &mut stage1,
-                    &beacon(
-                        &format!("pv-{at}-{index}"),
-                        at,
-                        vec![vital(VitalName::Lcp, lcp, "l")],
-                    ),
+                    &mut self.0,
+                    &beacon(&format!("pv-{at}-{index}"), at, events),
                 );
             }
-            for partial in stage1.flush() {
+            for partial in self.0.flush() {
                 stage2.apply(partial);
             }
+        }
+    }
+
+    #[test]
+    fn alert_rules_follow_prometheus_for_keep_firing_for_and_ends_at() {
+        use std::time::Duration;
+
+        let mut evaluator = Evaluator::new(lcp_rule(
+            Duration::from_secs(120),
+            Duration::from_secs(60),
+            [("severity".to_owned(), "page".to_owned())].into(),
+            [("summary".to_owned(), "p75 {{ $value }}s".to_owned())].into(),
+        ));
+        let mut stage2 = Stage2::new(AggregatorSettings::default());
+        let mut feeder = Feed::new();
+        let mut feed = |stage2: &mut Stage2, at: i64, lcp: f64, count: usize| {
+            feeder.lcp(stage2, at, lcp, count)
         };
 
         // Two slow samples: below min_samples, nothing happens.
@@ -513,6 +539,64 @@ mod tests {
         assert!(!sent[0].firing);
         assert_eq!(sent[0].ends_at_ms, resolved_at);
         assert_eq!(sent[0].starts_at_ms, fired_at);
+    }
+
+    /// An alert moves with its segment: the partition's next owner restores stage 2 and the alert
+    /// instances from the snapshot and goes on evaluating. A firing alert keeps its start time and
+    /// is not sent again before the resend interval (no second alert), stays firing while the
+    /// condition holds (no false resolution), and resolves once when it stops holding.
+    #[test]
+    fn an_alert_taken_over_from_a_snapshot_neither_fires_twice_nor_resolves_falsely() {
+        use std::time::Duration;
+
+        let settings = AggregatorSettings::default();
+        let alert_settings = lcp_rule(
+            Duration::from_secs(60),
+            Duration::ZERO,
+            BTreeMap::new(),
+            BTreeMap::new(),
+        );
+        let mut feeder = Feed::new();
+        let mut feed = |stage2: &mut Stage2, at: i64, lcp: f64, count: usize| {
+            feeder.lcp(stage2, at, lcp, count)
+        };
+
+        // The first owner: slow for two minutes, firing after `for`.
+        let mut first = Evaluator::new(alert_settings.clone());
+        let mut stage2 = Stage2::new(settings.clone());
+        feed(&mut stage2, T0, 6000.0, 5);
+        assert!(first.evaluate(&stage2, T0).is_empty());
+        feed(&mut stage2, T0 + MINUTE_MS, 6000.0, 5);
+        let fired_at = T0 + MINUTE_MS + 1_000;
+        let sent = first.evaluate(&stage2, fired_at);
+        assert_eq!(sent.len(), 1);
+        assert!(sent[0].firing);
+
+        // The partition moves: the next owner starts from the snapshot of both.
+        let (mut moved, _) = Stage2::import(settings, &stage2.export());
+        let mut next = Evaluator::new(alert_settings);
+        next.restore(&first.snapshot());
+        assert_eq!(next.alerts().count(), 1);
+        assert!(
+            next.alerts()
+                .all(|alert| alert.status == AlertStatus::Firing)
+        );
+        // Still slow: nothing is sent before the resend interval; then the same alert, same start.
+        feed(&mut moved, fired_at + 15_000, 6000.0, 5);
+        assert!(next.evaluate(&moved, fired_at + 15_000).is_empty());
+        feed(&mut moved, fired_at + 60_000, 6000.0, 5);
+        let resent = next.evaluate(&moved, fired_at + 60_000);
+        assert_eq!(resent.len(), 1);
+        assert!(resent[0].firing);
+        assert_eq!(resent[0].starts_at_ms, fired_at);
+        // Fast again (the fast samples outnumber the slow ones in the 1m window): resolved once.
+        let recovered = T0 + 3 * MINUTE_MS + 30_000;
+        feed(&mut moved, recovered, 500.0, 60);
+        let resolved = next.evaluate(&moved, recovered);
+        assert_eq!(resolved.len(), 1);
+        assert!(!resolved[0].firing);
+        assert_eq!(resolved[0].starts_at_ms, fired_at);
+        assert!(next.evaluate(&moved, recovered + 15_000).is_empty());
     }
 
     #[test]
