@@ -21,6 +21,7 @@
 //!
 //! Everything here talks to Kafka through `rum_transport::log`, never rdkafka.
 
+mod gauges;
 pub mod health;
 mod orphans;
 pub mod parts;

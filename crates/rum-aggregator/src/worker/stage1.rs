@@ -169,6 +169,7 @@ pub struct Stage1Worker<C, P, R> {
     next_generation: u64,
     last_tick: Instant,
     last_lag: Instant,
+    gauges: super::gauges::PartitionGauges,
     deliveries: Vec<Delivery>,
     orphans: OrphanWatch,
     health: Arc<StageHealth>,
@@ -211,6 +212,7 @@ impl<C: GroupConsumer, P: LogProducer, R: PartitionReader> Stage1Worker<C, P, R>
             next_generation: 0,
             last_tick: Instant::now(),
             last_lag: Instant::now(),
+            gauges: super::gauges::PartitionGauges::new("stage1"),
             deliveries: Vec::new(),
             health,
             metrics: Metrics::register(),
@@ -580,8 +582,7 @@ impl<C: GroupConsumer, P: LogProducer, R: PartitionReader> Stage1Worker<C, P, R>
                 partition.last_snapshot_at = Instant::now();
             }
             self.metrics.snapshots.increment(1);
-            gauge!("rum_aggregator_snapshot_bytes", "stage" => "stage1", "partition" => number.to_string())
-                .set(bytes as f64);
+            self.gauges.snapshot_committed(number, bytes);
         }
         Ok(())
     }
@@ -620,15 +621,7 @@ impl<C: GroupConsumer, P: LogProducer, R: PartitionReader> Stage1Worker<C, P, R>
             .iter()
             .map(|(number, partition)| (*number, partition.expected, partition.last_snapshot_at))
             .collect();
-        for (number, expected, snapshot_at) in owned {
-            let label = number.to_string();
-            if let Ok((_, end)) = self.consumer.watermarks(number) {
-                gauge!("rum_aggregator_consumer_lag", "stage" => "stage1", "partition" => label.clone())
-                    .set((end - expected).max(0) as f64);
-            }
-            gauge!("rum_aggregator_snapshot_age_seconds", "stage" => "stage1", "partition" => label)
-                .set(snapshot_at.elapsed().as_secs_f64());
-        }
+        self.gauges.report(&mut self.consumer, owned);
     }
 
     fn on_revoked(&mut self, revoked: &[i32]) {
@@ -638,8 +631,7 @@ impl<C: GroupConsumer, P: LogProducer, R: PartitionReader> Stage1Worker<C, P, R>
             // last committed snapshot, and stage 2 applies each once.
             self.partitions.remove(partition);
             self.restoring.remove(partition);
-            gauge!("rum_aggregator_consumer_lag", "stage" => "stage1", "partition" => partition.to_string()).set(0.0);
-            gauge!("rum_aggregator_snapshot_bytes", "stage" => "stage1", "partition" => partition.to_string()).set(0.0);
+            self.gauges.revoked(*partition);
         }
         self.publish_health();
     }

@@ -196,6 +196,7 @@ pub struct Stage2Worker<C, P, R> {
     tickets: HashMap<u64, (i32, u64, u32)>,
     next_generation: u64,
     last_lag: Instant,
+    gauges: super::gauges::PartitionGauges,
     state_gauges: crate::metrics::StateGauges,
     last_observe_check: Instant,
     deliveries: Vec<Delivery>,
@@ -231,6 +232,7 @@ impl<C: GroupConsumer, P: LogProducer, R: PartitionReader> Stage2Worker<C, P, R>
                 tickets: HashMap::new(),
                 next_generation: 0,
                 last_lag: Instant::now(),
+                gauges: super::gauges::PartitionGauges::new("stage2"),
                 state_gauges: crate::metrics::StateGauges::register(),
                 last_observe_check: Instant::now(),
                 deliveries: Vec::new(),
@@ -549,8 +551,7 @@ impl<C: GroupConsumer, P: LogProducer, R: PartitionReader> Stage2Worker<C, P, R>
                 owned.last_snapshot_at = Instant::now();
             }
             self.metrics.snapshots.increment(1);
-            gauge!("rum_aggregator_snapshot_bytes", "stage" => "stage2", "partition" => number.to_string())
-                .set(bytes as f64);
+            self.gauges.snapshot_committed(number, bytes);
         }
         Ok(())
     }
@@ -570,15 +571,7 @@ impl<C: GroupConsumer, P: LogProducer, R: PartitionReader> Stage2Worker<C, P, R>
             .iter()
             .map(|(number, owned)| (*number, owned.expected, owned.last_snapshot_at))
             .collect();
-        for (number, expected, snapshot_at) in owned {
-            let label = number.to_string();
-            if let Ok((_, end)) = self.consumer.watermarks(number) {
-                gauge!("rum_aggregator_consumer_lag", "stage" => "stage2", "partition" => label.clone())
-                    .set((end - expected).max(0) as f64);
-            }
-            gauge!("rum_aggregator_snapshot_age_seconds", "stage" => "stage2", "partition" => label)
-                .set(snapshot_at.elapsed().as_secs_f64());
-        }
+        self.gauges.report(&mut self.consumer, owned);
     }
 
     fn on_revoked(&mut self, revoked: &[i32]) {
@@ -588,8 +581,7 @@ impl<C: GroupConsumer, P: LogProducer, R: PartitionReader> Stage2Worker<C, P, R>
             // from the partition's snapshot, so nothing resolves falsely or fires twice.
             self.owned.remove(partition);
             self.restoring.remove(partition);
-            gauge!("rum_aggregator_consumer_lag", "stage" => "stage2", "partition" => partition.to_string()).set(0.0);
-            gauge!("rum_aggregator_snapshot_bytes", "stage" => "stage2", "partition" => partition.to_string()).set(0.0);
+            self.gauges.revoked(*partition);
         }
         self.publish_health();
     }
