@@ -37,10 +37,7 @@ pub(crate) async fn read_body(body: Incoming, limits: &BodyLimits) -> Result<Byt
 
 /// Inflates a gzip body, reading at most `max_decompressed_bytes + 1` bytes of output: a gzip bomb is
 /// refused after that much work, never inflated in full.
-pub(crate) fn gunzip(
-    compressed: &[u8],
-    max_decompressed_bytes: usize,
-) -> Result<Vec<u8>, HttpError> {
+pub fn gunzip(compressed: &[u8], max_decompressed_bytes: usize) -> Result<Vec<u8>, HttpError> {
     let decoder = flate2::read::GzDecoder::new(compressed);
     let mut inflated = Vec::with_capacity(
         compressed

@@ -25,6 +25,7 @@ pub use admin::{
     ADMIN_THREAD_NAME, AdminServer, AdminState, ExtraMetrics, MetricsExposition, ReadinessCheck,
     RefreshMetrics, RunningAdmin,
 };
+pub use body::gunzip;
 pub use error::HttpError;
 pub use server::{Collector, CollectorSettings, HEADER_READ_TIMEOUT, StartError};
 pub use sites::{SiteRegistry, SiteSettings};
