@@ -703,7 +703,9 @@ impl Stage2 {
         let mut merged: Option<(Histogram<u64>, ExactCounts)> = None;
         let mut slots = segment.minutes.iter().rev().peekable();
         for (index, (_, window_minutes)) in WINDOWS.iter().enumerate().take(window_count) {
-            let oldest = self.watermark_minute - window_minutes;
+            // Saturating: behind Kafka the clock starts only once every beacon partition has
+            // ticked, and segments applied before that are rendered (empty) in the meantime.
+            let oldest = self.watermark_minute.saturating_sub(*window_minutes);
             // A 5-minute block counts when any of its minutes is in the window, so the 1h window
             // spans 60 to 64 complete minutes plus the current one.
             while let Some(slot) = slots.next_if(|slot| slot.last_minute() >= oldest) {

@@ -157,6 +157,37 @@ proptest! {
     }
 }
 
+/// Behind Kafka a partition's stage 2 keeps no clock of its own until every beacon partition has
+/// ticked; segments merged before then are rendered and queried with empty windows, not a panic
+/// (found by `an_idle_beacon_partition_does_not_hold_windows_open`: the clock at its start value
+/// overflowed the window arithmetic).
+#[test]
+fn a_stage2_without_a_clock_yet_renders_empty_windows() {
+    let settings = AggregatorSettings::default();
+    let mut stage1 = Stage1::new(settings.clone());
+    let mut stage2 = Stage2::for_partition(settings);
+    ingest(
+        &mut stage1,
+        &beacon(
+            "pv-1",
+            "/",
+            "DE",
+            T0,
+            vec![vital(VitalName::Lcp, 1200.0, "l")],
+        ),
+    );
+    for partial in stage1.flush() {
+        stage2.apply(partial);
+    }
+    assert!(stage2.segment_count() > 0);
+    let text = crate::exposition::render(&stage2);
+    assert!(text.contains("rum_page_views_total"), "{text}");
+    assert!(
+        !text.contains("rum_lcp_window_seconds{"),
+        "no window has data yet:\n{text}"
+    );
+}
+
 #[test]
 fn boundary_values_are_exact_in_windows_and_cumulative_counts() {
     let settings = AggregatorSettings::default();

@@ -1,6 +1,7 @@
 //! What a worker's `/readyz` answers from: each running stage says how many partitions it owns
 //! and how many of them are not yet usable (stage 1: state not restored; stage 2: not caught up).
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// Shared between a stage's thread (writer) and the admin listener (reader).
@@ -62,6 +63,24 @@ impl StageHealth {
     }
 }
 
+/// Marks the stage failed if its thread unwinds from a panic, so `/readyz` stops answering 200
+/// for a stage that no longer runs (the process goes on serving what it has and its log says why).
+pub(crate) struct FailedOnPanic(Arc<StageHealth>);
+
+impl FailedOnPanic {
+    pub(crate) fn new(health: Arc<StageHealth>) -> Self {
+        Self(health)
+    }
+}
+
+impl Drop for FailedOnPanic {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.set_failed();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::StageHealth;
@@ -83,5 +102,24 @@ mod tests {
         assert_eq!(health.check("stage 1"), Ok(()));
         health.set_failed();
         assert!(health.check("stage 1").unwrap_err().contains("failed"));
+    }
+
+    #[test]
+    fn a_stage_thread_that_panics_is_reported_failed() {
+        let health = std::sync::Arc::new(StageHealth::default());
+        health.set_running(true);
+        health.set_joined();
+        let watched = std::sync::Arc::clone(&health);
+        let outcome = std::thread::spawn(move || {
+            let _panic = super::FailedOnPanic::new(watched);
+            panic!("a bug in the stage");
+        })
+        .join();
+        assert!(outcome.is_err());
+        assert!(health.check("stage 2").unwrap_err().contains("failed"));
+        // A stage that returns normally is not marked.
+        let calm = std::sync::Arc::new(StageHealth::default());
+        drop(super::FailedOnPanic::new(std::sync::Arc::clone(&calm)));
+        assert!(!calm.check("stage 2").unwrap_err().contains("failed"));
     }
 }

@@ -223,6 +223,7 @@ impl<C: GroupConsumer, P: LogProducer, R: PartitionReader> Stage1Worker<C, P, R>
     /// period) and flushes what it produced.
     pub fn run(mut self, stop: &AtomicBool) -> Result<(), LogError> {
         self.health.set_running(true);
+        let _panic = super::health::FailedOnPanic::new(Arc::clone(&self.health));
         let outcome = self.run_until(stop);
         if outcome.is_err() {
             self.health.set_failed();

@@ -250,6 +250,7 @@ impl<C: GroupConsumer, P: LogProducer, R: PartitionReader> Stage2Worker<C, P, R>
     /// acknowledgements) so the next owner replays little.
     pub fn run(mut self, stop: &AtomicBool) -> Result<(), LogError> {
         self.health.set_running(true);
+        let _panic = super::health::FailedOnPanic::new(Arc::clone(&self.health));
         let mut outcome = Ok(());
         while !stop.load(Ordering::Relaxed) {
             if let Err(error) = self.step() {
