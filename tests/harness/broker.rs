@@ -6,6 +6,13 @@
 //! working directory, which is set to the caller's directory) that survives
 //! `stop()` + `start_again()`.
 //!
+//! Memory storage is for tests that restart and kill nothing: tansu 0.6.0's
+//! `memory://` engine skips the rest of a record batch when a fetch starts in
+//! the middle of it, so a restarted consumer can lose records, and a
+//! restarted broker has lost everything. `start_again` refuses a memory
+//! broker; a test that kills or restarts a broker, a collector or a consumer
+//! uses `start_with_file_storage`.
+//!
 //! Binary lookup: `$TANSU`, else `$HOME/.cargo/bin/tansu`, else `tansu` on
 //! `PATH`. Install it with `scripts/install-test-deps`.
 //!
@@ -74,7 +81,8 @@ pub struct Broker {
 
 impl Broker {
     /// Starts tansu with in-memory storage on a free loopback port; waits
-    /// until it accepts TCP and answers CLI requests.
+    /// until it accepts TCP and answers CLI requests. Only for tests that
+    /// restart and kill nothing (see the module docs).
     pub fn start_in_memory() -> Result<Broker> {
         Self::start_new(Storage::Memory)
     }
@@ -200,6 +208,12 @@ impl Broker {
     /// Starts the broker again on the same port with the same storage and
     /// waits until it is ready. If it is still running, it is stopped first.
     pub fn start_again(&mut self) -> Result<()> {
+        if matches!(self.storage, Storage::Memory) {
+            bail!(
+                "a memory:// broker cannot be restarted (its records are gone and tansu 0.6.0 \
+                 loses records on a mid-batch fetch): start it with start_with_file_storage"
+            );
+        }
         self.stop();
         let deadline = Instant::now() + READY_TIMEOUT;
         // The port was released by the killed process; tansu binds with
