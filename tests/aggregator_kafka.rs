@@ -183,7 +183,7 @@ allowed_origins = ["*"]
 /// Beacon `index` of a run: two sites, a handful of routes, values that spread over buckets.
 fn beacon(index: usize) -> (&'static str, Vec<u8>) {
     let mut beacon: Value = serde_json::from_str(FULL).unwrap();
-    let site_key = if index % 3 == 0 {
+    let site_key = if index.is_multiple_of(3) {
         "news-key"
     } else {
         "shop-key"
@@ -263,11 +263,12 @@ fn settled_union(workers: &[&Rum], expected: f64, what: &str) -> BTreeMap<String
         if current != previous {
             previous = current;
             stable_since = Instant::now();
-        } else if let Ok(series) = &previous {
-            if page_views(series) == expected && stable_since.elapsed() > Duration::from_secs(3) {
-                assert!(!series.is_empty());
-                return series.clone();
-            }
+        } else if let Ok(series) = &previous
+            && page_views(series) == expected
+            && stable_since.elapsed() > Duration::from_secs(3)
+        {
+            assert!(!series.is_empty());
+            return series.clone();
         }
         if Instant::now() > deadline {
             let seen = previous.as_ref().map(page_views);

@@ -380,10 +380,10 @@ impl Stage2 {
             let merged = &mut scratch[kind.index()];
             merged.reset();
             let mut exact = ExactCounts::new(kind);
-            if let Some(body) = existing {
-                if !slot::add_record(kind, body, merged, &mut exact) {
-                    self.metrics.dropped.count(PartialDrop::Undecodable);
-                }
+            if let Some(body) = existing
+                && !slot::add_record(kind, body, merged, &mut exact)
+            {
+                self.metrics.dropped.count(PartialDrop::Undecodable);
             }
             if !hdr::add_encoded(merged, &metric_partial.added) {
                 self.metrics.dropped.count(PartialDrop::Undecodable);

@@ -19,6 +19,7 @@ use rum_aggregator::settings::AggregatorSettings;
 use rum_alerts::{AlertSettings, Evaluator, Notifier, Receiver};
 use rum_collector::{Collector, CollectorSettings, MetricsExposition};
 use rum_config::{Config, HumanDuration, SinkKind};
+use rum_transport::spool::{Spool, SpoolSettings};
 use rum_transport::{BeaconSink, ChannelSink, ChannelSource, KafkaSink, KafkaTail, TailStart};
 
 /// mimalloc instead of the system allocator: a beacon's path allocates a few dozen short-lived
@@ -241,11 +242,18 @@ fn serve(args: ServeArgs, mode: Mode) -> anyhow::Result<()> {
             .kind
         {
             SinkKind::Channel => {
+                if config.spool.dir.is_some() {
+                    tracing::warn!(
+                        "[spool] is for the Kafka sink; the in-process channel has none"
+                    );
+                }
                 let (sink, source) = ChannelSink::new(config.sink.channel_capacity);
                 (Arc::new(sink), Some(source))
             }
             SinkKind::Kafka => {
-                let sink = KafkaSink::new(&config.kafka).context("creating the kafka sink")?;
+                let spool = open_spool(&config)?;
+                let sink =
+                    KafkaSink::new(&config.kafka, spool).context("creating the kafka sink")?;
                 tracing::info!(brokers = %config.kafka.brokers, topic = sink.topic(), "kafka sink");
                 (Arc::new(sink), None)
             }
@@ -294,6 +302,26 @@ fn serve(args: ServeArgs, mode: Mode) -> anyhow::Result<()> {
         );
         Ok(())
     })
+}
+
+/// The collector's disk spool, when `[spool]` names a directory (Kafka sink only).
+fn open_spool(config: &Config) -> anyhow::Result<Option<Arc<Spool>>> {
+    let Some(settings) = SpoolSettings::from_config(&config.spool) else {
+        tracing::warn!(
+            "no [spool] dir: beacons the broker cannot take within kafka.message_timeout \
+             (or still queued at shutdown) are lost; see docs/operations.md"
+        );
+        return Ok(None);
+    };
+    let (spool, recovery) = Spool::open(settings).context("opening the spool")?;
+    tracing::info!(
+        dir = %spool.dir().display(),
+        mode = ?spool.mode(),
+        recovered = recovery.records,
+        corrupt = recovery.corrupt,
+        "disk spool open"
+    );
+    Ok(Some(spool))
 }
 
 /// The aggregator (both stages) and the alert evaluator of `rum standalone`.

@@ -101,14 +101,25 @@ impl MetricsExposition {
 pub struct AdminState {
     pub exposition: MetricsExposition,
     pub readiness: Vec<ReadinessCheck>,
+    pub status: Vec<StatusLine>,
 }
+
+/// A line `/readyz` adds below its verdict (e.g. what the spool holds), when there is one.
+pub type StatusLine = Arc<dyn Fn() -> Option<String> + Send + Sync>;
 
 impl AdminState {
     pub fn new(exposition: MetricsExposition) -> Self {
         Self {
             exposition,
             readiness: Vec::new(),
+            status: Vec::new(),
         }
+    }
+
+    /// Adds a line to `/readyz`'s answer.
+    pub fn with_status(mut self, line: StatusLine) -> Self {
+        self.status.push(line);
+        self
     }
 
     /// Adds a condition `/readyz` requires.
@@ -139,10 +150,10 @@ impl RunningAdmin {
         if let Some(stop) = self.stop.take() {
             let _already_gone = stop.send(());
         }
-        if let Some(thread) = self.thread.take() {
-            if thread.join().is_err() {
-                tracing::error!("the admin thread panicked");
-            }
+        if let Some(thread) = self.thread.take()
+            && thread.join().is_err()
+        {
+            tracing::error!("the admin thread panicked");
         }
     }
 }
@@ -237,10 +248,17 @@ async fn handle<B>(state: &AdminState, request: &Request<B>) -> Response<Chunks>
             response
         }
         "/healthz" => text(StatusCode::OK, "ok\n"),
-        "/readyz" => match state.readiness.iter().find_map(|check| check().err()) {
-            Some(reason) => text(StatusCode::SERVICE_UNAVAILABLE, &format!("{reason}\n")),
-            None => text(StatusCode::OK, "ready\n"),
-        },
+        "/readyz" => {
+            let (status, mut body) = match state.readiness.iter().find_map(|check| check().err()) {
+                Some(reason) => (StatusCode::SERVICE_UNAVAILABLE, format!("{reason}\n")),
+                None => (StatusCode::OK, "ready\n".to_owned()),
+            };
+            for line in state.status.iter().filter_map(|line| line()) {
+                body.push_str(&line);
+                body.push('\n');
+            }
+            text(status, &body)
+        }
         _ => text(
             StatusCode::NOT_FOUND,
             "not found; try /metrics, /healthz, /readyz\n",

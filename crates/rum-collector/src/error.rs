@@ -40,6 +40,14 @@ pub enum HttpError {
     SinkClosed { retry_after_secs: u64 },
     #[error("the sink refused the beacon: {0}")]
     SinkRejected(String),
+    #[error("the spool could not store the beacon durably; retry later")]
+    SpoolFailed { retry_after_secs: u64 },
+    #[error("too many beacons for this site; retry later")]
+    SiteRateLimited { retry_after_secs: u64 },
+    #[error("too many beacons from this network; retry later")]
+    NetworkRateLimited { retry_after_secs: u64 },
+    #[error("collector memory is above its high watermark; retry later")]
+    MemoryPressure { retry_after_secs: u64 },
 }
 
 rum_ledger::drop_reasons! {
@@ -60,6 +68,10 @@ rum_ledger::drop_reasons! {
         Overloaded = "overloaded",
         SinkClosed = "sink_closed",
         SinkRejected = "sink_rejected",
+        SpoolFailed = "spool_failed",
+        SiteRateLimited = "site_rate_limited",
+        NetworkRateLimited = "network_rate_limited",
+        MemoryPressure = "memory_pressure",
     }
 }
 
@@ -98,8 +110,12 @@ impl HttpError {
                 StatusCode::PAYLOAD_TOO_LARGE
             }
             HttpError::Beacon(_) => StatusCode::BAD_REQUEST,
-            HttpError::Overloaded { .. } | HttpError::SinkClosed { .. } => {
-                StatusCode::SERVICE_UNAVAILABLE
+            HttpError::Overloaded { .. }
+            | HttpError::SinkClosed { .. }
+            | HttpError::SpoolFailed { .. }
+            | HttpError::MemoryPressure { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            HttpError::SiteRateLimited { .. } | HttpError::NetworkRateLimited { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
             }
             HttpError::SinkRejected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -124,6 +140,10 @@ impl HttpError {
             HttpError::Overloaded { .. } => EdgeReason::Overloaded,
             HttpError::SinkClosed { .. } => EdgeReason::SinkClosed,
             HttpError::SinkRejected(_) => EdgeReason::SinkRejected,
+            HttpError::SpoolFailed { .. } => EdgeReason::SpoolFailed,
+            HttpError::SiteRateLimited { .. } => EdgeReason::SiteRateLimited,
+            HttpError::NetworkRateLimited { .. } => EdgeReason::NetworkRateLimited,
+            HttpError::MemoryPressure { .. } => EdgeReason::MemoryPressure,
         })
     }
 
@@ -142,7 +162,11 @@ impl HttpError {
         let mut response = json_response(self.status(), &body);
         let retry_after = match self {
             HttpError::Overloaded { retry_after_secs }
-            | HttpError::SinkClosed { retry_after_secs } => Some(retry_after_secs),
+            | HttpError::SinkClosed { retry_after_secs }
+            | HttpError::SpoolFailed { retry_after_secs }
+            | HttpError::SiteRateLimited { retry_after_secs }
+            | HttpError::NetworkRateLimited { retry_after_secs }
+            | HttpError::MemoryPressure { retry_after_secs } => Some(retry_after_secs),
             _ => None,
         };
         if let Some(seconds) = retry_after {

@@ -182,9 +182,11 @@ impl Collector {
         } = self;
         let refresh_sink = Arc::clone(&shared.sink);
         let ready_shared = Arc::clone(&shared);
+        let status_sink = Arc::clone(&shared.sink);
         let admin_state = AdminState::new(
             exposition.with_refresh(Arc::new(move || refresh_sink.refresh_metrics())),
         )
+        .with_status(Arc::new(move || status_sink.status()))
         .with_readiness(Arc::new(move || {
             if ready_shared.shutting_down.load(Ordering::Relaxed) {
                 Err("shutting down".to_owned())
@@ -471,11 +473,16 @@ async fn accept_beacon(
         payload: rum_schema::encode_beacon(&decoded.beacon),
     };
     let retry_after_secs = shared.settings.retry_after_secs;
-    shared.sink.try_send(record).map_err(|error| match error {
+    let receipt = shared.sink.try_send(record).map_err(|error| match error {
         SinkError::Full(_) => HttpError::Overloaded { retry_after_secs },
         SinkError::Closed(_) => HttpError::SinkClosed { retry_after_secs },
         SinkError::Rejected { reason, .. } => HttpError::SinkRejected(reason),
     })?;
+    // Write-ahead spool: answered only once the beacon is on disk (a group commit).
+    receipt
+        .durable()
+        .await
+        .map_err(|_| HttpError::SpoolFailed { retry_after_secs })?;
     shared.metrics.accepted(&decoded, wire_bytes);
 
     Ok(accepted_response(&decoded))

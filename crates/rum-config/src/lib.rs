@@ -13,6 +13,7 @@
 #![forbid(unsafe_code)]
 
 mod aggregator;
+mod edge;
 mod enrich;
 mod load;
 mod units;
@@ -23,6 +24,7 @@ use std::net::SocketAddr;
 use serde::Deserialize;
 
 pub use aggregator::*;
+pub use edge::*;
 pub use enrich::*;
 pub use load::{ConfigError, ENV_PREFIX, load, load_str};
 pub use units::{ByteSize, HumanDuration};
@@ -82,6 +84,8 @@ pub struct Config {
     pub aggregator: AggregatorConfig,
     pub alerts: AlertsConfig,
     pub enrich: EnrichConfig,
+    pub spool: SpoolConfig,
+    pub limits: LimitsConfig,
     /// Sites allowed to send beacons, each with its keys and allowed origins.
     pub sites: Vec<SiteConfig>,
 }
@@ -96,6 +100,8 @@ impl Default for Config {
             aggregator: AggregatorConfig::default(),
             alerts: AlertsConfig::default(),
             enrich: EnrichConfig::default(),
+            spool: SpoolConfig::default(),
+            limits: LimitsConfig::default(),
             sites: vec![SiteConfig::demo()],
         }
     }
@@ -288,6 +294,12 @@ pub struct SiteConfig {
     /// Overrides `enrich.ip_privacy` for this site.
     #[serde(default)]
     pub ip_privacy: Option<IpPrivacyMode>,
+    /// Beacons per second this site may send (overrides `limits.site_rate`; 0 = unlimited).
+    #[serde(default)]
+    pub rate: Option<f64>,
+    /// Burst above `rate` (default twice the rate).
+    #[serde(default)]
+    pub burst: Option<f64>,
 }
 
 impl SiteConfig {
@@ -302,6 +314,8 @@ impl SiteConfig {
             route_rules: Vec::new(),
             max_route_segments: DEFAULT_MAX_ROUTE_SEGMENTS,
             ip_privacy: None,
+            rate: None,
+            burst: None,
         }
     }
 }
@@ -399,6 +413,8 @@ impl Config {
         }
         self.aggregator.validate()?;
         self.alerts.validate()?;
+        self.spool.validate()?;
+        self.limits.validate()?;
         if self.sites.is_empty() {
             return invalid(
                 "sites",
@@ -423,6 +439,14 @@ impl Config {
                     &format!("sites[{index}].keys"),
                     "needs at least one key".into(),
                 );
+            }
+            for (name, value) in [("rate", site.rate), ("burst", site.burst)] {
+                if value.is_some_and(|value| !value.is_finite() || value < 0.0) {
+                    return invalid(
+                        &format!("sites[{index}].{name}"),
+                        "must be 0 (unlimited) or a positive number of beacons per second".into(),
+                    );
+                }
             }
             for key in &site.keys {
                 if key.is_empty() || !seen_keys.insert(key.as_str()) {

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 use crate::metrics::{SinkLoss, SinkMetrics};
-use crate::{BeaconSink, SinkError, SinkRecord};
+use crate::{BeaconSink, Receipt, SinkError, SinkRecord};
 
 /// How often a blocking flush re-checks the queue.
 const FLUSH_POLL: Duration = Duration::from_millis(5);
@@ -44,9 +44,9 @@ impl ChannelSink {
 }
 
 impl BeaconSink for ChannelSink {
-    fn try_send(&self, record: SinkRecord) -> Result<(), SinkError> {
+    fn try_send(&self, record: SinkRecord) -> Result<Receipt, SinkError> {
         match self.sender.try_send(record) {
-            Ok(()) => Ok(()),
+            Ok(()) => Ok(Receipt::queued()),
             Err(mpsc::error::TrySendError::Full(record)) => Err(SinkError::Full(record)),
             Err(mpsc::error::TrySendError::Closed(record)) => Err(SinkError::Closed(record)),
         }

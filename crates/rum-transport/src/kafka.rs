@@ -3,21 +3,32 @@
 //! `try_send` hands the record to librdkafka's bounded queue and returns; a background thread polls
 //! delivery reports, which feed the delivered / failed counters and the latency histogram. A second
 //! thread checks every few seconds that the topic's metadata can be fetched: that is readiness.
+//!
+//! With a [`Spool`]: in overflow mode a record the producer cannot take (broker not ready, queue
+//! full) goes to the spool instead, and so does one the producer gives back (retries ran out, or
+//! purged at shutdown); in write-ahead mode every record goes to the spool first. A replay thread
+//! feeds the spool to the producer, in order, whenever the broker is ready; each replayed record's
+//! delivery report acks its place in the spool.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, Mutex, Weak};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use metrics::gauge;
 use rdkafka::ClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::message::Message;
+use rdkafka::producer::{
+    BaseRecord, DeliveryResult, Producer, ProducerContext, PurgeConfig, ThreadedProducer,
+};
 use rdkafka::statistics::Statistics;
 use rum_config::{ConfigError, KafkaConfig};
 
 use crate::metrics::{KAFKA_BROKERS_UP, KAFKA_IDEMPOTENT, SinkLoss, SinkMetrics};
-use crate::{BeaconSink, SinkError, SinkRecord};
+use crate::spool::{AppendError, Position, Spool, SpoolCause, SpoolMode};
+use crate::{BeaconSink, Receipt, SinkError, SinkRecord};
 
 /// How often the readiness thread fetches the topic's metadata.
 const READINESS_INTERVAL: Duration = Duration::from_secs(2);
@@ -37,9 +48,42 @@ pub enum KafkaSinkError {
     Create(#[from] KafkaError),
 }
 
+/// How many spooled records the replay thread takes at once.
+const REPLAY_BATCH: usize = 512;
+
 /// Called by librdkafka's threads: delivery reports and statistics.
 struct SinkContext {
     metrics: SinkMetrics,
+    spool: Option<Arc<Spool>>,
+}
+
+/// What rides with each message to its delivery report.
+struct Delivery {
+    enqueued_at: Instant,
+    /// Its place in the spool, when it came from there.
+    spooled: Option<Position>,
+}
+
+/// Failures after which a record is worth keeping for later (the broker or network was away, or
+/// shutdown purged it), as opposed to ones that would fail again (too large, not authorized).
+fn retriable(code: RDKafkaErrorCode) -> bool {
+    use RDKafkaErrorCode::*;
+    matches!(
+        code,
+        MessageTimedOut
+            | PurgeQueue
+            | PurgeInflight
+            | AllBrokersDown
+            | BrokerTransportFailure
+            | NetworkException
+            | RequestTimedOut
+            | OperationTimedOut
+            | LeaderNotAvailable
+            | NotLeaderForPartition
+            | NotEnoughReplicas
+            | NotEnoughReplicasAfterAppend
+            | UnknownTopicOrPartition
+    )
 }
 
 impl ClientContext for SinkContext {
@@ -59,27 +103,63 @@ impl ClientContext for SinkContext {
 }
 
 impl ProducerContext for SinkContext {
-    /// When the record was enqueued, for the produce-latency histogram.
-    type DeliveryOpaque = Box<Instant>;
+    type DeliveryOpaque = Box<Delivery>;
 
-    fn delivery(&self, result: &DeliveryResult<'_>, enqueued_at: Self::DeliveryOpaque) {
+    fn delivery(&self, result: &DeliveryResult<'_>, delivery: Self::DeliveryOpaque) {
         match result {
             Ok(_) => {
                 self.metrics.delivered.increment(1);
                 self.metrics
                     .produce_latency
-                    .record(enqueued_at.elapsed().as_secs_f64());
+                    .record(delivery.enqueued_at.elapsed().as_secs_f64());
             }
-            Err((error, _message)) => {
-                let reason = error
-                    .rdkafka_error_code()
-                    .map_or_else(|| "unknown".to_owned(), |code| format!("{code:?}"));
-                // Counted every time; logged once per interval (an outage fails every message).
-                if let Some(suppressed) = DELIVERY_ERROR_LOG.admit() {
-                    tracing::error!(%error, reason, suppressed, "kafka delivery failed; beacon lost");
+            Err((error, message)) => {
+                let code = error.rdkafka_error_code();
+                let respooled = match (&self.spool, code) {
+                    (Some(spool), Some(code)) if retriable(code) => {
+                        let cause = if matches!(
+                            code,
+                            RDKafkaErrorCode::PurgeQueue | RDKafkaErrorCode::PurgeInflight
+                        ) {
+                            SpoolCause::Shutdown
+                        } else {
+                            SpoolCause::DeliveryFailed
+                        };
+                        let record = SinkRecord {
+                            key: message.key().unwrap_or_default().to_vec(),
+                            payload: message.payload().unwrap_or_default().to_vec(),
+                        };
+                        match spool.append(&record, cause) {
+                            Ok(_) => true,
+                            Err(append) => {
+                                if let Some(suppressed) = DELIVERY_ERROR_LOG.admit() {
+                                    tracing::error!(%error, spool = %append, suppressed, "kafka delivery failed and the spool cannot take the beacon; lost");
+                                }
+                                spool.count_lost(&append);
+                                // Counted as the spool's loss, not again as a delivery failure.
+                                if let Some(position) = delivery.spooled {
+                                    spool.ack(position);
+                                }
+                                return;
+                            }
+                        }
+                    }
+                    _ => false,
+                };
+                if !respooled {
+                    let reason =
+                        code.map_or_else(|| "unknown".to_owned(), |code| format!("{code:?}"));
+                    // Counted every time; logged once per interval (an outage fails every message).
+                    if let Some(suppressed) = DELIVERY_ERROR_LOG.admit() {
+                        tracing::error!(%error, reason, suppressed, "kafka delivery failed; beacon lost");
+                    }
+                    self.metrics.delivery_error(reason);
                 }
-                self.metrics.delivery_error(reason);
             }
+        }
+        // Delivered, re-appended at the tail or counted lost: its old place is done with.
+        if let (Some(spool), Some(position)) = (&self.spool, delivery.spooled) {
+            spool.ack(position);
         }
     }
 }
@@ -90,20 +170,24 @@ struct Shared {
     ready: AtomicBool,
 }
 
-/// An idempotent Kafka producer behind [`BeaconSink`].
+/// An idempotent Kafka producer behind [`BeaconSink`], with an optional disk [`Spool`].
 pub struct KafkaSink {
     shared: Arc<Shared>,
     capacity: usize,
     metrics: SinkMetrics,
+    spool: Option<Arc<Spool>>,
+    replay: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl KafkaSink {
-    /// Creates the producer and starts its readiness checks. Does not wait for the broker.
-    pub fn new(config: &KafkaConfig) -> Result<Self, KafkaSinkError> {
+    /// Creates the producer and starts its readiness checks (and the spool's replay thread).
+    /// Does not wait for the broker.
+    pub fn new(config: &KafkaConfig, spool: Option<Arc<Spool>>) -> Result<Self, KafkaSinkError> {
         check_pass_through(config)?;
         let metrics = SinkMetrics::register("kafka", config.queue_messages);
         let context = SinkContext {
             metrics: metrics.clone(),
+            spool: spool.clone(),
         };
         let producer: ThreadedProducer<SinkContext> =
             producer_config(config).create_with_context(context)?;
@@ -113,11 +197,52 @@ impl KafkaSink {
             ready: AtomicBool::new(false),
         });
         spawn_readiness_checks(Arc::downgrade(&shared));
+        let replay = match &spool {
+            Some(spool) => {
+                let (weak, spool, lost) =
+                    (Arc::downgrade(&shared), Arc::clone(spool), metrics.clone());
+                Some(
+                    std::thread::Builder::new()
+                        .name("rum-spool-replay".into())
+                        .spawn(move || run_replay(weak, spool, lost))
+                        .map_err(|error| {
+                            KafkaSinkError::Config(ConfigError::invalid(
+                                "spool",
+                                format!("cannot start the replay thread: {error}"),
+                            ))
+                        })?,
+                )
+            }
+            None => None,
+        };
         Ok(Self {
             shared,
             capacity: config.queue_messages,
             metrics,
+            spool,
+            replay: Mutex::new(replay),
         })
+    }
+
+    /// Hands one record to the producer; `Err(true)` when its queue is full.
+    fn produce(&self, record: &SinkRecord) -> Result<(), Result<bool, String>> {
+        produce(&self.shared, record, None).map_err(|error| match error {
+            KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull) => Ok(true),
+            other => Err(other.to_string()),
+        })
+    }
+
+    fn spool_or_full(
+        &self,
+        spool: &Spool,
+        record: SinkRecord,
+        cause: SpoolCause,
+    ) -> Result<Receipt, SinkError> {
+        match spool.append(&record, cause) {
+            Ok(_) => Ok(Receipt::queued()),
+            Err(AppendError::Full) => Err(SinkError::Full(record)),
+            Err(AppendError::Failed(reason)) => Err(SinkError::Rejected { reason, record }),
+        }
     }
 
     /// The topic this sink writes to.
@@ -195,6 +320,66 @@ pub(crate) fn producer_config(config: &KafkaConfig) -> ClientConfig {
     client
 }
 
+fn produce(
+    shared: &Shared,
+    record: &SinkRecord,
+    spooled: Option<Position>,
+) -> Result<(), KafkaError> {
+    let delivery = Box::new(Delivery {
+        enqueued_at: Instant::now(),
+        spooled,
+    });
+    let base = BaseRecord::with_opaque_to(&shared.topic, delivery)
+        .key(&record.key)
+        .payload(&record.payload);
+    shared.producer.send(base).map_err(|(error, _)| error)
+}
+
+/// Feeds the spool to the producer, in order, while the broker is ready; ends at shutdown
+/// (giving back what it took and could not hand over).
+fn run_replay(shared: Weak<Shared>, spool: Arc<Spool>, metrics: SinkMetrics) {
+    while !spool.is_stopping() {
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        if !shared.ready.load(Ordering::Relaxed) {
+            drop(shared);
+            std::thread::sleep(Duration::from_millis(100));
+            continue;
+        }
+        let batch = spool.take(REPLAY_BATCH, Duration::from_millis(100));
+        let mut unsent = Vec::new();
+        for taken in batch {
+            if !unsent.is_empty() {
+                unsent.push(taken.position);
+                continue;
+            }
+            loop {
+                match produce(&shared, &taken.record, Some(taken.position)) {
+                    Ok(()) => break,
+                    Err(KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull)) => {
+                        if spool.is_stopping() {
+                            unsent.push(taken.position);
+                            break;
+                        }
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                    Err(error) => {
+                        // Refused for good (e.g. larger than the broker takes): lost, counted.
+                        if let Some(suppressed) = DELIVERY_ERROR_LOG.admit() {
+                            tracing::error!(%error, suppressed, "kafka refused a spooled beacon; lost");
+                        }
+                        metrics.delivery_error("produce_refused".to_owned());
+                        spool.ack(taken.position);
+                        break;
+                    }
+                }
+            }
+        }
+        spool.give_back(&unsent);
+    }
+}
+
 fn spawn_readiness_checks(shared: Weak<Shared>) {
     let spawned = std::thread::Builder::new()
         .name("rum-kafka-readiness".into())
@@ -225,24 +410,53 @@ fn spawn_readiness_checks(shared: Weak<Shared>) {
 }
 
 impl BeaconSink for KafkaSink {
-    fn try_send(&self, record: SinkRecord) -> Result<(), SinkError> {
-        let base = BaseRecord::with_opaque_to(&self.shared.topic, Box::new(Instant::now()))
-            .key(&record.key)
-            .payload(&record.payload);
-        match self.shared.producer.send(base) {
-            Ok(()) => Ok(()),
-            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
-                Err(SinkError::Full(record))
-            }
-            Err((error, _)) => Err(SinkError::Rejected {
-                reason: error.to_string(),
-                record,
-            }),
+    fn try_send(&self, record: SinkRecord) -> Result<Receipt, SinkError> {
+        let Some(spool) = &self.spool else {
+            return match self.produce(&record) {
+                Ok(()) => Ok(Receipt::queued()),
+                Err(Ok(_full)) => Err(SinkError::Full(record)),
+                Err(Err(reason)) => Err(SinkError::Rejected { reason, record }),
+            };
+        };
+        if spool.mode() == SpoolMode::WriteAhead {
+            return match spool.append(&record, SpoolCause::WriteAhead) {
+                Ok(sequence) => Ok(Receipt::syncing(spool.ticket(sequence))),
+                Err(AppendError::Full) => Err(SinkError::Full(record)),
+                Err(AppendError::Failed(reason)) => Err(SinkError::Rejected { reason, record }),
+            };
+        }
+        if !self.shared.ready.load(Ordering::Relaxed) {
+            return self.spool_or_full(spool, record, SpoolCause::BrokerDown);
+        }
+        match self.produce(&record) {
+            Ok(()) => Ok(Receipt::queued()),
+            Err(Ok(_full)) => self.spool_or_full(spool, record, SpoolCause::QueueFull),
+            Err(Err(reason)) => Err(SinkError::Rejected { reason, record }),
         }
     }
 
     fn is_ready(&self) -> bool {
-        self.shared.ready.load(Ordering::Relaxed) && self.queue_depth() < self.capacity
+        let producer_ready =
+            self.shared.ready.load(Ordering::Relaxed) && self.queue_depth() < self.capacity;
+        producer_ready || self.spool.as_ref().is_some_and(|spool| spool.has_room())
+    }
+
+    fn status(&self) -> Option<String> {
+        let spool = self.spool.as_ref()?;
+        let stats = spool.stats();
+        Some(format!(
+            "spool: {} beacon(s) waiting, {} of {} bytes, {} segment(s), oldest {:.0}s, broker {}",
+            stats.records,
+            stats.bytes,
+            stats.capacity_bytes,
+            stats.segments,
+            stats.oldest_age.as_secs_f64(),
+            if self.shared.ready.load(Ordering::Relaxed) {
+                "ready"
+            } else {
+                "not ready"
+            },
+        ))
     }
 
     fn queue_depth(&self) -> usize {
@@ -255,11 +469,52 @@ impl BeaconSink for KafkaSink {
 
     fn refresh_metrics(&self) {
         self.metrics.queue_depth.set(self.queue_depth() as f64);
+        if let Some(spool) = &self.spool {
+            spool.refresh_metrics();
+        }
     }
 
     fn flush(&self, timeout: Duration) -> usize {
-        if let Err(error) = self.shared.producer.flush(timeout) {
+        if let Some(spool) = &self.spool {
+            spool.stop_replay();
+            let replay = self
+                .replay
+                .lock()
+                .unwrap_or_else(|poison| poison.into_inner())
+                .take();
+            if let Some(replay) = replay {
+                let _ = replay.join();
+            }
+        }
+        let flush_budget = if self.spool.is_some() {
+            // Leave time to move the rest into the spool.
+            timeout
+                .saturating_sub(Duration::from_secs(2))
+                .max(Duration::from_millis(500))
+        } else {
+            timeout
+        };
+        if let Err(error) = self.shared.producer.flush(flush_budget) {
             tracing::warn!(%error, undelivered = self.queue_depth(), "kafka flush did not complete");
+        }
+        if let Some(spool) = &self.spool {
+            let held = self.queue_depth();
+            if held > 0 {
+                // Purged messages come back through their delivery reports, which spool them.
+                self.shared
+                    .producer
+                    .purge(PurgeConfig::default().queue().inflight());
+                let _ = self.shared.producer.flush(Duration::from_secs(2));
+                tracing::info!(records = held, dir = %spool.dir().display(), "moved what the producer still held into the spool");
+            }
+            spool.close();
+            let stats = spool.stats();
+            if stats.records > 0 {
+                tracing::info!(
+                    records = stats.records,
+                    "spool holds beacons for the next start"
+                );
+            }
         }
         let undelivered = self.queue_depth();
         self.metrics

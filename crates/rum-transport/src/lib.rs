@@ -18,6 +18,7 @@ mod kafka;
 mod kafka_log;
 pub mod log;
 mod metrics;
+pub mod spool;
 mod tail;
 pub mod topics;
 
@@ -57,12 +58,42 @@ pub enum SinkError {
     Rejected { reason: String, record: SinkRecord },
 }
 
+/// What a sink gives back for a record it took.
+#[derive(Debug)]
+pub struct Receipt(Option<spool::SyncTicket>);
+
+impl Receipt {
+    /// Taken; nothing to wait for.
+    pub fn queued() -> Self {
+        Self(None)
+    }
+
+    /// Taken into the write-ahead spool; [`durable`](Self::durable) waits for its fsync.
+    pub fn syncing(ticket: spool::SyncTicket) -> Self {
+        Self(Some(ticket))
+    }
+
+    /// Resolves when the record is as safe as the sink makes it (on disk in write-ahead mode,
+    /// at once otherwise).
+    pub async fn durable(self) -> Result<(), spool::AppendError> {
+        match self.0 {
+            None => Ok(()),
+            Some(ticket) => ticket.wait().await,
+        }
+    }
+}
+
 /// A destination for beacons.
 pub trait BeaconSink: Send + Sync + 'static {
-    /// Enqueues without blocking; never waits for delivery.
-    fn try_send(&self, record: SinkRecord) -> Result<(), SinkError>;
+    /// Enqueues without blocking; never waits for delivery. The receipt says whether the caller
+    /// must wait for the record to be durable before answering (write-ahead spool).
+    fn try_send(&self, record: SinkRecord) -> Result<Receipt, SinkError>;
     /// Whether the sink can take data now (drives `/readyz`).
     fn is_ready(&self) -> bool;
+    /// A line for `/readyz` about what the sink holds (the spool), if anything.
+    fn status(&self) -> Option<String> {
+        None
+    }
     /// Records accepted but not yet delivered.
     fn queue_depth(&self) -> usize;
     /// Maximum records the queue holds before `try_send` answers `Full`.

@@ -45,8 +45,16 @@ rum_ledger::drop_reasons! {
         /// The destination refused it, or retries ran out (`kafka.message_timeout`); the error code
         /// is in `rum_sink_delivery_errors_total{reason}`.
         DeliveryFailed = "delivery_failed",
-        /// Still queued when the shutdown grace period ran out.
+        /// Still queued when the shutdown grace period ran out (and no spool took it).
         UndeliveredAtShutdown = "undelivered_at_shutdown",
+        /// The producer could not take it and the disk spool was full (`spool.max_bytes`).
+        SpoolFull = "spool_full",
+        /// Waited in the spool longer than `spool.max_age`.
+        SpoolExpired = "spool_expired",
+        /// Damaged or torn in the spool (counted once per damaged region at recovery).
+        SpoolCorrupt = "spool_corrupt",
+        /// The spool could not write it (disk error).
+        SpoolWriteFailed = "spool_write_failed",
     }
 }
 

@@ -186,15 +186,15 @@ pub async fn check(
                 actual: partitions.to_string(),
             });
         }
-        if let Some(replicas) = topic.partitions().iter().map(|p| p.replicas().len()).min() {
-            if replicas as i32 != spec.replication {
-                differences.push(Difference {
-                    topic: spec.name.clone(),
-                    what: "replication".into(),
-                    expected: spec.replication.to_string(),
-                    actual: replicas.to_string(),
-                });
-            }
+        if let Some(replicas) = topic.partitions().iter().map(|p| p.replicas().len()).min()
+            && replicas as i32 != spec.replication
+        {
+            differences.push(Difference {
+                topic: spec.name.clone(),
+                what: "replication".into(),
+                expected: spec.replication.to_string(),
+                actual: replicas.to_string(),
+            });
         }
     }
     if existing.is_empty() {

@@ -646,47 +646,43 @@ impl<C: GroupConsumer, P: LogProducer, R: PartitionReader> Stage2Worker<C, P, R>
         if let Some(pointer) = self.consumer.committed(&topics.stage2_state, number)? {
             if let Some(bytes) =
                 parts::read_snapshot(&mut self.reader, &topics.stage2_state, number, pointer)?
+                && let Ok(state) = Stage2State::decode(bytes.as_slice())
+                && state.partition == number
             {
-                if let Ok(state) = Stage2State::decode(bytes.as_slice()) {
-                    if state.partition == number {
-                        let (stage2, dropped) =
-                            Stage2::import(self.settings.aggregation.clone(), &state);
-                        if dropped > 0 {
-                            tracing::warn!(
-                                partition = number,
-                                dropped,
-                                "snapshot segments of unknown views dropped"
-                            );
-                        }
-                        if let Some(observer) = observer.as_mut() {
-                            observer.restore(&state.alerts);
-                        }
-                        let mut owned = fresh(stage2, state.next_offset, observer);
-                        owned.source_partitions = state.source_partitions;
-                        for source in &state.sources {
-                            owned.sources.insert(
-                                source.partition,
-                                Source {
-                                    applied_upto: (source.applied_upto >= 0)
-                                        .then_some(source.applied_upto),
-                                    tick_ms: source.tick_ms,
-                                },
-                            );
-                        }
-                        for part in &state.pending_parts {
-                            if let Ok(batch) = PartialBatch::decode(part.as_slice()) {
-                                collect_part(&mut owned, batch);
-                            }
-                        }
-                        tracing::info!(
-                            partition = number,
-                            position = state.next_offset,
-                            segments = state.segments.len(),
-                            "stage 2 partition restored"
-                        );
-                        return Ok(owned);
+                let (stage2, dropped) = Stage2::import(self.settings.aggregation.clone(), &state);
+                if dropped > 0 {
+                    tracing::warn!(
+                        partition = number,
+                        dropped,
+                        "snapshot segments of unknown views dropped"
+                    );
+                }
+                if let Some(observer) = observer.as_mut() {
+                    observer.restore(&state.alerts);
+                }
+                let mut owned = fresh(stage2, state.next_offset, observer);
+                owned.source_partitions = state.source_partitions;
+                for source in &state.sources {
+                    owned.sources.insert(
+                        source.partition,
+                        Source {
+                            applied_upto: (source.applied_upto >= 0).then_some(source.applied_upto),
+                            tick_ms: source.tick_ms,
+                        },
+                    );
+                }
+                for part in &state.pending_parts {
+                    if let Ok(batch) = PartialBatch::decode(part.as_slice()) {
+                        collect_part(&mut owned, batch);
                     }
                 }
+                tracing::info!(
+                    partition = number,
+                    position = state.next_offset,
+                    segments = state.segments.len(),
+                    "stage 2 partition restored"
+                );
+                return Ok(owned);
             }
             self.metrics.snapshots_unreadable.increment(1);
             tracing::error!(

@@ -401,10 +401,8 @@ fn classify_segment<'s>(segment: &'s str) -> Cow<'s, str> {
     if let Some((stem, extension)) = segment.rsplit_once('.') {
         let short_extension = (1..=MAX_EXTENSION_CHARS).contains(&extension.len())
             && extension.bytes().all(|byte| byte.is_ascii_alphanumeric());
-        if short_extension {
-            if let Some(placeholder) = id_placeholder(stem) {
-                return Cow::Owned(format!("{placeholder}.{extension}"));
-            }
+        if short_extension && let Some(placeholder) = id_placeholder(stem) {
+            return Cow::Owned(format!("{placeholder}.{extension}"));
         }
     }
     encode_reserved(segment)

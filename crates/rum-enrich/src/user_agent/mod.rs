@@ -394,22 +394,22 @@ fn merge(
 ) -> UaInfo {
     let mut browser = Arc::clone(&parsed.browser);
     let mut browser_major = parsed.browser_major.clone();
-    if let Some(brand) = &hints.brand {
-        if GENERIC_CHROMIUM_FAMILIES.contains(&&*parsed.browser) {
-            let mobile = hints
-                .mobile
-                .unwrap_or(parsed.device_class == DeviceClass::Mobile);
-            let family = if mobile {
-                brand.rule.mobile_family
-            } else {
-                brand.rule.family
-            };
-            if family != &*parsed.browser {
-                browser = labels.get(family);
-                browser_major = brand
-                    .major
-                    .and_then(|major| reuse_or_bound(&parsed.browser_major, major));
-            }
+    if let Some(brand) = &hints.brand
+        && GENERIC_CHROMIUM_FAMILIES.contains(&&*parsed.browser)
+    {
+        let mobile = hints
+            .mobile
+            .unwrap_or(parsed.device_class == DeviceClass::Mobile);
+        let family = if mobile {
+            brand.rule.mobile_family
+        } else {
+            brand.rule.family
+        };
+        if family != &*parsed.browser {
+            browser = labels.get(family);
+            browser_major = brand
+                .major
+                .and_then(|major| reuse_or_bound(&parsed.browser_major, major));
         }
     }
 
