@@ -105,6 +105,14 @@ impl Evaluator {
         &self.settings
     }
 
+    /// Zeroes this evaluator's `rum_alerts` gauges (its rules are being replaced; the new
+    /// evaluator sets those of the rules that stay).
+    fn clear_gauges(&self) {
+        for gauge in self.firing_gauges.iter().chain(&self.pending_gauges) {
+            gauge.set(0.0);
+        }
+    }
+
     /// Current alert instances (pending, firing, recently resolved).
     pub fn alerts(&self) -> impl Iterator<Item = &ActiveAlert> {
         self.alerts.values()
@@ -349,11 +357,47 @@ fn expand(template: &str, value: f64, labels: &BTreeMap<String, String>) -> Stri
 /// thread ([`AggregatorHandle::query`]): it reads the windows where they live, without a lock that
 /// a collector worker could wait on.
 pub async fn run(evaluator: Evaluator, aggregator: AggregatorHandle, notifier: Notifier) {
-    let mut tick = tokio::time::interval(evaluator.settings().evaluation_interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let (_no_updates, updates) = tokio::sync::mpsc::channel(1);
+    run_reloadable(evaluator, aggregator, notifier, updates).await;
+}
+
+/// [`run`], taking new rules from `updates` (a config reload). The instances of rules that stay
+/// (same name and view) carry over with their state, so a reload neither re-fires a firing alert
+/// nor resolves it; instances of removed rules are dropped.
+pub async fn run_reloadable(
+    evaluator: Evaluator,
+    aggregator: AggregatorHandle,
+    notifier: Notifier,
+    mut updates: tokio::sync::mpsc::Receiver<AlertSettings>,
+) {
+    let mut tick = interval(evaluator.settings().evaluation_interval);
     let mut evaluator = Some(evaluator);
+    let mut updates_open = true;
     loop {
-        tick.tick().await;
+        tokio::select! {
+            _ = tick.tick() => {}
+            update = updates.recv(), if updates_open => {
+                match (update, evaluator.take()) {
+                    (Some(settings), Some(old)) => {
+                        let snapshot = old.snapshot();
+                        old.clear_gauges();
+                        if settings.evaluation_interval != old.settings().evaluation_interval {
+                            tick = interval(settings.evaluation_interval);
+                        }
+                        let mut next = Evaluator::new(settings);
+                        next.restore(&snapshot);
+                        tracing::info!(rules = next.settings().rules.len(), "alert rules reloaded");
+                        evaluator = Some(next);
+                    }
+                    (None, old) => {
+                        updates_open = false;
+                        evaluator = old;
+                    }
+                    (Some(_), None) => return,
+                }
+                continue;
+            }
+        }
         let now_ms = aggregator.clock().now_ms();
         let Some(mut current) = evaluator.take() else {
             return;
@@ -373,6 +417,12 @@ pub async fn run(evaluator: Evaluator, aggregator: AggregatorHandle, notifier: N
             notifier.send(due);
         }
     }
+}
+
+fn interval(period: std::time::Duration) -> tokio::time::Interval {
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ use rum_aggregator::settings::AggregatorSettings;
 use rum_aggregator::view::Dimension;
 use rum_config::{AlertsConfig, ConfigError};
 
-pub use evaluator::{ActiveAlert, AlertStatus, Evaluator, OutgoingAlert, run};
+pub use evaluator::{ActiveAlert, AlertStatus, Evaluator, OutgoingAlert, run, run_reloadable};
 pub use notify::{
     Notifier, Receiver, ReceiverKind, RetryPolicy, SIGNATURE_HEADER, alertmanager_body,
     hmac_signature, webhook_body,

@@ -4,6 +4,7 @@
 //! `rum tail` prints what is on the beacon topic; `rum check-config` validates a config file.
 
 mod aggregator;
+mod reload;
 mod topics;
 
 use std::io::Write;
@@ -282,7 +283,24 @@ fn serve(args: ServeArgs, mode: Mode) -> anyhow::Result<()> {
             sites = config.sites.len(),
             "rum collector listening"
         );
+        let targets = reload::ReloadTargets {
+            collector: collector.reloader(),
+            alerts: pipeline.as_ref().map(|pipeline| {
+                (
+                    pipeline.alert_rules.clone(),
+                    pipeline.aggregator_settings.clone(),
+                )
+            }),
+        };
+        let config_path = args.config.clone();
+        let reloads = tokio::spawn(reload::watch(
+            config_path,
+            config.clone(),
+            move || load_config(&args, mode),
+            targets,
+        ));
         let report = collector.run(shutdown_signal()).await;
+        reloads.abort();
         if let Some(pipeline) = pipeline {
             pipeline.alerts.abort();
             // The collector flushed into the channel; the aggregator reads what is left. Connections
@@ -328,6 +346,9 @@ fn open_spool(config: &Config) -> anyhow::Result<Option<Arc<Spool>>> {
 struct Pipeline {
     aggregator: Aggregator,
     alerts: tokio::task::JoinHandle<()>,
+    /// New alert rules for the evaluator (config reload).
+    alert_rules: tokio::sync::mpsc::Sender<AlertSettings>,
+    aggregator_settings: AggregatorSettings,
 }
 
 fn start_pipeline(config: &Config, source: ChannelSource) -> anyhow::Result<Pipeline> {
@@ -336,6 +357,7 @@ fn start_pipeline(config: &Config, source: ChannelSource) -> anyhow::Result<Pipe
     for notice in &alert_settings.notices {
         tracing::warn!("{notice}");
     }
+    let aggregator_settings = settings.clone();
     let aggregator = Aggregator::spawn_on_own_threads(settings, source, Clock::system())
         .context("starting the aggregator threads")?;
     let receivers = Receiver::from_config(&config.alerts);
@@ -346,12 +368,19 @@ fn start_pipeline(config: &Config, source: ChannelSource) -> anyhow::Result<Pipe
         );
     }
     let notifier = Notifier::new(receivers, config.alerts.external_url.clone());
-    let alerts = tokio::spawn(rum_alerts::run(
+    let (alert_rules, updates) = tokio::sync::mpsc::channel(4);
+    let alerts = tokio::spawn(rum_alerts::run_reloadable(
         Evaluator::new(alert_settings),
         aggregator.handle.clone(),
         notifier,
+        updates,
     ));
-    Ok(Pipeline { aggregator, alerts })
+    Ok(Pipeline {
+        aggregator,
+        alerts,
+        alert_rules,
+        aggregator_settings,
+    })
 }
 
 pub(crate) async fn shutdown_signal() {

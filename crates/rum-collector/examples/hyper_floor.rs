@@ -42,7 +42,9 @@ async fn serve(address: SocketAddr) -> std::io::Result<()> {
     eprintln!("hyper_floor listening on {}", listener.local_addr()?);
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
-        .header_read_timeout(rum_collector::HEADER_READ_TIMEOUT);
+        .header_read_timeout(std::time::Duration::from_secs(
+            rum_config::DEFAULT_HEADER_TIMEOUT_SECS,
+        ));
     loop {
         let Ok((stream, _peer)) = listener.accept().await else {
             continue;

@@ -22,8 +22,6 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::sync::oneshot;
 
-use crate::server::HEADER_READ_TIMEOUT;
-
 /// Renders extra Prometheus families for `/metrics` (the aggregator's per-segment data).
 /// Asynchronous: the text is made elsewhere (the aggregator renders on its own thread) while the
 /// admin connection's task waits.
@@ -31,6 +29,9 @@ pub type ExtraMetrics = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = String> + Se
 
 /// Run before each render, to set gauges sampled at scrape time (sink queue depth).
 pub type RefreshMetrics = Arc<dyn Fn() + Send + Sync>;
+
+/// The admin listener is private; its header timeout need not follow the public one.
+const ADMIN_HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// One readiness condition: `Err(why)` makes `/readyz` answer 503 with the reason.
 pub type ReadinessCheck = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
@@ -211,7 +212,7 @@ async fn serve(
 ) {
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
+        .header_read_timeout(ADMIN_HEADER_TIMEOUT);
     loop {
         tokio::select! {
             accepted = listener.accept() => {

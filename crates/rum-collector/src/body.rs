@@ -8,6 +8,7 @@ use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 
 use crate::error::HttpError;
+use crate::limits::EdgeLimits;
 
 /// Caps applied while the body streams in, before any parsing.
 #[derive(Debug, Clone, Copy)]
@@ -17,21 +18,45 @@ pub(crate) struct BodyLimits {
     pub timeout: Duration,
 }
 
-/// Reads the raw body; stops at `max_body_bytes + 1` without buffering more.
-pub(crate) async fn read_body(body: Incoming, limits: &BodyLimits) -> Result<Bytes, HttpError> {
+/// Reads the raw body; stops at `max_body_bytes + 1` without buffering more. Waits for one of
+/// `limits.max_concurrent_bodies` slots first; the wait counts against the body timeout, so a
+/// flood of slow bodies cannot hold the edge longer than that.
+pub(crate) async fn read_body(
+    body: Incoming,
+    limits: &BodyLimits,
+    edge: &EdgeLimits,
+) -> Result<Bytes, HttpError> {
     let limited = Limited::new(body, limits.max_body_bytes);
-    match tokio::time::timeout(limits.timeout, limited.collect()).await {
+    let read = async {
+        let _slot = match edge.bodies.try_acquire() {
+            Ok(slot) => slot,
+            Err(_) => {
+                edge.body_slot_waits.increment(1);
+                edge.bodies
+                    .acquire()
+                    .await
+                    .map_err(|_| HttpError::BodyRead("shutting down".into()))?
+            }
+        };
+        limited
+            .collect()
+            .await
+            .map_err(|error| classify(error, limits))
+    };
+    match tokio::time::timeout(limits.timeout, read).await {
         Err(_elapsed) => Err(HttpError::BodyTimeout),
         Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(error)) => {
-            if error.is::<http_body_util::LengthLimitError>() {
-                Err(HttpError::BodyTooLarge {
-                    limit: limits.max_body_bytes,
-                })
-            } else {
-                Err(HttpError::BodyRead(error.to_string()))
-            }
+        Ok(Err(error)) => Err(error),
+    }
+}
+
+fn classify(error: Box<dyn std::error::Error + Send + Sync>, limits: &BodyLimits) -> HttpError {
+    if error.is::<http_body_util::LengthLimitError>() {
+        HttpError::BodyTooLarge {
+            limit: limits.max_body_bytes,
         }
+    } else {
+        HttpError::BodyRead(error.to_string())
     }
 }
 

@@ -16,6 +16,7 @@
 mod admin;
 mod body;
 mod error;
+mod limits;
 mod metrics;
 mod script;
 mod server;
@@ -27,5 +28,6 @@ pub use admin::{
 };
 pub use body::gunzip;
 pub use error::HttpError;
-pub use server::{Collector, CollectorSettings, HEADER_READ_TIMEOUT, StartError};
+pub use limits::Rate;
+pub use server::{Collector, CollectorSettings, ReloadSummary, Reloader, StartError};
 pub use sites::{SiteRegistry, SiteSettings};

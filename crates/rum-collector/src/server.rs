@@ -3,8 +3,8 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -23,14 +23,13 @@ use tokio::net::TcpListener;
 use crate::admin::{AdminServer, AdminState, MetricsExposition};
 use crate::body::{BodyLimits, gunzip, read_body};
 use crate::error::HttpError;
+use crate::limits::{CONNECTION_LIMIT_WAITS, CONNECTIONS_OPEN, EdgeLimits};
 use crate::metrics::CollectorMetrics;
 use crate::script::BrowserScript;
 use crate::sites::{Site, SiteRegistry, SiteSettings};
 
 /// The one beacon endpoint of format v1.
 pub const BEACON_PATH: &str = "/rum/v1/beacon";
-/// A client must send its request headers within this time (slowloris guard).
-pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Everything the edge needs from the config, resolved once.
 #[derive(Debug, Clone)]
@@ -38,6 +37,8 @@ pub struct CollectorSettings {
     pub listen: SocketAddr,
     pub admin_listen: SocketAddr,
     pub(crate) body: BodyLimits,
+    /// A client must send its request headers within this time (slowloris guard).
+    pub header_timeout: Duration,
     pub decode_limits: DecodeLimits,
     pub cors_max_age_secs: u64,
     pub retry_after_secs: u64,
@@ -45,6 +46,7 @@ pub struct CollectorSettings {
     /// Client IP, GeoIP, user agent cache and clock policy (`[enrich]`).
     pub enrich: EnrichSettings,
     pub sites: Vec<SiteSettings>,
+    pub limits: rum_config::LimitsConfig,
 }
 
 impl CollectorSettings {
@@ -59,6 +61,7 @@ impl CollectorSettings {
                 max_decompressed_bytes: collector.max_decompressed_bytes.as_usize(),
                 timeout: collector.body_timeout.0,
             },
+            header_timeout: collector.header_timeout.0,
             decode_limits: DecodeLimits {
                 max_events: collector.max_events_per_beacon,
                 max_url_bytes: collector.max_url_bytes.as_usize(),
@@ -70,6 +73,7 @@ impl CollectorSettings {
             shutdown_grace: collector.shutdown_grace.0,
             enrich: EnrichSettings::from_config(&config.enrich)?,
             sites: SiteSettings::from_config(config)?,
+            limits: config.limits.clone(),
         })
     }
 }
@@ -87,13 +91,21 @@ pub enum StartError {
     Enrich(#[from] EnrichError),
 }
 
+/// What a reload replaces: sites (keys, origins, per-site enrichment and rate) and the enrichment
+/// step (trusted proxies, GeoIP paths). A request holds one `Arc` of it from start to end, so a
+/// reload never changes the rules under a request in flight.
+pub(crate) struct Current {
+    sites: SiteRegistry,
+    /// Owns the GeoIP reload thread, which lives as long as this generation.
+    enricher: Enricher,
+}
+
 /// State shared by every connection.
 pub(crate) struct Shared {
     settings: CollectorSettings,
     decoder: BeaconDecoder,
-    sites: SiteRegistry,
-    /// Built once; owns the GeoIP reload thread, which lives as long as the collector.
-    enricher: Enricher,
+    current: RwLock<Arc<Current>>,
+    limits: EdgeLimits,
     pub(crate) sink: Arc<dyn BeaconSink>,
     metrics: CollectorMetrics,
     /// The browser script served at `/rum.js`.
@@ -141,8 +153,11 @@ impl Collector {
             })?;
         let shared = Arc::new(Shared {
             decoder: BeaconDecoder::new(settings.decode_limits),
-            sites: SiteRegistry::new(&settings.sites),
-            enricher,
+            current: RwLock::new(Arc::new(Current {
+                sites: SiteRegistry::new(&settings.sites),
+                enricher,
+            })),
+            limits: EdgeLimits::new(&settings.limits),
             sink,
             metrics: CollectorMetrics::register(),
             script: BrowserScript::embedded(),
@@ -168,6 +183,13 @@ impl Collector {
 
     pub fn admin_addr(&self) -> std::io::Result<SocketAddr> {
         self.admin.local_addr()
+    }
+
+    /// A handle that swaps in new sites and enrichment while the collector serves.
+    pub fn reloader(&self) -> Reloader {
+        Reloader {
+            shared: Arc::clone(&self.shared),
+        }
     }
 
     /// Serves until `shutdown` resolves, then stops accepting, lets in-flight requests finish and
@@ -206,13 +228,34 @@ impl Collector {
         let graceful = GracefulShutdown::new();
         let mut http = hyper::server::conn::http1::Builder::new();
         http.timer(TokioTimer::new())
-            .header_read_timeout(HEADER_READ_TIMEOUT);
+            .header_read_timeout(shared.settings.header_timeout);
+        let connections = Arc::new(tokio::sync::Semaphore::new(
+            shared.settings.limits.max_connections,
+        ));
+        let connections_open = metrics::gauge!(CONNECTIONS_OPEN);
+        let connection_limit_waits = metrics::counter!(CONNECTION_LIMIT_WAITS);
         tokio::pin!(shutdown);
         loop {
+            // At the connection limit, stop accepting: new connections wait in the kernel's
+            // backlog instead of costing memory here.
+            let permit = match Arc::clone(&connections).try_acquire_owned() {
+                Ok(permit) => permit,
+                Err(_) => {
+                    connection_limit_waits.increment(1);
+                    tokio::select! {
+                        permit = Arc::clone(&connections).acquire_owned() => match permit {
+                            Ok(permit) => permit,
+                            Err(_) => break,
+                        },
+                        () = &mut shutdown => break,
+                    }
+                }
+            };
             tokio::select! {
                 accepted = public.accept() => {
                     let Ok((stream, peer)) = accepted else { continue };
                     let shared = Arc::clone(&shared);
+                    let connections_open = connections_open.clone();
                     // The socket peer is where the client address comes from unless it is a
                     // trusted proxy (rum_enrich::client_ip).
                     let peer = peer.ip();
@@ -222,9 +265,12 @@ impl Collector {
                     let connection = http.serve_connection(TokioIo::new(stream), service);
                     let connection = graceful.watch(connection);
                     tokio::spawn(async move {
+                        connections_open.increment(1.0);
                         if let Err(error) = connection.await {
                             tracing::debug!(%error, "beacon connection ended with an error");
                         }
+                        connections_open.decrement(1.0);
+                        drop(permit);
                     });
                 }
                 () = &mut shutdown => break,
@@ -325,11 +371,11 @@ fn query_key(request: &Request<Incoming>) -> Option<&str> {
 
 /// Resolves the site and checks the origin; returns the `Origin` to echo in CORS headers.
 fn authorize<'s>(
-    shared: &'s Shared,
+    current: &'s Current,
     request: &Request<Incoming>,
 ) -> Result<(&'s Arc<Site>, Option<HeaderValue>), HttpError> {
     let key = query_key(request).ok_or(HttpError::MissingKey)?;
-    let site = shared
+    let site = current
         .sites
         .site_for_key(key)
         .ok_or(HttpError::UnknownKey)?;
@@ -343,7 +389,8 @@ fn authorize<'s>(
 
 fn handle_preflight(shared: &Shared, request: &Request<Incoming>) -> Response<Full<Bytes>> {
     // A preflight carries no beacon: it is counted as a preflight, not in the drop ledger.
-    let origin = match authorize(shared, request) {
+    let current = shared.current();
+    let origin = match authorize(&current, request) {
         Ok((_site, origin)) => origin,
         Err(error) => {
             shared.metrics.preflight(false);
@@ -377,11 +424,15 @@ async fn handle_beacon(
     peer: IpAddr,
     request: Request<Incoming>,
 ) -> Response<Full<Bytes>> {
-    let (site, origin) = match authorize(shared, &request) {
+    let current = shared.current();
+    let (site, origin) = match authorize(&current, &request) {
         Ok(authorized) => authorized,
         Err(error) => return reject(shared, error, None),
     };
-    match accept_beacon(shared, site, peer, request).await {
+    if let Err(error) = check_limits(shared, &current, site, peer, request.headers()) {
+        return reject(shared, error, origin.as_ref());
+    }
+    match accept_beacon(shared, &current, site, peer, request).await {
         Ok(mut response) => {
             add_cors(response.headers_mut(), origin.as_ref());
             response
@@ -420,8 +471,30 @@ fn body_is_gzip(headers: &HeaderMap) -> Result<bool, HttpError> {
     }
 }
 
+/// The memory watermark, then the client network's bucket, then the site's: a noisy network is
+/// refused before it spends its site's tokens.
+fn check_limits(
+    shared: &Shared,
+    current: &Current,
+    site: &Site,
+    peer: IpAddr,
+    headers: &HeaderMap,
+) -> Result<(), HttpError> {
+    if let Some(memory) = &shared.limits.memory {
+        memory.check(shared.settings.retry_after_secs)?;
+    }
+    if let Some(network) = &shared.limits.network {
+        network.check(current.enricher.client_ip(peer, headers))?;
+    }
+    if let Some(limit) = &site.limit {
+        limit.check()?;
+    }
+    Ok(())
+}
+
 async fn accept_beacon(
     shared: &Shared,
+    current: &Current,
     site: &Site,
     peer: IpAddr,
     request: Request<Incoming>,
@@ -443,7 +516,7 @@ async fn accept_beacon(
         });
     }
 
-    let wire = read_body(body, limits).await?;
+    let wire = read_body(body, limits, &shared.limits).await?;
     let wire_bytes = wire.len();
     // Owned and with room for the parser's padding, so simd-json parses it where it is.
     let mut json = if gzip {
@@ -459,7 +532,7 @@ async fn accept_beacon(
 
     decoded.beacon.site.clone_from(&site.id);
     decoded.beacon.received_at_ms = now_ms();
-    match shared
+    match current
         .enricher
         .enrich(&mut decoded.beacon, &site.enrichment, peer, headers)
     {
@@ -486,6 +559,66 @@ async fn accept_beacon(
     shared.metrics.accepted(&decoded, wire_bytes);
 
     Ok(accepted_response(&decoded))
+}
+
+impl Shared {
+    /// The sites and enrichment of this moment (see [`Current`]).
+    fn current(&self) -> Arc<Current> {
+        Arc::clone(
+            &self
+                .current
+                .read()
+                .unwrap_or_else(|poison| poison.into_inner()),
+        )
+    }
+}
+
+/// Swaps in new sites and enrichment (`rum` calls it on SIGHUP and when the config file changes).
+#[derive(Clone)]
+pub struct Reloader {
+    shared: Arc<Shared>,
+}
+
+impl Reloader {
+    /// Builds the new generation from a validated config (loading GeoIP files and compiling the
+    /// user agent rules, off the request path: call it from a blocking thread), then swaps it in.
+    /// Requests in flight finish with the generation they started with; none waits. On error
+    /// nothing changes.
+    pub fn reload(&self, config: &Config) -> Result<ReloadSummary, ConfigError> {
+        let settings = CollectorSettings::from_config(config)?;
+        let enricher = Enricher::new(&settings.enrich)
+            .map_err(|error| ConfigError::invalid("enrich", error.to_string()))?;
+        let next = Arc::new(Current {
+            sites: SiteRegistry::new(&settings.sites),
+            enricher,
+        });
+        let summary = ReloadSummary {
+            sites: settings.sites.len(),
+            keys: settings
+                .sites
+                .iter()
+                .map(|site| site.config.keys.len())
+                .sum(),
+        };
+        let previous = std::mem::replace(
+            &mut *self
+                .shared
+                .current
+                .write()
+                .unwrap_or_else(|poison| poison.into_inner()),
+            next,
+        );
+        // The old generation (and its GeoIP reload thread) goes when its last request ends.
+        drop(previous);
+        Ok(summary)
+    }
+}
+
+/// What a reload swapped in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReloadSummary {
+    pub sites: usize,
+    pub keys: usize,
 }
 
 /// `SITE/PAGE_VIEW_ID`: one page view's beacons share a key, hence a Kafka partition.

@@ -7,11 +7,15 @@ use std::sync::Arc;
 use rum_config::{ConfigError, SiteConfig};
 use rum_enrich::SiteEnrichment;
 
-/// One site as the collector runs it: its config and its compiled enrichment.
+use crate::limits::{Rate, SiteLimit};
+
+/// One site as the collector runs it: its config, its compiled enrichment and its rate limit.
 #[derive(Debug, Clone)]
 pub struct SiteSettings {
     pub config: SiteConfig,
     pub enrichment: SiteEnrichment,
+    /// `sites[].rate`, else `limits.site_rate`; `None`: unlimited.
+    pub rate: Option<Rate>,
 }
 
 impl SiteSettings {
@@ -22,8 +26,13 @@ impl SiteSettings {
             .iter()
             .enumerate()
             .map(|(index, site)| {
+                let limits = &config.limits;
                 Ok(Self {
                     enrichment: SiteEnrichment::from_config(site, index, &config.enrich)?,
+                    rate: Rate::new(
+                        site.rate.unwrap_or(limits.site_rate),
+                        site.burst.unwrap_or(limits.site_burst),
+                    ),
                     config: site.clone(),
                 })
             })
@@ -39,6 +48,8 @@ pub struct Site {
     origins: Vec<String>,
     /// Bots, URL privacy, routes and IP privacy for this site's beacons.
     pub enrichment: SiteEnrichment,
+    /// The site's token bucket, shared by its keys.
+    pub(crate) limit: Option<SiteLimit>,
 }
 
 impl Site {
@@ -66,7 +77,12 @@ pub struct SiteRegistry {
 impl SiteRegistry {
     pub fn new(sites: &[SiteSettings]) -> Self {
         let mut by_key = HashMap::new();
-        for SiteSettings { config, enrichment } in sites {
+        for SiteSettings {
+            config,
+            enrichment,
+            rate,
+        } in sites
+        {
             let site = Arc::new(Site {
                 id: config.id.clone(),
                 allow_any_origin: config.allowed_origins.iter().any(|origin| origin == "*"),
@@ -76,6 +92,7 @@ impl SiteRegistry {
                     .map(|origin| origin.trim_end_matches('/').to_owned())
                     .collect(),
                 enrichment: enrichment.clone(),
+                limit: rate.map(SiteLimit::new),
             });
             for key in &config.keys {
                 by_key.insert(key.clone(), Arc::clone(&site));
@@ -98,6 +115,7 @@ mod tests {
         let site = |config: SiteConfig| SiteSettings {
             config,
             enrichment: SiteEnrichment::default(),
+            rate: None,
         };
         let registry = SiteRegistry::new(&[
             site(SiteConfig {

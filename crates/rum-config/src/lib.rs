@@ -37,6 +37,8 @@ pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9100";
 pub const DEFAULT_MAX_BODY_BYTES: u64 = 64 * 1024;
 /// A gzip body may inflate to at most this; beyond it the body is a bomb and is rejected.
 pub const DEFAULT_MAX_DECOMPRESSED_BYTES: u64 = 256 * 1024;
+/// A client that takes longer than this to send its request headers is cut off (slowloris).
+pub const DEFAULT_HEADER_TIMEOUT_SECS: u64 = 10;
 /// A client that takes longer than this to send one beacon body is cut off.
 pub const DEFAULT_BODY_TIMEOUT_SECS: u64 = 10;
 /// How long browsers may cache a CORS preflight answer.
@@ -121,6 +123,7 @@ pub struct CollectorConfig {
     pub max_url_bytes: ByteSize,
     pub max_string_bytes: ByteSize,
     pub max_stack_bytes: ByteSize,
+    pub header_timeout: HumanDuration,
     pub body_timeout: HumanDuration,
     pub cors_max_age: HumanDuration,
     pub retry_after: HumanDuration,
@@ -139,6 +142,7 @@ impl Default for CollectorConfig {
             max_url_bytes: ByteSize(DEFAULT_MAX_URL_BYTES),
             max_string_bytes: ByteSize(DEFAULT_MAX_STRING_BYTES),
             max_stack_bytes: ByteSize(DEFAULT_MAX_STACK_BYTES),
+            header_timeout: HumanDuration::from_secs(DEFAULT_HEADER_TIMEOUT_SECS),
             body_timeout: HumanDuration::from_secs(DEFAULT_BODY_TIMEOUT_SECS),
             cors_max_age: HumanDuration::from_secs(DEFAULT_CORS_MAX_AGE_SECS),
             retry_after: HumanDuration::from_secs(DEFAULT_RETRY_AFTER_SECS),
@@ -350,6 +354,14 @@ impl Config {
                 "collector.max_decompressed_bytes",
                 "must be at least collector.max_body_bytes".into(),
             );
+        }
+        for (key, timeout) in [
+            ("collector.header_timeout", collector.header_timeout),
+            ("collector.body_timeout", collector.body_timeout),
+        ] {
+            if timeout.0.is_zero() {
+                return invalid(key, "must be greater than 0".into());
+            }
         }
         if collector.max_events_per_beacon == 0 {
             return invalid(

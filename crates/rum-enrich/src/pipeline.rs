@@ -221,6 +221,13 @@ impl Enricher {
         EnrichOutcome::Forward
     }
 
+    /// The client address this request counts as (the same answer [`enrich`](Self::enrich) uses,
+    /// without counting it): for per-network rate limits, which must be computed before the
+    /// address is dropped. Do not keep it.
+    pub fn client_ip(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+        self.client_ip.resolve(peer, headers).ip
+    }
+
     /// The user agent cache counters so far (also exported as `rum_enrich_ua_cache_lookups_total`).
     pub fn ua_cache_stats(&self) -> UaCacheStats {
         self.user_agents.cache_stats()
