@@ -331,7 +331,21 @@ async fn handle_public(
         if path != BEACON_PATH && !shared.script.serves(path) {
             reject(&shared, HttpError::NotFound, None)
         } else if path == BEACON_PATH && request.method() == Method::POST {
-            handle_beacon(&shared, peer, request).await
+            // On a task of its own: hyper drops a handler whose client disconnects, and a beacon
+            // counted as received must still end accepted or in the ledger (a broken body is
+            // `body_read_error`), never in between.
+            let task = Arc::clone(&shared);
+            match tokio::spawn(async move { handle_beacon(&task, peer, request).await }).await {
+                Ok(response) => response,
+                Err(error) => {
+                    tracing::error!(%error, "beacon handler failed");
+                    reject(
+                        &shared,
+                        HttpError::SinkRejected("internal error".into()),
+                        None,
+                    )
+                }
+            }
         } else {
             reject(&shared, HttpError::MethodNotAllowed, None)
         }
