@@ -15,17 +15,13 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use rum::{Rum, RumOptions};
-use serde_json::{Value, json};
 use wait::wait_until;
 
-const FULL: &str = include_str!("../crates/rum-schema/fixtures/beacon_full.json");
 const CHROME: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) \
     Chrome/131.0.0.0 Safari/537.36";
 
 fn beacon(pid: &str) -> Vec<u8> {
-    let mut beacon: Value = serde_json::from_str(FULL).unwrap();
-    beacon["pid"] = json!(pid);
-    serde_json::to_vec(&beacon).unwrap()
+    rum::full_beacon(pid)
 }
 
 fn standalone(config: &str) -> Rum {

@@ -15,18 +15,26 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use rum::{Rum, RumOptions};
-use serde_json::{Value, json};
 use wait::wait_until;
 
-const FULL: &str = include_str!("../crates/rum-schema/fixtures/beacon_full.json");
 
 fn beacon(pid: &str) -> Vec<u8> {
-    let mut beacon: Value = serde_json::from_str(FULL).unwrap();
-    beacon["pid"] = json!(pid);
-    serde_json::to_vec(&beacon).unwrap()
+    rum::full_beacon(pid)
+}
+
+/// An alert rule named `name` (its gauges show on `/metrics` once the evaluator has it).
+fn rule(name: &str) -> String {
+    format!(
+        "[alerts]\ndefault_rules = false\n[[alerts.rules]]\nname = {name:?}\nmetric = \"lcp\"\n\
+         statistic = \"p75\"\nop = \">\"\nthreshold = 2.5\nview = \"site\"\nwindow = \"5m\"\n"
+    )
 }
 
 fn config(keys: &[&str], origins: &[&str]) -> String {
+    config_with(keys, origins, &rule("FirstRule"))
+}
+
+fn config_with(keys: &[&str], origins: &[&str], extra: &str) -> String {
     let quoted = |items: &[&str]| {
         items
             .iter()
@@ -35,7 +43,7 @@ fn config(keys: &[&str], origins: &[&str]) -> String {
             .join(", ")
     };
     format!(
-        "[[sites]]\nid = \"shop\"\nkeys = [\"steady\", {}]\nallowed_origins = [\"https://shop.example\", {}]\n",
+        "{extra}\n[[sites]]\nid = \"shop\"\nkeys = [\"steady\", {}]\nallowed_origins = [\"https://shop.example\", {}]\n",
         quoted(keys),
         quoted(origins)
     )
@@ -154,6 +162,41 @@ fn keys_and_origins_change_under_load_and_a_bad_file_is_refused() {
         "unknown_key",
         "key removed"
     );
+
+    // Trusted proxies and alert rules change too.
+    let forwarded = |origin: &str| {
+        rum.metric(&format!(
+            "rum_enrich_client_ips_total{{origin=\"{origin}\"}}"
+        ))
+    };
+    let with_header = |rum: &Rum| {
+        rum.post_beacon(
+            "key=steady",
+            &[
+                ("Content-Type", "text/plain"),
+                ("Origin", "https://shop.example"),
+                ("X-Forwarded-For", "203.0.113.7"),
+            ],
+            &beacon("forwarded"),
+        )
+    };
+    let ignored = forwarded("peer_header_ignored");
+    assert_eq!(with_header(&rum).status, 202);
+    assert_eq!(forwarded("peer_header_ignored"), ignored + 1.0, "loopback not trusted yet");
+    assert!(rum.admin_get("/metrics").text().contains("alertname=\"FirstRule\""));
+    let trusted = format!(
+        "[enrich]\ntrusted_proxies = [\"127.0.0.1/32\"]\n{}",
+        rule("SecondRule")
+    );
+    rewrite(&rum, &path, &config_with(&[], &[], &trusted), "ok");
+    let believed = forwarded("x_forwarded_for");
+    assert_eq!(with_header(&rum).status, 202);
+    assert_eq!(forwarded("x_forwarded_for"), believed + 1.0, "the proxy is trusted now");
+    wait_until("the new alert rule", Duration::from_secs(10), || {
+        rum.admin_get("/metrics")
+            .text()
+            .contains("alertname=\"SecondRule\"")
+    });
 
     // SIGHUP reloads the same file too.
     let before = rum.metric("rum_config_reload_total{outcome=\"ok\"}");

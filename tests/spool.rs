@@ -75,19 +75,23 @@ fn collector(broker: &Broker, topic: &str, config: &str, env: Vec<(&'static str,
     .unwrap()
 }
 
+/// The metric ids a beacon on the topic carries.
+fn vital_ids(beacon: &rum_schema::proto::Beacon) -> BTreeSet<String> {
+    beacon
+        .events
+        .iter()
+        .filter_map(|event| match &event.kind {
+            Some(event::Kind::Vital(vital)) => Some(vital.id.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
 /// What reached the topic: page view id -> metric ids, asserting each page view came once.
 fn delivered(broker: &Broker, topic: &str, count: usize) -> BTreeMap<String, BTreeSet<String>> {
     let mut seen = BTreeMap::new();
     for tailed in broker.read_topic(topic, count) {
-        let ids = tailed
-            .beacon
-            .events
-            .iter()
-            .filter_map(|event| match &event.kind {
-                Some(event::Kind::Vital(vital)) => Some(vital.id.clone()),
-                _ => None,
-            })
-            .collect();
+        let ids = vital_ids(&tailed.beacon);
         let pid = tailed.beacon.page_view_id;
         assert!(seen.insert(pid.clone(), ids).is_none(), "{pid} twice");
     }
@@ -274,15 +278,7 @@ fn write_ahead_loses_no_acknowledged_beacon_to_a_sigkill() {
     let mut records = 0;
     while let Some(tailed) = tail.next_beacon(Duration::from_secs(3)).unwrap() {
         records += 1;
-        let ids: BTreeSet<String> = tailed
-            .beacon
-            .events
-            .iter()
-            .filter_map(|event| match &event.kind {
-                Some(event::Kind::Vital(vital)) => Some(vital.id.clone()),
-                _ => None,
-            })
-            .collect();
+        let ids = vital_ids(&tailed.beacon);
         let pid = tailed.beacon.page_view_id;
         if let Some(earlier) = on_topic.insert(pid.clone(), ids.clone()) {
             assert_eq!(earlier, ids, "a duplicate of {pid} carries the same ids");

@@ -171,6 +171,26 @@ def wrk(url, duration):
     return requests, int(non2xx.group(1)) if non2xx else 0
 
 
+def wrk_percentiles(out, names=("50", "90", "99")):
+    """The latency percentiles of `wrk --latency` output, in milliseconds."""
+    latency = {}
+    for name in names:
+        match = re.search(rf"^\s+{name}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        latency[name] = float(match.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[match.group(2)]
+    return latency
+
+
+def start_tansu(tansu, storage, work, env):
+    """tansu on a free loopback port, once its port answers; returns (process, "127.0.0.1:PORT")."""
+    port = free_port()
+    brokers = f"127.0.0.1:{port}"
+    url = f"tcp://{brokers}"
+    process = Process([tansu, "broker", "--listener-url", url, "--advertised-listener-url", url,
+                       "--storage-engine", storage], cwd=work, env=env)
+    wait("the broker's port", lambda: socket.socket().connect_ex(("127.0.0.1", port)) == 0, 60)
+    return process, brokers
+
+
 def wait(what, condition, timeout):
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -217,12 +237,8 @@ class Pipeline:
         self.config = os.path.join(work, "kafka.toml")
         with open(self.config, "w") as out:
             out.write(CONFIG.format(sink="kafka", partitions=args.partitions))
-        port = free_port()
-        self.brokers = f"127.0.0.1:{port}"
-        url = f"tcp://{self.brokers}"
-        self.spawn([args.tansu, "broker", "--listener-url", url, "--advertised-listener-url", url,
-                    "--storage-engine", args.storage], cwd=work)
-        wait("the broker's port", lambda: socket.socket().connect_ex(("127.0.0.1", port)) == 0, 60)
+        broker, self.brokers = start_tansu(args.tansu, args.storage, work, self.env)
+        self.processes.append(broker)
         wait("rum topics create", lambda: subprocess.run(
             [args.binary, "topics", "create", "--brokers", self.brokers, "--config", self.config],
             capture_output=True).returncode == 0, 120)

@@ -61,10 +61,7 @@ def run_wrk(url, seconds, connections, env):
                           os.path.join(HERE, "soak_mix.lua"), url],
                          capture_output=True, text=True, env=env, check=True).stdout
     statuses = {int(code): int(count) for code, count in re.findall(r"^STATUS (\d+) (\d+)$", out, re.M)}
-    latency = {}
-    for name in ["50", "99"]:
-        match = re.search(rf"^\s+{name}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
-        latency[name] = float(match.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[match.group(2)]
+    latency = kp.wrk_percentiles(out, ("50", "99"))
     errors = re.search(r"Socket errors: (.*)$", out, re.M)
     # A request answered early (413 on Content-Length) and closed while wrk still writes shows up
     # as a socket error, not a status: the server counted it, the client cannot.
@@ -149,12 +146,8 @@ def main():
     processes = []
     failures = []
     try:
-        port = kp.free_port()
-        brokers = f"127.0.0.1:{port}"
-        url = f"tcp://{brokers}"
-        processes.append(kp.Process([args.tansu, "broker", "--listener-url", url, "--advertised-listener-url", url,
-                                     "--storage-engine", args.storage], cwd=work, env=env))
-        kp.wait("the broker's port", lambda: socket.socket().connect_ex(("127.0.0.1", port)) == 0, 60)
+        broker, brokers = kp.start_tansu(args.tansu, args.storage, work, env)
+        processes.append(broker)
         config = os.path.join(work, "soak.toml")
         with open(config, "w") as out:
             out.write(CONFIG.format(spool=os.path.join(work, "spool")))

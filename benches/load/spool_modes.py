@@ -14,7 +14,6 @@ import argparse
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,12 +32,7 @@ def wrk_latency(url, duration):
                          check=True).stdout
     requests = int(re.search(r"(\d+) requests in", out).group(1))
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    latency = {}
-    for name in ["50", "90", "99"]:
-        match = re.search(rf"^\s+{name}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
-        value, unit = float(match.group(1)), match.group(2)
-        latency[name] = value * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
-    return requests, int(non2xx.group(1)) if non2xx else 0, latency
+    return requests, int(non2xx.group(1)) if non2xx else 0, kp.wrk_percentiles(out)
 
 
 def main():
@@ -53,12 +47,8 @@ def main():
     env = {**os.environ, "RUST_LOG": "warn,rum=info", "NO_COLOR": "1"}
     processes = []
     try:
-        port = kp.free_port()
-        brokers = f"127.0.0.1:{port}"
-        url = f"tcp://{brokers}"
-        processes.append(kp.Process([args.tansu, "broker", "--listener-url", url, "--advertised-listener-url", url,
-                                     "--storage-engine", "memory://tansu/"], cwd=work, env=env))
-        kp.wait("the broker's port", lambda: socket.socket().connect_ex(("127.0.0.1", port)) == 0, 60)
+        broker, brokers = kp.start_tansu(args.tansu, "memory://tansu/", work, env)
+        processes.append(broker)
         collectors = {}
         for mode in MODES:
             config = os.path.join(work, f"{mode}.toml")

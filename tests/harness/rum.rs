@@ -252,3 +252,13 @@ pub fn temp_path(prefix: &str, extension: &str) -> PathBuf {
         std::process::id()
     ))
 }
+
+/// The full beacon fixture (every event type) as a body, with its own page view id.
+pub fn full_beacon(page_view_id: &str) -> Vec<u8> {
+    let mut beacon: serde_json::Value = serde_json::from_str(include_str!(
+        "../../crates/rum-schema/fixtures/beacon_full.json"
+    ))
+    .expect("the fixture is JSON");
+    beacon["pid"] = serde_json::json!(page_view_id);
+    serde_json::to_vec(&beacon).expect("JSON")
+}

@@ -226,6 +226,30 @@ pub(crate) fn install_prometheus() -> anyhow::Result<PrometheusHandle> {
         )?
         .install_recorder()
         .context("installing the metrics recorder")
+        .map(|handle| {
+            spawn_metrics_upkeep(handle.clone());
+            handle
+        })
+}
+
+/// How often histogram samples are folded into their buckets when nobody scrapes.
+const METRICS_UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
+
+/// The exporter keeps every histogram sample until a render or an upkeep folds it in; without a
+/// scraper (a laptop, a stopped Prometheus) that is two samples per beacon held forever. The soak
+/// (benches/load/soak.py) found it as RSS growing by ~10 MiB a minute.
+fn spawn_metrics_upkeep(handle: PrometheusHandle) {
+    let spawned = std::thread::Builder::new()
+        .name("rum-metrics-upkeep".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(METRICS_UPKEEP_INTERVAL);
+                handle.run_upkeep();
+            }
+        });
+    if let Err(error) = spawned {
+        tracing::error!(%error, "cannot start the metrics upkeep thread; histograms are folded in only when scraped");
+    }
 }
 
 fn serve(args: ServeArgs, mode: Mode) -> anyhow::Result<()> {
