@@ -27,7 +27,13 @@ for target in "${targets[@]}"; do
     -max_total_time="$seconds" -runs="$runs_limit" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 >"$log" 2>&1 || status=$?
   runs=$(grep -Eo 'stat::number_of_executed_units: +[0-9]+' "$log" | awk '{print $2}' | tail -1 || true)
   rate=$(grep -Eo 'stat::average_exec_per_sec: +[0-9]+' "$log" | awk '{print $2}' | tail -1 || true)
-  if [ "$status" -eq 0 ]; then result=ok; else result="FOUND (exit $status): $(grep -Eo 'ERROR: libFuzzer: [a-z-]+|panicked at [^ ]+' "$log" | head -1)"; fi
+  if [ "$status" -eq 0 ]; then
+    result=ok
+  else
+    # Not a finding when the target did not even build (e.g. the tree changed under the run).
+    finding=$(grep -Eo 'ERROR: libFuzzer: [a-z-]+|panicked at [^ ]+|error(\[E[0-9]+\])?:' "$log" | head -1 || true)
+    result="FAILED (exit $status): ${finding:-see the log below}"
+  fi
   printf '%-15s %12s %10s %8s %s\n' "$target" "${runs:-?}" "${rate:-?}" "$(( $(date +%s) - started ))" "$result"
   [ "$status" -eq 0 ] || tail -40 "$log"
   rm -f "$log"

@@ -17,7 +17,6 @@ use std::time::{Duration, Instant};
 use rum::{Rum, RumOptions};
 use wait::wait_until;
 
-
 fn beacon(pid: &str) -> Vec<u8> {
     rum::full_beacon(pid)
 }
@@ -182,8 +181,16 @@ fn keys_and_origins_change_under_load_and_a_bad_file_is_refused() {
     };
     let ignored = forwarded("peer_header_ignored");
     assert_eq!(with_header(&rum).status, 202);
-    assert_eq!(forwarded("peer_header_ignored"), ignored + 1.0, "loopback not trusted yet");
-    assert!(rum.admin_get("/metrics").text().contains("alertname=\"FirstRule\""));
+    assert_eq!(
+        forwarded("peer_header_ignored"),
+        ignored + 1.0,
+        "loopback not trusted yet"
+    );
+    assert!(
+        rum.admin_get("/metrics")
+            .text()
+            .contains("alertname=\"FirstRule\"")
+    );
     let trusted = format!(
         "[enrich]\ntrusted_proxies = [\"127.0.0.1/32\"]\n{}",
         rule("SecondRule")
@@ -191,7 +198,11 @@ fn keys_and_origins_change_under_load_and_a_bad_file_is_refused() {
     rewrite(&rum, &path, &config_with(&[], &[], &trusted), "ok");
     let believed = forwarded("x_forwarded_for");
     assert_eq!(with_header(&rum).status, 202);
-    assert_eq!(forwarded("x_forwarded_for"), believed + 1.0, "the proxy is trusted now");
+    assert_eq!(
+        forwarded("x_forwarded_for"),
+        believed + 1.0,
+        "the proxy is trusted now"
+    );
     wait_until("the new alert rule", Duration::from_secs(10), || {
         rum.admin_get("/metrics")
             .text()

@@ -42,6 +42,11 @@ CONFIG = """
 [collector]
 body_timeout = "2s"
 
+[kafka]
+# With a spool, the producer's memory queue need only cover the broker's round trips: a stall
+# beyond it goes to disk, not to RSS (the default 100000 is ~120 MB of beacons).
+queue_messages = 10000
+
 [topics.beacons]
 partitions = 4
 
@@ -207,7 +212,10 @@ def main():
             started = time.time()
             while not sampling.wait(args.sample_every):
                 samples.append((time.time() - started, collector.rss_kib() / 1024))
-                print(f"  t={samples[-1][0]:6.0f} s  collector RSS {samples[-1][1]:7.1f} MiB", flush=True)
+                metrics = kp.scrape(admin)
+                print(f"  t={samples[-1][0]:6.0f} s  collector RSS {samples[-1][1]:7.1f} MiB  "
+                      f"producer queue {kp.metric(metrics, 'rum_sink_queue_depth'):6.0f}  "
+                      f"spool {kp.metric(metrics, 'rum_spool_records'):6.0f}", flush=True)
 
         sampler = threading.Thread(target=sample, daemon=True)
         samples.append((0.0, collector.rss_kib() / 1024))
