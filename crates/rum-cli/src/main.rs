@@ -226,10 +226,7 @@ pub(crate) fn install_prometheus() -> anyhow::Result<PrometheusHandle> {
         )?
         .install_recorder()
         .context("installing the metrics recorder")
-        .map(|handle| {
-            spawn_metrics_upkeep(handle.clone());
-            handle
-        })
+        .inspect(|handle| spawn_metrics_upkeep(handle.clone()))
 }
 
 /// How often histogram samples are folded into their buckets when nobody scrapes.
