@@ -161,14 +161,37 @@ class Background:
         self.thread.join()
 
 
-def wrk(url, duration):
-    out = subprocess.run(["wrk", "-t1", "-c32", f"-d{duration}s", "--latency", "-s",
-                          os.path.join(HERE, "beacon_mix.lua"), url],
-                         capture_output=True, text=True, env={**os.environ, "BEACON_TRACK_STATUS": "0"},
-                         check=True).stdout
+def wrk_output(url, duration):
+    """wrk -t1 -c32 with the beacon mix; its whole output."""
+    return subprocess.run(["wrk", "-t1", "-c32", f"-d{duration}s", "--latency", "-s",
+                           os.path.join(HERE, "beacon_mix.lua"), url],
+                          capture_output=True, text=True, env={**os.environ, "BEACON_TRACK_STATUS": "0"},
+                          check=True).stdout
+
+
+def wrk_counts(out):
+    """(requests, non-2xx answers) of wrk's output."""
     requests = int(re.search(r"(\d+) requests in", out).group(1))
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     return requests, int(non2xx.group(1)) if non2xx else 0
+
+
+def wrk(url, duration):
+    return wrk_counts(wrk_output(url, duration))
+
+
+def start_collector(binary, brokers, config, env):
+    """`rum collector` on free loopback ports; returns (process, listen, admin)."""
+    process = Process([binary, "collector", "--brokers", brokers, "--config", config,
+                       "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"],
+                      env=env, wait_for=r"listen=(\S+) admin=(\S+)")
+    return process, process.match.group(1), process.match.group(2)
+
+
+def create_topics(binary, brokers, config):
+    wait("rum topics create", lambda: subprocess.run(
+        [binary, "topics", "create", "--brokers", brokers, "--config", config],
+        capture_output=True).returncode == 0, 120)
 
 
 def wrk_percentiles(out, names=("50", "90", "99")):

@@ -156,14 +156,9 @@ def main():
         config = os.path.join(work, "soak.toml")
         with open(config, "w") as out:
             out.write(CONFIG.format(spool=os.path.join(work, "spool")))
-        kp.wait("rum topics create", lambda: subprocess.run(
-            [binary, "topics", "create", "--brokers", brokers, "--config", config],
-            capture_output=True).returncode == 0, 120)
-        collector = kp.Process([binary, "collector", "--brokers", brokers, "--config", config,
-                                "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"],
-                               env=env, wait_for=r"listen=(\S+) admin=(\S+)")
+        kp.create_topics(binary, brokers, config)
+        collector, listen, admin = kp.start_collector(binary, brokers, config, env)
         processes.append(collector)
-        listen, admin = collector.match.group(1), collector.match.group(2)
         kp.wait("the collector's /readyz", lambda: "broker ready" in text(f"http://{admin}/readyz"), 60)
         bomb = os.path.join(work, "bomb.gz")
         with open(bomb, "wb") as out:

@@ -12,9 +12,7 @@ Usage: benches/load/spool_modes.py [--binary target/release/rum] [--duration 15]
 """
 import argparse
 import os
-import re
 import shutil
-import subprocess
 import sys
 import tempfile
 
@@ -26,13 +24,8 @@ MODES = ["none", "overflow", "write-ahead"]
 
 
 def wrk_latency(url, duration):
-    out = subprocess.run(["wrk", "-t1", "-c32", f"-d{duration}s", "--latency", "-s",
-                          os.path.join(HERE, "beacon_mix.lua"), url],
-                         capture_output=True, text=True, env={**os.environ, "BEACON_TRACK_STATUS": "0"},
-                         check=True).stdout
-    requests = int(re.search(r"(\d+) requests in", out).group(1))
-    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return requests, int(non2xx.group(1)) if non2xx else 0, kp.wrk_percentiles(out)
+    out = kp.wrk_output(url, duration)
+    return (*kp.wrk_counts(out), kp.wrk_percentiles(out))
 
 
 def main():
@@ -57,14 +50,9 @@ def main():
                 if mode != "none":
                     out.write(f'[spool]\ndir = "{work}/spool-{mode}"\nmode = "{mode}"\n')
             if mode == "none":
-                kp.wait("rum topics create", lambda: subprocess.run(
-                    [binary, "topics", "create", "--brokers", brokers, "--config", config],
-                    capture_output=True).returncode == 0, 120)
-            process = kp.Process([binary, "collector", "--brokers", brokers, "--config", config,
-                                  "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"],
-                                 env=env, wait_for=r"listen=(\S+) admin=(\S+)")
+                kp.create_topics(binary, brokers, config)
+            process, listen, admin = kp.start_collector(binary, brokers, config, env)
             processes.append(process)
-            listen, admin = process.match.group(1), process.match.group(2)
             kp.wait(f"{mode}'s /readyz", lambda: kp.status(f"http://{admin}/readyz") == 200, 60)
             collectors[mode] = (listen, admin)
         print(f"{'round':>5} {'spool':>12} {'beacons/s':>10} {'non-2xx':>8} {'p50 ms':>7} {'p90 ms':>7} "
