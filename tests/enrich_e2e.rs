@@ -140,7 +140,7 @@ fn assert_no_address(what: &str, bytes: &[u8], address: &str) {
 
 #[test]
 fn a_beacon_behind_a_trusted_proxy_arrives_enriched_and_without_its_address() {
-    let broker = Broker::start_in_memory().unwrap();
+    let broker = Broker::start().unwrap();
     let topic = broker::unique_topic("enriched");
     broker.create_topic(&topic, 1).unwrap();
     let rum = collector(
@@ -250,7 +250,7 @@ fn a_beacon_behind_a_trusted_proxy_arrives_enriched_and_without_its_address() {
 
 #[test]
 fn a_forwarding_header_from_an_untrusted_peer_is_ignored() {
-    let broker = Broker::start_in_memory().unwrap();
+    let broker = Broker::start().unwrap();
     let topic = broker::unique_topic("untrusted");
     broker.create_topic(&topic, 1).unwrap();
     // Nobody is trusted: the test (127.0.0.1, not in the database) is the client, whatever it
@@ -296,7 +296,7 @@ fn a_forwarding_header_from_an_untrusted_peer_is_ignored() {
 
 #[test]
 fn bots_are_dropped_and_counted_unless_the_site_keeps_them() {
-    let broker = Broker::start_in_memory().unwrap();
+    let broker = Broker::start().unwrap();
     let topic = broker::unique_topic("bots");
     broker.create_topic(&topic, 1).unwrap();
     let rum = collector(

@@ -75,7 +75,7 @@ fn normalized(value: Value) -> Value {
 
 #[test]
 fn beacons_posted_over_http_arrive_on_the_topic_intact() {
-    let broker = Broker::start_in_memory().unwrap();
+    let broker = Broker::start().unwrap();
     let topic = broker::unique_topic("beacons");
     broker.create_topic(&topic, 3).unwrap();
     let rum = collector(&broker, &topic, vec![]);

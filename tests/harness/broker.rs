@@ -80,11 +80,17 @@ pub struct Broker {
 }
 
 impl Broker {
-    /// Starts tansu with in-memory storage on a free loopback port; waits
-    /// until it accepts TCP and answers CLI requests. Only for tests that
-    /// restart and kill nothing (see the module docs).
-    pub fn start_in_memory() -> Result<Broker> {
-        Self::start_new(Storage::Memory)
+    /// Starts tansu with file storage in a fresh temp dir on a free loopback
+    /// port; waits until it accepts TCP and answers CLI requests. File storage
+    /// everywhere: tansu 0.6.0's memory engine can skip records (module docs).
+    pub fn start() -> Result<Broker> {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let dir =
+            std::env::temp_dir().join(format!("tansu-storage-{}-{nanos}", std::process::id()));
+        Self::start_with_file_storage(&dir)
     }
 
     /// Starts tansu with file (libsql/sqlite) storage in `dir` (a fresh temp
