@@ -585,7 +585,13 @@ fn check_config_names_the_bad_key() {
         "{}",
         String::from_utf8_lossy(&ok.stderr)
     );
-    assert!(String::from_utf8_lossy(&ok.stdout).contains("ok"));
+    let stdout = String::from_utf8_lossy(&ok.stdout);
+    assert!(stdout.contains("ok"), "{stdout}");
+    // The operator sees which user agent rules are compiled in, and their date.
+    assert!(
+        stdout.contains("note: user agent rules: uap-core "),
+        "{stdout}"
+    );
 
     let path = rum::temp_path("bad-config", "toml");
     std::fs::write(&path, "[collector]\nmax_body_bytes = \"lots\"\n").unwrap();

@@ -144,6 +144,20 @@ fn check_config(file: &std::path::Path) -> anyhow::Result<()> {
     }
     writeln!(
         stdout,
+        "{}: note: user agent rules: {}",
+        file.display(),
+        rum_enrich::vendored::summary()
+    )?;
+    for (data, age) in rum_enrich::vendored::stale_data(std::time::SystemTime::now()) {
+        writeln!(
+            stdout,
+            "{}: warning: {data} is {age} days old: new browsers and crawlers are misread; \
+             build a release with fresher rules (docs/enrichment.md, Refreshing the rules)",
+            file.display()
+        )?;
+    }
+    writeln!(
+        stdout,
         "{}: ok ({} site(s), sink {:?}, listen {}, admin {}, {} view(s), {} alert rule(s))",
         file.display(),
         config.sites.len(),

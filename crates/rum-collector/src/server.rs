@@ -128,6 +128,20 @@ pub struct ShutdownReport {
     pub undelivered: usize,
 }
 
+/// Says which user agent rules are compiled in, and warns when they are old enough to misread new
+/// browsers and crawlers (`rum check-config` says the same).
+fn log_rule_age() {
+    tracing::info!(rules = %rum_enrich::vendored::summary(), "user agent rules");
+    for (data, age_days) in rum_enrich::vendored::stale_data(std::time::SystemTime::now()) {
+        tracing::warn!(
+            %data,
+            age_days,
+            "user agent rules are over six months old; build a release with fresher rules \
+             (docs/enrichment.md)"
+        );
+    }
+}
+
 impl Collector {
     /// Builds the enrichment step (loads the GeoIP databases, compiles the user agent rules; install
     /// the metrics recorder first) and binds both listeners. Port 0 picks a free port (see
@@ -140,6 +154,7 @@ impl Collector {
         // Blocks for a few hundred milliseconds (file reads, rule compilation), once, before
         // anything is served.
         let enricher = Enricher::new(&settings.enrich)?;
+        log_rule_age();
         let bind = |address: SocketAddr| async move {
             TcpListener::bind(address)
                 .await

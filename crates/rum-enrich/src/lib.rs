@@ -23,6 +23,7 @@ pub mod pipeline;
 pub mod route;
 pub mod settings;
 pub mod user_agent;
+pub mod vendored;
 
 pub use pipeline::{DropReason, EnrichError, EnrichOutcome, Enricher};
 pub use settings::{EnrichSettings, SiteEnrichment};

@@ -41,6 +41,8 @@
 mod cache;
 mod client_hints;
 #[cfg(test)]
+mod conformance;
+#[cfg(test)]
 mod tests;
 
 use std::num::NonZeroUsize;
@@ -66,8 +68,9 @@ pub const DEFAULT_UA_CACHE_CAPACITY: NonZeroUsize =
 /// under 500; the tail of anything longer is ignored, which also caps cache memory per entry.
 pub const MAX_USER_AGENT_BYTES: usize = 512;
 
-/// Longest browser or OS family emitted (`Mobile Safari UI/WKWebView` is 26).
-pub const MAX_FAMILY_CHARS: usize = 32;
+/// Longest browser or OS family emitted (`Mobile Safari UI/WKWebView` is 26; the longest non-bot
+/// family in uap-core's test cases is 39).
+pub const MAX_FAMILY_CHARS: usize = 40;
 
 /// Longest version emitted (`browser_major`, `os_version`).
 pub const MAX_VERSION_CHARS: usize = 12;
@@ -526,12 +529,18 @@ fn device_class_from_ua(user_agent: &str, os_family: &str, device_family: &str) 
     DeviceClass::Other
 }
 
-/// A family as a label: at most [`MAX_FAMILY_CHARS`] characters of `[A-Za-z0-9 ._/()-]`, anything
-/// else replaced by `_`. `None` if nothing printable is left. uap-core copies some families from the
-/// UA text itself, so this is what stands between a client and a metric label.
+/// A family as a label: at most [`MAX_FAMILY_CHARS`] characters, each a letter or digit of any
+/// script (`Seznam prohlížeč`) or one of ` ._/()-!^:[]` (`The Bat!`, `Symbian^3`), anything else
+/// replaced by `_`. `None` if nothing printable is left. uap-core copies some families from the UA
+/// text itself, so this is what stands between a client and a metric label: no quotes, backslashes,
+/// `;`, `=`, `<`, `>`, control or invisible characters ever pass.
 pub fn bounded_family(raw: &str) -> Option<Arc<str>> {
     bounded(raw, MAX_FAMILY_CHARS, |c| {
-        c.is_ascii_alphanumeric() || matches!(c, ' ' | '.' | '_' | '/' | '(' | ')' | '-')
+        c.is_alphanumeric()
+            || matches!(
+                c,
+                ' ' | '.' | '_' | '/' | '(' | ')' | '-' | '!' | '^' | ':' | '[' | ']'
+            )
     })
 }
 

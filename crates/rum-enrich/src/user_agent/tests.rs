@@ -45,7 +45,7 @@ fn assert_bounded(info: &UaInfo) {
             && family.chars().count() <= MAX_FAMILY_CHARS
             && family
                 .chars()
-                .all(|c| c.is_ascii_alphanumeric() || " ._/()-".contains(c))
+                .all(|c| c.is_alphanumeric() || " ._/()-!^:[]".contains(c))
     };
     let version_ok = |version: &Option<Arc<str>>| {
         version.as_deref().is_none_or(|version| {
@@ -461,7 +461,16 @@ fn labels_are_capped_and_cleaned() {
         bounded_family("Mobile Safari UI/WKWebView").as_deref(),
         Some("Mobile Safari UI/WKWebView")
     );
-    assert_eq!(bounded_family("Brö\"wser\n").as_deref(), Some("Br__wser"));
+    assert_eq!(bounded_family("Brö\"wser\n").as_deref(), Some("Brö_wser"));
+    assert_eq!(bounded_family("The Bat!").as_deref(), Some("The Bat!"));
+    assert_eq!(
+        bounded_family("Seznam prohlížeč").as_deref(),
+        Some("Seznam prohlížeč")
+    );
+    assert_eq!(
+        bounded_family("a'b;c=d<e>f\\g\u{202e}h").as_deref(),
+        Some("a_b_c_d_e_f_g_h")
+    );
     assert_eq!(
         bounded_family(&"x".repeat(100)).map(|label| label.len()),
         Some(MAX_FAMILY_CHARS)
