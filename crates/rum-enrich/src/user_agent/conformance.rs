@@ -197,3 +197,102 @@ fn device_families_match_uap_core() {
     }
     families.check("device family", 15000);
 }
+
+/// Playwright's device descriptors (`sdk/scripts/device-corpus.mjs`): real browser user agents with
+/// their touch points, screen size and the device class a person would give them.
+pub(super) const PLAYWRIGHT_DEVICES: &str = include_str!("../../testdata/playwright_devices.tsv");
+
+/// One row of [`PLAYWRIGHT_DEVICES`].
+pub(super) struct DeviceRow<'a> {
+    pub name: &'a str,
+    pub expected: &'a str,
+    pub touch_points: u32,
+    pub screen: (u32, u32),
+    pub user_agent: &'a str,
+}
+
+pub(super) fn playwright_devices() -> Vec<DeviceRow<'static>> {
+    PLAYWRIGHT_DEVICES
+        .lines()
+        .filter(|line| !line.starts_with('#') && !line.is_empty())
+        .map(|line| {
+            let fields: Vec<&str> = line.split('\t').collect();
+            assert_eq!(fields.len(), 6, "bad corpus line: {line}");
+            let number = |field: &str| field.parse::<u32>().expect("corpus number");
+            DeviceRow {
+                name: fields[0],
+                expected: fields[1],
+                touch_points: number(fields[2]),
+                screen: (number(fields[3]), number(fields[4])),
+                user_agent: fields[5],
+            }
+        })
+        .collect()
+}
+
+/// uap-core families of agents that render pages like a browser but for automation or synthetic
+/// monitoring: a bot verdict on them is right, so they are not part of the real-browser corpus.
+const AUTOMATION_FAMILIES: &[&str] = &[
+    "HeadlessChrome",
+    "PhantomJS",
+    "Ruxit Synthetic",
+    "Catchpoint",
+];
+
+/// A browser user agent: Mozilla/Opera-style with a rendering engine token.
+fn looks_like_a_browser(user_agent: &str) -> bool {
+    (user_agent.starts_with("Mozilla/") || user_agent.starts_with("Opera/"))
+        && ["AppleWebKit/", "Gecko/", "Presto/", "Trident/"]
+            .iter()
+            .any(|engine| user_agent.contains(engine))
+}
+
+#[test]
+fn real_browsers_are_not_bots() {
+    let rules = Arc::new(rules());
+    let classifier = UaClassifier::with_rules(Arc::clone(&rules), DEFAULT_UA_CACHE_CAPACITY);
+    let mut corpus: Vec<String> = [UA_CASES, OS_CASES, DEVICE_CASES]
+        .into_iter()
+        .flat_map(cases)
+        .map(|case| case.user_agent_string)
+        .filter(|user_agent| looks_like_a_browser(user_agent))
+        .filter(|user_agent| {
+            let device = rules.uap.dev.extract(user_agent);
+            let family = rules.uap.ua.extract(user_agent);
+            device.is_none_or(|device| device.device != "Spider")
+                && family.is_none_or(|family| !AUTOMATION_FAMILIES.contains(&&*family.family))
+        })
+        .collect();
+    corpus.extend(
+        playwright_devices()
+            .iter()
+            .map(|row| row.user_agent.to_owned()),
+    );
+    corpus.sort_unstable();
+    corpus.dedup();
+    assert!(corpus.len() > 9_000, "corpus shrank to {}", corpus.len());
+    let hits: Vec<String> = corpus
+        .iter()
+        .filter(|user_agent| {
+            classifier
+                .classify(user_agent, &ClientHints::default(), None)
+                .is_bot
+        })
+        .map(|user_agent| {
+            format!(
+                "{:?}: {user_agent}",
+                rules.bots.matching_pattern(user_agent)
+            )
+        })
+        .collect();
+    eprintln!(
+        "real-browser corpus: {} user agents, {} called bots",
+        corpus.len(),
+        hits.len()
+    );
+    assert!(
+        hits.is_empty(),
+        "real browsers called bots:\n{}",
+        hits.join("\n")
+    );
+}
