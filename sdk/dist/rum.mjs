@@ -322,7 +322,7 @@ var createAgent = (options, env, first) => {
     }
   };
   const startView = (url, ref, nav, t0) => {
-    current = { pid: newId(), url, ref, nav, n: t0, b: {}, a: [], f: false, q: {} };
+    current = { pid: newId(), url, ref, nav, n: t0, f: 0, b: {}, a: [], q: {} };
     views.push(current);
     if (views.length > MAX_VIEWS) views.splice(1, 1);
     return current;
@@ -338,11 +338,10 @@ var createAgent = (options, env, first) => {
     for (const view of views) {
       const events = [...Object.values(view.b), ...view.a];
       if (events.length || !view.f) {
-        const head = { v: 1, sid: sessionId, pid: view.pid, url: view.url, ref: view.ref, nav: view.nav, sent: now, ...hints };
+        const head = { v: 1, sid: sessionId, pid: view.pid, url: view.url, ref: view.ref, nav: view.nav, sent: now, seq: view.f++, ...hints };
         for (const body of packBeacons(head, events)) env.s(body);
         view.b = {};
         view.a = [];
-        view.f = true;
       }
     }
     views = views.filter((view) => view == hard || view == current);
@@ -559,7 +558,8 @@ var init = safe((options) => {
         const connection = nav.connection;
         return {
           conn: connection && { type: connection.effectiveType, rtt: connection.rtt, down: connection.downlink, save: connection.saveData },
-          dev: { mem: nav.deviceMemory, cores: nav.hardwareConcurrency, touch: nav.maxTouchPoints, vw: innerWidth, vh: innerHeight }
+          // The screen (CSS px) tells a tablet from a phone when the user agent does not (Android tablets that say `Mobile`).
+          dev: { mem: nav.deviceMemory, cores: nav.hardwareConcurrency, touch: nav.maxTouchPoints, sw: screen.width, sh: screen.height, vw: innerWidth, vh: innerHeight }
         };
       },
       // A prerendering page sends nothing until the user sees it.

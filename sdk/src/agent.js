@@ -37,9 +37,9 @@ const ERROR_FLUSH_MS = 5000;
  * @property {string} [ref]
  * @property {string} nav
  * @property {number} _t0 page clock at its start
+ * @property {number} _seq the next flush's `seq`; 0 until a beacon for it went out (so it counts as a page view)
  * @property {Record<string, object>} _vitals latest value of each vital not yet sent, by name
  * @property {object[]} _events other events not yet sent
- * @property {boolean} _announced a beacon for it went out (so it counts as a page view)
  * @property {Record<string, 1>} _seenErrors errors sent or pending (their JSON)
  */
 
@@ -72,7 +72,7 @@ export const createAgent = (options, env, first) => {
 
   /** @returns {PageView} */
   const startView = (url, ref, nav, t0) => {
-    current = { pid: newId(), url, ref, nav, _t0: t0, _vitals: {}, _events: [], _announced: false, _seenErrors: {} };
+    current = { pid: newId(), url, ref, nav, _t0: t0, _seq: 0, _vitals: {}, _events: [], _seenErrors: {} };
     views.push(current);
     // Only while sending is blocked do views pile up: keep the first (usually the document's) and the latest.
     if (views.length > MAX_VIEWS) views.splice(1, 1);
@@ -91,12 +91,14 @@ export const createAgent = (options, env, first) => {
     const hints = env._hints();
     for (const view of views) {
       const events = [...Object.values(view._vitals), ...view._events];
-      if (events.length || !view._announced) {
-        const head = { v: 1, sid: sessionId, pid: view.pid, url: view.url, ref: view.ref, nav: view.nav, sent: now, ...hints };
+      if (events.length || !view._seq) {
+        // `seq` orders this page view's flushes: the collector keeps a re-sent vital from the highest
+        // one, so two exit beacons (pagehide, then visibilitychange) swapped in flight cannot
+        // leave the older value. The bodies of one flush share it (each event is in one body).
+        const head = { v: 1, sid: sessionId, pid: view.pid, url: view.url, ref: view.ref, nav: view.nav, sent: now, seq: view._seq++, ...hints };
         for (const body of packBeacons(head, events)) env._send(body);
         view._vitals = {};
         view._events = [];
-        view._announced = true;
       }
     }
     views = views.filter((view) => view == hard || view == current);

@@ -94,7 +94,8 @@ export const init = safe((/** @type {import('./rum').RumOptions} */ options) => 
         const connection = nav.connection;
         return {
           conn: connection && { type: connection.effectiveType, rtt: connection.rtt, down: connection.downlink, save: connection.saveData },
-          dev: { mem: nav.deviceMemory, cores: nav.hardwareConcurrency, touch: nav.maxTouchPoints, vw: innerWidth, vh: innerHeight },
+          // The screen (CSS px) tells a tablet from a phone when the user agent does not (Android tablets that say `Mobile`).
+          dev: { mem: nav.deviceMemory, cores: nav.hardwareConcurrency, touch: nav.maxTouchPoints, sw: screen.width, sh: screen.height, vw: innerWidth, vh: innerHeight },
         };
       },
       // A prerendering page sends nothing until the user sees it.

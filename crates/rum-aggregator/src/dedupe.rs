@@ -8,6 +8,12 @@
 //! metric, which was a third of stage 1's time. Memory is bounded by `capacity` page views;
 //! entries also expire after `horizon_minutes` (past that their window is gone and a retraction is
 //! moot). Expiry and eviction depend only on the minutes it is given, never on a clock.
+//!
+//! Which value of a re-sent metric wins: the one from the beacon with the higher sequence number
+//! (`seq`, the page view's send order), whatever order the beacons arrive in. Leaving a page sends
+//! two beacons a few milliseconds apart (`pagehide`, then `visibilitychange` with the final CLS and
+//! INP), and two requests can swap in flight. Beacons without a sequence (older scripts) keep the
+//! arrival rule: the later arrival wins.
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, Hasher};
@@ -28,6 +34,8 @@ pub enum Seen {
     /// A new value for a metric counted before, in the window of `minute` (where that metric was
     /// first counted): retract `previous` there and count the new value in that same window.
     Replaced { previous: f64, minute: i64 },
+    /// A value from an earlier beacon (lower sequence) than the one already counted: ignored.
+    Stale,
     /// The page view already holds [`METRICS_PER_PAGE_VIEW`] ids: counted as new, not remembered.
     Overflow,
 }
@@ -36,22 +44,42 @@ pub enum Seen {
 struct Entry {
     minute: i64,
     len: u8,
-    /// (hash of the metric id, latest value, minute it is counted in, relative to `minute`).
+    /// (hash of the metric id, latest value, minute it is counted in, relative to `minute`, and the
+    /// sequence of the beacon that sent it).
     metrics: [Metric; METRICS_PER_PAGE_VIEW],
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Metric {
     id: u32,
-    minute_offset: i32,
+    /// Minutes after the entry's: within the dedupe horizon, far inside `i16`.
+    minute_offset: i16,
+    /// The sending beacon's sequence plus one (saturating), 0 when it had none: 16 bytes a metric,
+    /// as before sequences existed.
+    sequence: u16,
     value: f64,
 }
 
 const NO_METRIC: Metric = Metric {
     id: 0,
     minute_offset: 0,
+    sequence: NO_SEQUENCE,
     value: 0.0,
 };
+
+const NO_SEQUENCE: u16 = 0;
+
+/// A beacon's sequence as stored: plus one, so that 0 means none; past `u16::MAX - 1` beacons a
+/// page view's sequences all compare equal (the arrival rule then decides).
+fn stored_sequence(sequence: Option<u32>) -> u16 {
+    sequence.map_or(NO_SEQUENCE, |sequence| {
+        u16::try_from(sequence.saturating_add(1)).unwrap_or(u16::MAX)
+    })
+}
+
+fn minute_offset(minute: i64, entry_minute: i64) -> i16 {
+    i16::try_from(minute - entry_minute).unwrap_or(0)
+}
 
 /// One page view's entry, for observing its metrics.
 pub struct PageView<'a> {
@@ -59,15 +87,27 @@ pub struct PageView<'a> {
 }
 
 impl PageView<'_> {
-    /// Records `value` for `metric_id`, counted (if new) in `minute`.
-    pub fn observe(&mut self, metric_id: &[u8], value: f64, minute: i64) -> Seen {
+    /// Records `value` for `metric_id`, counted (if new) in `minute`, sent by the beacon with
+    /// `sequence` (`None`: an older script that sends none).
+    pub fn observe(
+        &mut self,
+        metric_id: &[u8],
+        value: f64,
+        minute: i64,
+        sequence: Option<u32>,
+    ) -> Seen {
         let id = metric_id_hash(metric_id);
+        let sequence = stored_sequence(sequence);
         let len = usize::from(self.entry.len);
         let entry_minute = self.entry.minute;
         if let Some(slot) = self.entry.metrics[..len]
             .iter_mut()
             .find(|known| known.id == id)
         {
+            if sequence != NO_SEQUENCE && sequence < slot.sequence {
+                return Seen::Stale;
+            }
+            slot.sequence = slot.sequence.max(sequence);
             if slot.value == value {
                 return Seen::Unchanged;
             }
@@ -82,10 +122,10 @@ impl PageView<'_> {
             return Seen::Overflow;
         }
         // Minutes of one page view's beacons lie within the dedupe horizon of each other.
-        let minute_offset = i32::try_from(minute - entry_minute).unwrap_or(0);
         self.entry.metrics[len] = Metric {
             id,
-            minute_offset,
+            minute_offset: minute_offset(minute, entry_minute),
+            sequence,
             value,
         };
         self.entry.len += 1;
@@ -170,6 +210,10 @@ impl Dedupe {
                         .iter()
                         .map(|metric| entry.minute + i64::from(metric.minute_offset))
                         .collect(),
+                    sequences: metrics
+                        .iter()
+                        .map(|metric| u32::from(metric.sequence))
+                        .collect(),
                 })
             })
             .collect()
@@ -189,9 +233,12 @@ impl Dedupe {
         let mut skipped = 0;
         for saved in entries {
             let count = saved.metric_ids.len();
+            // Snapshots from before sequences existed have none: every metric reads as unsequenced.
+            let sequences_ok = saved.sequences.is_empty() || saved.sequences.len() == count;
             if count > METRICS_PER_PAGE_VIEW
                 || saved.values.len() != count
                 || saved.minutes.len() != count
+                || !sequences_ok
                 || table.entries.contains_key(&saved.key)
             {
                 skipped += 1;
@@ -202,16 +249,24 @@ impl Dedupe {
                 len: count as u8,
                 metrics: [NO_METRIC; METRICS_PER_PAGE_VIEW],
             };
-            for (slot, ((id, value), minute)) in entry.metrics.iter_mut().zip(
-                saved
-                    .metric_ids
-                    .iter()
-                    .zip(&saved.values)
-                    .zip(&saved.minutes),
-            ) {
+            for (index, (slot, ((id, value), minute))) in entry
+                .metrics
+                .iter_mut()
+                .zip(
+                    saved
+                        .metric_ids
+                        .iter()
+                        .zip(&saved.values)
+                        .zip(&saved.minutes),
+                )
+                .enumerate()
+            {
                 *slot = Metric {
                     id: *id,
-                    minute_offset: i32::try_from(minute - saved.minute).unwrap_or(0),
+                    minute_offset: minute_offset(*minute, saved.minute),
+                    sequence: saved.sequences.get(index).map_or(NO_SEQUENCE, |sequence| {
+                        u16::try_from(*sequence).unwrap_or(u16::MAX)
+                    }),
                     value: *value,
                 };
             }
@@ -295,12 +350,12 @@ mod tests {
         let mut dedupe = Dedupe::new(10, 60);
         let (is_new, mut page_view) = dedupe.page_view("shop", b"pv1", 100);
         assert!(is_new);
-        assert_eq!(page_view.observe(b"v1", 0.1, 100), Seen::New);
+        assert_eq!(page_view.observe(b"v1", 0.1, 100, None), Seen::New);
         let (is_new, mut page_view) = dedupe.page_view("shop", b"pv1", 101);
         assert!(!is_new);
-        assert_eq!(page_view.observe(b"v1", 0.1, 101), Seen::Unchanged);
+        assert_eq!(page_view.observe(b"v1", 0.1, 101, None), Seen::Unchanged);
         assert_eq!(
-            page_view.observe(b"v1", 0.3, 101),
+            page_view.observe(b"v1", 0.3, 101, None),
             Seen::Replaced {
                 previous: 0.1,
                 minute: 100
@@ -308,10 +363,10 @@ mod tests {
         );
         // A metric first counted in a later minute is replaced in that minute, not the page
         // view's first.
-        assert_eq!(page_view.observe(b"v2", 0.3, 101), Seen::New);
+        assert_eq!(page_view.observe(b"v2", 0.3, 101, None), Seen::New);
         let (_, mut page_view) = dedupe.page_view("shop", b"pv1", 103);
         assert_eq!(
-            page_view.observe(b"v2", 0.5, 103),
+            page_view.observe(b"v2", 0.5, 103, None),
             Seen::Replaced {
                 previous: 0.3,
                 minute: 101
@@ -320,16 +375,68 @@ mod tests {
     }
 
     #[test]
+    fn the_higher_sequence_wins_whatever_the_arrival_order() {
+        let mut dedupe = Dedupe::new(10, 60);
+        let (_, mut page_view) = dedupe.page_view("shop", b"pv1", 100);
+        assert_eq!(page_view.observe(b"inp", 200.0, 100, Some(2)), Seen::New);
+        assert_eq!(page_view.observe(b"inp", 80.0, 100, Some(1)), Seen::Stale);
+        assert_eq!(
+            page_view.observe(b"inp", 200.0, 100, Some(2)),
+            Seen::Unchanged
+        );
+        assert_eq!(
+            page_view.observe(b"inp", 240.0, 100, Some(3)),
+            Seen::Replaced {
+                previous: 200.0,
+                minute: 100
+            }
+        );
+        // No sequence: the arrival rule, for beacons of older scripts.
+        assert_eq!(page_view.observe(b"cls", 0.3, 100, None), Seen::New);
+        assert!(matches!(
+            page_view.observe(b"cls", 0.1, 100, None),
+            Seen::Replaced { previous, .. } if previous == 0.3
+        ));
+        // Sequences past u16 saturate and compare equal: the arrival rule again, never a panic.
+        assert_eq!(
+            page_view.observe(b"lcp", 1.0, 100, Some(u32::MAX)),
+            Seen::New
+        );
+        assert!(matches!(
+            page_view.observe(b"lcp", 2.0, 100, Some(70_000)),
+            Seen::Replaced { .. }
+        ));
+        // Sequences survive a snapshot, and old snapshots without them import.
+        let exported = dedupe.export();
+        let (mut restored, skipped) = Dedupe::import(10, 60, dedupe.seed(), &exported, 0);
+        assert_eq!(skipped, 0);
+        let (_, mut page_view) = restored.page_view("shop", b"pv1", 101);
+        assert_eq!(page_view.observe(b"inp", 80.0, 101, Some(1)), Seen::Stale);
+        let mut old = exported.clone();
+        old[0].sequences.clear();
+        let (mut restored, skipped) = Dedupe::import(10, 60, dedupe.seed(), &old, 0);
+        assert_eq!(skipped, 0);
+        let (_, mut page_view) = restored.page_view("shop", b"pv1", 101);
+        assert!(matches!(
+            page_view.observe(b"inp", 80.0, 101, Some(1)),
+            Seen::Replaced { .. }
+        ));
+    }
+
+    #[test]
     fn a_page_view_remembers_a_bounded_number_of_ids() {
         let mut dedupe = Dedupe::new(10, 60);
         let (_, mut page_view) = dedupe.page_view("shop", b"pv1", 100);
         for index in 0..METRICS_PER_PAGE_VIEW {
             assert_eq!(
-                page_view.observe(format!("m{index}").as_bytes(), 1.0, 100),
+                page_view.observe(format!("m{index}").as_bytes(), 1.0, 100, None),
                 Seen::New
             );
         }
-        assert_eq!(page_view.observe(b"one-more", 1.0, 100), Seen::Overflow);
+        assert_eq!(
+            page_view.observe(b"one-more", 1.0, 100, None),
+            Seen::Overflow
+        );
     }
 
     #[test]
@@ -348,10 +455,10 @@ mod tests {
     fn an_exported_table_imports_to_the_same_answers() {
         let mut dedupe = Dedupe::new(10, 60);
         let (_, mut page_view) = dedupe.page_view("shop", b"pv1", 100);
-        page_view.observe(b"lcp", 1200.0, 100);
+        page_view.observe(b"lcp", 1200.0, 100, None);
         let (_, mut page_view) = dedupe.page_view("shop", b"pv2", 101);
-        page_view.observe(b"cls", 0.1, 101);
-        page_view.observe(b"inp", 80.0, 102);
+        page_view.observe(b"cls", 0.1, 101, None);
+        page_view.observe(b"inp", 80.0, 102, None);
         let exported = dedupe.export();
         let (mut restored, skipped) =
             Dedupe::import(10, 60, dedupe.seed(), &exported, dedupe.evicted());
@@ -360,7 +467,7 @@ mod tests {
         let (is_new, mut page_view) = restored.page_view("shop", b"pv2", 103);
         assert!(!is_new, "the restored table knows pv2");
         assert_eq!(
-            page_view.observe(b"inp", 90.0, 103),
+            page_view.observe(b"inp", 90.0, 103, None),
             Seen::Replaced {
                 previous: 80.0,
                 minute: 102

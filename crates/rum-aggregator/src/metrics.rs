@@ -75,9 +75,17 @@ pub(crate) enum DedupeOutcome {
     Replaced,
     ReplacedTooLate,
     Overflow,
+    /// A value from an earlier beacon of the page view (lower `seq`) than the one counted.
+    Stale,
 }
 
-const DEDUPE_OUTCOMES: [&str; 4] = ["unchanged", "replaced", "replaced_too_late", "overflow"];
+const DEDUPE_OUTCOMES: [&str; 5] = [
+    "unchanged",
+    "replaced",
+    "replaced_too_late",
+    "overflow",
+    "stale",
+];
 
 rum_ledger::drop_reasons! {
     /// Why stage 1 did not aggregate a delivered beacon.

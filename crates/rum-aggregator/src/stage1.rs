@@ -350,13 +350,14 @@ impl Stage1 {
                     } else {
                         vital.id
                     };
-                    match page_view.observe(metric_id, vital.value, minute) {
+                    match page_view.observe(metric_id, vital.value, minute, beacon.sequence) {
                         Seen::New => samples.push(Sample::new(kind, vital.value)),
                         Seen::Overflow => {
                             self.metrics.dedupe(DedupeOutcome::Overflow);
                             samples.push(Sample::new(kind, vital.value));
                         }
                         Seen::Unchanged => self.metrics.dedupe(DedupeOutcome::Unchanged),
+                        Seen::Stale => self.metrics.dedupe(DedupeOutcome::Stale),
                         Seen::Replaced {
                             previous,
                             minute: counted_minute,
@@ -377,7 +378,7 @@ impl Stage1 {
                 }
                 Some(EventKind::Navigation(navigation)) => {
                     event_counts[EventType::Nav as usize] += 1;
-                    if page_view.observe(b"#nav", 0.0, minute) != Seen::New {
+                    if page_view.observe(b"#nav", 0.0, minute, None) != Seen::New {
                         self.metrics.dedupe(DedupeOutcome::Unchanged);
                         continue;
                     }

@@ -431,6 +431,67 @@ fn a_resent_metric_counts_once_with_its_latest_value() {
     assert_eq!((ratings.good, ratings.poor), (0, 1));
 }
 
+/// The CLS and INP (seconds, as exposed) medians after the exit beacons `beacons` (in arrival order), one flush each.
+fn exit_values(beacons: &[Beacon]) -> (f64, f64, u64) {
+    let settings = AggregatorSettings::default();
+    let mut stage1 = Stage1::new(settings.clone());
+    let mut stage2 = Stage2::new(settings.clone());
+    stage2.advance(T0);
+    for beacon in beacons {
+        ingest(&mut stage1, beacon);
+        for partial in stage1.flush() {
+            stage2.apply(partial);
+        }
+    }
+    let segment = stage2.segment(&site_key()).expect("segment");
+    let cls = stage2.window(segment, MetricKind::Cls, "5m").expect("cls");
+    let inp = stage2.window(segment, MetricKind::Inp, "5m").expect("inp");
+    (
+        cls.quantile(MetricKind::Cls, 0.5),
+        inp.quantile(MetricKind::Inp, 0.5),
+        cls.samples() + inp.samples(),
+    )
+}
+
+#[test]
+fn exit_beacons_swapped_in_flight_keep_the_later_value() {
+    // `pagehide` sends CLS 0.05 / INP 80 (seq 1); `visibilitychange` a few ms later the final
+    // CLS 0.3 / INP 200 (seq 2), with the same `sent` millisecond. The second arrives first.
+    let exit = |sequence: Option<u32>, cls: f64, inp: f64| Beacon {
+        sequence,
+        sent_at_ms: T0 + 5_000,
+        ..beacon(
+            "pv",
+            "/",
+            "DE",
+            T0 + 5_010,
+            vec![
+                vital(VitalName::Cls, cls, "cls-1"),
+                vital(VitalName::Inp, inp, "inp-1"),
+            ],
+        )
+    };
+    let (cls, inp, samples) = exit_values(&[exit(Some(2), 0.3, 200.0), exit(Some(1), 0.05, 80.0)]);
+    assert_eq!(samples, 2, "each metric counts once");
+    assert!(
+        (0.3..=0.303).contains(&cls),
+        "CLS {cls}: the later beacon's"
+    );
+    assert!(
+        (0.2..=0.202).contains(&inp),
+        "INP {inp} s: the later beacon's"
+    );
+
+    // In order, the same answer.
+    let (cls, inp, _) = exit_values(&[exit(Some(1), 0.05, 80.0), exit(Some(2), 0.3, 200.0)]);
+    assert!((0.3..=0.303).contains(&cls) && (0.2..=0.202).contains(&inp));
+
+    // Beacons without a sequence (older scripts) keep the arrival rule: the last arrival wins.
+    let (cls, inp, _) = exit_values(&[exit(None, 0.3, 200.0), exit(None, 0.05, 80.0)]);
+    assert!((0.05..=0.0505).contains(&cls), "CLS {cls}");
+    assert!((0.08..=0.081).contains(&inp), "INP {inp} s");
+}
+
 #[test]
 fn a_flood_of_distinct_routes_and_countries_stays_within_the_configured_bounds() {
     let settings = AggregatorSettings {

@@ -46,6 +46,8 @@ pub struct BeaconView<'a> {
     pub page_view_id: &'a [u8],
     pub navigation_type: i32,
     pub received_at_ms: i64,
+    /// The beacon's place in its page view's send order (`seq`); `None` from older scripts.
+    pub sequence: Option<u32>,
     pub connection: Option<ConnectionView<'a>>,
     pub events: Vec<EventView<'a>>,
     pub enrichment: Option<EnrichmentView<'a>>,
@@ -256,6 +258,7 @@ impl<'a> BeaconView<'a> {
                 4 => beacon.page_view_id = read_bytes(reader, field, wire_type)?,
                 7 => beacon.navigation_type = read_varint(reader, field, wire_type)? as i32,
                 9 => beacon.received_at_ms = read_varint(reader, field, wire_type)? as i64,
+                14 => beacon.sequence = Some(read_varint(reader, field, wire_type)? as u32),
                 10 => {
                     let message = read_bytes(reader, field, wire_type)?;
                     let connection = beacon.connection.get_or_insert_with(Default::default);
@@ -422,6 +425,7 @@ mod tests {
             navigation_type: NavigationType::BackForwardCache as i32,
             sent_at_ms: 1,
             received_at_ms: 1_763_760_000_123,
+            sequence: Some(3),
             connection: Some(Connection {
                 effective_type: "4g".into(),
                 rtt_ms: Some(50.0),
@@ -490,6 +494,7 @@ mod tests {
         assert_eq!(text(view.page_view_id), "pv-1");
         assert_eq!(view.navigation_type(), NavigationType::BackForwardCache);
         assert_eq!(view.received_at_ms, 1_763_760_000_123);
+        assert_eq!(view.sequence, Some(3));
         assert_eq!(
             view.connection.as_ref().map(|c| text(c.effective_type)),
             Some("4g")
@@ -525,6 +530,7 @@ mod tests {
             page_view_id: beacon.page_view_id.as_bytes(),
             navigation_type: beacon.navigation_type,
             received_at_ms: beacon.received_at_ms,
+            sequence: beacon.sequence,
             connection: beacon.connection.as_ref().map(|connection| ConnectionView {
                 effective_type: connection.effective_type.as_bytes(),
             }),

@@ -19,7 +19,7 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use rum_enrich::client_ip::{IpPrivacy, TrustedProxies};
 use rum_enrich::geoip::{GeoIp, GeoIpPaths};
 use rum_enrich::route::{RoutePolicy, RoutePolicyConfig};
-use rum_enrich::user_agent::{ClientHints, UaClassifier};
+use rum_enrich::user_agent::{ClientHints, DeviceSignals, UaClassifier};
 use rum_enrich::{EnrichOutcome, EnrichSettings, Enricher, SiteEnrichment};
 use rum_schema::proto::{Beacon, Device};
 
@@ -481,7 +481,7 @@ fn ua_cache_on_a_realistic_mix(criterion: &mut Criterion) {
                 UaClassifier::new(NonZeroUsize::new(capacity).expect("non-zero capacity"))
                     .expect("bench classifier");
             for user_agent in beacons {
-                black_box(classifier.classify(user_agent, &ClientHints::NONE, None));
+                black_box(classifier.classify(user_agent, &ClientHints::NONE, DeviceSignals::NONE));
             }
             let stats = classifier.cache_stats();
             eprintln!(
@@ -503,7 +503,7 @@ fn ua_cache_on_a_realistic_mix(criterion: &mut Criterion) {
     group.bench_function("zipf_200_warm_cache", |bencher| {
         bencher.iter(|| {
             for user_agent in &mix {
-                black_box(classifier.classify(user_agent, &ClientHints::NONE, None));
+                black_box(classifier.classify(user_agent, &ClientHints::NONE, DeviceSignals::NONE));
             }
         });
     });

@@ -52,7 +52,7 @@ use crate::geoip::{GeoIp, GeoIpError, GeoIpReloader};
 use crate::route::{RouteOrigin, referrer_origin, strip_query_and_fragment};
 // Defined beside their compilation from the config file; still reachable from here.
 pub use crate::settings::{EnrichSettings, SiteEnrichment};
-use crate::user_agent::{ClientHints, UaCacheStats, UaClassifier, UserAgentError};
+use crate::user_agent::{ClientHints, DeviceSignals, UaCacheStats, UaClassifier, UserAgentError};
 
 const CLIENT_IPS: &str = "rum_enrich_client_ips_total";
 const ROUTES: &str = "rum_enrich_routes_total";
@@ -157,14 +157,10 @@ impl Enricher {
             .get(USER_AGENT)
             .and_then(|value| value.to_str().ok())
             .unwrap_or_default();
-        let touch_points = beacon
-            .device
-            .as_ref()
-            .and_then(|device| device.max_touch_points);
         let agent = self.user_agents.classify(
             user_agent,
             &ClientHints::from_headers(headers),
-            touch_points,
+            DeviceSignals::of(beacon.device.as_ref()),
         );
         if agent.is_bot {
             if !site.keep_bots {

@@ -151,7 +151,7 @@ pub fn connection() -> impl Strategy<Value = Connection> {
 pub fn device() -> impl Strategy<Value = Device> {
     (
         optional_number(),
-        proptest::collection::vec(proptest::option::of(small_int()), 4),
+        proptest::collection::vec(proptest::option::of(small_int()), 6),
     )
         .prop_map(|(memory_gib, counts)| Device {
             memory_gib,
@@ -159,6 +159,8 @@ pub fn device() -> impl Strategy<Value = Device> {
             max_touch_points: counts[1],
             viewport_width: counts[2],
             viewport_height: counts[3],
+            screen_width: counts[4],
+            screen_height: counts[5],
         })
 }
 
@@ -193,7 +195,12 @@ pub fn enrichment() -> impl Strategy<Value = Enrichment> {
 pub fn beacon() -> impl Strategy<Value = Beacon> {
     (
         (small_int(), text(), text(), text(), text(), text()),
-        (any_i32(), any::<i64>(), any::<i64>()),
+        (
+            any_i32(),
+            any::<i64>(),
+            any::<i64>(),
+            proptest::option::of(small_int()),
+        ),
         proptest::option::of(connection()),
         proptest::option::of(device()),
         proptest::collection::vec(event(), 0..12),
@@ -202,7 +209,7 @@ pub fn beacon() -> impl Strategy<Value = Beacon> {
         .prop_map(
             |(
                 (version, site, session_id, page_view_id, url, referrer),
-                (navigation_type, sent_at_ms, received_at_ms),
+                (navigation_type, sent_at_ms, received_at_ms, sequence),
                 connection,
                 device,
                 events,
@@ -221,6 +228,7 @@ pub fn beacon() -> impl Strategy<Value = Beacon> {
                 device,
                 events,
                 enrichment,
+                sequence,
             },
         )
 }

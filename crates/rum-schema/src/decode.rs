@@ -202,6 +202,7 @@ impl BeaconDecoder {
         let mut referrer = None;
         let mut navigation = None;
         let mut sent = None;
+        let mut sequence = None;
         let mut connection = None;
         let mut device = None;
         let mut events = None;
@@ -214,6 +215,7 @@ impl BeaconDecoder {
                 "ref" => referrer = Some(value),
                 "nav" => navigation = Some(value),
                 "sent" => sent = Some(value),
+                "seq" => sequence = Some(value),
                 "conn" => connection = Some(value),
                 "dev" => device = Some(value),
                 "events" => events = Some(value),
@@ -257,6 +259,13 @@ impl BeaconDecoder {
         };
         decoded.beacon.navigation_type = navigation_type(required(navigation, "nav")?)? as i32;
         decoded.beacon.sent_at_ms = sent_timestamp(required(sent, "sent")?)?;
+        if let Some(value) = sequence.filter(|value| !value.is_null()) {
+            // Optional and only an ordering hint: a bad one is dropped and counted, the beacon kept.
+            match whole_number(value, u32::MAX as f64, "seq") {
+                Ok(sequence) => decoded.beacon.sequence = Some(sequence as u32),
+                Err(_) => decoded.dropped_hints += 1,
+            }
+        }
 
         if let Some(value) = connection.filter(|value| !value.is_null()) {
             decoded.beacon.connection = Some(self.connection(value, &mut decoded));
@@ -581,6 +590,8 @@ fn device_hints<'a, V: JsonValue<'a>>(value: V, decoded: &mut DecodedBeacon) -> 
             "touch" => small(member, "touch").map(|n| device.max_touch_points = Some(n)),
             "vw" => small(member, "vw").map(|n| device.viewport_width = Some(n)),
             "vh" => small(member, "vh").map(|n| device.viewport_height = Some(n)),
+            "sw" => small(member, "sw").map(|n| device.screen_width = Some(n)),
+            "sh" => small(member, "sh").map(|n| device.screen_height = Some(n)),
             _ => {
                 decoded.unknown_fields += 1;
                 Ok(())

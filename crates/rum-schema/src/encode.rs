@@ -51,6 +51,7 @@ impl Writer {
             device,
             events,
             enrichment,
+            sequence,
         } = beacon;
         self.uint32(1, *version);
         self.string(2, site);
@@ -73,6 +74,7 @@ impl Writer {
         if let Some(enrichment) = enrichment {
             self.message(13, |writer| writer.enrichment(enrichment));
         }
+        self.optional_uint32(14, *sequence);
     }
 
     fn connection(&mut self, connection: &Connection) {
@@ -98,12 +100,16 @@ impl Writer {
             max_touch_points,
             viewport_width,
             viewport_height,
+            screen_width,
+            screen_height,
         } = device;
         self.optional_double(1, *memory_gib);
         self.optional_uint32(2, *cores);
         self.optional_uint32(3, *max_touch_points);
         self.optional_uint32(4, *viewport_width);
         self.optional_uint32(5, *viewport_height);
+        self.optional_uint32(6, *screen_width);
+        self.optional_uint32(7, *screen_height);
     }
 
     fn event(&mut self, event: &Event) {

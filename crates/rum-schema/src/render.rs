@@ -24,6 +24,9 @@ pub fn beacon_to_json(beacon: &proto::Beacon) -> Value {
         json!(navigation_name(beacon.navigation_type())),
     );
     object.insert("sent".into(), json!(beacon.sent_at_ms));
+    if let Some(sequence) = beacon.sequence {
+        object.insert("seq".into(), json!(sequence));
+    }
     object.insert("recv".into(), json!(beacon.received_at_ms));
     if let Some(connection) = &beacon.connection {
         object.insert("conn".into(), connection_to_json(connection));
@@ -69,6 +72,8 @@ fn device_to_json(device: &proto::Device) -> Value {
     put(&mut object, "touch", device.max_touch_points);
     put(&mut object, "vw", device.viewport_width);
     put(&mut object, "vh", device.viewport_height);
+    put(&mut object, "sw", device.screen_width);
+    put(&mut object, "sh", device.screen_height);
     Value::Object(object)
 }
 

@@ -56,6 +56,10 @@ navigation = true
 [[aggregator.views]]
 name = "site_nav"
 dimensions = ["site", "navigation"]
+
+[[aggregator.views]]
+name = "site_device"
+dimensions = ["site", "device"]
 `;
 }
 
@@ -263,9 +267,12 @@ export async function startEnvironment(sites) {
       );
       return found && found.value;
     },
-    /** A fresh browser context (own storage) with a normal Chrome user agent. */
-    newPage: async () => {
-      const context = await browser.newContext({ userAgent: USER_AGENT });
+    /**
+     * A fresh browser context (own storage) with a normal Chrome user agent, or with `options`
+     * (e.g. a Playwright device descriptor: user agent, screen, touch, mobile viewport).
+     */
+    newPage: async (options = {}) => {
+      const context = await browser.newContext({ userAgent: USER_AGENT, ...options });
       const page = await context.newPage();
       page.pageErrors = [];
       page.on('pageerror', (error) => page.pageErrors.push(String(error)));

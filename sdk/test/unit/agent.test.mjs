@@ -54,6 +54,7 @@ test('one beacon per page view on flush, BEACON.md head, vitals first', () => {
   assert.equal(beacon.url, 'https://shop.example/');
   assert.equal(beacon.nav, 'navigate');
   assert.equal(beacon.sent, 1_763_760_000_000);
+  assert.equal(beacon.seq, 0);
   assert.deepEqual(beacon.conn, { type: '4g' });
   assert.deepEqual(beacon.dev, { cores: 8 });
   assert.deepEqual(beacon.events.map((event) => event.name || event.type), ['LCP', 'FCP', 'error']);
@@ -71,6 +72,9 @@ test('nothing new: no beacon; a changed vital is re-sent with the same id, only 
   assert.equal(sent.length, 2);
   assert.equal(sent[1].pid, sent[0].pid);
   assert.deepEqual(sent[1].events, [vital('CLS', 0.05)]);
+  // The page view's flushes are numbered, so the collector keeps the later value whatever order
+  // the beacons arrive in.
+  assert.deepEqual(sent.map((beacon) => beacon.seq), [0, 1]);
 });
 
 test('a page view with nothing measured still sends one beacon, so it counts', () => {

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use http::{HeaderMap, HeaderName};
 
-use super::{WINDOWS_FAMILY, version_label};
+use super::{DeviceClass, WINDOWS_FAMILY, version_label};
 
 /// Client hint header values longer than this are ignored (a real `Sec-CH-UA` is under 150 bytes).
 pub const MAX_HINT_BYTES: usize = 256;
@@ -115,6 +115,9 @@ pub struct ClientHints<'a> {
     /// `Sec-CH-UA-Platform-Version`: high entropy, so only present when the site asked for it with
     /// `Accept-CH`; the one way to tell Windows 11 from 10 or to get a real macOS or Android version.
     pub platform_version: Option<&'a str>,
+    /// `Sec-CH-UA-Form-Factors`: `"Desktop"`, `"Mobile"`, `"Tablet"`, `"XR"`, `"EInk"`, `"Watch"`,
+    /// `"Automotive"` (a list); high entropy, sent only when the site asks for it with `Accept-CH`.
+    pub form_factors: Option<&'a str>,
 }
 
 impl<'a> ClientHints<'a> {
@@ -124,6 +127,7 @@ impl<'a> ClientHints<'a> {
         mobile: None,
         platform: None,
         platform_version: None,
+        form_factors: None,
     };
 
     /// Reads the hint headers of a request.
@@ -133,6 +137,7 @@ impl<'a> ClientHints<'a> {
         const MOBILE: HeaderName = HeaderName::from_static("sec-ch-ua-mobile");
         const PLATFORM: HeaderName = HeaderName::from_static("sec-ch-ua-platform");
         const PLATFORM_VERSION: HeaderName = HeaderName::from_static("sec-ch-ua-platform-version");
+        const FORM_FACTORS: HeaderName = HeaderName::from_static("sec-ch-ua-form-factors");
         let value = |name: &HeaderName| {
             headers
                 .get(name)
@@ -144,6 +149,7 @@ impl<'a> ClientHints<'a> {
             mobile: value(&MOBILE),
             platform: value(&PLATFORM),
             platform_version: value(&PLATFORM_VERSION),
+            form_factors: value(&FORM_FACTORS),
         }
     }
 }
@@ -157,6 +163,8 @@ pub(super) struct ParsedHints<'a> {
     /// uap-core OS family of `Sec-CH-UA-Platform`.
     pub(super) platform: Option<&'static str>,
     pub(super) platform_version: Option<&'a str>,
+    /// The device class `Sec-CH-UA-Form-Factors` names, if it names one.
+    pub(super) form_factor: Option<DeviceClass>,
 }
 
 #[derive(Debug)]
@@ -188,12 +196,17 @@ impl<'a> ParsedHints<'a> {
             .platform_version
             .filter(|value| value.len() <= MAX_HINT_BYTES)
             .map(unquote);
+        let form_factor = hints
+            .form_factors
+            .filter(|value| value.len() <= MAX_HINT_BYTES)
+            .and_then(form_factor_class);
         Self {
             brand,
             headless,
             mobile,
             platform,
             platform_version,
+            form_factor,
         }
     }
 }
@@ -361,6 +374,24 @@ pub(super) fn platform_version_label(platform_family: &str, raw: &str) -> Option
     version_label(Some(major), minor)
 }
 
+/// The device class of a `Sec-CH-UA-Form-Factors` list: `Tablet` before `Mobile` (a device may
+/// list both), XR headsets, watches and cars are `other`, `Desktop` last; `EInk` alone says
+/// nothing about the class. `None` when no known value is listed.
+fn form_factor_class(value: &str) -> Option<DeviceClass> {
+    let listed = |name: &str| value.split(',').any(|item| unquote(item) == name);
+    if listed("Tablet") {
+        Some(DeviceClass::Tablet)
+    } else if listed("Mobile") {
+        Some(DeviceClass::Mobile)
+    } else if listed("XR") || listed("Watch") || listed("Automotive") {
+        Some(DeviceClass::Other)
+    } else if listed("Desktop") {
+        Some(DeviceClass::Desktop)
+    } else {
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use http::HeaderValue;
@@ -385,6 +416,7 @@ mod tests {
                 mobile: Some("?1"),
                 platform: Some(r#""Android""#),
                 platform_version: None,
+                form_factors: None,
             }
         );
 

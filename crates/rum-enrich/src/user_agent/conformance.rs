@@ -122,7 +122,11 @@ fn browser_families_and_majors_match_uap_core() {
     let mut families = Tally::default();
     let mut majors = Tally::default();
     for case in cases(UA_CASES) {
-        let info = classifier.classify(&case.user_agent_string, &ClientHints::default(), None);
+        let info = classifier.classify(
+            &case.user_agent_string,
+            &ClientHints::default(),
+            DeviceSignals::NONE,
+        );
         let expected = case.family.as_deref().unwrap_or(UNKNOWN_FAMILY);
         let family_matched = &*info.browser == expected;
         let reason = if is_capped(&case.user_agent_string) {
@@ -160,7 +164,11 @@ fn os_families_match_uap_core() {
     let classifier = UaClassifier::with_rules(Arc::clone(&rules), DEFAULT_UA_CACHE_CAPACITY);
     let mut families = Tally::default();
     for case in cases(OS_CASES) {
-        let info = classifier.classify(&case.user_agent_string, &ClientHints::default(), None);
+        let info = classifier.classify(
+            &case.user_agent_string,
+            &ClientHints::default(),
+            DeviceSignals::NONE,
+        );
         let expected = case.family.as_deref().unwrap_or(UNKNOWN_FAMILY);
         let reason = if is_capped(&case.user_agent_string) {
             Some("ua_capped")
@@ -275,7 +283,7 @@ fn real_browsers_are_not_bots() {
         .iter()
         .filter(|user_agent| {
             classifier
-                .classify(user_agent, &ClientHints::default(), None)
+                .classify(user_agent, &ClientHints::default(), DeviceSignals::NONE)
                 .is_bot
         })
         .map(|user_agent| {

@@ -24,6 +24,8 @@
 //!   for it with `Accept-CH`) tells 11 apart, and it is used when present.
 //! - Safari on iPadOS sends a Mac desktop UA. No Mac has a touch screen, so a Mac UA with more than
 //!   one touch point is an iPad: tablet, `iOS`, version taken from Safari's `Version/`.
+//! - Many Android tablets send `Mobile` (and `Sec-CH-UA-Mobile: ?1`) like a phone. The beacon's
+//!   screen size decides instead: see [`DeviceSignals`] and the device rule in `merge`.
 //! - Automation that sends a normal browser UA (and no `HeadlessChrome` brand) is not detectable
 //!   here.
 //!
@@ -156,6 +158,62 @@ const ANDROID_FAMILY: &str = "Android";
 const WINDOWS_FAMILY: &str = "Windows";
 const DESKTOP_SAFARI_FAMILY: &str = "Safari";
 const MOBILE_SAFARI_FAMILY: &str = "Mobile Safari";
+
+/// Shorter screen side, in CSS px, from which an Android or iOS touch device is a tablet: Android's
+/// own tablet threshold (the `sw600dp` resource qualifier: 600 dp, and a CSS px is a dp in Android
+/// browsers). The largest phones are 440-480 px wide, the smallest tablets (Nexus 7, iPad mini)
+/// 600 and 744; an unfolded foldable (Galaxy Z Fold: 928) is tablet-sized and classed so.
+pub const TABLET_MIN_SHORT_SIDE_PX: u32 = 600;
+
+/// Screen sides above this are not a real screen (a bad or hostile beacon) and are ignored.
+const MAX_SCREEN_SIDE_PX: u32 = 16_384;
+
+/// What the page says about the device besides the UA: the beacon's `dev.touch`
+/// (`navigator.maxTouchPoints`) and `dev.sw`/`dev.sh` (`screen.width`/`height`, CSS px). Both are
+/// optional; older scripts send no screen.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeviceSignals {
+    pub touch_points: Option<u32>,
+    pub screen: Option<(u32, u32)>,
+}
+
+impl DeviceSignals {
+    /// Nothing known.
+    pub const NONE: DeviceSignals = DeviceSignals {
+        touch_points: None,
+        screen: None,
+    };
+
+    /// Only the touch points known.
+    pub const fn touch(points: u32) -> Self {
+        Self {
+            touch_points: Some(points),
+            screen: None,
+        }
+    }
+
+    /// The signals of a decoded beacon's `dev`.
+    pub fn of(device: Option<&rum_schema::proto::Device>) -> Self {
+        let Some(device) = device else {
+            return Self::NONE;
+        };
+        Self {
+            touch_points: device.max_touch_points,
+            screen: device.screen_width.zip(device.screen_height),
+        }
+    }
+
+    /// The shorter screen side, if the screen is known and plausible.
+    fn shorter_side(&self) -> Option<u32> {
+        let (width, height) = self.screen?;
+        let shorter = width.min(height);
+        (shorter > 0 && width.max(height) <= MAX_SCREEN_SIDE_PX).then_some(shorter)
+    }
+
+    fn has_touch(&self) -> bool {
+        self.touch_points.is_some_and(|points| points > 0)
+    }
+}
 
 /// What kind of device sent the beacon. A closed set: it is a metric label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -356,21 +414,16 @@ impl UaClassifier {
         }
     }
 
-    /// Classifies one beacon. `touch_points` is the beacon's `dev.touch` (`navigator.maxTouchPoints`).
-    /// Never fails: a missing or unreadable UA gives `Other` families and [`DeviceClass::Other`].
+    /// Classifies one beacon: its UA, client hints and `dev` signals. Never fails: a missing or
+    /// unreadable UA gives `Other` families and [`DeviceClass::Other`].
     pub fn classify(
         &self,
         user_agent: &str,
         hints: &ClientHints<'_>,
-        touch_points: Option<u32>,
+        device: DeviceSignals,
     ) -> UaInfo {
         let parsed = self.parsed(user_agent);
-        merge(
-            &parsed,
-            &ParsedHints::read(hints),
-            touch_points,
-            &self.labels,
-        )
+        merge(&parsed, &ParsedHints::read(hints), device, &self.labels)
     }
 
     /// Cache counters so far.
@@ -388,13 +441,24 @@ impl UaClassifier {
     }
 }
 
-/// Applies client hints and touch points to the cached UA reading.
+/// Applies client hints and the beacon's device signals to the cached UA reading.
+///
+/// The device rule, first match wins (docs/enrichment.md, "Phones, tablets, desktops"):
+/// 1. a bot is a bot;
+/// 2. `Sec-CH-UA-Form-Factors`, when sent, is the browser's own word;
+/// 3. a Mac UA with more than one touch point is an iPad (Safari's desktop-site mode);
+/// 4. Android or iOS with touch and a known screen: a tablet when the shorter side is at least
+///    [`TABLET_MIN_SHORT_SIDE_PX`], else a phone, whatever the UA's `Mobile` token or
+///    `Sec-CH-UA-Mobile` say;
+/// 5. `Sec-CH-UA-Mobile`;
+/// 6. what the UA string says.
 fn merge(
     parsed: &ParsedUa,
     hints: &ParsedHints<'_>,
-    touch_points: Option<u32>,
+    device: DeviceSignals,
     labels: &StaticLabels,
 ) -> UaInfo {
+    let touch_points = device.touch_points;
     let mut browser = Arc::clone(&parsed.browser);
     let mut browser_major = parsed.browser_major.clone();
     if let Some(brand) = &hints.brand
@@ -433,8 +497,20 @@ fn merge(
     }
 
     let is_bot = parsed.is_bot || hints.headless;
+    let screen_class = device
+        .shorter_side()
+        .filter(|_| device.has_touch() && (&*os == ANDROID_FAMILY || &*os == IOS_FAMILY))
+        .map(|shorter| {
+            if shorter >= TABLET_MIN_SHORT_SIDE_PX {
+                DeviceClass::Tablet
+            } else {
+                DeviceClass::Mobile
+            }
+        });
     let device_class = if is_bot {
         DeviceClass::Bot
+    } else if let Some(form_factor) = hints.form_factor {
+        form_factor
     } else if touch_points.is_some_and(|points| points > 1) && &*os == MAC_OS_FAMILY {
         // iPadOS Safari in its default "desktop website" mode: see the module docs.
         os = labels.get(IOS_FAMILY);
@@ -443,6 +519,8 @@ fn merge(
             browser = labels.get(MOBILE_SAFARI_FAMILY);
         }
         DeviceClass::Tablet
+    } else if let Some(screen_class) = screen_class {
+        screen_class
     } else {
         match hints.mobile {
             Some(true) => DeviceClass::Mobile,

@@ -95,7 +95,11 @@ fn corpus_classifies_as_expected() {
             panic!("corpus line has {} columns, want 8: {line}", fields.len());
         };
         let touch_points = (touch != "-").then(|| touch.parse().expect("touch is a number"));
-        let info = classifier.classify(user_agent, &ClientHints::NONE, touch_points);
+        let signals = DeviceSignals {
+            touch_points,
+            screen: None,
+        };
+        let info = classifier.classify(user_agent, &ClientHints::NONE, signals);
         assert_bounded(&info);
         let expected = [browser, major, os, os_version, device].join("\t");
         let actual = columns(&info);
@@ -289,8 +293,9 @@ fn reduced_chrome_ua_takes_platform_and_mobile_from_hints() {
             mobile,
             platform,
             platform_version,
+            form_factors: None,
         };
-        let info = classifier.classify(user_agent, &hints, None);
+        let info = classifier.classify(user_agent, &hints, DeviceSignals::NONE);
         assert_bounded(&info);
         assert_eq!(columns(&info), expected, "{case}");
     }
@@ -299,10 +304,14 @@ fn reduced_chrome_ua_takes_platform_and_mobile_from_hints() {
 #[test]
 fn ipados_is_told_from_a_mac_by_touch_points() {
     let classifier = classifier(64);
-    let ipad = classifier.classify(SAFARI_MACOS, &ClientHints::NONE, Some(5));
+    let ipad = classifier.classify(SAFARI_MACOS, &ClientHints::NONE, DeviceSignals::touch(5));
     assert_eq!(columns(&ipad), "Mobile Safari\t18\tiOS\t18.1\ttablet");
     for touch_points in [None, Some(0), Some(1)] {
-        let mac = classifier.classify(SAFARI_MACOS, &ClientHints::NONE, touch_points);
+        let signals = DeviceSignals {
+            touch_points,
+            screen: None,
+        };
+        let mac = classifier.classify(SAFARI_MACOS, &ClientHints::NONE, signals);
         assert_eq!(
             columns(&mac),
             "Safari\t18\tMac OS X\t-\tdesktop",
@@ -310,10 +319,10 @@ fn ipados_is_told_from_a_mac_by_touch_points() {
         );
     }
     // Another browser with a Mac UA on a touch screen is an iPad too, version unknown.
-    let chrome = classifier.classify(CHROME_MACOS, &ClientHints::NONE, Some(5));
+    let chrome = classifier.classify(CHROME_MACOS, &ClientHints::NONE, DeviceSignals::touch(5));
     assert_eq!(columns(&chrome), "Chrome\t131\tiOS\t-\ttablet");
     // Touch screens on Windows laptops are common: still desktop.
-    let windows = classifier.classify(CHROME_WINDOWS, &ClientHints::NONE, Some(10));
+    let windows = classifier.classify(CHROME_WINDOWS, &ClientHints::NONE, DeviceSignals::touch(10));
     assert_eq!(windows.device_class, DeviceClass::Desktop);
     // One cache entry per UA string, whatever the touch points.
     assert_eq!(classifier.cache_stats().entries, 3);
@@ -322,18 +331,18 @@ fn ipados_is_told_from_a_mac_by_touch_points() {
 #[test]
 fn cache_counts_hits_and_misses_with_one_entry_per_user_agent() {
     let classifier = classifier(64);
-    let first = classifier.classify(CHROME_WINDOWS, &ClientHints::NONE, None);
+    let first = classifier.classify(CHROME_WINDOWS, &ClientHints::NONE, DeviceSignals::NONE);
     let hints = ClientHints {
         mobile: Some("?1"),
         ..ClientHints::NONE
     };
-    classifier.classify(CHROME_WINDOWS, &hints, Some(3));
-    let third = classifier.classify(CHROME_WINDOWS, &ClientHints::NONE, None);
+    classifier.classify(CHROME_WINDOWS, &hints, DeviceSignals::touch(3));
+    let third = classifier.classify(CHROME_WINDOWS, &ClientHints::NONE, DeviceSignals::NONE);
     assert_eq!(first, third);
-    classifier.classify(SAFARI_MACOS, &ClientHints::NONE, None);
+    classifier.classify(SAFARI_MACOS, &ClientHints::NONE, DeviceSignals::NONE);
     // Empty UAs are answered without a lookup.
-    classifier.classify("", &ClientHints::NONE, None);
-    classifier.classify("   ", &ClientHints::NONE, None);
+    classifier.classify("", &ClientHints::NONE, DeviceSignals::NONE);
+    classifier.classify("   ", &ClientHints::NONE, DeviceSignals::NONE);
     assert_eq!(
         classifier.cache_stats(),
         UaCacheStats {
@@ -350,7 +359,7 @@ fn cache_evicts_the_least_recently_used_entry() {
     // Capacity 1 is one shard of one entry, so the order is deterministic.
     let classifier = classifier(1);
     for user_agent in [CHROME_WINDOWS, CHROME_WINDOWS, SAFARI_MACOS, CHROME_WINDOWS] {
-        classifier.classify(user_agent, &ClientHints::NONE, None);
+        classifier.classify(user_agent, &ClientHints::NONE, DeviceSignals::NONE);
     }
     let stats = classifier.cache_stats();
     assert_eq!((stats.hits, stats.misses, stats.entries), (1, 3, 1));
@@ -364,7 +373,7 @@ fn cache_is_bounded_at_its_capacity() {
             classifier.classify(
                 &format!("{CHROME_WINDOWS} build/{index}"),
                 &ClientHints::NONE,
-                None,
+                DeviceSignals::NONE,
             );
         }
         let stats = classifier.cache_stats();
@@ -380,7 +389,7 @@ fn concurrent_classification_agrees_and_counts_every_lookup() {
     let user_agents: Vec<String> = (0..64)
         .map(|index| format!("{CHROME_ANDROID_REDUCED} app/{index}"))
         .collect();
-    let expected = classifier.classify(&user_agents[0], &ClientHints::NONE, None);
+    let expected = classifier.classify(&user_agents[0], &ClientHints::NONE, DeviceSignals::NONE);
     std::thread::scope(|scope| {
         for _ in 0..4 {
             scope.spawn(|| {
@@ -388,7 +397,7 @@ fn concurrent_classification_agrees_and_counts_every_lookup() {
                     let info = classifier.classify(
                         &user_agents[round % user_agents.len()],
                         &ClientHints::NONE,
-                        None,
+                        DeviceSignals::NONE,
                     );
                     assert_eq!(info, expected);
                 }
@@ -405,7 +414,7 @@ fn lookups_are_counted_in_metrics() {
     let recorder = crate::test_metrics::TestMetrics::default();
     let classifier = recorder.record(|| classifier(8));
     for user_agent in [CHROME_WINDOWS, CHROME_WINDOWS, CHROME_WINDOWS, SAFARI_MACOS] {
-        classifier.classify(user_agent, &ClientHints::NONE, None);
+        classifier.classify(user_agent, &ClientHints::NONE, DeviceSignals::NONE);
     }
     assert_eq!(recorder.counter(CACHE_LOOKUPS, &[("outcome", "hit")]), 2);
     assert_eq!(recorder.counter(CACHE_LOOKUPS, &[("outcome", "miss")]), 2);
@@ -428,10 +437,14 @@ fn hostile_user_agents_give_bounded_output() {
         "Mozilla/5.0 (Linux; Android 99999999999999999999; K) Chrome/999999999999999999999.0 Mobile".to_owned(),
     ];
     for user_agent in &hostile {
-        let info = classifier.classify(user_agent, &ClientHints::NONE, Some(u32::MAX));
+        let info = classifier.classify(
+            user_agent,
+            &ClientHints::NONE,
+            DeviceSignals::touch(u32::MAX),
+        );
         assert_bounded(&info);
     }
-    let empty = classifier.classify("", &ClientHints::NONE, None);
+    let empty = classifier.classify("", &ClientHints::NONE, DeviceSignals::NONE);
     assert_eq!(columns(&empty), "Other\t-\tOther\t-\tother");
     assert!(!empty.is_bot);
     // Hostile hints too.
@@ -441,14 +454,15 @@ fn hostile_user_agents_give_bounded_output() {
         mobile: Some(&junk),
         platform: Some(&junk),
         platform_version: Some("99999999999999999999999.1"),
+        form_factors: Some(&junk),
     };
-    assert_bounded(&classifier.classify(CHROME_WINDOWS, &hints, None));
+    assert_bounded(&classifier.classify(CHROME_WINDOWS, &hints, DeviceSignals::NONE));
     let hints = ClientHints {
         platform: Some(r#""Android""#),
         platform_version: Some("1234567890123456789.987654321987654321"),
         ..ClientHints::NONE
     };
-    assert_bounded(&classifier.classify(CHROME_WINDOWS, &hints, None));
+    assert_bounded(&classifier.classify(CHROME_WINDOWS, &hints, DeviceSignals::NONE));
 }
 
 #[test]
@@ -501,4 +515,93 @@ fn device_classes_have_stable_names() {
         .map(|class| class.as_str())
         .collect();
     assert_eq!(names, ["desktop", "mobile", "tablet", "bot", "other"]);
+}
+
+/// Galaxy Tab S9 running Chrome with `Mobile` in its UA, as many Android tablets send.
+const ANDROID_SAYS_MOBILE: &str = "Mozilla/5.0 (Linux; Android 14; SM-X710) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36";
+/// Chrome on an Android tablet, without `Mobile`.
+const ANDROID_TABLET: &str = "Mozilla/5.0 (Linux; Android 14; SM-X710) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
+const IPHONE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1";
+const IPAD: &str = "Mozilla/5.0 (iPad; CPU OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1";
+
+#[test]
+fn the_device_rule_at_its_boundaries() {
+    let classifier = classifier(64);
+    let signals = |touch: Option<u32>, screen: Option<(u32, u32)>| DeviceSignals {
+        touch_points: touch,
+        screen,
+    };
+    let mobile_hint = |value| ClientHints {
+        mobile: Some(value),
+        ..ClientHints::NONE
+    };
+    let form_factors = |value| ClientHints {
+        form_factors: Some(value),
+        ..ClientHints::NONE
+    };
+    let none = ClientHints::NONE;
+    #[rustfmt::skip]
+    let cases: [(&str, &str, &ClientHints<'_>, DeviceSignals, &str); 20] = [
+        ("600 px shorter side is a tablet", ANDROID_SAYS_MOBILE, &none, signals(Some(5), Some((600, 960))), "tablet"),
+        ("599 px is a phone", ANDROID_SAYS_MOBILE, &none, signals(Some(5), Some((599, 960))), "mobile"),
+        ("landscape counts the shorter side", ANDROID_SAYS_MOBILE, &none, signals(Some(5), Some((1280, 800))), "tablet"),
+        ("touch 0: the screen rule does not apply", ANDROID_SAYS_MOBILE, &none, signals(Some(0), Some((800, 1280))), "mobile"),
+        ("touch unknown: nor here", ANDROID_SAYS_MOBILE, &none, signals(None, Some((800, 1280))), "mobile"),
+        ("no screen (older script): the UA", ANDROID_SAYS_MOBILE, &none, signals(Some(5), None), "mobile"),
+        ("no screen, no Mobile token: the UA", ANDROID_TABLET, &none, signals(Some(5), None), "tablet"),
+        ("a phone-sized screen wins over the UA", ANDROID_TABLET, &none, signals(Some(5), Some((412, 915))), "mobile"),
+        ("the screen wins over Sec-CH-UA-Mobile ?1", ANDROID_SAYS_MOBILE, &mobile_hint("?1"), signals(Some(5), Some((800, 1280))), "tablet"),
+        ("Sec-CH-UA-Mobile ?0 on Android, no screen", ANDROID_SAYS_MOBILE, &mobile_hint("?0"), signals(Some(5), None), "tablet"),
+        ("Sec-CH-UA-Mobile ?1, no screen", ANDROID_TABLET, &mobile_hint("?1"), signals(Some(5), None), "mobile"),
+        ("form factor Tablet wins over everything", ANDROID_SAYS_MOBILE, &form_factors(r#""Tablet""#), signals(Some(5), Some((412, 915))), "tablet"),
+        ("form factors Mobile, EInk", ANDROID_TABLET, &form_factors(r#""Mobile", "EInk""#), signals(None, None), "mobile"),
+        ("form factor XR is other", ANDROID_TABLET, &form_factors(r#""XR""#), signals(None, None), "other"),
+        ("form factor EInk alone says nothing", ANDROID_SAYS_MOBILE, &form_factors(r#""EInk""#), signals(Some(5), Some((758, 1024))), "tablet"),
+        ("an iPhone is a phone", IPHONE, &none, signals(Some(5), Some((440, 956))), "mobile"),
+        ("an iPad mini is a tablet", IPAD, &none, signals(Some(5), Some((744, 1133))), "tablet"),
+        ("a touch laptop stays a desktop", CHROME_WINDOWS, &none, signals(Some(10), Some((1280, 800))), "desktop"),
+        ("an empty screen is ignored", ANDROID_SAYS_MOBILE, &none, signals(Some(5), Some((0, 0))), "mobile"),
+        ("an impossible screen is ignored", ANDROID_SAYS_MOBILE, &none, signals(Some(5), Some((u32::MAX, 900))), "mobile"),
+    ];
+    for (case, user_agent, hints, device, expected) in cases {
+        let info = classifier.classify(user_agent, hints, device);
+        assert_eq!(info.device_class.as_str(), expected, "{case}");
+    }
+}
+
+#[test]
+fn playwright_devices_get_their_device_class() {
+    let classifier = classifier(256);
+    let devices = super::conformance::playwright_devices();
+    assert!(devices.len() > 100, "corpus shrank to {}", devices.len());
+    let mut wrong = Vec::new();
+    let mut without_screen = 0;
+    for row in &devices {
+        let device = DeviceSignals {
+            touch_points: Some(row.touch_points),
+            screen: Some(row.screen),
+        };
+        let class = classifier
+            .classify(row.user_agent, &ClientHints::NONE, device)
+            .device_class;
+        if class.as_str() != row.expected {
+            wrong.push(format!(
+                "{}: {} want {}",
+                row.name,
+                class.as_str(),
+                row.expected
+            ));
+        }
+        let ua_only = DeviceSignals::touch(row.touch_points);
+        let class = classifier
+            .classify(row.user_agent, &ClientHints::NONE, ua_only)
+            .device_class;
+        without_screen += usize::from(class.as_str() != row.expected);
+    }
+    eprintln!(
+        "playwright devices: {} wrong with the screen, {without_screen} of {} without it",
+        wrong.len(),
+        devices.len()
+    );
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }

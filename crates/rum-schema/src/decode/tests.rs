@@ -112,6 +112,36 @@ fn malformed_hints_are_dropped_not_fatal() {
 }
 
 #[test]
+fn sequence_and_screen_are_read_and_a_bad_one_only_dropped() {
+    let mut beacon = full();
+    beacon["seq"] = json!(2);
+    beacon["dev"]["sw"] = json!(800);
+    beacon["dev"]["sh"] = json!(1280);
+    let decoded = decode_json(&beacon).unwrap();
+    assert_eq!(decoded.beacon.sequence, Some(2));
+    let device = decoded.beacon.device.unwrap();
+    assert_eq!(
+        (device.screen_width, device.screen_height),
+        (Some(800), Some(1280))
+    );
+    assert_eq!(decoded.unknown_fields, 0);
+
+    // Older scripts send neither.
+    let decoded = decode_json(&full()).unwrap();
+    assert_eq!(decoded.beacon.sequence, None);
+
+    for bad in [json!(-1), json!(1.5), json!("2"), json!(1e12)] {
+        let mut beacon = full();
+        beacon["seq"] = bad.clone();
+        beacon["dev"]["sw"] = bad.clone();
+        let decoded = decode_json(&beacon).unwrap_or_else(|error| panic!("{bad}: {error:?}"));
+        assert_eq!(decoded.beacon.sequence, None, "{bad}");
+        assert_eq!(decoded.beacon.device.unwrap().screen_width, None, "{bad}");
+        assert_eq!(decoded.dropped_hints, 2, "{bad}");
+    }
+}
+
+#[test]
 fn beacon_level_rejections() {
     let cases: Vec<(Value, DecodeReason)> = vec![
         (json!([1, 2]), DecodeReason::InvalidBeacon),
