@@ -1,5 +1,6 @@
 // The build: dist/ is exactly what the sources build to (the collector embeds dist/rum.js), the
-// size budget holds, and the sources type-check against the published declarations.
+// size budget holds, the sources type-check against the published declarations, and the docs show
+// the loader snippet the tests run.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -42,4 +43,10 @@ test('the sources type-check, and src/rum.d.ts matches what src/index.js exports
   await promisify(execFile)(process.execPath, [tsc, '-p', join(sdkDir, 'tsconfig.json')]).catch((error) => {
     assert.fail(`tsc found errors:\n${error.stdout}${error.stderr}`);
   });
+});
+
+test('docs/sdk.md shows the async loader snippet exactly as the tests run it', async () => {
+  const snippet = await readFile(join(sdkDir, 'snippet/loader.html'), 'utf8');
+  const docs = await readFile(join(sdkDir, '../docs/sdk.md'), 'utf8');
+  assert.ok(docs.includes('```html\n' + snippet), 'docs/sdk.md and sdk/snippet/loader.html differ');
 });

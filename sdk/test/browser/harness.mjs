@@ -190,6 +190,8 @@ export async function startEnvironment(sites) {
   const collector = await listen(async (req, res) => {
     const url = new URL(req.url, 'http://front');
     if (url.pathname == '/rum.js') {
+      // ?delay= ms: a script that arrives late (the loader snippet's buffering test).
+      await sleep(Number(url.searchParams.get('delay') || 0));
       res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'no-cache' });
       return res.end(rumJs);
     }

@@ -1,5 +1,42 @@
 // The test pages, rendered per request. `collector` is the origin serving rum.js (and, by default,
 // receiving its beacons).
+import { readFileSync } from 'node:fs';
+
+/** The async loader snippet exactly as docs/sdk.md gives it (sdk/snippet/loader.html). */
+const LOADER = readFileSync(new URL('../../snippet/loader.html', import.meta.url), 'utf8');
+
+/** The loader snippet for `scriptUrl` and site `key`: only the two arguments are replaced. */
+const loader = (scriptUrl, key) =>
+  LOADER.replace("'https://collector.example/rum.js'", `'${scriptUrl}'`).replace("'SITE_KEY'", `'${key}'`);
+
+/** The loader snippet before it buffered interactions (the control of the late-script test). */
+const plainLoader = (scriptUrl, key) => `<script>
+  (function (w, d, u, k) {
+    var r = (w.rum = w.rum || { q: [] });
+    ['init', 'mark', 'consent', 'flush'].forEach(function (m) {
+      r[m] = r[m] || function () { r.q.push([m, arguments]); };
+    });
+    var s = d.createElement('script');
+    s.async = true; s.src = u; s.dataset.key = k;
+    d.head.appendChild(s);
+  })(window, document, '${scriptUrl}', '${key}');
+</script>`;
+
+/** Runs web-vitals (started at once) and posts its final values to /reference as `page`. */
+const reference = (page) => `<script src="/web-vitals.attribution.iife.js"></script>
+<script>
+  window.__reference = {};
+  for (const on of ['onLCP', 'onCLS', 'onINP', 'onFCP', 'onTTFB']) {
+    webVitals[on]((m) => (__reference[m.name] = { value: m.value }), { reportAllChanges: true });
+  }
+  addEventListener('visibilitychange', () => {
+    if (document.visibilityState == 'hidden') navigator.sendBeacon('/reference', JSON.stringify({ page: '${page}', values: __reference }));
+  });
+</script>`;
+
+/** A button whose click handler blocks the main thread for `ms`. */
+const slowButton = (id, ms) =>
+  `<button id="${id}" onclick="var end = performance.now() + ${ms}; while (performance.now() < end); this.textContent = 'done'">${id}</button>`;
 
 const head = (title) => `<!doctype html><html><head><meta charset="utf-8"><title>${title}</title>
 <style>body{margin:0;font:16px/1.4 sans-serif} main{padding:8px} button{margin:4px;font-size:18px}
@@ -90,16 +127,8 @@ ${url.searchParams.has('nobeacon') ? '<script>navigator.sendBeacon = undefined;<
 
   /** The async loader snippet of docs/sdk.md, with init/mark calls queued before rum.js loads. */
   '/loader.html': (url, { collector }) => `${head('loader')}${counters}
+${loader(`${collector}/rum.js`, url.searchParams.get('key'))}
 <script>
-  (function (w, d, u, k) {
-    var r = (w.rum = w.rum || { q: [] });
-    ['init', 'mark', 'consent', 'flush'].forEach(function (m) {
-      r[m] = r[m] || function () { r.q.push([m, arguments]); };
-    });
-    var s = d.createElement('script');
-    s.async = true; s.src = u; s.dataset.key = k;
-    d.head.appendChild(s);
-  })(window, document, '${collector}/rum.js', '${url.searchParams.get('key')}');
   rum.init({ requireConsent: true });
   rum.mark('queued_mark', 5);
 </script>
@@ -110,6 +139,22 @@ ${url.searchParams.has('nobeacon') ? '<script>navigator.sendBeacon = undefined;<
   '/nav.html': (url, { collector }) => `${head('nav')}
 <script async src="${collector}/rum.js"${dataAttributes(url)}></script>
 </head><body><main><h1>Navigation ${url.searchParams.get('n') || ''}</h1><p>text</p></main></body></html>`,
+
+  /**
+   * rum.js arriving ?delay= ms late through the loader snippet (?buffer=0: the snippet before it
+   * buffered interactions), two slow buttons to press before it arrives, and web-vitals started at
+   * once as the reference.
+   */
+  '/late.html': (url, { collector }) => {
+    const script = `${collector}/rum.js?delay=${url.searchParams.get('delay') || 2500}`;
+    const key = url.searchParams.get('key');
+    const snippet = url.searchParams.get('buffer') == '0' ? plainLoader(script, key) : loader(script, key);
+    return `${head('late')}
+${reference(url.searchParams.get('page') || 'late')}
+${snippet}
+</head><body><main><h1>Late</h1><p>Text that paints first.</p>
+${slowButton('short', 20)} ${slowButton('long', 55)}</main></body></html>`;
+  },
 
   '/other.html': () => `${head('other')}</head><body><main><h1>Another page</h1></main></body></html>`,
   '/blank.html': () => `${head('blank')}</head><body></body></html>`,
