@@ -405,10 +405,13 @@ impl Stage1 {
         }
 
         self.metrics.events(&event_counts);
+        // Translated agent metrics without a page-view identity count one only from their
+        // designated metric (`counts_page_view`); every native page view counts once.
+        let counts_page_view = new_page_view && beacon.counts_page_view != Some(false);
         for index in &segments {
             let builder = &mut self.builders[*index];
             builder.beacons += 1;
-            builder.page_views += u64::from(new_page_view);
+            builder.page_views += u64::from(counts_page_view);
         }
         // A replacement lands in the window its metric was counted in, so a metric's value
         // stays in one window.

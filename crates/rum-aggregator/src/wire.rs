@@ -48,6 +48,8 @@ pub struct BeaconView<'a> {
     pub received_at_ms: i64,
     /// The beacon's place in its page view's send order (`seq`); `None` from older scripts.
     pub sequence: Option<u32>,
+    /// `Some(false)`: not a page view of its own (a translated agent metric); absent means it is.
+    pub counts_page_view: Option<bool>,
     pub connection: Option<ConnectionView<'a>>,
     pub events: Vec<EventView<'a>>,
     pub enrichment: Option<EnrichmentView<'a>>,
@@ -259,6 +261,7 @@ impl<'a> BeaconView<'a> {
                 7 => beacon.navigation_type = read_varint(reader, field, wire_type)? as i32,
                 9 => beacon.received_at_ms = read_varint(reader, field, wire_type)? as i64,
                 14 => beacon.sequence = Some(read_varint(reader, field, wire_type)? as u32),
+                16 => beacon.counts_page_view = Some(read_varint(reader, field, wire_type)? != 0),
                 10 => {
                     let message = read_bytes(reader, field, wire_type)?;
                     let connection = beacon.connection.get_or_insert_with(Default::default);
@@ -426,6 +429,8 @@ mod tests {
             sent_at_ms: 1,
             received_at_ms: 1_763_760_000_123,
             sequence: Some(3),
+            counts_page_view: Some(false),
+            agent: rum_schema::proto::Agent::WebVitals as i32,
             connection: Some(Connection {
                 effective_type: "4g".into(),
                 rtt_ms: Some(50.0),
@@ -495,6 +500,7 @@ mod tests {
         assert_eq!(view.navigation_type(), NavigationType::BackForwardCache);
         assert_eq!(view.received_at_ms, 1_763_760_000_123);
         assert_eq!(view.sequence, Some(3));
+        assert_eq!(view.counts_page_view, Some(false));
         assert_eq!(
             view.connection.as_ref().map(|c| text(c.effective_type)),
             Some("4g")
@@ -531,6 +537,7 @@ mod tests {
             navigation_type: beacon.navigation_type,
             received_at_ms: beacon.received_at_ms,
             sequence: beacon.sequence,
+            counts_page_view: beacon.counts_page_view,
             connection: beacon.connection.as_ref().map(|connection| ConnectionView {
                 effective_type: connection.effective_type.as_bytes(),
             }),

@@ -8,12 +8,16 @@
 //! encodes the protobuf and enqueues it into a `rum_transport::BeaconSink`. Every rejection is an [`HttpError`]
 //! with a machine-readable reason, answered as a small JSON body and counted.
 //!
+//! Other agents' payloads (web-vitals' metric objects, ...) go through [`agents`], which translates
+//! each into native beacon bodies that then take the same path from the decoder on.
+//!
 //! The request path must never do I/O beyond the bounded, non-blocking enqueue, never await a
 //! delivery, and never panic on client input.
 
 #![forbid(unsafe_code)]
 
 mod admin;
+pub mod agents;
 mod body;
 mod error;
 mod limits;

@@ -15,13 +15,19 @@
 //! - `rum_collector_ignored_total{what}`: `unknown_field`, `invalid_hint` (kept beacons, ignored
 //!   members).
 //! - `rum_collector_request_body_bytes` (histogram): body bytes on the wire of accepted beacons.
+//! - `rum_collector_agent_payloads_total{agent, outcome}`: other agents' payloads (`web_vitals`),
+//!   `translated` or `refused` (not a payload of that agent); each beacon a translated payload
+//!   yields is then counted like a native one (received, then accepted or in the ledger).
 
 use std::collections::HashMap;
 
 use metrics::{Counter, Histogram, counter, describe_counter, describe_histogram, histogram};
 use rum_ledger::{DropCounters, Item};
 use rum_schema::DecodeReason;
+use rum_schema::proto::Agent;
 use rum_schema::proto::event::Kind;
+
+use crate::agents::agent_label;
 
 use crate::error::{EdgeReason, HttpError, Refusal};
 
@@ -32,6 +38,7 @@ const PREFLIGHTS: &str = "rum_collector_preflights_total";
 const EVENTS_ACCEPTED: &str = "rum_collector_events_accepted_total";
 const IGNORED: &str = "rum_collector_ignored_total";
 const BODY_BYTES: &str = "rum_collector_request_body_bytes";
+const AGENT_PAYLOADS: &str = "rum_collector_agent_payloads_total";
 
 /// Status codes the edge answers with; others are counted through a slower path.
 const KNOWN_STATUSES: [u16; 12] = [202, 204, 400, 403, 404, 405, 408, 413, 415, 429, 500, 503];
@@ -49,6 +56,8 @@ pub(crate) struct CollectorMetrics {
     unknown_fields: Counter,
     invalid_hints: Counter,
     body_bytes: Histogram,
+    /// By agent (`Agent as usize`), translated then refused.
+    agent_payloads: [[Counter; 2]; 3],
 }
 
 impl CollectorMetrics {
@@ -76,6 +85,10 @@ impl CollectorMetrics {
             metrics::Unit::Bytes,
             "Body size on the wire of accepted beacons."
         );
+        describe_counter!(
+            AGENT_PAYLOADS,
+            "Other agents' payloads, translated into native beacons or refused as a whole."
+        );
         Self {
             requests_by_status: KNOWN_STATUSES
                 .iter()
@@ -93,6 +106,26 @@ impl CollectorMetrics {
             unknown_fields: counter!(IGNORED, "what" => "unknown_field"),
             invalid_hints: counter!(IGNORED, "what" => "invalid_hint"),
             body_bytes: histogram!(BODY_BYTES),
+            agent_payloads: [Agent::Rum, Agent::WebVitals, Agent::Faro].map(|agent| {
+                let label = agent_label(agent);
+                [
+                    counter!(AGENT_PAYLOADS, "agent" => label, "outcome" => "translated"),
+                    counter!(AGENT_PAYLOADS, "agent" => label, "outcome" => "refused"),
+                ]
+            }),
+        }
+    }
+
+    /// Another agent's payload, translated into beacons or refused as a whole.
+    pub(crate) fn agent_payload(&self, agent: Agent, translated: bool) {
+        let [ok, refused] = &self.agent_payloads[agent as usize];
+        if translated { ok } else { refused }.increment(1);
+    }
+
+    /// Metrics of a translated payload that could not become beacons, in the ledger as events.
+    pub(crate) fn rejected_events(&self, reasons: &[DecodeReason]) {
+        for reason in reasons {
+            self.events_refused.count(*reason);
         }
     }
 

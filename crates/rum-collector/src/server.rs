@@ -16,11 +16,13 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use rum_config::{Config, ConfigError};
 use rum_enrich::{EnrichError, EnrichOutcome, EnrichSettings, Enricher};
+use rum_schema::proto::Agent;
 use rum_schema::{BeaconDecoder, DecodeLimits};
 use rum_transport::{BeaconSink, SinkError, SinkRecord};
 use tokio::net::TcpListener;
 
 use crate::admin::{AdminServer, AdminState, MetricsExposition};
+use crate::agents;
 use crate::body::{BodyLimits, gunzip, read_body};
 use crate::error::HttpError;
 use crate::limits::{CONNECTION_LIMIT_WAITS, CONNECTIONS_OPEN, EdgeLimits};
@@ -29,7 +31,7 @@ use crate::script::BrowserScript;
 use crate::sites::{Site, SiteRegistry, SiteSettings};
 
 /// The one beacon endpoint of format v1.
-pub const BEACON_PATH: &str = "/rum/v1/beacon";
+pub const BEACON_PATH: &str = rum_config::BEACON_PATH;
 
 /// Everything the edge needs from the config, resolved once.
 #[derive(Debug, Clone)]
@@ -47,6 +49,8 @@ pub struct CollectorSettings {
     pub enrich: EnrichSettings,
     pub sites: Vec<SiteSettings>,
     pub limits: rum_config::LimitsConfig,
+    /// Where web-vitals' metric objects are posted (`collector.web_vitals_path`).
+    pub web_vitals_path: String,
 }
 
 impl CollectorSettings {
@@ -74,6 +78,7 @@ impl CollectorSettings {
             enrich: EnrichSettings::from_config(&config.enrich)?,
             sites: SiteSettings::from_config(config)?,
             limits: config.limits.clone(),
+            web_vitals_path: collector.web_vitals_path.clone(),
         })
     }
 }
@@ -331,26 +336,28 @@ async fn handle_public(
     request: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let path = request.uri().path();
+    let endpoint = shared.endpoint(path);
     let response = if shared.script.serves(path)
         && (request.method() == Method::GET || request.method() == Method::HEAD)
     {
         shared
             .script
             .respond(path, request.headers(), request.method() == Method::HEAD)
-    } else if path == BEACON_PATH && request.method() == Method::OPTIONS {
+    } else if endpoint.is_some() && request.method() == Method::OPTIONS {
         handle_preflight(&shared, &request)
     } else {
         // Everything else carries a beacon, or was meant to (a POST to a wrong path or with a
         // wrong method): it ends accepted or in the drop ledger, and counts as received first.
         shared.metrics.received();
-        if path != BEACON_PATH && !shared.script.serves(path) {
+        if endpoint.is_none() && !shared.script.serves(path) {
             reject(&shared, HttpError::NotFound, None)
-        } else if path == BEACON_PATH && request.method() == Method::POST {
+        } else if let (Some(endpoint), &Method::POST) = (endpoint, request.method()) {
             // On a task of its own: hyper drops a handler whose client disconnects, and a beacon
             // counted as received must still end accepted or in the ledger (a broken body is
             // `body_read_error`), never in between.
             let task = Arc::clone(&shared);
-            match tokio::spawn(async move { handle_beacon(&task, peer, request).await }).await {
+            let handler = async move { handle_beacon(&task, peer, request, endpoint).await };
+            match tokio::spawn(handler).await {
                 Ok(response) => response,
                 Err(error) => {
                     tracing::error!(%error, "beacon handler failed");
@@ -452,6 +459,7 @@ async fn handle_beacon(
     shared: &Shared,
     peer: IpAddr,
     request: Request<Incoming>,
+    endpoint: Agent,
 ) -> Response<Full<Bytes>> {
     let current = shared.current();
     let (site, origin) = match authorize(&current, &request) {
@@ -461,7 +469,11 @@ async fn handle_beacon(
     if let Err(error) = check_limits(shared, &current, site, peer, request.headers()) {
         return reject(shared, error, origin.as_ref());
     }
-    match accept_beacon(shared, &current, site, peer, request).await {
+    let accepted = match endpoint {
+        Agent::Rum => accept_beacon(shared, &current, site, peer, request).await,
+        agent => accept_agent_payload(shared, &current, site, peer, request, agent).await,
+    };
+    match accepted {
         Ok(mut response) => {
             add_cors(response.headers_mut(), origin.as_ref());
             response
@@ -521,15 +533,13 @@ fn check_limits(
     Ok(())
 }
 
-async fn accept_beacon(
+/// Reads a beacon-carrying body under the edge's caps: the JSON bytes, with room for the parser's
+/// padding, and the size on the wire.
+async fn read_json(
     shared: &Shared,
-    current: &Current,
-    site: &Site,
-    peer: IpAddr,
-    request: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, HttpError> {
-    let (parts, body) = request.into_parts();
-    let headers = &parts.headers;
+    headers: &HeaderMap,
+    body: Incoming,
+) -> Result<(Vec<u8>, usize), HttpError> {
     if !media_type_is_accepted(headers) {
         return Err(HttpError::UnsupportedMediaType);
     }
@@ -548,7 +558,7 @@ async fn accept_beacon(
     let wire = read_body(body, limits, &shared.limits).await?;
     let wire_bytes = wire.len();
     // Owned and with room for the parser's padding, so simd-json parses it where it is.
-    let mut json = if gzip {
+    let json = if gzip {
         let mut inflated = gunzip(&wire, limits.max_decompressed_bytes)?;
         inflated.reserve_exact(rum_schema::JSON_PADDING);
         inflated
@@ -557,8 +567,126 @@ async fn accept_beacon(
         copy.extend_from_slice(&wire);
         copy
     };
-    let mut decoded = shared.decoder.decode_vec(&mut json)?;
+    Ok((json, wire_bytes))
+}
 
+async fn accept_beacon(
+    shared: &Shared,
+    current: &Current,
+    site: &Site,
+    peer: IpAddr,
+    request: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, HttpError> {
+    let (parts, body) = request.into_parts();
+    let (mut json, wire_bytes) = read_json(shared, &parts.headers, body).await?;
+    let decoded = shared.decoder.decode_vec(&mut json)?;
+    forward(
+        shared,
+        current,
+        site,
+        peer,
+        &parts.headers,
+        decoded,
+        wire_bytes,
+    )
+    .await
+}
+
+/// Another agent's payload: translated into native beacons (`agents`), each then decoded and
+/// forwarded like a native one. The request counted as received once; each further beacon it
+/// yields is counted received too, so every beacon still ends accepted or in the ledger. Answered
+/// 202 when any beacon went through, else with the first refusal.
+async fn accept_agent_payload(
+    shared: &Shared,
+    current: &Current,
+    site: &Site,
+    peer: IpAddr,
+    request: Request<Incoming>,
+    agent: Agent,
+) -> Result<Response<Full<Bytes>>, HttpError> {
+    let (parts, body) = request.into_parts();
+    let headers = &parts.headers;
+    let (json, wire_bytes) = read_json(shared, headers, body).await?;
+    let facts = agents::RequestFacts {
+        referer: headers
+            .get(header::REFERER)
+            .and_then(|value| value.to_str().ok()),
+        received_at_ms: now_ms(),
+    };
+    let max_metrics = shared.settings.decode_limits.max_events;
+    let translation = match agent {
+        Agent::WebVitals => agents::web_vitals::translate(&json, &facts, max_metrics),
+        // `Shared::endpoint` routes no other agent here.
+        Agent::Rum | Agent::Faro => return Err(HttpError::NotFound),
+    };
+    shared.metrics.agent_payload(agent, translation.is_ok());
+    let translation = translation?;
+    shared.metrics.rejected_events(&translation.rejected);
+    for _ in 1..translation.beacons.len() {
+        shared.metrics.received();
+    }
+    let mut forwarded = 0usize;
+    let mut first_refusal = None;
+    for native in translation.beacons {
+        let mut body = native.json;
+        body.reserve_exact(rum_schema::JSON_PADDING);
+        let outcome = match shared.decoder.decode_vec(&mut body) {
+            // Its one metric refused: no empty beacon, the metric's reason refuses it.
+            Ok(decoded)
+                if decoded.beacon.events.is_empty() && !decoded.rejected_events.is_empty() =>
+            {
+                let rejection = decoded.rejected_events[0];
+                Err(HttpError::from(rum_schema::BeaconRejection::new(
+                    rejection.reason,
+                    format!("the metric's `{}` was refused", rejection.field),
+                )))
+            }
+            Ok(mut decoded) => {
+                decoded.beacon.set_agent(agent);
+                decoded.beacon.counts_page_view = native.counts_page_view;
+                forward(shared, current, site, peer, headers, decoded, wire_bytes).await
+            }
+            Err(rejection) => Err(HttpError::from(rejection)),
+        };
+        match outcome {
+            Ok(_) => forwarded += 1,
+            // The first refusal is counted by whoever answers with it; the others here.
+            Err(error) if first_refusal.is_none() => first_refusal = Some(error),
+            Err(error) => shared.metrics.refused(&error),
+        }
+    }
+    match first_refusal {
+        Some(error) if forwarded == 0 => Err(error),
+        refusal => {
+            if let Some(error) = &refusal {
+                shared.metrics.refused(error);
+            }
+            let summary = serde_json::json!({
+                "accepted": forwarded,
+                "rejected": translation.rejected.len() + usize::from(refusal.is_some()),
+            });
+            let mut response = Response::new(Full::new(Bytes::from(summary.to_string())));
+            *response.status_mut() = StatusCode::ACCEPTED;
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            Ok(response)
+        }
+    }
+}
+
+/// Enriches a decoded beacon and hands it to the sink; counts it accepted (a bot is dropped and
+/// counted by the enricher instead). Answers what the native endpoint answers.
+async fn forward(
+    shared: &Shared,
+    current: &Current,
+    site: &Site,
+    peer: IpAddr,
+    headers: &HeaderMap,
+    mut decoded: rum_schema::DecodedBeacon,
+    wire_bytes: usize,
+) -> Result<Response<Full<Bytes>>, HttpError> {
     decoded.beacon.site.clone_from(&site.id);
     decoded.beacon.received_at_ms = now_ms();
     match current
@@ -591,6 +719,17 @@ async fn accept_beacon(
 }
 
 impl Shared {
+    /// Which agent's payloads `path` takes, if it is a beacon endpoint.
+    fn endpoint(&self, path: &str) -> Option<Agent> {
+        if path == BEACON_PATH {
+            Some(Agent::Rum)
+        } else if path == self.settings.web_vitals_path {
+            Some(Agent::WebVitals)
+        } else {
+            None
+        }
+    }
+
     /// The sites and enrichment of this moment (see [`Current`]).
     fn current(&self) -> Arc<Current> {
         Arc::clone(

@@ -45,6 +45,10 @@ pub const DEFAULT_BODY_TIMEOUT_SECS: u64 = 10;
 pub const DEFAULT_CORS_MAX_AGE_SECS: u64 = 86_400;
 /// On SIGTERM, how long in-flight requests get to finish and the sink to flush.
 pub const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 15;
+/// Where web-vitals' metric objects are posted (`collector.web_vitals_path`).
+pub const DEFAULT_WEB_VITALS_PATH: &str = "/rum/v1/web-vitals";
+/// The native beacon path, which no agent path may take.
+pub const BEACON_PATH: &str = "/rum/v1/beacon";
 /// `Retry-After` sent with 503 when the sink queue is full.
 pub const DEFAULT_RETRY_AFTER_SECS: u64 = 5;
 /// In-process channel capacity, in beacons.
@@ -128,6 +132,8 @@ pub struct CollectorConfig {
     pub cors_max_age: HumanDuration,
     pub retry_after: HumanDuration,
     pub shutdown_grace: HumanDuration,
+    /// Path that takes web-vitals' metric objects (`?key=` as for beacons); docs/agents.md.
+    pub web_vitals_path: String,
 }
 
 impl Default for CollectorConfig {
@@ -147,6 +153,7 @@ impl Default for CollectorConfig {
             cors_max_age: HumanDuration::from_secs(DEFAULT_CORS_MAX_AGE_SECS),
             retry_after: HumanDuration::from_secs(DEFAULT_RETRY_AFTER_SECS),
             shutdown_grace: HumanDuration::from_secs(DEFAULT_SHUTDOWN_GRACE_SECS),
+            web_vitals_path: DEFAULT_WEB_VITALS_PATH.into(),
         }
     }
 }
@@ -348,6 +355,15 @@ impl Config {
         }
         if collector.max_body_bytes.0 == 0 {
             return invalid("collector.max_body_bytes", "must be greater than 0".into());
+        }
+        let path = &collector.web_vitals_path;
+        if !path.starts_with('/') || path.contains(['?', '#']) || path == BEACON_PATH {
+            return invalid(
+                "collector.web_vitals_path",
+                format!(
+                    "must be a path starting with `/`, without `?` or `#`, other than {BEACON_PATH}"
+                ),
+            );
         }
         if collector.max_decompressed_bytes.0 < collector.max_body_bytes.0 {
             return invalid(

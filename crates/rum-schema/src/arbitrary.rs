@@ -200,6 +200,7 @@ pub fn beacon() -> impl Strategy<Value = Beacon> {
             any::<i64>(),
             any::<i64>(),
             proptest::option::of(small_int()),
+            (any_i32(), proptest::option::of(any::<bool>())),
         ),
         proptest::option::of(connection()),
         proptest::option::of(device()),
@@ -209,7 +210,7 @@ pub fn beacon() -> impl Strategy<Value = Beacon> {
         .prop_map(
             |(
                 (version, site, session_id, page_view_id, url, referrer),
-                (navigation_type, sent_at_ms, received_at_ms, sequence),
+                (navigation_type, sent_at_ms, received_at_ms, sequence, (agent, counts_page_view)),
                 connection,
                 device,
                 events,
@@ -229,6 +230,8 @@ pub fn beacon() -> impl Strategy<Value = Beacon> {
                 events,
                 enrichment,
                 sequence,
+                agent,
+                counts_page_view,
             },
         )
 }

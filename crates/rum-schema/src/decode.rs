@@ -90,7 +90,7 @@ pub struct BeaconRejection {
 }
 
 impl BeaconRejection {
-    fn new(reason: DecodeReason, detail: impl Into<String>) -> Self {
+    pub fn new(reason: DecodeReason, detail: impl Into<String>) -> Self {
         Self {
             reason,
             detail: detail.into(),

@@ -52,6 +52,8 @@ impl Writer {
             events,
             enrichment,
             sequence,
+            agent,
+            counts_page_view,
         } = beacon;
         self.uint32(1, *version);
         self.string(2, site);
@@ -75,6 +77,11 @@ impl Writer {
             self.message(13, |writer| writer.enrichment(enrichment));
         }
         self.optional_uint32(14, *sequence);
+        self.int32(15, *agent);
+        if let Some(counts) = counts_page_view {
+            self.key(16, VARINT);
+            self.buf.push(u8::from(*counts));
+        }
     }
 
     fn connection(&mut self, connection: &Connection) {

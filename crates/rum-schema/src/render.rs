@@ -27,6 +27,12 @@ pub fn beacon_to_json(beacon: &proto::Beacon) -> Value {
     if let Some(sequence) = beacon.sequence {
         object.insert("seq".into(), json!(sequence));
     }
+    if beacon.agent() != proto::Agent::Rum {
+        object.insert("agent".into(), json!(beacon.agent().as_str_name()));
+    }
+    if let Some(counts) = beacon.counts_page_view {
+        object.insert("counts_page_view".into(), json!(counts));
+    }
     object.insert("recv".into(), json!(beacon.received_at_ms));
     if let Some(connection) = &beacon.connection {
         object.insert("conn".into(), connection_to_json(connection));

@@ -25,6 +25,12 @@ export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const USER_AGENT =
   'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36';
 
+/** What the collector front forwards to rum: the native beacon path and the agents' paths. */
+const BEACON_PATHS = ['/rum/v1/beacon', '/rum/v1/web-vitals'];
+
+/** Requests (recorded) that reached rum on an agent's path, for a site key, in arrival order. */
+export const agentRequests = (beacons, path, key) => beacons.filter((record) => record.path == path && record.key == key);
+
 export const sleep = (ms) => new Promise((done) => setTimeout(done, ms));
 
 /** Polls `probe` until it returns a truthy value (returned) or `timeoutMs` passes (throws `what`). */
@@ -184,6 +190,7 @@ export async function startEnvironment(sites) {
   const rumJs = await readFile(join(sdkDir, 'dist/rum.js'));
   const heroImage = noiseBitmap();
   const referenceJs = await readFile(join(sdkDir, 'node_modules/web-vitals/dist/web-vitals.attribution.iife.js'));
+  const webVitalsJs = await readFile(join(sdkDir, 'node_modules/web-vitals/dist/web-vitals.iife.js'));
 
   /** Every request the collector front got: {key, path, body, status, answer, origin}. */
   const beacons = [];
@@ -197,7 +204,7 @@ export async function startEnvironment(sites) {
     }
     const body = await readBody(req);
     const record = { key: url.searchParams.get('key'), path: url.pathname, method: req.method, headers: req.headers, body: body.toString() };
-    if (url.pathname != '/rum/v1/beacon') {
+    if (!BEACON_PATHS.includes(url.pathname)) {
       beacons.push({ ...record, status: 404 });
       return res.writeHead(404).end();
     }
@@ -218,6 +225,10 @@ export async function startEnvironment(sites) {
     if (url.pathname == '/web-vitals.attribution.iife.js') {
       res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8' });
       return res.end(referenceJs);
+    }
+    if (url.pathname == '/web-vitals.iife.js') {
+      res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8' });
+      return res.end(webVitalsJs);
     }
     if (url.pathname == '/hero.bmp') {
       // The "large late image" (shown at 1000x500), answered after ?delay= ms.

@@ -156,6 +156,40 @@ ${snippet}
 ${slowButton('short', 20)} ${slowButton('long', 55)}</main></body></html>`;
   },
 
+  /**
+   * Google's web-vitals (standard build) with its README's `sendToAnalytics`, pointed at rum's
+   * web-vitals path: a large late image (LCP), a late banner (CLS) and a slow button (INP). What
+   * web-vitals reported is kept in `__reported` for the test to compare.
+   */
+  '/webvitals.html': (url, { collector }) => `${head('webvitals')}
+<script src="/web-vitals.iife.js"></script>
+<script>
+  window.__reported = {};
+  const endpoint = '${collector}/rum/v1/web-vitals?key=${url.searchParams.get('key')}';
+  function sendToAnalytics(metric) {
+    __reported[metric.name] = metric.value;
+    const body = JSON.stringify(metric);
+    (navigator.sendBeacon && navigator.sendBeacon(endpoint, body)) || fetch(endpoint, { body, method: 'POST', keepalive: true });
+  }
+  webVitals.onCLS(sendToAnalytics);
+  webVitals.onINP(sendToAnalytics);
+  webVitals.onLCP(sendToAnalytics);
+  webVitals.onFCP(sendToAnalytics);
+  webVitals.onTTFB(sendToAnalytics);
+</script>
+</head><body><div id="top"></div><main><h1>web-vitals</h1><p>Text that paints first.</p>
+<img id="hero" src="/hero.bmp?delay=700" alt="">
+${slowButton('buy', 120)}</main>
+<script>
+  setTimeout(() => {
+    const banner = document.createElement('div');
+    banner.id = 'banner';
+    banner.textContent = 'Sale!';
+    document.getElementById('top').appendChild(banner);
+  }, 1300);
+</script>
+</body></html>`,
+
   '/other.html': () => `${head('other')}</head><body><main><h1>Another page</h1></main></body></html>`,
   '/blank.html': () => `${head('blank')}</head><body></body></html>`,
 };
