@@ -241,17 +241,18 @@ local function envelope(sent, events)
   }
   local ref = referrer()
   if ref ~= "" or random() < 0.5 then parts[#parts + 1] = ',"ref":' .. json_string(ref) end
-  parts[#parts + 1] = format(',"nav":"%s","sent":%.0f', weighted({
+  parts[#parts + 1] = format(',"nav":"%s","sent":%.0f,"seq":%d', weighted({
     { 0.8, "navigate" }, { 0.08, "reload" }, { 0.07, "back-forward" }, { 0.03, "back-forward-cache" }, { 0.02, "prerender" },
-  }), sent)
+  }), sent, random(0, 2))
   if random() < 0.7 then -- Chromium: Network Information API and deviceMemory
-    parts[#parts + 1] = format(',"conn":{"type":"%s","rtt":%d,"down":%s,"save":%s},"dev":{"mem":%s,"cores":%d,"touch":%d,"vw":%d,"vh":%d}',
+    parts[#parts + 1] = format(',"conn":{"type":"%s","rtt":%d,"down":%s,"save":%s},"dev":{"mem":%s,"cores":%d,"touch":%d,"vw":%d,"vh":%d,"sw":%d,"sh":%d}',
       pick({ "4g", "4g", "4g", "3g", "slow-2g" }), 50 * random(0, 12), f1(pick({ 1.5, 3.2, 10, 10 })), random() < 0.05 and "true" or "false",
       pick({ "0.5", "2", "4", "8", "8" }), pick({ 2, 4, 8, 8, 12 }), pick({ 0, 0, 5, 10 }), pick({ 390, 412, 1280, 1440, 1920 }),
-      pick({ 664, 800, 900, 1080 }))
+      pick({ 664, 800, 900, 1080 }), pick({ 412, 800, 1920 }), pick({ 915, 1280, 1080 }))
   else -- Safari / Firefox: no connection info, no deviceMemory
-    parts[#parts + 1] = format(',"dev":{"cores":%d,"touch":%d,"vw":%d,"vh":%d}',
-      pick({ 4, 8, 10 }), pick({ 0, 5 }), pick({ 390, 430, 1440, 1512 }), pick({ 664, 745, 900, 982 }))
+    parts[#parts + 1] = format(',"dev":{"cores":%d,"touch":%d,"vw":%d,"vh":%d,"sw":%d,"sh":%d}',
+      pick({ 4, 8, 10 }), pick({ 0, 5 }), pick({ 390, 430, 1440, 1512 }), pick({ 664, 745, 900, 982 }),
+      pick({ 390, 834, 1512 }), pick({ 844, 1194, 982 }))
   end
   parts[#parts + 1] = ',"events":[' .. concat(events, ",") .. "]}"
   return concat(parts)

@@ -6,13 +6,15 @@
 # (callgrind, instrumentation off until the warmup is done), drives it with wrk and
 # benches/load/beacon_mix.lua for WARMUP then DURATION seconds, and prints:
 #   total:      every instruction of the process in the measured window / beacons accepted
-#   collector:  the connection tasks alone (hyper, decode, enrich, encode, enqueue), without the
-#               aggregator thread and the tokio scheduler around them
+#   collector:  the connection tasks and the beacon handler tasks they spawn (hyper, decode, enrich,
+#               encode, enqueue), without the aggregator thread and the tokio scheduler around them
 # The aggregator's share is over-weighted here: valgrind slows the request rate ~50x, so its
 # once-a-second flush covers fewer beacons than at full speed.
 #
 # Usage: benches/load/collector_instructions.sh [RUM_BIN] (default target/release/rum)
-#   DURATION (8), WARMUP (3), CONNECTIONS (8) from the environment; CLIENT_CPU (1) pins wrk.
+#   DURATION (8), WARMUP (3), CONNECTIONS (8) from the environment; CLIENT_CPU (1) pins wrk;
+#   MIX (benches/load/beacon_mix.lua) and ENDPOINT (/rum/v1/beacon) pick another load, e.g.
+#   MIX=benches/load/one_vital.lua ONE_VITAL_FORMAT=web_vitals ENDPOINT=/rum/v1/web-vitals.
 # Needs valgrind (callgrind_control, callgrind_annotate), wrk, curl, python3. Loopback only; stops
 # everything it started.
 set -euo pipefail
@@ -24,6 +26,8 @@ DURATION=${DURATION:-8}
 WARMUP=${WARMUP:-3}
 CONNECTIONS=${CONNECTIONS:-8}
 CLIENT_CPU=${CLIENT_CPU:-1}
+MIX=${MIX:-benches/load/beacon_mix.lua}
+ENDPOINT=${ENDPOINT:-/rum/v1/beacon}
 
 die() { echo "collector_instructions: error: $*" >&2; exit 1; }
 for tool in valgrind callgrind_control callgrind_annotate wrk curl python3 taskset; do
@@ -58,7 +62,7 @@ accepted() {
 }
 load() { # seconds
   timeout $(( $1 + 60 )) taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNECTIONS" -d"${1}s" \
-    -s benches/load/beacon_mix.lua "http://127.0.0.1:$PORT/rum/v1/beacon?key=demo" > "$TMP/wrk.txt" 2>&1 \
+    -s "$MIX" "http://127.0.0.1:$PORT$ENDPOINT?key=demo" > "$TMP/wrk.txt" 2>&1 \
     || { cat "$TMP/wrk.txt" >&2; die "wrk failed"; }
 }
 
@@ -78,8 +82,14 @@ beacons=$(( ${after%.*} - ${before%.*} ))
 profile=$(ls -t "$TMP"/callgrind.out.*.1 2>/dev/null | head -n 1)
 [[ -n "$profile" ]] || die "callgrind wrote no profile"
 callgrind_annotate --inclusive=yes "$profile" > "$TMP/inclusive.txt" 2>/dev/null
+[[ -n "${KEEP_PROFILE:-}" ]] && cp "$TMP/inclusive.txt" "$KEEP_PROFILE"
 total=$(awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1; exit }' "$TMP/inclusive.txt")
-# The connection task: the future spawned per accepted socket in rum_collector::server.
-collector=$(awk 'index($0, "server.rs:rum_collector::server::Collector::run::{{closure}}::{{closure}}") {
-  gsub(",", "", $1); print $1; exit }' "$TMP/inclusive.txt")
+# The connection task (the future spawned per accepted socket in rum_collector::server) plus the
+# beacon handler, which runs on a task of its own (so a client disconnect cannot cancel it).
+inclusive_of() {
+  awk -v symbol="$1" 'index($0, symbol) { gsub(",", "", $1); print $1; exit }' "$TMP/inclusive.txt"
+}
+connection=$(inclusive_of "server.rs:rum_collector::server::Collector::run::{{closure}}::{{closure}}")
+handler=$(inclusive_of "server.rs:rum_collector::server::handle_public::{{closure}}::{{closure}}")
+collector=$(( ${connection:-0} + ${handler:-0} ))
 echo "beacons=$beacons total_per_beacon=$(( total / beacons )) collector_per_beacon=$(( ${collector:-0} / beacons ))"
