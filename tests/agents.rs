@@ -133,3 +133,113 @@ fn malformed_web_vitals_payloads_are_refused_with_a_reason_and_lose_nothing_else
         rum.metric("rum_collector_beacons_accepted_total") + refused
     );
 }
+
+/// What the Faro Web SDK 2.12.1 sent from Chromium 156 for one page load, in two batches.
+const FARO_BATCH_1: &str = include_str!("../crates/rum-collector/fixtures/faro_batch_1.json");
+const FARO_BATCH_2: &str = include_str!("../crates/rum-collector/fixtures/faro_batch_2.json");
+
+fn post_faro(rum: &Rum, path: &str, key: Option<&str>, body: &str) -> http::HttpResponse {
+    let mut headers = vec![
+        ("Content-Type", "application/json".to_owned()),
+        ("Content-Length", body.len().to_string()),
+        ("x-faro-session-id", "MeNYxRdcCr".to_owned()),
+    ];
+    if let Some(key) = key {
+        headers.push(("x-api-key", key.to_owned()));
+    }
+    http::request(rum.public, "POST", path, &headers, body.as_bytes())
+}
+
+#[test]
+fn faro_batches_of_one_page_load_count_one_page_view_with_its_vitals_error_and_timing() {
+    let rum = Rum::standalone().unwrap();
+    let response = post_faro(&rum, "/collect", Some("demo"), FARO_BATCH_1);
+    assert_eq!(response.status, 202, "{}", response.text());
+    // The key in the path works too (`/collect/{app_key}`).
+    let response = post_faro(&rum, "/collect/demo", None, FARO_BATCH_2);
+    assert_eq!(response.status, 202, "{}", response.text());
+
+    wait::wait_until(
+        "the aggregator's page view",
+        Duration::from_secs(10),
+        || rum.metric(r#"rum_lcp_window_samples{view="site",site="demo",window="5m"}"#) == 1.0,
+    );
+    let metrics = rum.metrics();
+    let value = |key: &str| metrics.get(key).copied().unwrap_or(0.0);
+    assert_eq!(
+        value(r#"rum_page_views_total{view="site",site="demo"}"#),
+        1.0
+    );
+    for vital in ["lcp", "fcp", "ttfb", "nav_load"] {
+        assert_eq!(
+            value(&format!(
+                r#"rum_{vital}_window_samples{{view="site",site="demo",window="5m"}}"#
+            )),
+            1.0,
+            "{vital}"
+        );
+    }
+    let lcp =
+        value(r#"rum_lcp_window_seconds{view="site",site="demo",window="5m",quantile="0.5"}"#);
+    assert!((0.292..=0.2953).contains(&lcp), "LCP {lcp}");
+    assert_eq!(
+        value(r#"rum_errors_total{view="site",site="demo",kind="error"}"#),
+        1.0
+    );
+    assert_eq!(
+        value(r#"rum_collector_agent_payloads_total{agent="faro",outcome="translated"}"#),
+        2.0
+    );
+    // session_start is not translated: counted, not lost silently.
+    assert_eq!(
+        value(r#"rum_dropped_total{stage="edge",reason="unknown_event_type",item="event"}"#),
+        1.0
+    );
+}
+
+#[test]
+fn faro_keys_preflights_and_malformed_payloads() {
+    let rum = Rum::standalone().unwrap();
+    assert_eq!(
+        post_faro(&rum, "/collect", None, FARO_BATCH_1).json()["error"],
+        "missing_key"
+    );
+    assert_eq!(
+        post_faro(&rum, "/collect", Some("nope"), FARO_BATCH_1).json()["error"],
+        "unknown_key"
+    );
+    assert_eq!(
+        post_faro(&rum, "/collect", Some("demo"), "{\"meta\": 1}").json()["error"],
+        "invalid_field_type"
+    );
+    assert_eq!(
+        post_faro(&rum, "/collect", Some("demo"), "[]").json()["error"],
+        "invalid_beacon"
+    );
+    // A preflight carries no x-api-key: answered for an origin a site allows, with Faro's headers.
+    let preflight = http::request(
+        rum.public,
+        "OPTIONS",
+        "/collect",
+        &[
+            ("Origin", "https://shop.example".to_owned()),
+            ("Access-Control-Request-Method", "POST".to_owned()),
+            (
+                "Access-Control-Request-Headers",
+                "content-type,x-api-key,x-faro-session-id".to_owned(),
+            ),
+        ],
+        b"",
+    );
+    assert_eq!(preflight.status, 204);
+    let allowed = preflight
+        .header("access-control-allow-headers")
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        allowed.contains("x-api-key")
+            && allowed.contains("x-faro-session-id")
+            && allowed.contains("idempotency-key"),
+        "{allowed}"
+    );
+}

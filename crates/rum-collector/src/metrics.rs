@@ -15,7 +15,7 @@
 //! - `rum_collector_ignored_total{what}`: `unknown_field`, `invalid_hint` (kept beacons, ignored
 //!   members).
 //! - `rum_collector_request_body_bytes` (histogram): body bytes on the wire of accepted beacons.
-//! - `rum_collector_agent_payloads_total{agent, outcome}`: other agents' payloads (`web_vitals`),
+//! - `rum_collector_agent_payloads_total{agent, outcome}`: other agents' payloads (`web_vitals`, `faro`),
 //!   `translated` or `refused` (not a payload of that agent); each beacon a translated payload
 //!   yields is then counted like a native one (received, then accepted or in the ledger).
 

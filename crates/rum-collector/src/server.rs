@@ -51,6 +51,8 @@ pub struct CollectorSettings {
     pub limits: rum_config::LimitsConfig,
     /// Where web-vitals' metric objects are posted (`collector.web_vitals_path`).
     pub web_vitals_path: String,
+    /// Where the Faro Web SDK posts (`collector.faro_path`, and `{faro_path}/{key}`).
+    pub faro_path: String,
 }
 
 impl CollectorSettings {
@@ -79,6 +81,7 @@ impl CollectorSettings {
             sites: SiteSettings::from_config(config)?,
             limits: config.limits.clone(),
             web_vitals_path: collector.web_vitals_path.clone(),
+            faro_path: collector.faro_path.clone(),
         })
     }
 }
@@ -343,8 +346,8 @@ async fn handle_public(
         shared
             .script
             .respond(path, request.headers(), request.method() == Method::HEAD)
-    } else if endpoint.is_some() && request.method() == Method::OPTIONS {
-        handle_preflight(&shared, &request)
+    } else if let (Some(endpoint), &Method::OPTIONS) = (endpoint, request.method()) {
+        handle_preflight(&shared, &request, endpoint)
     } else {
         // Everything else carries a beacon, or was meant to (a POST to a wrong path or with a
         // wrong method): it ends accepted or in the drop ledger, and counts as received first.
@@ -405,16 +408,33 @@ fn query_key(request: &Request<Incoming>) -> Option<&str> {
         .filter(|key| !key.is_empty())
 }
 
-/// Resolves the site and checks the origin; returns the `Origin` to echo in CORS headers.
+/// Faro's site key header.
+const FARO_KEY_HEADER: &str = "x-api-key";
+/// Faro's session id header.
+const FARO_SESSION_HEADER: &str = "x-faro-session-id";
+
+/// Resolves the site and checks the origin; returns the `Origin` to echo in CORS headers. The key
+/// is in `?key=`, except for Faro: its `x-api-key` header or the `{faro_path}/{key}` path, compared
+/// in constant time (Faro's own receiver treats it as an API key).
 fn authorize<'s>(
+    shared: &Shared,
     current: &'s Current,
     request: &Request<Incoming>,
+    endpoint: Agent,
 ) -> Result<(&'s Arc<Site>, Option<HeaderValue>), HttpError> {
-    let key = query_key(request).ok_or(HttpError::MissingKey)?;
-    let site = current
-        .sites
-        .site_for_key(key)
-        .ok_or(HttpError::UnknownKey)?;
+    let site = if endpoint == Agent::Faro {
+        let key = request
+            .headers()
+            .get(FARO_KEY_HEADER)
+            .and_then(|value| value.to_str().ok())
+            .or_else(|| shared.faro_path_key(request.uri().path()))
+            .ok_or(HttpError::MissingKey)?;
+        current.sites.site_for_key_constant_time(key)
+    } else {
+        let key = query_key(request).ok_or(HttpError::MissingKey)?;
+        current.sites.site_for_key(key)
+    }
+    .ok_or(HttpError::UnknownKey)?;
     let origin = request.headers().get(header::ORIGIN);
     let origin_text = origin.and_then(|value| value.to_str().ok());
     if !site.allows_origin(origin_text) {
@@ -423,11 +443,29 @@ fn authorize<'s>(
     Ok((site, origin.cloned()))
 }
 
-fn handle_preflight(shared: &Shared, request: &Request<Incoming>) -> Response<Full<Bytes>> {
+fn handle_preflight(
+    shared: &Shared,
+    request: &Request<Incoming>,
+    endpoint: Agent,
+) -> Response<Full<Bytes>> {
     // A preflight carries no beacon: it is counted as a preflight, not in the drop ledger.
     let current = shared.current();
-    let origin = match authorize(&current, request) {
-        Ok((_site, origin)) => origin,
+    let authorized = match authorize(shared, &current, request, endpoint) {
+        // Faro's key travels in a header, which a preflight does not carry: it is answered for
+        // an origin some site allows, and the POST is checked against its own site.
+        Err(HttpError::MissingKey) if endpoint == Agent::Faro => {
+            let origin = request.headers().get(header::ORIGIN);
+            let origin_text = origin.and_then(|value| value.to_str().ok());
+            if current.sites.any_allows_origin(origin_text) {
+                Ok(origin.cloned())
+            } else {
+                Err(HttpError::OriginNotAllowed)
+            }
+        }
+        other => other.map(|(_site, origin)| origin),
+    };
+    let origin = match authorized {
+        Ok(origin) => origin,
         Err(error) => {
             shared.metrics.preflight(false);
             let mut response = error.into_response();
@@ -446,7 +484,10 @@ fn handle_preflight(shared: &Shared, request: &Request<Incoming>) -> Response<Fu
     );
     headers.insert(
         header::ACCESS_CONTROL_ALLOW_HEADERS,
-        HeaderValue::from_static("Content-Type, Content-Encoding"),
+        // Faro sends its key, session and (since 2.x) an idempotency key in headers.
+        HeaderValue::from_static(
+            "Content-Type, Content-Encoding, x-api-key, x-faro-session-id, idempotency-key",
+        ),
     );
     headers.insert(
         header::ACCESS_CONTROL_MAX_AGE,
@@ -462,7 +503,7 @@ async fn handle_beacon(
     endpoint: Agent,
 ) -> Response<Full<Bytes>> {
     let current = shared.current();
-    let (site, origin) = match authorize(&current, &request) {
+    let (site, origin) = match authorize(shared, &current, &request, endpoint) {
         Ok(authorized) => authorized,
         Err(error) => return reject(shared, error, None),
     };
@@ -616,8 +657,14 @@ async fn accept_agent_payload(
     let max_metrics = shared.settings.decode_limits.max_events;
     let translation = match agent {
         Agent::WebVitals => agents::web_vitals::translate(&json, &facts, max_metrics),
-        // `Shared::endpoint` routes no other agent here.
-        Agent::Rum | Agent::Faro => return Err(HttpError::NotFound),
+        Agent::Faro => {
+            let session = headers
+                .get(FARO_SESSION_HEADER)
+                .and_then(|value| value.to_str().ok());
+            agents::faro::translate(&json, &facts, session, max_metrics)
+        }
+        // `Shared::endpoint` routes native beacons to `accept_beacon`.
+        Agent::Rum => return Err(HttpError::NotFound),
     };
     shared.metrics.agent_payload(agent, translation.is_ok());
     let translation = translation?;
@@ -725,9 +772,18 @@ impl Shared {
             Some(Agent::Rum)
         } else if path == self.settings.web_vitals_path {
             Some(Agent::WebVitals)
+        } else if path == self.settings.faro_path || self.faro_path_key(path).is_some() {
+            Some(Agent::Faro)
         } else {
             None
         }
+    }
+
+    /// The key in a `{faro_path}/{key}` path.
+    fn faro_path_key<'p>(&self, path: &'p str) -> Option<&'p str> {
+        path.strip_prefix(self.settings.faro_path.as_str())?
+            .strip_prefix('/')
+            .filter(|key| !key.is_empty() && !key.contains('/'))
     }
 
     /// The sites and enrichment of this moment (see [`Current`]).

@@ -104,6 +104,34 @@ impl SiteRegistry {
     pub fn site_for_key(&self, key: &str) -> Option<&Arc<Site>> {
         self.by_key.get(key)
     }
+
+    /// [`Self::site_for_key`] without a hash lookup: every key is compared in full, so the time
+    /// taken does not depend on how much of a key matched (for agents that send it as an API key).
+    pub fn site_for_key_constant_time(&self, key: &str) -> Option<&Arc<Site>> {
+        let mut found = None;
+        for (candidate, site) in &self.by_key {
+            if constant_time_eq(candidate.as_bytes(), key.as_bytes()) {
+                found = Some(site);
+            }
+        }
+        found
+    }
+
+    /// Whether any site accepts beacons from `origin` (a preflight that carries no key).
+    pub fn any_allows_origin(&self, origin: Option<&str>) -> bool {
+        self.by_key.values().any(|site| site.allows_origin(origin))
+    }
+}
+
+/// Equal bytes, compared without an early exit (the lengths are not secret: keys are public).
+fn constant_time_eq(left: &[u8], right: &[u8]) -> bool {
+    if left.len() != right.len() {
+        return false;
+    }
+    left.iter()
+        .zip(right)
+        .fold(0u8, |difference, (a, b)| difference | (a ^ b))
+        == 0
 }
 
 #[cfg(test)]

@@ -47,6 +47,8 @@ pub const DEFAULT_CORS_MAX_AGE_SECS: u64 = 86_400;
 pub const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 15;
 /// Where web-vitals' metric objects are posted (`collector.web_vitals_path`).
 pub const DEFAULT_WEB_VITALS_PATH: &str = "/rum/v1/web-vitals";
+/// Where the Grafana Faro Web SDK posts (`collector.faro_path`; `{path}/{app_key}` too).
+pub const DEFAULT_FARO_PATH: &str = "/collect";
 /// The native beacon path, which no agent path may take.
 pub const BEACON_PATH: &str = "/rum/v1/beacon";
 /// `Retry-After` sent with 503 when the sink queue is full.
@@ -134,6 +136,8 @@ pub struct CollectorConfig {
     pub shutdown_grace: HumanDuration,
     /// Path that takes web-vitals' metric objects (`?key=` as for beacons); docs/agents.md.
     pub web_vitals_path: String,
+    /// Path that takes Faro Web SDK payloads, and `{faro_path}/{key}`; docs/agents.md.
+    pub faro_path: String,
 }
 
 impl Default for CollectorConfig {
@@ -154,6 +158,7 @@ impl Default for CollectorConfig {
             retry_after: HumanDuration::from_secs(DEFAULT_RETRY_AFTER_SECS),
             shutdown_grace: HumanDuration::from_secs(DEFAULT_SHUTDOWN_GRACE_SECS),
             web_vitals_path: DEFAULT_WEB_VITALS_PATH.into(),
+            faro_path: DEFAULT_FARO_PATH.into(),
         }
     }
 }
@@ -356,13 +361,23 @@ impl Config {
         if collector.max_body_bytes.0 == 0 {
             return invalid("collector.max_body_bytes", "must be greater than 0".into());
         }
-        let path = &collector.web_vitals_path;
-        if !path.starts_with('/') || path.contains(['?', '#']) || path == BEACON_PATH {
+        for (key, path) in [
+            ("collector.web_vitals_path", &collector.web_vitals_path),
+            ("collector.faro_path", &collector.faro_path),
+        ] {
+            if !path.starts_with('/') || path.contains(['?', '#']) || path == BEACON_PATH {
+                return invalid(
+                    key,
+                    format!(
+                        "must be a path starting with `/`, without `?` or `#`, other than {BEACON_PATH}"
+                    ),
+                );
+            }
+        }
+        if collector.faro_path == collector.web_vitals_path {
             return invalid(
-                "collector.web_vitals_path",
-                format!(
-                    "must be a path starting with `/`, without `?` or `#`, other than {BEACON_PATH}"
-                ),
+                "collector.faro_path",
+                "must differ from collector.web_vitals_path".into(),
             );
         }
         if collector.max_decompressed_bytes.0 < collector.max_body_bytes.0 {

@@ -1,4 +1,5 @@
-// In real headless Chromium through `rum standalone`: a page running Google's web-vitals with its
+// In real headless Chromium through `rum standalone`, two agents a site may already run, each pointed
+// at rum and nothing else changed. A page running Google's web-vitals with its
 // README's `sendToAnalytics`, pointed at rum's web-vitals path (nothing else changed), ends up as
 // one page view whose LCP, CLS, INP, FCP and TTFB in the aggregator equal what web-vitals itself
 // reported on the page.
@@ -8,7 +9,7 @@ import { agentRequests, startEnvironment, waitFor } from './harness.mjs';
 
 let env;
 before(async () => {
-  env = await startEnvironment(['wv']);
+  env = await startEnvironment(['wv', 'faro']);
 }, { timeout: 60000 });
 after(async () => {
   await env?.stop();
@@ -68,5 +69,76 @@ test('web-vitals with the README sendToAnalytics: page views and vitals as web-v
   assert.ok(reported.CLS > 0, `the banner shifted the layout: CLS ${reported.CLS}`);
   assert.ok(reported.INP >= 120, `the slow button: INP ${reported.INP}`);
   assert.equal(await env.metric('rum_collector_agent_payloads_total', { agent: 'web_vitals', outcome: 'translated' }), requests.length);
+  await page.context().close();
+});
+
+test('the Grafana Faro Web SDK pointed at /collect: one page view, its vitals, error and navigation timing', { timeout: 120000 }, async () => {
+  const page = await env.newPage();
+  await page.goto(`${env.pageOrigin}/faro.html?key=faro-key`);
+  await page.waitForFunction(() => document.getElementById('banner') && document.getElementById('hero').complete, null, { timeout: 20000 });
+  await page.waitForTimeout(500);
+  await page.click('#buy');
+  for (let move = 0; move < 6; move++) {
+    await page.screenshot();
+    await page.mouse.move(1 + (move % 2), 1);
+    await page.waitForTimeout(150);
+  }
+  await page.goto(`${env.pageOrigin}/blank.html`);
+
+  // What Faro sent (it batches; the last value of each vital wins), read from the bodies.
+  const sent = () => {
+    const vitals = {};
+    let errors = 0;
+    let navigations = 0;
+    for (const request of agentRequests(env.beacons, '/collect', 'faro-key')) {
+      const payload = JSON.parse(request.body);
+      for (const measurement of payload.measurements || []) {
+        if (measurement.type != 'web-vitals') continue;
+        for (const name of ['lcp', 'inp', 'cls', 'fcp', 'ttfb']) {
+          if (name in measurement.values) vitals[name.toUpperCase()] = measurement.values[name];
+        }
+      }
+      errors += (payload.exceptions || []).length;
+      navigations += (payload.events || []).filter((event) => event.name == 'faro.performance.navigation').length;
+    }
+    return { vitals, errors, navigations };
+  };
+  await waitFor('Faro to send LCP, the error and the navigation', () => {
+    const { vitals, errors, navigations } = sent();
+    return 'LCP' in vitals && errors >= 1 && navigations >= 1;
+  }, 20000);
+  await page.waitForTimeout(1500);
+  const { vitals, errors, navigations } = sent();
+  console.log(`Faro sent ${JSON.stringify(vitals)}, ${errors} error(s), ${navigations} navigation(s)`);
+  for (const request of agentRequests(env.beacons, '/collect', 'faro-key')) assert.equal(request.status, 202, request.answer);
+
+  const site = { view: 'site', site: 'faro' };
+  const window5m = { ...site, window: '5m' };
+  await waitFor('the aggregator to count the page view and the LCP', async () =>
+    (await env.metric('rum_page_views_total', site)) == 1 && (await env.metric('rum_lcp_window_samples', window5m)) == 1,
+  20000);
+  const quantiles = {
+    LCP: ['rum_lcp_window_seconds', 'rum_lcp_window_samples', 1000],
+    CLS: ['rum_cls_window', 'rum_cls_window_samples', 1],
+    INP: ['rum_inp_window_seconds', 'rum_inp_window_samples', 1000],
+    FCP: ['rum_fcp_window_seconds', 'rum_fcp_window_samples', 1000],
+    TTFB: ['rum_ttfb_window_seconds', 'rum_ttfb_window_samples', 1000],
+  };
+  for (const [name, [quantile, samples, perUnit]] of Object.entries(quantiles)) {
+    if (!(name in vitals)) {
+      // Faro did not send it (its batch on hide can leave before web-vitals reports): nothing counted.
+      assert.equal((await env.metric(samples, window5m)) ?? 0, 0, `${name} was not sent but counted`);
+      continue;
+    }
+    assert.equal(await env.metric(samples, window5m), 1, `${name} counted once`);
+    const median = await env.metric(quantile, { ...window5m, quantile: '0.5' });
+    const expected = vitals[name] / perUnit;
+    assert.ok(Math.abs(median - expected) <= Math.max(expected * 0.011, 0.001), `${name}: metrics ${median}, Faro ${expected}`);
+  }
+  assert.ok(['LCP', 'FCP', 'TTFB'].every((name) => name in vitals), `Faro sent ${JSON.stringify(vitals)}`);
+  assert.equal(navigations, 1);
+  assert.equal(await env.metric('rum_nav_load_window_samples', window5m), 1, 'navigation timing');
+  assert.equal(await env.metric('rum_errors_total', { ...site, kind: 'error' }), errors, 'errors');
+  assert.equal(await env.metric('rum_collector_agent_payloads_total', { agent: 'faro', outcome: 'translated' }), agentRequests(env.beacons, '/collect', 'faro-key').length);
   await page.context().close();
 });

@@ -26,10 +26,14 @@ const USER_AGENT =
   'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36';
 
 /** What the collector front forwards to rum: the native beacon path and the agents' paths. */
-const BEACON_PATHS = ['/rum/v1/beacon', '/rum/v1/web-vitals'];
+const BEACON_PATHS = ['/rum/v1/beacon', '/rum/v1/web-vitals', '/collect'];
 
-/** Requests (recorded) that reached rum on an agent's path, for a site key, in arrival order. */
-export const agentRequests = (beacons, path, key) => beacons.filter((record) => record.path == path && record.key == key);
+/**
+ * Requests (recorded) that reached rum on an agent's path for a site key (`?key=`, or Faro's
+ * `x-api-key` header), in arrival order.
+ */
+export const agentRequests = (beacons, path, key) =>
+  beacons.filter((record) => record.path == path && (record.key ?? record.headers['x-api-key']) == key);
 
 export const sleep = (ms) => new Promise((done) => setTimeout(done, ms));
 
@@ -191,6 +195,7 @@ export async function startEnvironment(sites) {
   const heroImage = noiseBitmap();
   const referenceJs = await readFile(join(sdkDir, 'node_modules/web-vitals/dist/web-vitals.attribution.iife.js'));
   const webVitalsJs = await readFile(join(sdkDir, 'node_modules/web-vitals/dist/web-vitals.iife.js'));
+  const faroJs = await readFile(join(sdkDir, 'node_modules/@grafana/faro-web-sdk/dist/bundle/faro-web-sdk.iife.js'));
 
   /** Every request the collector front got: {key, path, body, status, answer, origin}. */
   const beacons = [];
@@ -229,6 +234,10 @@ export async function startEnvironment(sites) {
     if (url.pathname == '/web-vitals.iife.js') {
       res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8' });
       return res.end(webVitalsJs);
+    }
+    if (url.pathname == '/faro-web-sdk.iife.js') {
+      res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8' });
+      return res.end(faroJs);
     }
     if (url.pathname == '/hero.bmp') {
       // The "large late image" (shown at 1000x500), answered after ?delay= ms.

@@ -190,6 +190,33 @@ ${slowButton('buy', 120)}</main>
 </script>
 </body></html>`,
 
+  /**
+   * The Grafana Faro Web SDK (its IIFE bundle, as a site would load it) with the collector's
+   * `/collect` as its receiver URL and the site key as its API key: a large late image (LCP), a
+   * late banner (CLS), a slow button that throws (INP and an error).
+   */
+  '/faro.html': (url, { collector }) => `${head('faro')}
+<script src="/faro-web-sdk.iife.js"></script>
+<script>
+  GrafanaFaroWebSdk.initializeFaro({
+    url: '${collector}/collect',
+    apiKey: '${url.searchParams.get('key')}',
+    app: { name: 'shop', version: '1.2.3', environment: 'test' },
+  });
+</script>
+</head><body><div id="top"></div><main><h1>Faro</h1><p>Text that paints first.</p>
+<img id="hero" src="/hero.bmp?delay=700" alt="">
+<button id="buy" onclick="var end = performance.now() + 120; while (performance.now() < end); throw new TypeError('boom from the page')">buy</button></main>
+<script>
+  setTimeout(() => {
+    const banner = document.createElement('div');
+    banner.id = 'banner';
+    banner.textContent = 'Sale!';
+    document.getElementById('top').appendChild(banner);
+  }, 1300);
+</script>
+</body></html>`,
+
   '/other.html': () => `${head('other')}</head><body><main><h1>Another page</h1></main></body></html>`,
   '/blank.html': () => `${head('blank')}</head><body></body></html>`,
 };

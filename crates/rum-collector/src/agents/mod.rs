@@ -9,6 +9,7 @@
 //!
 //! One module per agent, each with its mapping in one table (`MAPPING`), which docs/agents.md repeats.
 
+pub mod faro;
 pub mod web_vitals;
 
 use rum_schema::DecodeReason;
