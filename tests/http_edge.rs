@@ -329,7 +329,7 @@ fn every_rejection_reason_is_a_clear_4xx_and_counted() {
         Case {
             name: "unknown path",
             method: "POST",
-            path: "/collect".into(),
+            path: "/rum/v2/beacon".into(),
             headers: vec![("Content-Type", "text/plain".into())],
             body: body.clone(),
             status: 404,

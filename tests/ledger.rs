@@ -259,7 +259,7 @@ fn every_beacon_is_accepted_or_in_the_ledger_and_every_accepted_one_is_accounted
     let misrouted = http::request(
         rum.public,
         "POST",
-        "/collect",
+        "/rum/v2/beacon",
         &[("Content-Length", "0".into())],
         b"",
     );

@@ -17,8 +17,8 @@ use super::{NativeBeacon, RequestFacts, Translation};
 pub const MAPPING: &[(&str, &str)] = &[
     ("meta.session.id (or the x-faro-session-id header)", "`sid`"),
     (
-        "measurements[].context.navigation_entry_id, events[].attributes.faroNavigationId",
-        "`pid` (Faro's navigation id: one page load)",
+        "meta.page.id, else measurements[].context.navigation_entry_id, events[].attributes.faroNavigationId",
+        "`pid` (the page id a site sets, in every batch; else Faro's navigation id: one page load)",
     ),
     ("meta.page.url (else the Referer header)", "`url`"),
     (
@@ -134,7 +134,11 @@ pub fn translate(
     let session = text_at(meta, &["session", "id"])
         .or(session_header)
         .filter(|id| *id != UNKNOWN);
-    let navigation = navigation_id(measurements, events);
+    // A page id the site sets (`faro.api.setPage`) is in every batch's meta, so it comes first;
+    // else Faro's navigation id, which only some batches carry; else session + URL.
+    let navigation = text_at(meta, &["page", "id"])
+        .filter(|id| !id.is_empty() && *id != UNKNOWN)
+        .or_else(|| navigation_id(measurements, events));
     let page_view = match navigation {
         Some(navigation) => native_id(navigation),
         None => hashed_id(&[session.unwrap_or(""), url]),

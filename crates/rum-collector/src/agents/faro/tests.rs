@@ -108,6 +108,18 @@ fn a_batch_without_a_navigation_id_joins_by_session_and_url_and_counts_no_page_v
 }
 
 #[test]
+fn a_page_id_the_site_sets_is_the_page_view() {
+    let payload = json!({
+        "meta": {"page": {"url": "https://shop.example/", "id": "checkout-7"}, "session": {"id": "S1"}},
+        "exceptions": [{"type": "Error", "value": "late"}],
+    });
+    let translation = translate(payload.to_string().as_bytes(), &FACTS, None, 256).unwrap();
+    let beacon: Value = serde_json::from_slice(&translation.beacons[0].json).unwrap();
+    assert_eq!(beacon["pid"], "checkout-7");
+    assert_eq!(translation.beacons[0].counts_page_view, Some(true));
+}
+
+#[test]
 fn the_session_header_and_the_referer_fill_in_for_meta() {
     let payload = json!({"meta": {}, "measurements": []});
     let facts = RequestFacts {
