@@ -153,7 +153,7 @@ ${loader(`${collector}/rum.js`, url.searchParams.get('key'))}
 ${reference(url.searchParams.get('page') || 'late')}
 ${snippet}
 </head><body><main><h1>Late</h1><p>Text that paints first.</p>
-${slowButton('short', 20)} ${slowButton('long', 55)}</main></body></html>`;
+${slowButton('short', 10)} ${slowButton('long', 70)}</main></body></html>`;
   },
 
   /**
