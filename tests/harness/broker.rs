@@ -1,17 +1,13 @@
 //! Test harness: a real Kafka-protocol broker (`tansu`) for integration tests.
 //!
 //! Uses only std + `anyhow`. The broker runs as a child process on a free
-//! loopback port, with either in-memory storage (`memory://tansu/`) or a
-//! libsql/sqlite file (`sqlite://tansu.db`, resolved against the broker's
-//! working directory, which is set to the caller's directory) that survives
-//! `stop()` + `start_again()`.
+//! loopback port, always with libsql/sqlite file storage (`sqlite://tansu.db`,
+//! resolved against the broker's working directory, the storage dir), which
+//! survives `stop()` + `start_again()`.
 //!
-//! Memory storage is for tests that restart and kill nothing: tansu 0.6.0's
-//! `memory://` engine skips the rest of a record batch when a fetch starts in
-//! the middle of it, so a restarted consumer can lose records, and a
-//! restarted broker has lost everything. `start_again` refuses a memory
-//! broker; a test that kills or restarts a broker, a collector or a consumer
-//! uses `start_with_file_storage`.
+//! Never `memory://`: tansu 0.6.0's memory engine skips the rest of a record
+//! batch when a fetch starts in the middle of it, so a restarted consumer can
+//! lose records, and a restarted broker has lost everything.
 //!
 //! Binary lookup: `$TANSU`, else `$HOME/.cargo/bin/tansu`, else `tansu` on
 //! `PATH`. Install it with `scripts/install-test-deps`.
@@ -46,31 +42,18 @@ const CREATE_TOPIC_TIMEOUT: Duration = Duration::from_secs(30);
 const START_PORT_ATTEMPTS: usize = 3;
 const LOG_TAIL_BYTES: u64 = 4096;
 
-#[derive(Debug, Clone)]
-enum Storage {
-    Memory,
-    /// Directory holding `tansu.db`; used as the broker's working directory.
-    File(PathBuf),
-}
-
-impl Storage {
-    fn url(&self) -> &'static str {
-        match self {
-            Storage::Memory => "memory://tansu/",
-            // lite::Engine resolves the URL's host+path against the current
-            // dir (even `sqlite:///abs` becomes `$CWD/abs`), so use a relative
-            // name and run the broker with `current_dir(dir)`.
-            Storage::File(_) => "sqlite://tansu.db",
-        }
-    }
-}
+/// tansu's storage URL. lite::Engine resolves the URL's host+path against the
+/// current dir (even `sqlite:///abs` becomes `$CWD/abs`), so the name is
+/// relative and the broker runs with `current_dir(storage_dir)`.
+const STORAGE_URL: &str = "sqlite://tansu.db";
 
 /// A running (or stopped) tansu broker bound to `127.0.0.1:PORT`.
 pub struct Broker {
     /// In a Mutex so `&self` methods can `try_wait` (and Broker stays Sync).
     child: Mutex<Option<Child>>,
     port: u16,
-    storage: Storage,
+    /// Directory holding `tansu.db`; the broker's working directory.
+    storage_dir: PathBuf,
     tansu: PathBuf,
     log_dir: PathBuf,
     log_path: PathBuf,
@@ -102,7 +85,7 @@ impl Broker {
         let dir = dir
             .canonicalize()
             .with_context(|| format!("resolving broker storage dir {}", dir.display()))?;
-        Self::start_new(Storage::File(dir))
+        Self::start_new(dir)
     }
 
     /// `"127.0.0.1:PORT"`, for `bootstrap.servers`.
@@ -214,12 +197,6 @@ impl Broker {
     /// Starts the broker again on the same port with the same storage and
     /// waits until it is ready. If it is still running, it is stopped first.
     pub fn start_again(&mut self) -> Result<()> {
-        if matches!(self.storage, Storage::Memory) {
-            bail!(
-                "a memory:// broker cannot be restarted (its records are gone and tansu 0.6.0 \
-                 loses records on a mid-batch fetch): start it with start_with_file_storage"
-            );
-        }
         self.stop();
         let deadline = Instant::now() + READY_TIMEOUT;
         // The port was released by the killed process; tansu binds with
@@ -245,14 +222,14 @@ impl Broker {
         }
     }
 
-    fn start_new(storage: Storage) -> Result<Broker> {
+    fn start_new(storage_dir: PathBuf) -> Result<Broker> {
         let tansu = find_tansu()?;
         let log_dir = unique_temp_dir("tansu-harness")?;
         let log_path = log_dir.join("broker.log");
         let mut broker = Broker {
             child: Mutex::new(None),
             port: 0,
-            storage,
+            storage_dir,
             tansu,
             log_dir,
             log_path,
@@ -316,20 +293,13 @@ impl Broker {
             .arg("--advertised-listener-url")
             .arg(&url)
             .arg("--storage-engine")
-            .arg(self.storage.url())
+            .arg(STORAGE_URL)
             .env("NO_COLOR", "1")
             .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
             .stdin(Stdio::null())
             .stdout(Stdio::from(log))
             .stderr(Stdio::from(log_err));
-        match &self.storage {
-            Storage::File(dir) => {
-                cmd.current_dir(dir);
-            }
-            Storage::Memory => {
-                cmd.current_dir(&self.log_dir);
-            }
-        }
+        cmd.current_dir(&self.storage_dir);
         let child = cmd
             .spawn()
             .with_context(|| format!("spawning {} broker", self.tansu.display()))?;
@@ -385,13 +355,10 @@ impl Broker {
 
     fn startup_error(&self, what: &str) -> anyhow::Error {
         anyhow!(
-            "{what}\ncommand: {} broker --listener-url {url} --advertised-listener-url {url} --storage-engine {}{}\n--- broker log tail ({}) ---\n{}",
+            "{what}\ncommand: {} broker --listener-url {url} --advertised-listener-url {url} --storage-engine {} (cwd {})\n--- broker log tail ({}) ---\n{}",
             self.tansu.display(),
-            self.storage.url(),
-            match &self.storage {
-                Storage::File(dir) => format!(" (cwd {})", dir.display()),
-                Storage::Memory => String::new(),
-            },
+            STORAGE_URL,
+            self.storage_dir.display(),
             self.log_path.display(),
             self.log_tail(),
             url = self.broker_url(),
