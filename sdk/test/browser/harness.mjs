@@ -6,6 +6,7 @@
 //     recording each body and rum's answer (rum's CORS headers go back to the browser unchanged);
 //   - a page server on another origin serving the test pages (pages.mjs);
 //   - Debian's headless Chromium ($CHROMIUM, default /usr/bin/chromium) driven by playwright-core.
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
@@ -113,6 +114,53 @@ async function startRum(sites, workDir) {
       }
     },
   };
+}
+
+/** Each vital's exposed series: the windowed quantile, its sample count, and ms per exposed unit. */
+export const VITAL_SERIES = {
+  LCP: ['rum_lcp_window_seconds', 'rum_lcp_window_samples', 1000],
+  CLS: ['rum_cls_window', 'rum_cls_window_samples', 1],
+  INP: ['rum_inp_window_seconds', 'rum_inp_window_samples', 1000],
+  FCP: ['rum_fcp_window_seconds', 'rum_fcp_window_samples', 1000],
+  TTFB: ['rum_ttfb_window_seconds', 'rum_ttfb_window_samples', 1000],
+};
+
+/**
+ * Asserts that vital `name` was counted once in the window `labels` names and that its median
+ * equals `value` (ms, or unitless for CLS) as `source` reported it: HDR histograms with 2
+ * significant digits keep it within 1% (and 1 ms for tiny values).
+ */
+export async function assertVitalExported(env, labels, name, value, source) {
+  const [quantile, samples, perUnit] = VITAL_SERIES[name];
+  assert.equal(await env.metric(samples, labels), 1, `${name} counted once`);
+  const median = await env.metric(quantile, { ...labels, quantile: '0.5' });
+  const expected = value / perUnit;
+  assert.ok(Math.abs(median - expected) <= Math.max(expected * 0.011, 0.001), `${name}: metrics ${median}, ${source} ${expected}`);
+}
+
+/**
+ * Draws a few frames while the pointer moves: headless Chromium presents the frame after an input,
+ * and runs idle callbacks, only then (see vitals.test.mjs).
+ */
+export async function drawFrames(page, times = 6) {
+  for (let move = 0; move < times; move++) {
+    await page.screenshot();
+    await page.mouse.move(1 + (move % 2), 1);
+    await page.waitForTimeout(150);
+  }
+}
+
+/**
+ * Waits (20 s at most) for `condition` in the page while frames are drawn and the pointer keeps
+ * moving, for what needs a presented frame or an idle callback (INP; see vitals.test.mjs).
+ */
+export function untilDrawn(page, what, condition) {
+  let moves = 0;
+  return waitFor(what, async () => {
+    await page.screenshot();
+    await page.mouse.move(1 + (moves++ % 2), 1);
+    return page.evaluate(condition);
+  }, 20000);
 }
 
 /** Prometheus text -> [{name, labels, value}]. */

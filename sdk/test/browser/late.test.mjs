@@ -6,7 +6,7 @@
 // the snippet as it was before (no buffer) and must come out lower, or the test proves nothing.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { startEnvironment, waitFor } from './harness.mjs';
+import { startEnvironment, untilDrawn as drawnUntil, waitFor } from './harness.mjs';
 
 /**
  * Headless Chromium presents frames with a varying delay: it can push the longer interaction past
@@ -31,16 +31,7 @@ async function lateScriptInp(site, buffer) {
     // Not `load`: an async script holds the load event back until it has run.
     waitUntil: 'domcontentloaded',
   });
-  /** Draws frames and moves the pointer until `condition` holds (see vitals.test.mjs: headless
-   * Chromium presents the frame after an interaction, and runs idle callbacks, only then). */
-  const untilDrawn = (what, condition) => {
-    let moves = 0;
-    return waitFor(what, async () => {
-      await page.screenshot();
-      await page.mouse.move(1 + (moves++ % 2), 1);
-      return page.evaluate(condition);
-    }, 20000);
-  };
+  const untilDrawn = (what, condition) => drawnUntil(page, what, condition);
   await page.click('#short');
   await page.screenshot();
   await page.click('#long');

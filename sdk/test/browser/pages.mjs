@@ -34,6 +34,16 @@ const reference = (page) => `<script src="/web-vitals.attribution.iife.js"></scr
   });
 </script>`;
 
+/** A layout shift: a banner inserted at the top (`#top`) after 1.3 s, pushing the page down. */
+const lateBanner = `<script>
+  setTimeout(() => {
+    const banner = document.createElement('div');
+    banner.id = 'banner';
+    banner.textContent = 'Sale!';
+    document.getElementById('top').appendChild(banner);
+  }, 1300);
+</script>`;
+
 /** A button whose click handler blocks the main thread for `ms`. */
 const slowButton = (id, ms) =>
   `<button id="${id}" onclick="var end = performance.now() + ${ms}; while (performance.now() < end); this.textContent = 'done'">${id}</button>`;
@@ -180,14 +190,7 @@ ${slowButton('short', 10)} ${slowButton('long', 70)}</main></body></html>`;
 </head><body><div id="top"></div><main><h1>web-vitals</h1><p>Text that paints first.</p>
 <img id="hero" src="/hero.bmp?delay=700" alt="">
 ${slowButton('buy', 120)}</main>
-<script>
-  setTimeout(() => {
-    const banner = document.createElement('div');
-    banner.id = 'banner';
-    banner.textContent = 'Sale!';
-    document.getElementById('top').appendChild(banner);
-  }, 1300);
-</script>
+${lateBanner}
 </body></html>`,
 
   /**
@@ -207,14 +210,7 @@ ${slowButton('buy', 120)}</main>
 </head><body><div id="top"></div><main><h1>Faro</h1><p>Text that paints first.</p>
 <img id="hero" src="/hero.bmp?delay=700" alt="">
 <button id="buy" onclick="var end = performance.now() + 120; while (performance.now() < end); throw new TypeError('boom from the page')">buy</button></main>
-<script>
-  setTimeout(() => {
-    const banner = document.createElement('div');
-    banner.id = 'banner';
-    banner.textContent = 'Sale!';
-    document.getElementById('top').appendChild(banner);
-  }, 1300);
-</script>
+${lateBanner}
 </body></html>`,
 
   '/other.html': () => `${head('other')}</head><body><main><h1>Another page</h1></main></body></html>`,

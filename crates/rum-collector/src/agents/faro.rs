@@ -11,7 +11,9 @@
 use rum_schema::{BeaconRejection, DecodeReason};
 use serde_json::{Map, Value, json};
 
-use super::{NativeBeacon, RequestFacts, Translation};
+use super::{
+    NativeBeacon, RequestFacts, Translation, field_rejection, hashed_id, native_id, parse,
+};
 
 /// Every Faro field and what it becomes (docs/agents.md shows the same table).
 pub const MAPPING: &[(&str, &str)] = &[
@@ -59,11 +61,11 @@ const VITALS: [(&str, &str); 5] = [
     ("ttfb", "TTFB"),
 ];
 
+/// Prefix of the ids made by hashing (ids not in the native form, session + URL).
+const ID_PREFIX: &str = "faro";
+
 /// Faro's placeholder for a value it does not know.
 const UNKNOWN: &str = "unknown";
-
-/// Longest id the native format takes.
-const MAX_ID: usize = 64;
 
 /// Translates one Faro payload (at most `max_items` items) into a native beacon.
 pub fn translate(
@@ -72,13 +74,7 @@ pub fn translate(
     session_header: Option<&str>,
     max_items: usize,
 ) -> Result<Translation, BeaconRejection> {
-    let parsed: Value = serde_json::from_slice(payload).map_err(|error| {
-        BeaconRejection::new(
-            DecodeReason::MalformedJson,
-            format!("body is not JSON: {error}"),
-        )
-    })?;
-    let Value::Object(payload) = parsed else {
+    let Value::Object(payload) = parse(payload)? else {
         return Err(BeaconRejection::new(
             DecodeReason::InvalidBeacon,
             "body must be a Faro payload object",
@@ -86,27 +82,13 @@ pub fn translate(
     };
     let meta = match payload.get("meta") {
         Some(Value::Object(meta)) => meta,
-        Some(_) => {
-            return Err(BeaconRejection::new(
-                DecodeReason::InvalidFieldType,
-                "field `meta` must be an object",
-            ));
-        }
-        None => {
-            return Err(BeaconRejection::new(
-                DecodeReason::MissingField,
-                "field `meta` is required",
-            ));
-        }
+        found => return Err(field_rejection("meta", found.is_some(), "an object")),
     };
     let list = |name: &str| -> Result<&[Value], BeaconRejection> {
         match payload.get(name) {
             None | Some(Value::Null) => Ok(&[]),
             Some(Value::Array(items)) => Ok(items),
-            Some(_) => Err(BeaconRejection::new(
-                DecodeReason::InvalidFieldType,
-                format!("field `{name}` must be an array"),
-            )),
+            Some(_) => Err(field_rejection(name, true, "an array")),
         }
     };
     let (measurements, exceptions, events, logs) = (
@@ -140,10 +122,10 @@ pub fn translate(
         .filter(|id| !id.is_empty() && *id != UNKNOWN)
         .or_else(|| navigation_id(measurements, events));
     let page_view = match navigation {
-        Some(navigation) => native_id(navigation),
-        None => hashed_id(&[session.unwrap_or(""), url]),
+        Some(navigation) => native_id(navigation, ID_PREFIX),
+        None => hashed_id(ID_PREFIX, &[session.unwrap_or(""), url]),
     };
-    let session = session.map_or_else(|| page_view.clone(), native_id);
+    let session = session.map_or_else(|| page_view.clone(), |id| native_id(id, ID_PREFIX));
 
     let mut translation = Translation::default();
     let mut native_events = Vec::new();
@@ -425,32 +407,6 @@ fn performance_event(event: &Value, https: bool) -> Option<(Value, Option<&str>)
         }
         _ => None,
     }
-}
-
-/// `id` when it has the native id form, else a stable hash of it.
-fn native_id(id: &str) -> String {
-    let native = !id.is_empty()
-        && id.len() <= MAX_ID
-        && id
-            .bytes()
-            .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_');
-    if native {
-        id.to_owned()
-    } else {
-        hashed_id(&[id])
-    }
-}
-
-/// A stable id from `parts` (FNV-1a: the same on every collector and release).
-fn hashed_id(parts: &[&str]) -> String {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for part in parts {
-        for byte in part.bytes().chain([0xff]) {
-            hash ^= u64::from(byte);
-            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
-    format!("faro-{hash:016x}")
 }
 
 #[cfg(test)]

@@ -12,8 +12,12 @@
 pub mod faro;
 pub mod web_vitals;
 
-use rum_schema::DecodeReason;
 use rum_schema::proto::Agent;
+use rum_schema::{BeaconRejection, DecodeReason};
+use serde_json::Value;
+
+/// Longest page-view or session id the native format takes.
+const MAX_NATIVE_ID: usize = 64;
 
 /// What the edge knows about a request besides its body.
 #[derive(Debug, Clone, Copy)]
@@ -48,4 +52,59 @@ pub fn agent_label(agent: Agent) -> &'static str {
         Agent::WebVitals => "web_vitals",
         Agent::Faro => "faro",
     }
+}
+
+/// The payload as a JSON tree, or `malformed_json`.
+fn parse(payload: &[u8]) -> Result<Value, BeaconRejection> {
+    serde_json::from_slice(payload).map_err(|error| {
+        BeaconRejection::new(
+            DecodeReason::MalformedJson,
+            format!("body is not JSON: {error}"),
+        )
+    })
+}
+
+/// Why a required field could not be used: `missing_field` when absent, else `invalid_field_type`
+/// (it should have been `expected`).
+fn field_rejection(field: &str, present: bool, expected: &str) -> BeaconRejection {
+    if present {
+        BeaconRejection::new(
+            DecodeReason::InvalidFieldType,
+            format!("field `{field}` must be {expected}"),
+        )
+    } else {
+        BeaconRejection::new(
+            DecodeReason::MissingField,
+            format!("field `{field}` is required"),
+        )
+    }
+}
+
+/// `id` as a native page-view or session id when it has the native form, else a stable hash of it
+/// (`{prefix}-` and 16 hex digits), so ids of other forms still dedupe.
+fn native_id(id: &str, prefix: &str) -> String {
+    let native = !id.is_empty()
+        && id.len() <= MAX_NATIVE_ID
+        && id
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_');
+    if native {
+        id.to_owned()
+    } else {
+        hashed_id(prefix, &[id])
+    }
+}
+
+/// A stable id from `parts`: FNV-1a, the same on every collector and release (a seeded hasher
+/// would not be), parts separated by a byte no UTF-8 text holds.
+fn hashed_id(prefix: &str, parts: &[&str]) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for (index, part) in parts.iter().enumerate() {
+        let separator = (index > 0).then_some(0xff);
+        for byte in separator.into_iter().chain(part.bytes()) {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    format!("{prefix}-{hash:016x}")
 }

@@ -13,7 +13,7 @@
 use rum_schema::{BeaconRejection, DecodeReason};
 use serde_json::{Map, Value, json};
 
-use super::{NativeBeacon, RequestFacts, Translation};
+use super::{NativeBeacon, RequestFacts, Translation, field_rejection, native_id, parse};
 
 /// Every web-vitals field and what it becomes (docs/agents.md shows the same table).
 pub const MAPPING: &[(&str, &str)] = &[
@@ -57,22 +57,13 @@ const VITALS: [&str; 5] = ["LCP", "INP", "CLS", "FCP", "TTFB"];
 /// The metric whose reports count as page views.
 const PAGE_VIEW_METRIC: &str = "LCP";
 
-/// Longest page-view id the native format takes.
-const MAX_PAGE_VIEW_ID: usize = 64;
-
 /// Translates one web-vitals payload (at most `max_metrics` metrics) into native beacons.
 pub fn translate(
     payload: &[u8],
     facts: &RequestFacts<'_>,
     max_metrics: usize,
 ) -> Result<Translation, BeaconRejection> {
-    let parsed: Value = serde_json::from_slice(payload).map_err(|error| {
-        BeaconRejection::new(
-            DecodeReason::MalformedJson,
-            format!("body is not JSON: {error}"),
-        )
-    })?;
-    let metrics = match parsed {
+    let metrics = match parse(payload)? {
         Value::Array(metrics) => metrics,
         metric @ Value::Object(_) => vec![metric],
         _ => {
@@ -123,18 +114,7 @@ fn beacon_of(metric: &Value, facts: &RequestFacts<'_>) -> Result<NativeBeacon, B
     };
     let id = match fields.get("id") {
         Some(Value::String(id)) if !id.is_empty() => id,
-        Some(_) => {
-            return Err(BeaconRejection::new(
-                DecodeReason::InvalidFieldType,
-                "field `id` must be a non-empty string",
-            ));
-        }
-        None => {
-            return Err(BeaconRejection::new(
-                DecodeReason::MissingField,
-                "field `id` is required",
-            ));
-        }
+        found => return Err(field_rejection("id", found.is_some(), "a non-empty string")),
     };
     // A metric the native format does not have (FID, from web-vitals 3) would leave an empty
     // beacon: refused here instead, as the decoder would refuse the event.
@@ -181,23 +161,10 @@ fn beacon_of(metric: &Value, facts: &RequestFacts<'_>) -> Result<NativeBeacon, B
     })
 }
 
-/// The metric id as a page-view id when it has the native form (web-vitals' own ids do), else a
-/// stable hash of it (custom ids with other characters still dedupe).
+/// The metric id as a page-view id: itself in the native form (web-vitals' own ids are), else a
+/// stable `wv-` hash of it.
 fn page_view_id(id: &str) -> String {
-    let native = id.len() <= MAX_PAGE_VIEW_ID
-        && id
-            .bytes()
-            .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_');
-    if native {
-        return id.to_owned();
-    }
-    // FNV-1a: stable across collectors and releases, which a seeded hasher would not be.
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in id.bytes() {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    format!("wv-{hash:016x}")
+    native_id(id, "wv")
 }
 
 #[cfg(test)]
