@@ -25,15 +25,35 @@ use wait::wait_for;
 
 const TEXT_PLAIN: (&str, &str) = ("Content-Type", "text/plain;charset=UTF-8");
 
-fn lcp_beacon(page_view: &str, lcp_ms: f64) -> Vec<u8> {
-    let now = std::time::SystemTime::now()
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
-        .as_millis() as u64;
+        .as_millis() as u64
+}
+
+fn lcp_beacon(page_view: &str, lcp_ms: f64) -> Vec<u8> {
+    let now = now_ms();
     serde_json::to_vec(&json!({
         "v": 1, "sid": "session-1", "pid": page_view, "url": "https://shop.example.com/",
         "nav": "navigate", "sent": now,
         "events": [{ "type": "vital", "name": "LCP", "value": lcp_ms, "id": "lcp-1" }]
+    }))
+    .unwrap()
+}
+
+fn action_beacon(page_view: &str) -> Vec<u8> {
+    let now = now_ms();
+    serde_json::to_vec(&json!({
+        "v": 1, "sid": "session-2", "pid": page_view, "url": "https://shop.example.com/",
+        "nav": "navigate", "sent": now,
+        "events": [
+            { "type": "action", "name": "Add to cart", "dur": 400, "requests": 1, "clicks": 3,
+              "frustration": ["rage"] },
+            { "type": "action", "name": "Add to cart", "dur": 200 },
+            { "type": "action", "name": "<div>", "frustration": ["dead"] },
+            { "type": "event", "name": "purchase", "value": 59.9 }
+        ]
     }))
     .unwrap()
 }
@@ -53,6 +73,9 @@ fn prometheus_reads_the_p75_computed_from_the_beacons_and_promtool_accepts_the_e
     for (index, value) in values.iter().enumerate() {
         post(&rum, &lcp_beacon(&format!("pv-{index}"), *value));
     }
+    // One page view with user actions and business events, so their families are scraped and
+    // linted too.
+    post(&rum, &action_beacon("pv-actions"));
     let mut sorted = values.clone();
     sorted.sort_by(f64::total_cmp);
     let rank = (0.75 * sorted.len() as f64).ceil() as usize;
@@ -77,7 +100,43 @@ fn prometheus_reads_the_p75_computed_from_the_beacons_and_promtool_accepts_the_e
     let page_views = prometheus
         .query_value(r#"rum_page_views_total{view="site",site="demo"}"#)
         .unwrap();
-    assert_eq!(page_views, Some(values.len() as f64));
+    assert_eq!(page_views, Some(values.len() as f64 + 1.0));
+    for (query, expected) in [
+        (
+            r#"rum_actions_total{view="site",site="demo",action="Add to cart"}"#,
+            2.0,
+        ),
+        (
+            r#"rum_action_frustrations_total{view="site",site="demo",action="Add to cart",signal="rage"}"#,
+            1.0,
+        ),
+        (
+            r#"rum_action_frustrations_total{view="site_route",site="demo",route="/",action="<div>",signal="dead"}"#,
+            1.0,
+        ),
+        (
+            r#"rum_action_time_seconds_total{view="site",site="demo",action="Add to cart"}"#,
+            0.6,
+        ),
+        (
+            r#"rum_events_total{view="site",site="demo",event="purchase"}"#,
+            1.0,
+        ),
+        (
+            r#"rum_event_value_total{view="site",site="demo",event="purchase"}"#,
+            59.9,
+        ),
+        (
+            r#"rum_action_loading_window_samples{view="site",site="demo",window="5m"}"#,
+            2.0,
+        ),
+    ] {
+        assert_eq!(
+            prometheus.query_value(query).unwrap(),
+            Some(expected),
+            "{query}"
+        );
+    }
 
     // Every query of the shipped Grafana dashboard runs against this Prometheus without error, and
     // the per-site ones see this site.

@@ -79,6 +79,7 @@ fn fill(segments: usize, samples_per_minute: u64) -> Stage2 {
             name: Arc::from("site_route"),
             dimensions: vec![Dimension::Site, Dimension::Route],
             navigation: false,
+            actions: false,
         }]),
         top_n: segments + 1,
         site_segment_budget: segments + 10,

@@ -12,11 +12,15 @@
 //!   the counters never go down.
 //!
 //! And per segment: `rum_page_views_total`, `rum_errors_total{kind}`, `rum_requests_failed_total`,
-//! `rum_requests_slow_total`.
+//! `rum_requests_slow_total`; in views with `actions = true`, by name: `rum_actions_total{action}`,
+//! `rum_action_frustrations_total{action, signal}`, `rum_action_time_seconds_total{action}` and
+//! `rum_action_timed_total{action}` (mean loading time = their ratio), `rum_events_total{event}`,
+//! `rum_event_value_total{event}`; and the `action_loading` histogram families above.
 
 use std::fmt::Write;
 
 use crate::metric::MetricKind;
+use crate::names::{ActionTally, EventTally, NameKind, NamedCounts};
 use crate::settings::{QUANTILES, WINDOWS};
 use crate::stage1::ERROR_KINDS;
 use crate::stage2::{SegmentState, Stage2};
@@ -36,6 +40,7 @@ fn description(kind: MetricKind) -> &'static str {
         MetricKind::NavDomInteractive => "Navigation start to DOM interactive",
         MetricKind::NavDomComplete => "Navigation start to DOM complete",
         MetricKind::NavLoad => "Navigation start to load event end",
+        MetricKind::ActionLoading => "User action loading time (until the page is quiet again)",
     }
 }
 
@@ -114,15 +119,19 @@ pub fn render_all(stages: &[&Stage2]) -> String {
         .iter()
         .map(|(key, _)| segment_labels(first, key))
         .collect();
-    let navigation_views: Vec<&str> = first
+    let view_switches: Vec<(&str, bool, bool)> = first
         .views()
-        .filter(|view| view.navigation)
-        .map(|view| &*view.name)
+        .map(|view| (&*view.name, view.navigation, view.actions))
         .collect();
     let mut out = String::with_capacity(4096 + segments.len() * 2048);
 
     for kind in MetricKind::ALL {
-        let keeps = |key: &SegmentKey| kind.is_vital() || navigation_views.contains(&&*key.view);
+        let keeps = |key: &SegmentKey| {
+            view_switches
+                .iter()
+                .find(|(name, _, _)| *name == &*key.view)
+                .is_some_and(|(_, navigation, actions)| kind.kept_by(*navigation, *actions))
+        };
         let stats: Vec<(usize, WindowStats)> = segments
             .iter()
             .enumerate()
@@ -264,7 +273,109 @@ pub fn render_all(stages: &[&Stage2]) -> String {
             }
         }
     }
+    render_names(&mut out, &segments, &labels);
     out
+}
+
+/// A family of counters by name: family, help, and the value of one tally.
+type NamedFamily<T> = (&'static str, &'static str, fn(&T) -> String);
+
+/// The action and business-event families: one series per (segment, name), plus the signal of
+/// frustration counters.
+fn render_names(out: &mut String, segments: &[(&SegmentKey, &SegmentState)], labels: &[String]) {
+    let named: Vec<(usize, &NamedCounts)> = segments
+        .iter()
+        .enumerate()
+        .filter_map(|(index, (_, segment))| segment.names().map(|names| (index, names)))
+        .collect();
+    let with_name = |index: usize, label: &str, name: &str| {
+        let mut text = labels[index].clone();
+        push_label(&mut text, label, name);
+        text
+    };
+    let action_families: [NamedFamily<ActionTally>; 3] = [
+        (
+            "rum_actions_total",
+            "User actions (clicks, taps, key activations, form submissions) by name.",
+            |tally| tally.count.to_string(),
+        ),
+        (
+            "rum_action_time_seconds_total",
+            "Sum of the loading times of actions that had one, by name.",
+            |tally| number(tally.time_micros as f64 / 1e9),
+        ),
+        (
+            "rum_action_timed_total",
+            "Actions with a loading time (some activity started within 100 ms), by name.",
+            |tally| tally.timed.to_string(),
+        ),
+    ];
+    for (family, help, value) in action_families {
+        if !named.iter().any(|(_, names)| !names.actions.is_empty()) {
+            break;
+        }
+        let _ = writeln!(out, "# HELP {family} {help}");
+        let _ = writeln!(out, "# TYPE {family} counter");
+        for (index, names) in &named {
+            for (name, tally) in &names.actions {
+                let _ = writeln!(
+                    out,
+                    "{family}{{{}}} {}",
+                    with_name(*index, NameKind::Action.label(), name),
+                    value(tally)
+                );
+            }
+        }
+    }
+    if named.iter().any(|(_, names)| !names.actions.is_empty()) {
+        let family = "rum_action_frustrations_total";
+        let _ = writeln!(
+            out,
+            "# HELP {family} Actions with a frustration signal (rage, dead or error click), by name."
+        );
+        let _ = writeln!(out, "# TYPE {family} counter");
+        for (index, names) in &named {
+            for (name, tally) in &names.actions {
+                let labels = with_name(*index, NameKind::Action.label(), name);
+                for (signal, count) in [
+                    ("rage", tally.rage),
+                    ("dead", tally.dead),
+                    ("error", tally.error_clicks),
+                ] {
+                    let _ = writeln!(out, "{family}{{{labels},signal=\"{signal}\"}} {count}");
+                }
+            }
+        }
+    }
+    let event_families: [NamedFamily<EventTally>; 2] = [
+        (
+            "rum_events_total",
+            "Business events (rum.event) by name.",
+            |tally| tally.count.to_string(),
+        ),
+        (
+            "rum_event_value_total",
+            "Sum of the business events' values, by name.",
+            |tally| number(tally.value_micros as f64 / 1e6),
+        ),
+    ];
+    for (family, help, value) in event_families {
+        if !named.iter().any(|(_, names)| !names.events.is_empty()) {
+            break;
+        }
+        let _ = writeln!(out, "# HELP {family} {help}");
+        let _ = writeln!(out, "# TYPE {family} counter");
+        for (index, names) in &named {
+            for (name, tally) in &names.events {
+                let _ = writeln!(
+                    out,
+                    "{family}{{{}}} {}",
+                    with_name(*index, NameKind::Event.label(), name),
+                    value(tally)
+                );
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -22,6 +22,7 @@ pub mod exposition;
 pub mod hdr;
 pub mod metric;
 mod metrics;
+pub mod names;
 pub mod pipeline;
 pub mod settings;
 mod slot;

@@ -22,10 +22,12 @@ pub enum MetricKind {
     NavDomInteractive,
     NavDomComplete,
     NavLoad,
+    /// A user action's loading time (click until the page is quiet again), in views with actions.
+    ActionLoading,
 }
 
 /// Number of [`MetricKind`]s (array sizes).
-pub const METRIC_COUNT: usize = 12;
+pub const METRIC_COUNT: usize = 13;
 
 /// Largest value a millisecond histogram tracks exactly (1 h, the decoder's own cap on LCP);
 /// larger values are clamped into the top bucket.
@@ -49,6 +51,10 @@ const FCP_BOUNDS: &[f64] = &[
 const TTFB_BOUNDS: &[f64] = &[
     100.0, 200.0, 400.0, 600.0, 800.0, 1000.0, 1200.0, 1500.0, 1800.0, 2500.0, 3500.0, 5000.0,
     10000.0,
+];
+/// Action loading times: the script caps them at 10 s.
+const ACTION_BOUNDS: &[f64] = &[
+    50.0, 100.0, 250.0, 500.0, 1000.0, 2000.0, 3000.0, 5000.0, 10000.0,
 ];
 const NAVIGATION_BOUNDS: &[f64] = &[
     10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0, 30000.0,
@@ -76,6 +82,7 @@ impl MetricKind {
         MetricKind::NavDomInteractive,
         MetricKind::NavDomComplete,
         MetricKind::NavLoad,
+        MetricKind::ActionLoading,
     ];
     pub const VITALS: [MetricKind; 5] = [
         MetricKind::Lcp,
@@ -105,6 +112,7 @@ impl MetricKind {
             MetricKind::NavDomInteractive => "nav_dom_interactive",
             MetricKind::NavDomComplete => "nav_dom_complete",
             MetricKind::NavLoad => "nav_load",
+            MetricKind::ActionLoading => "action_loading",
         }
     }
 
@@ -125,6 +133,20 @@ impl MetricKind {
 
     pub fn is_vital(self) -> bool {
         MetricKind::VITALS.contains(&self)
+    }
+
+    /// A navigation phase (kept in views with `navigation = true`).
+    pub fn is_navigation(self) -> bool {
+        !self.is_vital() && self != MetricKind::ActionLoading
+    }
+
+    /// Whether a view with these switches keeps this metric.
+    pub fn kept_by(self, navigation: bool, actions: bool) -> bool {
+        match self {
+            MetricKind::ActionLoading => actions,
+            kind if kind.is_navigation() => navigation,
+            _ => true,
+        }
     }
 
     /// CLS is a unitless score; everything else is a duration exported in seconds.
@@ -182,6 +204,7 @@ impl MetricKind {
             MetricKind::Cls => CLS_BOUNDS,
             MetricKind::Fcp => FCP_BOUNDS,
             MetricKind::Ttfb => TTFB_BOUNDS,
+            MetricKind::ActionLoading => ACTION_BOUNDS,
             _ => NAVIGATION_BOUNDS,
         }
     }

@@ -2,9 +2,10 @@
 //! other metrics). The per-segment RUM data is rendered separately by [`crate::exposition`].
 //!
 //! - `rum_aggregator_beacons_total`: beacons read by stage 1.
-//! - `rum_aggregator_events_total{type}`: events by type (`vital`, `nav`, `error`, `request`, `custom`).
-//! - `rum_aggregator_folded_total{dimension}`: values folded into `__other__` by top-N (dimension)
-//!   or the site segment budget (`dimension="segment_budget"`).
+//! - `rum_aggregator_events_total{type}`: events by type (`vital`, `nav`, `error`, `request`,
+//!   `custom`, `action`, `event`).
+//! - `rum_aggregator_folded_total{dimension}`: values folded into `__other__` by top-N (dimension,
+//!   or `action` / `event` for names) or the site segment budget (`dimension="segment_budget"`).
 //! - `rum_aggregator_dedupe_total{outcome}`: re-sent metrics (`unchanged`, `replaced`,
 //!   `replaced_too_late`) and ids beyond a page view's capacity (`overflow`).
 //! - `rum_dropped_total{stage="aggregator", reason, item}` (the drop ledger): beacons stage 1 could
@@ -17,6 +18,7 @@
 use metrics::{Counter, Gauge, counter, describe_counter, describe_gauge, gauge};
 use rum_ledger::{DropCounters, Item};
 
+use crate::names::{NAME_KIND_COUNT, NameKind};
 use crate::view::Dimension;
 
 fn describe() {
@@ -63,9 +65,13 @@ pub(crate) enum EventType {
     Error,
     Request,
     Custom,
+    Action,
+    BusinessEvent,
 }
 
-const EVENT_TYPES: [&str; 5] = ["vital", "nav", "error", "request", "custom"];
+const EVENT_TYPES: [&str; 7] = [
+    "vital", "nav", "error", "request", "custom", "action", "event",
+];
 pub(crate) const EVENT_TYPE_COUNT: usize = EVENT_TYPES.len();
 
 /// Outcomes counted by `rum_aggregator_dedupe_total{outcome}`, in label order.
@@ -121,7 +127,12 @@ pub(crate) struct Stage1Metrics {
     pub dedupe_entries: Gauge,
     events: [Counter; EVENT_TYPES.len()],
     folded: Vec<Counter>,
+    name_folded: [Counter; NAME_KIND_COUNT],
     dedupe: [Counter; DEDUPE_OUTCOMES.len()],
+}
+
+fn name_fold_counters() -> [Counter; NAME_KIND_COUNT] {
+    NameKind::ALL.map(|kind| counter!("rum_aggregator_folded_total", "dimension" => kind.label()))
 }
 
 impl Stage1Metrics {
@@ -137,6 +148,7 @@ impl Stage1Metrics {
                 .iter()
                 .map(|d| counter!("rum_aggregator_folded_total", "dimension" => d.label()))
                 .collect(),
+            name_folded: name_fold_counters(),
             dedupe: DEDUPE_OUTCOMES
                 .map(|outcome| counter!("rum_aggregator_dedupe_total", "outcome" => outcome)),
         }
@@ -155,6 +167,10 @@ impl Stage1Metrics {
         self.folded[dimension.index()].increment(1);
     }
 
+    pub fn folded_name(&self, kind: NameKind) {
+        self.name_folded[kind.index()].increment(1);
+    }
+
     pub fn dedupe(&self, outcome: DedupeOutcome) {
         self.dedupe[outcome as usize].increment(1);
     }
@@ -163,6 +179,7 @@ impl Stage1Metrics {
 pub(crate) struct Stage2Metrics {
     pub budget_folded: Counter,
     folded: Vec<Counter>,
+    name_folded: [Counter; NAME_KIND_COUNT],
     pub dropped: DropCounters<PartialDrop>,
 }
 
@@ -201,11 +218,16 @@ impl Stage2Metrics {
                 .iter()
                 .map(|d| counter!("rum_aggregator_folded_total", "dimension" => d.label()))
                 .collect(),
+            name_folded: name_fold_counters(),
             dropped: DropCounters::register(Item::Partial),
         }
     }
 
     pub fn folded(&self, dimension: Dimension, beacons: u64) {
         self.folded[dimension.index()].increment(beacons);
+    }
+
+    pub fn folded_name(&self, kind: NameKind, occurrences: u64) {
+        self.name_folded[kind.index()].increment(occurrences);
     }
 }

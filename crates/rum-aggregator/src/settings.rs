@@ -31,6 +31,8 @@ pub struct AggregatorSettings {
     pub flush_interval: std::time::Duration,
     pub allowed_lateness_minutes: i64,
     pub top_n: usize,
+    /// Action names and business-event names kept per site, each.
+    pub top_names: usize,
     /// Distinct values of one (site, dimension) one chunk of stage 1 may carry before the rest
     /// fold into `__other__` there: a bound on what a flood of distinct URLs costs between the
     /// stages, generous enough that top-N (stage 2) decides in every other case.
@@ -78,6 +80,7 @@ impl AggregatorSettings {
             // Lateness counts in whole minutes past the window's end, rounded up.
             allowed_lateness_minutes: config.allowed_lateness.0.as_secs().div_ceil(60) as i64,
             top_n: config.top_n,
+            top_names: config.top_names,
             // The top-N table's whole capacity (admitted + candidates): stage 2 sees every value
             // it could rank.
             chunk_value_bound: config

@@ -23,6 +23,7 @@ use crate::exact::ExactCounts;
 use crate::hdr;
 use crate::metric::{METRIC_COUNT, MetricKind};
 use crate::metrics::{BeaconDrop, DedupeOutcome, EVENT_TYPE_COUNT, EventType, Stage1Metrics};
+use crate::names::{NAME_KIND_COUNT, NameKind, NamedCounts};
 use crate::settings::{AggregatorSettings, RETENTION_MINUTES, minute_of};
 use crate::view::{DIMENSION_COUNT, Dimension, OTHER, bounded_label};
 
@@ -74,6 +75,8 @@ struct SegmentBuilder {
     errors: [u64; ERROR_KINDS.len()],
     requests_failed: u64,
     requests_slow: u64,
+    /// Actions and business events by name (views with `actions = true`).
+    names: Option<Box<NamedCounts>>,
 }
 
 /// One value to record, possibly replacing an earlier one of the same page view and metric id
@@ -132,7 +135,9 @@ pub struct Stage1 {
     /// so the hot loop borrows nothing else).
     view_dimensions: Vec<Vec<Dimension>>,
     view_navigation: Vec<bool>,
-    /// Distinct values seen this chunk per (site, dimension), for the chunk bound.
+    view_actions: Vec<bool>,
+    /// Distinct values seen this chunk per (site, table), for the chunk bound: tables are the
+    /// dimensions by index, then the name kinds (`DIMENSION_COUNT + NameKind::index`).
     chunk_values: FastMap<(Arc<str>, usize), FastMap<Arc<str>, ()>>,
     dedupe: Dedupe,
     /// Builders open since the last flush, addressed by index, with their (view, minute, label
@@ -174,8 +179,10 @@ pub struct Stage1 {
     expired_minute: i64,
     /// Which dimensions any view uses (others are never resolved).
     used_dimensions: [bool; DIMENSION_COUNT],
-    /// Folds per dimension and late beacons since start (also exported as counters).
+    /// Folds per dimension and name kind, and late beacons since start (also exported as
+    /// counters).
     folds: [u64; DIMENSION_COUNT],
+    name_folds: [u64; NAME_KIND_COUNT],
     late: u64,
     metrics: Stage1Metrics,
 }
@@ -269,6 +276,7 @@ impl Stage1 {
                 .map(|view| view.dimensions.clone())
                 .collect(),
             view_navigation: settings.views.iter().map(|view| view.navigation).collect(),
+            view_actions: settings.views.iter().map(|view| view.actions).collect(),
             chunk_values: FastMap::default(),
             dedupe,
             builders: Vec::new(),
@@ -291,6 +299,7 @@ impl Stage1 {
             expired_minute: i64::MIN,
             used_dimensions,
             folds: [0; DIMENSION_COUNT],
+            name_folds: [0; NAME_KIND_COUNT],
             late: 0,
             metrics: Stage1Metrics::register(),
             settings,
@@ -400,6 +409,15 @@ impl Stage1 {
                 Some(EventKind::Error(_)) => event_counts[EventType::Error as usize] += 1,
                 Some(EventKind::Request(_)) => event_counts[EventType::Request as usize] += 1,
                 Some(EventKind::Custom(_)) => event_counts[EventType::Custom as usize] += 1,
+                Some(EventKind::Action(action)) => {
+                    event_counts[EventType::Action as usize] += 1;
+                    if let Some(duration) = action.duration_ms {
+                        samples.push(Sample::new(MetricKind::ActionLoading, duration));
+                    }
+                }
+                Some(EventKind::BusinessEvent(_)) => {
+                    event_counts[EventType::BusinessEvent as usize] += 1;
+                }
                 None => {}
             }
         }
@@ -452,11 +470,58 @@ impl Stage1 {
                         builder.requests_slow += u64::from(slow);
                     }
                 }
+                Some(EventKind::Action(action)) => {
+                    if let Some(name) = self.name(&site, NameKind::Action, action.name) {
+                        self.record_named(&segments, |names| {
+                            names.action(&name).record(
+                                action.duration_ms,
+                                action.rage,
+                                action.dead,
+                                action.error_click,
+                            );
+                        });
+                    }
+                }
+                Some(EventKind::BusinessEvent(business)) => {
+                    if let Some(name) = self.name(&site, NameKind::Event, business.name) {
+                        self.record_named(&segments, |names| {
+                            names.event(&name).record(business.value);
+                        });
+                    }
+                }
                 _ => {}
             }
         }
         self.samples = samples;
         self.segments = segments;
+    }
+
+    /// Applies `record` to the named counts of each segment whose view keeps names.
+    fn record_named(&mut self, segments: &[usize], mut record: impl FnMut(&mut NamedCounts)) {
+        for (view, index) in segments.iter().enumerate() {
+            if self.view_actions[view] {
+                record(self.builders[*index].names.get_or_insert_default());
+            }
+        }
+    }
+
+    /// An action or event name as a label for this chunk (bounded in length, `__other__` past the
+    /// chunk bound, counted), or `None` when no view keeps names.
+    fn name(&mut self, site: &Arc<str>, kind: NameKind, raw: &[u8]) -> Option<Arc<str>> {
+        if !self.view_actions.contains(&true) {
+            return None;
+        }
+        let raw = bounded_label(std::str::from_utf8(raw).unwrap_or(OTHER));
+        let bound = self.settings.chunk_value_bound;
+        let table = DIMENSION_COUNT + kind.index();
+        Some(match self.chunk_value(Some(site), table, raw, bound) {
+            Some(name) => name,
+            None => {
+                self.name_folds[kind.index()] += 1;
+                self.metrics.folded_name(kind);
+                Arc::from(OTHER)
+            }
+        })
     }
 
     /// The slot in `self.resolved` holding this beacon's folded labels and its builders for
@@ -549,7 +614,7 @@ impl Stage1 {
         let mut values: DimensionValues = Default::default();
         let bound = self.settings.chunk_value_bound;
         let raw_site = bounded_label(Dimension::Site.raw_value(beacon));
-        let site = self.chunk_value(None, Dimension::Site, raw_site, bound);
+        let site = self.chunk_value(None, Dimension::Site.index(), raw_site, bound);
         let site = match site {
             Some(site) => site,
             None => {
@@ -562,7 +627,7 @@ impl Stage1 {
                 continue;
             }
             let raw_value = bounded_label(dimension.raw_value(beacon));
-            let value = match self.chunk_value(Some(&site), dimension, raw_value, bound) {
+            let value = match self.chunk_value(Some(&site), dimension.index(), raw_value, bound) {
                 Some(value) => value,
                 None => {
                     self.note_fold(dimension, &mut folded);
@@ -575,20 +640,17 @@ impl Stage1 {
         (values, folded)
     }
 
-    /// `raw_value` as a shared label for this chunk, or `None` when the (site, dimension) already
+    /// `raw_value` as a shared label for this chunk, or `None` when the (site, table) already
     /// carries `bound` other values this chunk.
     fn chunk_value(
         &mut self,
         site: Option<&Arc<str>>,
-        dimension: Dimension,
+        table: usize,
         raw_value: &str,
         bound: usize,
     ) -> Option<Arc<str>> {
         let site: Arc<str> = site.cloned().unwrap_or_else(|| Arc::from(""));
-        let seen = self
-            .chunk_values
-            .entry((site, dimension.index()))
-            .or_default();
+        let seen = self.chunk_values.entry((site, table)).or_default();
         if let Some((value, _)) = seen.get_key_value(raw_value) {
             return Some(value.clone());
         }
@@ -665,7 +727,7 @@ impl Stage1 {
     fn record(&mut self, segments: &[usize], kind: MetricKind, value: f64, previous: Option<f64>) {
         let digits = self.settings.histogram_digits;
         for (view, index) in segments.iter().enumerate() {
-            if !kind.is_vital() && !self.view_navigation[view] {
+            if !kind.kept_by(self.view_navigation[view], self.view_actions[view]) {
                 continue;
             }
             let pool = &mut self.pool[kind.index()];
@@ -739,6 +801,11 @@ impl Stage1 {
                     self.pool[index].push(removed);
                 }
             }
+            let (actions, events) = builder
+                .names
+                .as_deref()
+                .map(NamedCounts::to_proto)
+                .unwrap_or_default();
             partials.push(Partial {
                 view: view_name.to_string(),
                 dimension_values: values.iter().map(|value| value.to_string()).collect(),
@@ -754,6 +821,8 @@ impl Stage1 {
                 requests_failed: builder.requests_failed,
                 requests_slow: builder.requests_slow,
                 beacons: builder.beacons,
+                actions,
+                events,
             });
         }
         // Keep the allocation for the next interval.
@@ -776,6 +845,11 @@ impl Stage1 {
     /// Values folded into `__other__` so far, for `dimension`.
     pub fn folds(&self, dimension: Dimension) -> u64 {
         self.folds[dimension.index()]
+    }
+
+    /// Names folded into `__other__` by the chunk bound so far, for `kind`.
+    pub fn name_folds(&self, kind: NameKind) -> u64 {
+        self.name_folds[kind.index()]
     }
 
     /// Beacons dropped as late so far.

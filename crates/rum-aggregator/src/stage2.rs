@@ -21,6 +21,7 @@ use crate::exact::ExactCounts;
 use crate::hdr;
 use crate::metric::{METRIC_COUNT, MetricKind};
 use crate::metrics::{PartialDrop, Stage2Metrics};
+use crate::names::{ActionTally, EventTally, NAME_KIND_COUNT, NameKind, NamedCounts};
 use crate::settings::{AggregatorSettings, QUANTILES, RETENTION_MINUTES, WINDOWS, minute_of};
 use crate::slot;
 use crate::stage1::ERROR_KINDS;
@@ -62,6 +63,8 @@ pub struct SegmentState {
     pub errors: [u64; ERROR_KINDS.len()],
     pub requests_failed: u64,
     pub requests_slow: u64,
+    /// Actions and business events by (folded) name, cumulative; views with `actions = true`.
+    names: Option<Box<NamedCounts>>,
     last_minute: i64,
 }
 
@@ -75,8 +78,14 @@ impl SegmentState {
             errors: [0; ERROR_KINDS.len()],
             requests_failed: 0,
             requests_slow: 0,
+            names: None,
             last_minute: minute,
         }
+    }
+
+    /// The segment's action and business-event counters (empty for views without actions).
+    pub fn names(&self) -> Option<&NamedCounts> {
+        self.names.as_deref()
     }
 
     /// Slots held (single minutes and 5-minute blocks).
@@ -120,7 +129,8 @@ impl SegmentState {
             .flatten()
             .map(|exact| exact.deltas().len() * 8 + 24)
             .sum();
-        std::mem::size_of::<SegmentState>() + slots + settled
+        let names = self.names.as_ref().map_or(0, |names| names.bytes());
+        std::mem::size_of::<SegmentState>() + slots + settled + names
     }
 }
 
@@ -220,6 +230,10 @@ pub struct Stage2 {
     counting_view: [Option<usize>; DIMENSION_COUNT],
     /// Folds per dimension since start.
     folds: [u64; DIMENSION_COUNT],
+    /// The first view that keeps names: name folds are counted there only.
+    counting_names_view: Option<usize>,
+    /// Name occurrences folded per name kind since start.
+    name_folds: [u64; NAME_KIND_COUNT],
     /// The watermark minute top-N was last re-ranked at.
     rebalanced_minute: i64,
     /// Whether a partial's minute moves the clock (standalone) or only [`advance`](Self::advance)
@@ -254,9 +268,12 @@ impl Stage2 {
                 .iter()
                 .map(|view| (view.name.clone(), view.clone()))
                 .collect(),
-            admission: Admission::new(settings.top_n, settings.max_sites),
+            admission: Admission::new(settings.top_n, settings.max_sites)
+                .with_top_names(settings.top_names),
             counting_view,
             folds: [0; DIMENSION_COUNT],
+            counting_names_view: settings.views.iter().position(|view| view.actions),
+            name_folds: [0; NAME_KIND_COUNT],
             rebalanced_minute: i64::MIN,
             clock_from_data: true,
             segments: HashMap::new(),
@@ -355,6 +372,11 @@ impl Stage2 {
         }
         segment.requests_failed += partial.requests_failed;
         segment.requests_slow += partial.requests_slow;
+        if !partial.actions.is_empty() || !partial.events.is_empty() {
+            let site = key.values[0].clone();
+            self.merge_names(view_index, &site, &key, &partial);
+        }
+        let segment = self.segments.get_mut(&key).expect("inserted above");
 
         // The partial's metrics this build knows; an unknown one is dropped alone.
         let mut updates: Vec<(MetricKind, MetricPartial)> =
@@ -424,6 +446,73 @@ impl Stage2 {
         // An exact-size copy: slots live for an hour, so no spare capacity and no shrinking realloc.
         slot.data = Box::from(rewritten.as_slice());
         self.slot_buffer = rewritten;
+    }
+
+    /// Adds a partial's action and event tallies to its segment, names folded by top-N (a name
+    /// stage 1 already folded stays `__other__`, uncounted here).
+    fn merge_names(
+        &mut self,
+        view_index: usize,
+        site: &Arc<str>,
+        key: &SegmentKey,
+        partial: &Partial,
+    ) {
+        let counting = self.counting_names_view == Some(view_index);
+        let mut folded = [0u64; NAME_KIND_COUNT];
+        let mut resolve = |admission: &mut Admission, kind: NameKind, raw: &str, hits: u64| {
+            if raw == OTHER {
+                return Arc::from(OTHER);
+            }
+            match admission.name(site, kind, raw, hits) {
+                Ok(name) => name,
+                Err((other, _)) => {
+                    folded[kind.index()] += hits;
+                    other
+                }
+            }
+        };
+        let mut names = Vec::with_capacity(partial.actions.len());
+        for tally in &partial.actions {
+            let name = resolve(
+                &mut self.admission,
+                NameKind::Action,
+                &tally.name,
+                tally.count,
+            );
+            names.push((name, ActionTally::from_proto(tally)));
+        }
+        let mut event_names = Vec::with_capacity(partial.events.len());
+        for tally in &partial.events {
+            let name = resolve(
+                &mut self.admission,
+                NameKind::Event,
+                &tally.name,
+                tally.count,
+            );
+            event_names.push((name, EventTally::from_proto(tally)));
+        }
+        let segment = self.segments.get_mut(key).expect("the caller inserted it");
+        let counts = segment.names.get_or_insert_default();
+        for (name, tally) in &names {
+            counts.action(name).merge(tally);
+        }
+        for (name, tally) in &event_names {
+            counts.event(name).merge(tally);
+        }
+        if counting {
+            for kind in NameKind::ALL {
+                let occurrences = folded[kind.index()];
+                if occurrences > 0 {
+                    self.name_folds[kind.index()] += occurrences;
+                    self.metrics.folded_name(kind, occurrences);
+                }
+            }
+        }
+    }
+
+    /// Name occurrences folded into `__other__` by top-N so far, for `kind`.
+    pub fn name_folds(&self, kind: NameKind) -> u64 {
+        self.name_folds[kind.index()]
     }
 
     /// The label values of a partial of view `view_index`, folded by top-N; `beacons` count for
@@ -588,6 +677,14 @@ impl Stage2 {
                     requests_failed: segment.requests_failed,
                     requests_slow: segment.requests_slow,
                     last_minute: segment.last_minute,
+                    actions: segment
+                        .names()
+                        .map(|names| names.to_proto().0)
+                        .unwrap_or_default(),
+                    events: segment
+                        .names()
+                        .map(|names| names.to_proto().1)
+                        .unwrap_or_default(),
                 })
                 .collect(),
             admission: Some(self.admission.export()),
@@ -608,7 +705,8 @@ impl Stage2 {
         stage2.late = state.late;
         if let Some(admission) = &state.admission {
             stage2.admission =
-                Admission::import(stage2.settings.top_n, stage2.settings.max_sites, admission);
+                Admission::import(stage2.settings.top_n, stage2.settings.max_sites, admission)
+                    .with_top_names(stage2.settings.top_names);
         }
         for saved in &state.segments {
             let Some(view) = stage2.views.get(saved.view.as_str()) else {
@@ -635,6 +733,20 @@ impl Stage2 {
             }
             segment.requests_failed = saved.requests_failed;
             segment.requests_slow = saved.requests_slow;
+            if !saved.actions.is_empty() || !saved.events.is_empty() {
+                let mut names = NamedCounts::default();
+                for tally in &saved.actions {
+                    names
+                        .action(&Arc::from(tally.name.as_str()))
+                        .merge(&ActionTally::from_proto(tally));
+                }
+                for tally in &saved.events {
+                    names
+                        .event(&Arc::from(tally.name.as_str()))
+                        .merge(&EventTally::from_proto(tally));
+                }
+                segment.names = Some(Box::new(names));
+            }
             segment.last_minute = saved.last_minute;
             segment.minutes = saved
                 .slots

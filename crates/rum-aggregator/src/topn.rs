@@ -14,7 +14,11 @@ use std::sync::Arc;
 
 use rum_schema::proto::{AdmissionSnapshot, CountedValue, SiteAdmissionSnapshot, TopNSnapshot};
 
+use crate::names::{NAME_KIND_COUNT, NameKind};
 use crate::view::{DIMENSION_COUNT, Dimension, OTHER, bounded_label};
+
+/// Tables per site: one per dimension, then one per name kind (actions, business events).
+const TABLES: usize = DIMENSION_COUNT + NAME_KIND_COUNT;
 
 /// Candidates tracked per admitted slot.
 pub const CANDIDATE_FACTOR: usize = 4;
@@ -124,7 +128,7 @@ impl TopN {
 
 /// One site's top-N tables (see [`Admission::site_tables`]).
 pub struct SiteAdmission<'a> {
-    tables: &'a mut [TopN; DIMENSION_COUNT],
+    tables: &'a mut [TopN; TABLES],
     limit: usize,
     other: &'a Arc<str>,
 }
@@ -144,13 +148,15 @@ impl SiteAdmission<'_> {
     }
 }
 
-/// All top-N tables: sites (bounded by `max_sites`), then per site one per other dimension.
+/// All top-N tables: sites (bounded by `max_sites`), then per site one per other dimension
+/// (`top_n` values each) and one per name kind (`top_names` names each).
 #[derive(Debug)]
 pub struct Admission {
     top_n: usize,
+    top_names: usize,
     max_sites: usize,
     sites: TopN,
-    per_site: FastMap<Arc<str>, [TopN; DIMENSION_COUNT]>,
+    per_site: FastMap<Arc<str>, [TopN; TABLES]>,
     other: Arc<str>,
 }
 
@@ -158,11 +164,34 @@ impl Admission {
     pub fn new(top_n: usize, max_sites: usize) -> Self {
         Self {
             top_n,
+            top_names: top_n,
             max_sites,
             sites: TopN::default(),
             per_site: FastMap::default(),
             other: Arc::from(OTHER),
         }
+    }
+
+    /// The same tables with `top_names` names per site and name kind.
+    pub fn with_top_names(mut self, top_names: usize) -> Self {
+        self.top_names = top_names;
+        self
+    }
+
+    /// The label for an action or event name of `site` (an admitted site label); `hits`
+    /// occurrences count for it.
+    pub fn name(
+        &mut self,
+        site: &Arc<str>,
+        kind: NameKind,
+        raw_name: &str,
+        hits: u64,
+    ) -> Result<Arc<str>, (Arc<str>, Fold)> {
+        let limit = self.top_names;
+        let tables = self.per_site.entry(site.clone()).or_default();
+        tables[DIMENSION_COUNT + kind.index()]
+            .resolve(bounded_label(raw_name), limit, hits)
+            .map_err(|fold| (self.other.clone(), fold))
     }
 
     /// The label value for a site; `hits` beacons count for it.
@@ -206,8 +235,13 @@ impl Admission {
     pub fn rebalance(&mut self) {
         self.sites.rebalance(self.max_sites);
         for tables in self.per_site.values_mut() {
-            for table in tables.iter_mut() {
-                table.rebalance(self.top_n);
+            for (index, table) in tables.iter_mut().enumerate() {
+                let limit = if index < DIMENSION_COUNT {
+                    self.top_n
+                } else {
+                    self.top_names
+                };
+                table.rebalance(limit);
             }
         }
         // Sites no longer admitted lose their tables (bounded by max_sites + candidates anyway).
@@ -240,7 +274,8 @@ impl Admission {
             admission.sites = TopN::import(sites);
         }
         for site in &saved.per_site {
-            let mut tables: [TopN; DIMENSION_COUNT] = Default::default();
+            // Snapshots written before the name tables have only the dimensions' tables.
+            let mut tables: [TopN; TABLES] = Default::default();
             for (table, saved) in tables.iter_mut().zip(&site.dimensions) {
                 *table = TopN::import(saved);
             }

@@ -114,6 +114,8 @@ pub struct View {
     pub dimensions: Vec<Dimension>,
     /// Whether the navigation-phase histograms are kept for this view's segments.
     pub navigation: bool,
+    /// Whether actions (and their loading-time histogram) and business events are kept.
+    pub actions: bool,
 }
 
 impl View {
@@ -152,6 +154,7 @@ impl View {
             name: config.name.as_str().into(),
             dimensions,
             navigation: config.navigation,
+            actions: config.actions,
         })
     }
 }

@@ -80,6 +80,8 @@ pub enum EventKind<'a> {
     Error(ErrorView<'a>),
     Request(RequestView),
     Custom(CustomView),
+    Action(ActionView<'a>),
+    BusinessEvent(BusinessEventView<'a>),
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -121,6 +123,23 @@ pub struct RequestView {
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CustomView {}
+
+/// A user action without its kind and counts of caused calls (stage 1 keeps names, loading time and
+/// frustration signals).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ActionView<'a> {
+    pub name: &'a [u8],
+    pub duration_ms: Option<f64>,
+    pub rage: bool,
+    pub dead: bool,
+    pub error_click: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BusinessEventView<'a> {
+    pub name: &'a [u8],
+    pub value: Option<f64>,
+}
 
 /// Events a beacon usually carries (five vitals, navigation, an error or two); more grow the vector.
 const EVENTS_CAPACITY: usize = 8;
@@ -311,7 +330,7 @@ impl<'a> BeaconView<'a> {
 fn decode_event(message: &[u8]) -> Result<EventView<'_>, WireError> {
     let mut event = EventView::default();
     for_each_field(message, |reader, field, wire_type| {
-        if !(1..=5).contains(&field) {
+        if !(1..=7).contains(&field) {
             return Ok(false);
         }
         let body = read_bytes(reader, field, wire_type)?;
@@ -329,6 +348,14 @@ fn decode_event(message: &[u8]) -> Result<EventView<'_>, WireError> {
                 EventKind::Request(decode_request(body, request)?)
             }
             (4, _) => EventKind::Request(decode_request(body, RequestView::default())?),
+            (6, Some(EventKind::Action(action))) => EventKind::Action(decode_action(body, action)?),
+            (6, _) => EventKind::Action(decode_action(body, ActionView::default())?),
+            (7, Some(EventKind::BusinessEvent(business))) => {
+                EventKind::BusinessEvent(decode_business_event(body, business)?)
+            }
+            (7, _) => {
+                EventKind::BusinessEvent(decode_business_event(body, BusinessEventView::default())?)
+            }
             _ => {
                 // Custom: nothing of it is read, but it must still be well formed.
                 for_each_field(body, |_, _, _| Ok(false))?;
@@ -394,6 +421,39 @@ fn merge_first_field<'a>(message: &'a [u8], current: &'a [u8]) -> Result<&'a [u8
     Ok(value)
 }
 
+fn decode_action<'a>(
+    body: &'a [u8],
+    mut action: ActionView<'a>,
+) -> Result<ActionView<'a>, WireError> {
+    for_each_field(body, |reader, field, wire_type| {
+        match field {
+            1 => action.name = read_bytes(reader, field, wire_type)?,
+            3 => action.duration_ms = Some(read_double(reader, field, wire_type)?),
+            7 => action.rage = read_varint(reader, field, wire_type)? != 0,
+            8 => action.dead = read_varint(reader, field, wire_type)? != 0,
+            9 => action.error_click = read_varint(reader, field, wire_type)? != 0,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    })?;
+    Ok(action)
+}
+
+fn decode_business_event<'a>(
+    body: &'a [u8],
+    mut business: BusinessEventView<'a>,
+) -> Result<BusinessEventView<'a>, WireError> {
+    for_each_field(body, |reader, field, wire_type| {
+        match field {
+            1 => business.name = read_bytes(reader, field, wire_type)?,
+            2 => business.value = Some(read_double(reader, field, wire_type)?),
+            _ => return Ok(false),
+        }
+        Ok(true)
+    })?;
+    Ok(business)
+}
+
 fn decode_request(body: &[u8], mut request: RequestView) -> Result<RequestView, WireError> {
     for_each_field(body, |reader, field, wire_type| {
         match field {
@@ -412,8 +472,8 @@ mod tests {
     use proptest::prelude::*;
     use prost::Message;
     use rum_schema::proto::{
-        Attribution, Beacon, Connection, Custom, Device, Enrichment, Error, Event, Navigation,
-        Request, Vital, event,
+        Action, Attribution, Beacon, BusinessEvent, Connection, Custom, Device, Enrichment, Error,
+        Event, Navigation, Request, Vital, event,
     };
 
     #[test]
@@ -483,6 +543,23 @@ mod tests {
                         value: 3.0,
                     })),
                 },
+                Event {
+                    kind: Some(event::Kind::Action(Action {
+                        name: "Add to cart".into(),
+                        duration_ms: Some(412.5),
+                        requests: 1,
+                        clicks: Some(4),
+                        rage: true,
+                        error_click: true,
+                        ..Action::default()
+                    })),
+                },
+                Event {
+                    kind: Some(event::Kind::BusinessEvent(BusinessEvent {
+                        name: "purchase".into(),
+                        value: Some(59.9),
+                    })),
+                },
             ],
             enrichment: Some(Enrichment {
                 country: "DE".into(),
@@ -527,6 +604,12 @@ mod tests {
             matches!(kinds[3], EventKind::Request(r) if r.status == 503 && r.duration_ms == 812.0)
         );
         assert!(matches!(kinds[4], EventKind::Custom(_)));
+        assert!(
+            matches!(kinds[5], EventKind::Action(a) if text(a.name) == "Add to cart" && a.duration_ms == Some(412.5) && a.rage && !a.dead && a.error_click)
+        );
+        assert!(
+            matches!(kinds[6], EventKind::BusinessEvent(b) if text(b.name) == "purchase" && b.value == Some(59.9))
+        );
     }
 
     /// The fields of prost's full decode that the projection keeps, in the projection's shape.
@@ -570,6 +653,19 @@ mod tests {
                             duration_ms: request.duration_ms,
                         }),
                         event::Kind::Custom(_) => EventKind::Custom(CustomView {}),
+                        event::Kind::Action(action) => EventKind::Action(ActionView {
+                            name: action.name.as_bytes(),
+                            duration_ms: action.duration_ms,
+                            rage: action.rage,
+                            dead: action.dead,
+                            error_click: action.error_click,
+                        }),
+                        event::Kind::BusinessEvent(business) => {
+                            EventKind::BusinessEvent(BusinessEventView {
+                                name: business.name.as_bytes(),
+                                value: business.value,
+                            })
+                        }
                     }),
                 })
                 .collect(),

@@ -43,6 +43,12 @@ const AGENT_PAYLOADS: &str = "rum_collector_agent_payloads_total";
 /// Status codes the edge answers with; others are counted through a slower path.
 const KNOWN_STATUSES: [u16; 12] = [202, 204, 400, 403, 404, 405, 408, 413, 415, 429, 500, 503];
 
+/// `rum_collector_events_accepted_total{type}` labels, by the position [`CollectorMetrics::accepted`] counts
+/// them at.
+const EVENT_TYPES: [&str; 7] = [
+    "vital", "nav", "error", "request", "custom", "action", "event",
+];
+
 pub(crate) struct CollectorMetrics {
     requests_by_status: HashMap<u16, Counter>,
     beacons_received: Counter,
@@ -52,7 +58,7 @@ pub(crate) struct CollectorMetrics {
     events_refused: DropCounters<DecodeReason>,
     preflights_allowed: Counter,
     preflights_refused: Counter,
-    events_accepted: [Counter; 5],
+    events_accepted: [Counter; EVENT_TYPES.len()],
     unknown_fields: Counter,
     invalid_hints: Counter,
     body_bytes: Histogram,
@@ -101,7 +107,7 @@ impl CollectorMetrics {
             events_refused: DropCounters::register(Item::Event),
             preflights_allowed: counter!(PREFLIGHTS, "outcome" => "allowed"),
             preflights_refused: counter!(PREFLIGHTS, "outcome" => "refused"),
-            events_accepted: ["vital", "nav", "error", "request", "custom"]
+            events_accepted: EVENT_TYPES
                 .map(|event_type| counter!(EVENTS_ACCEPTED, "type" => event_type)),
             unknown_fields: counter!(IGNORED, "what" => "unknown_field"),
             invalid_hints: counter!(IGNORED, "what" => "invalid_hint"),
@@ -163,7 +169,7 @@ impl CollectorMetrics {
     pub(crate) fn accepted(&self, decoded: &rum_schema::DecodedBeacon, body_bytes: usize) {
         self.beacons_accepted.increment(1);
         self.body_bytes.record(body_bytes as f64);
-        let mut by_type = [0u64; 5];
+        let mut by_type = [0u64; EVENT_TYPES.len()];
         for event in &decoded.beacon.events {
             let slot = match event.kind {
                 Some(Kind::Vital(_)) => 0,
@@ -171,6 +177,8 @@ impl CollectorMetrics {
                 Some(Kind::Error(_)) => 2,
                 Some(Kind::Request(_)) => 3,
                 Some(Kind::Custom(_)) | None => 4,
+                Some(Kind::Action(_)) => 5,
+                Some(Kind::BusinessEvent(_)) => 6,
             };
             by_type[slot] += 1;
         }

@@ -26,6 +26,9 @@ pub const DEFAULT_SITE_SEGMENT_BUDGET: usize = 2_000;
 pub const DEFAULT_MAX_SITES: usize = 100;
 /// Page views remembered to count a page view and a re-sent metric once (~170 bytes each).
 pub const DEFAULT_DEDUPE_CAPACITY: usize = 200_000;
+/// Distinct action names and business-event names kept per site (each); the rest fold into
+/// `__other__`.
+pub const DEFAULT_TOP_NAMES: usize = 50;
 /// A request event at least this slow counts as slow.
 pub const DEFAULT_SLOW_REQUEST_MS: u64 = 1_000;
 
@@ -54,6 +57,8 @@ pub struct AggregatorConfig {
     /// HDR significant digits, 1-3 (2 = 1% relative error).
     pub histogram_digits: u8,
     pub top_n: usize,
+    /// Action names and business-event names kept per site.
+    pub top_names: usize,
     pub site_segment_budget: usize,
     pub max_sites: usize,
     pub dedupe_capacity: usize,
@@ -102,14 +107,20 @@ pub struct ViewConfig {
     /// Also keep the navigation-phase histograms (dns, connect, tls, download, dom, load).
     #[serde(default)]
     pub navigation: bool,
+    /// Also keep user actions (counts, frustration signals, loading time) and business events by
+    /// name.
+    #[serde(default)]
+    pub actions: bool,
 }
 
 impl ViewConfig {
-    fn new(name: &str, dimensions: &[&str], navigation: bool) -> Self {
+    /// A view; `detailed` keeps navigation phases and actions too.
+    fn new(name: &str, dimensions: &[&str], detailed: bool) -> Self {
         Self {
             name: name.to_owned(),
             dimensions: dimensions.iter().map(|d| (*d).to_owned()).collect(),
-            navigation,
+            navigation: detailed,
+            actions: detailed,
         }
     }
 
@@ -133,6 +144,7 @@ impl Default for AggregatorConfig {
             allowed_lateness: HumanDuration::from_secs(DEFAULT_ALLOWED_LATENESS_SECS),
             histogram_digits: DEFAULT_HISTOGRAM_DIGITS,
             top_n: DEFAULT_TOP_N,
+            top_names: DEFAULT_TOP_NAMES,
             site_segment_budget: DEFAULT_SITE_SEGMENT_BUDGET,
             max_sites: DEFAULT_MAX_SITES,
             dedupe_capacity: DEFAULT_DEDUPE_CAPACITY,
@@ -264,6 +276,7 @@ impl AggregatorConfig {
         }
         for (name, value) in [
             ("top_n", self.top_n),
+            ("top_names", self.top_names),
             ("site_segment_budget", self.site_segment_budget),
             ("max_sites", self.max_sites),
             ("dedupe_capacity", self.dedupe_capacity),

@@ -8,8 +8,8 @@
 use proptest::prelude::*;
 
 use crate::proto::{
-    Attribution, Beacon, Connection, Custom, Device, Enrichment, Error, Event, Navigation, Request,
-    Vital, event,
+    Action, Attribution, Beacon, BusinessEvent, Connection, Custom, Device, Enrichment, Error,
+    Event, Navigation, Request, Vital, event,
 };
 
 /// Empty, short, and longer than 127 bytes (a two-byte length), with non-ASCII text.
@@ -65,7 +65,7 @@ pub fn attribution() -> impl Strategy<Value = Attribution> {
         })
 }
 
-pub fn event() -> impl Strategy<Value = Event> {
+pub fn event() -> BoxedStrategy<Event> {
     let vital = (
         any_i32(),
         number(),
@@ -127,8 +127,41 @@ pub fn event() -> impl Strategy<Value = Event> {
         });
     let custom =
         (text(), number()).prop_map(|(name, value)| event::Kind::Custom(Custom { name, value }));
-    proptest::option::of(prop_oneof![vital, navigation, error, request, custom])
-        .prop_map(|kind| Event { kind })
+    let action = (
+        (text(), -1..6i32, proptest::option::of(number())),
+        (small_int(), small_int(), proptest::option::of(small_int())),
+        (any::<bool>(), any::<bool>(), any::<bool>()),
+    )
+        .prop_map(
+            |((name, kind, duration_ms), (errors, requests, clicks), (rage, dead, error_click))| {
+                event::Kind::Action(Action {
+                    name,
+                    kind,
+                    duration_ms,
+                    errors,
+                    requests,
+                    clicks,
+                    rage,
+                    dead,
+                    error_click,
+                })
+            },
+        );
+    let business = (text(), proptest::option::of(number()))
+        .prop_map(|(name, value)| event::Kind::BusinessEvent(BusinessEvent { name, value }));
+    // Boxed arms: the unboxed union of seven tuple strategies overflowed a test thread's stack
+    // in debug builds.
+    proptest::option::of(prop_oneof![
+        vital.boxed(),
+        navigation.boxed(),
+        error.boxed(),
+        request.boxed(),
+        custom.boxed(),
+        action.boxed(),
+        business.boxed(),
+    ])
+    .prop_map(|kind| Event { kind })
+    .boxed()
 }
 
 pub fn connection() -> impl Strategy<Value = Connection> {

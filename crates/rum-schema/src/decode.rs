@@ -20,6 +20,14 @@ const MAX_SESSION_ID_CHARS: usize = 64;
 const MAX_METRIC_ID_CHARS: usize = 128;
 /// `sent` later than this (year ~2286) is not an epoch-milliseconds timestamp.
 const MAX_EPOCH_MS: f64 = 1e13;
+/// An action's loading time is capped at 10 s by the script.
+const MAX_ACTION_MS: f64 = 10_000.0;
+/// Errors, requests and clicks one action can carry.
+const MAX_ACTION_COUNT: f64 = 10_000.0;
+/// Action and business-event names: 100 characters (the script cuts them there).
+const MAX_NAME_CHARS: usize = 100;
+/// A business event's value (revenue, items): non-negative, at most a billion.
+const MAX_EVENT_VALUE: f64 = 1e9;
 /// HTTP status codes have three digits; 0 means a network error.
 const MAX_HTTP_STATUS: f64 = 999.0;
 
@@ -348,6 +356,8 @@ impl BeaconDecoder {
             "error" => proto::event::Kind::Error(self.error(value, decoded)?),
             "request" => proto::event::Kind::Request(self.request(value, decoded)?),
             "custom" => proto::event::Kind::Custom(self.custom(value, decoded)?),
+            "action" => proto::event::Kind::Action(self.action(value, decoded)?),
+            "event" => proto::event::Kind::BusinessEvent(self.business_event(value, decoded)?),
             _ => return Ok(None),
         };
         Ok(Some(proto::Event { kind: Some(kind) }))
@@ -568,6 +578,108 @@ impl BeaconDecoder {
             name: name.to_owned(),
             value: number.ok_or((DecodeReason::MissingField, "value"))?,
         })
+    }
+}
+
+impl BeaconDecoder {
+    fn action<'a, V: JsonValue<'a>>(
+        &self,
+        value: V,
+        decoded: &mut DecodedBeacon,
+    ) -> Result<proto::Action, FieldError> {
+        let mut action = proto::Action::default();
+        let mut name = None;
+        let count = |member: V, field| whole_number(member, MAX_ACTION_COUNT, field);
+        for (key, member) in event_fields(value) {
+            match key {
+                "type" => {}
+                "name" => name = Some(event_name(member)?),
+                "kind" => match member.as_str().and_then(action_kind) {
+                    Some(kind) => action.kind = kind as i32,
+                    None => decoded.dropped_hints += 1,
+                },
+                "dur" => {
+                    action.duration_ms = Some(bounded_number(member, MAX_ACTION_MS, "dur")?);
+                }
+                "errors" => action.errors = count(member, "errors")? as u32,
+                "requests" => action.requests = count(member, "requests")? as u32,
+                "clicks" => match count(member, "clicks") {
+                    Ok(clicks) if clicks >= 1.0 => action.clicks = Some(clicks as u32),
+                    _ => decoded.dropped_hints += 1,
+                },
+                "frustration" => frustration(member, &mut action, decoded),
+                _ => decoded.unknown_fields += 1,
+            }
+        }
+        action.name = name.ok_or((DecodeReason::MissingField, "name"))?.to_owned();
+        Ok(action)
+    }
+
+    fn business_event<'a, V: JsonValue<'a>>(
+        &self,
+        value: V,
+        decoded: &mut DecodedBeacon,
+    ) -> Result<proto::BusinessEvent, FieldError> {
+        let mut business = proto::BusinessEvent::default();
+        let mut name = None;
+        for (key, member) in event_fields(value) {
+            match key {
+                "type" => {}
+                "name" => name = Some(event_name(member)?),
+                "value" => {
+                    business.value = Some(bounded_number(member, MAX_EVENT_VALUE, "value")?);
+                }
+                _ => decoded.unknown_fields += 1,
+            }
+        }
+        business.name = name.ok_or((DecodeReason::MissingField, "name"))?.to_owned();
+        Ok(business)
+    }
+}
+
+/// An action or business-event name: 1..100 characters.
+fn event_name<'a, V: JsonValue<'a>>(value: V) -> Result<&'a str, FieldError> {
+    let name = value
+        .as_str()
+        .ok_or((DecodeReason::InvalidFieldType, "name"))?;
+    if name.trim().is_empty() {
+        return Err((DecodeReason::MissingField, "name"));
+    }
+    // Bytes first: a long string is refused without counting its characters.
+    if name.len() > MAX_NAME_CHARS * 4 || name.chars().count() > MAX_NAME_CHARS {
+        return Err((DecodeReason::StringTooLong, "name"));
+    }
+    Ok(name)
+}
+
+fn action_kind(text: &str) -> Option<proto::ActionKind> {
+    Some(match text {
+        "click" => proto::ActionKind::Click,
+        "tap" => proto::ActionKind::Tap,
+        "key" => proto::ActionKind::Key,
+        "submit" => proto::ActionKind::Submit,
+        _ => return None,
+    })
+}
+
+/// `frustration`: an array of `rage`, `dead`, `error`. A hint: an unknown entry or a malformed
+/// array is dropped and counted, the action kept.
+fn frustration<'a, V: JsonValue<'a>>(
+    value: V,
+    action: &mut proto::Action,
+    decoded: &mut DecodedBeacon,
+) {
+    let Some((_, signals)) = value.elements() else {
+        decoded.dropped_hints += 1;
+        return;
+    };
+    for signal in signals {
+        match signal.as_str() {
+            Some("rage") => action.rage = true,
+            Some("dead") => action.dead = true,
+            Some("error") => action.error_click = true,
+            _ => decoded.dropped_hints += 1,
+        }
     }
 }
 

@@ -11,8 +11,8 @@
 //! is encoded. A property test checks the bytes equal prost's on arbitrary beacons.
 
 use crate::proto::{
-    Attribution, Beacon, Connection, Custom, Device, Enrichment, Error, Event, Navigation, Request,
-    Vital, event,
+    Action, Attribution, Beacon, BusinessEvent, Connection, Custom, Device, Enrichment, Error,
+    Event, Navigation, Request, Vital, event,
 };
 
 /// `beacon` as protobuf; prost's `Message::decode` reads it back.
@@ -132,6 +132,10 @@ impl Writer {
                 self.message(4, |writer| writer.request(request));
             }
             Some(event::Kind::Custom(custom)) => self.message(5, |writer| writer.custom(custom)),
+            Some(event::Kind::Action(action)) => self.message(6, |writer| writer.action(action)),
+            Some(event::Kind::BusinessEvent(business)) => {
+                self.message(7, |writer| writer.business_event(business));
+            }
         }
     }
 
@@ -241,6 +245,35 @@ impl Writer {
         self.double(2, *value);
     }
 
+    fn action(&mut self, action: &Action) {
+        let Action {
+            name,
+            kind,
+            duration_ms,
+            errors,
+            requests,
+            clicks,
+            rage,
+            dead,
+            error_click,
+        } = action;
+        self.string(1, name);
+        self.int32(2, *kind);
+        self.optional_double(3, *duration_ms);
+        self.uint32(4, *errors);
+        self.uint32(5, *requests);
+        self.optional_uint32(6, *clicks);
+        self.bool(7, *rage);
+        self.bool(8, *dead);
+        self.bool(9, *error_click);
+    }
+
+    fn business_event(&mut self, business: &BusinessEvent) {
+        let BusinessEvent { name, value } = business;
+        self.string(1, name);
+        self.optional_double(2, *value);
+    }
+
     fn enrichment(&mut self, enrichment: &Enrichment) {
         let Enrichment {
             country,
@@ -266,10 +299,7 @@ impl Writer {
         self.string(7, os);
         self.string(8, os_version);
         self.string(9, device_class);
-        if *is_bot {
-            self.key(10, VARINT);
-            self.buf.push(1);
-        }
+        self.bool(10, *is_bot);
         self.string(11, route);
         self.string(12, client_network);
         self.int64(13, *clock_skew_ms);
@@ -277,6 +307,13 @@ impl Writer {
 
     // Scalars. proto3 leaves out a plain field holding its default (prost compares with `!=`, so
     // -0.0 is left out and NaN written); an `optional` field is written whenever it is set.
+
+    fn bool(&mut self, field: u32, value: bool) {
+        if value {
+            self.key(field, VARINT);
+            self.buf.push(1);
+        }
+    }
 
     fn uint32(&mut self, field: u32, value: u32) {
         if value != 0 {

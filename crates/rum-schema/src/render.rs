@@ -133,8 +133,43 @@ fn event_to_json(event: &proto::Event) -> Option<Value> {
             object.insert("name".into(), json!(custom.name));
             object.insert("value".into(), json!(custom.value));
         }
+        Kind::Action(action) => {
+            object.insert("type".into(), json!("action"));
+            object.insert("name".into(), json!(action.name));
+            object.insert("kind".into(), json!(action_kind(action.kind())));
+            put(&mut object, "dur", action.duration_ms);
+            object.insert("errors".into(), json!(action.errors));
+            object.insert("requests".into(), json!(action.requests));
+            put(&mut object, "clicks", action.clicks);
+            let signals: Vec<&str> = [
+                (action.rage, "rage"),
+                (action.dead, "dead"),
+                (action.error_click, "error"),
+            ]
+            .into_iter()
+            .filter_map(|(seen, name)| seen.then_some(name))
+            .collect();
+            if !signals.is_empty() {
+                object.insert("frustration".into(), json!(signals));
+            }
+        }
+        Kind::BusinessEvent(business) => {
+            object.insert("type".into(), json!("event"));
+            object.insert("name".into(), json!(business.name));
+            put(&mut object, "value", business.value);
+        }
     }
     Some(Value::Object(object))
+}
+
+/// The beacon spelling of an action kind (BEACON "What this collector adds").
+pub fn action_kind(kind: proto::ActionKind) -> &'static str {
+    match kind {
+        proto::ActionKind::Click => "click",
+        proto::ActionKind::Tap => "tap",
+        proto::ActionKind::Key => "key",
+        proto::ActionKind::Submit => "submit",
+    }
 }
 
 fn attribution_to_json(attribution: &proto::Attribution) -> Value {

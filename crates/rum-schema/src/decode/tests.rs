@@ -474,3 +474,140 @@ fn a_tape_node_is_24_bytes() {
     // MAX_KEPT_TAPE_NODES and the scratch docs count in these.
     assert_eq!(std::mem::size_of::<simd_json::Node<'static>>(), 24);
 }
+
+#[test]
+fn actions_and_business_events_decode_with_their_bounds() {
+    let decoded = decode_json(&with(
+        "events",
+        Some(json!([
+            { "type": "action", "name": "Add to cart", "kind": "tap", "dur": 412.5, "errors": 1,
+              "requests": 2, "clicks": 4, "frustration": ["rage", "error"] },
+            { "type": "action", "name": "<div>", "frustration": ["dead"] },
+            { "type": "event", "name": "purchase", "value": 59.9 },
+            { "type": "event", "name": "signup" },
+        ])),
+    ))
+    .unwrap();
+    assert!(decoded.rejected_events.is_empty());
+    assert_eq!(decoded.dropped_hints, 0);
+    let kinds: Vec<_> = decoded
+        .beacon
+        .events
+        .iter()
+        .map(|event| event.kind.clone().unwrap())
+        .collect();
+    assert_eq!(
+        kinds[0],
+        proto::event::Kind::Action(proto::Action {
+            name: "Add to cart".into(),
+            kind: proto::ActionKind::Tap as i32,
+            duration_ms: Some(412.5),
+            errors: 1,
+            requests: 2,
+            clicks: Some(4),
+            rage: true,
+            dead: false,
+            error_click: true,
+        })
+    );
+    assert!(
+        matches!(&kinds[1], proto::event::Kind::Action(a) if a.dead && a.duration_ms.is_none() && a.kind == 0)
+    );
+    assert_eq!(
+        kinds[2],
+        proto::event::Kind::BusinessEvent(proto::BusinessEvent {
+            name: "purchase".into(),
+            value: Some(59.9),
+        })
+    );
+    assert_eq!(
+        kinds[3],
+        proto::event::Kind::BusinessEvent(proto::BusinessEvent {
+            name: "signup".into(),
+            value: None,
+        })
+    );
+
+    // At the limits: accepted.
+    let hundred = "é".repeat(100);
+    for event in [
+        json!({"type": "action", "name": hundred, "dur": 10_000, "errors": 10_000}),
+        json!({"type": "action", "name": "a", "dur": 0}),
+        json!({"type": "event", "name": hundred, "value": 1e9}),
+        json!({"type": "event", "name": "e", "value": 0}),
+    ] {
+        let decoded = decode_json(&with_event(event.clone())).unwrap();
+        assert!(decoded.rejected_events.is_empty(), "{event}");
+    }
+    // Past them: that event is rejected with a reason naming the field.
+    let too_long = "é".repeat(101);
+    let cases = [
+        (
+            json!({"type": "action"}),
+            (DecodeReason::MissingField, "name"),
+        ),
+        (
+            json!({"type": "action", "name": "  "}),
+            (DecodeReason::MissingField, "name"),
+        ),
+        (
+            json!({"type": "action", "name": 5}),
+            (DecodeReason::InvalidFieldType, "name"),
+        ),
+        (
+            json!({"type": "action", "name": too_long}),
+            (DecodeReason::StringTooLong, "name"),
+        ),
+        (
+            json!({"type": "action", "name": "a", "dur": 10_000.5}),
+            (DecodeReason::ValueOutOfRange, "dur"),
+        ),
+        (
+            json!({"type": "action", "name": "a", "dur": -1}),
+            (DecodeReason::ValueOutOfRange, "dur"),
+        ),
+        (
+            json!({"type": "action", "name": "a", "errors": 1.5}),
+            (DecodeReason::ValueOutOfRange, "errors"),
+        ),
+        (
+            json!({"type": "action", "name": "a", "requests": 10_001}),
+            (DecodeReason::ValueOutOfRange, "requests"),
+        ),
+        (
+            json!({"type": "event"}),
+            (DecodeReason::MissingField, "name"),
+        ),
+        (
+            json!({"type": "event", "name": "e", "value": 1.5e9}),
+            (DecodeReason::ValueOutOfRange, "value"),
+        ),
+        (
+            json!({"type": "event", "name": "e", "value": -5}),
+            (DecodeReason::ValueOutOfRange, "value"),
+        ),
+        (
+            json!({"type": "event", "name": "e", "value": "5"}),
+            (DecodeReason::InvalidFieldType, "value"),
+        ),
+    ];
+    for (event, expected) in cases {
+        assert_eq!(event_rejection(event.clone()), expected, "{event}");
+    }
+    // Hints (kind, clicks, frustration) that are malformed are dropped and counted; the action stays.
+    let decoded = decode_json(&with_event(json!({
+        "type": "action", "name": "a", "kind": "hover", "clicks": 0,
+        "frustration": ["rage", "angry", 3]
+    })))
+    .unwrap();
+    assert_eq!(decoded.dropped_hints, 4);
+    assert!(matches!(
+        &decoded.beacon.events[0].kind,
+        Some(proto::event::Kind::Action(a)) if a.rage && a.clicks.is_none() && a.kind == 0
+    ));
+    let decoded = decode_json(&with_event(
+        json!({"type": "action", "name": "a", "frustration": "rage"}),
+    ))
+    .unwrap();
+    assert_eq!(decoded.dropped_hints, 1);
+}

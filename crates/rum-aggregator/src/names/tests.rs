@@ -1,0 +1,325 @@
+//! Tallies by name, and actions and business events through both stages: counts per view, the
+//! loading-time histogram, the name bounds with their counted folds, and snapshots.
+
+use std::sync::Arc;
+
+use rum_schema::proto::{Action, Beacon, BusinessEvent, Enrichment, Event, event};
+
+use super::*;
+use crate::metric::MetricKind;
+use crate::settings::AggregatorSettings;
+use crate::stage1::Stage1;
+use crate::stage2::Stage2;
+use crate::view::{OTHER, SegmentKey};
+
+/// A fixed instant (minute-aligned).
+const T0: i64 = 1_763_760_000_000;
+
+fn action(name: &str, duration_ms: Option<f64>, signals: (bool, bool, bool)) -> Event {
+    let (rage, dead, error_click) = signals;
+    Event {
+        kind: Some(event::Kind::Action(Action {
+            name: name.to_owned(),
+            duration_ms,
+            rage,
+            dead,
+            error_click,
+            ..Action::default()
+        })),
+    }
+}
+
+fn business(name: &str, value: Option<f64>) -> Event {
+    Event {
+        kind: Some(event::Kind::BusinessEvent(BusinessEvent {
+            name: name.to_owned(),
+            value,
+        })),
+    }
+}
+
+fn beacon(page_view: &str, route: &str, events: Vec<Event>) -> Beacon {
+    Beacon {
+        version: 1,
+        site: "shop".into(),
+        session_id: "s1".into(),
+        page_view_id: page_view.into(),
+        url: format!("https://shop.example{route}"),
+        received_at_ms: T0 + 1_000,
+        enrichment: Some(Enrichment {
+            route: route.into(),
+            device_class: "desktop".into(),
+            ..Enrichment::default()
+        }),
+        events,
+        ..Beacon::default()
+    }
+}
+
+fn run(settings: &AggregatorSettings, beacons: &[Beacon]) -> (Stage1, Stage2) {
+    let mut stage1 = Stage1::new(settings.clone());
+    let mut stage2 = Stage2::new(settings.clone());
+    stage2.advance(T0);
+    for beacon in beacons {
+        crate::wire::BeaconView::of(beacon, |view| stage1.ingest(view));
+    }
+    for partial in stage1.flush() {
+        stage2.apply(partial);
+    }
+    (stage1, stage2)
+}
+
+fn key(view: &str, values: &[&str]) -> SegmentKey {
+    SegmentKey {
+        view: Arc::from(view),
+        values: values.iter().map(|value| Arc::from(*value)).collect(),
+    }
+}
+
+#[test]
+fn tallies_count_signals_and_sum_loading_times() {
+    let mut tally = ActionTally::default();
+    tally.record(Some(412.5), true, false, true);
+    tally.record(None, false, true, false);
+    assert_eq!(
+        tally,
+        ActionTally {
+            count: 2,
+            rage: 1,
+            dead: 1,
+            error_clicks: 1,
+            timed: 1,
+            time_micros: 412_500_000,
+        }
+    );
+    let mut merged = ActionTally::default();
+    merged.merge(&tally);
+    merged.merge(&tally);
+    assert_eq!(merged.count, 4);
+    assert_eq!(merged.time_micros, 825_000_000);
+    assert_eq!(ActionTally::from_proto(&tally.to_proto("a")), tally);
+}
+
+#[test]
+fn event_values_sum_exactly_in_any_order() {
+    let values = [59.9, 0.1, 1e9, 0.0];
+    let mut forward = EventTally::default();
+    let mut backward = EventTally::default();
+    for value in values {
+        forward.record(Some(value));
+    }
+    for value in values.iter().rev() {
+        backward.record(Some(*value));
+    }
+    backward.record(None);
+    forward.record(None);
+    assert_eq!(forward, backward);
+    assert_eq!(forward.count, 5);
+    assert_eq!(forward.value_micros, 1_000_000_060_000_000);
+}
+
+#[test]
+fn actions_and_events_count_in_views_that_keep_them_only() {
+    let settings = AggregatorSettings::default();
+    let beacons = [
+        beacon(
+            "pv1",
+            "/cart",
+            vec![
+                action("Add to cart", Some(400.0), (true, false, true)),
+                action("<div>", None, (false, true, false)),
+                business("purchase", Some(59.9)),
+            ],
+        ),
+        beacon(
+            "pv2",
+            "/cart",
+            vec![
+                action("Add to cart", Some(200.0), (false, false, false)),
+                business("purchase", Some(59.9)),
+                business("signup", None),
+            ],
+        ),
+    ];
+    let (_, stage2) = run(&settings, &beacons);
+    for segment in [
+        key("site", &["shop"]),
+        key("site_route", &["shop", "/cart"]),
+    ] {
+        let names = stage2
+            .segment(&segment)
+            .and_then(|state| state.names())
+            .unwrap_or_else(|| panic!("{segment:?} keeps names"));
+        assert_eq!(
+            names.actions[&Arc::from("Add to cart")],
+            ActionTally {
+                count: 2,
+                rage: 1,
+                dead: 0,
+                error_clicks: 1,
+                timed: 2,
+                time_micros: 600_000_000,
+            }
+        );
+        assert_eq!(names.actions[&Arc::from("<div>")].dead, 1);
+        assert_eq!(
+            names.events[&Arc::from("purchase")],
+            EventTally {
+                count: 2,
+                value_micros: 119_800_000,
+            }
+        );
+        assert_eq!(names.events[&Arc::from("signup")].count, 1);
+        // The loading-time histogram: the two timed actions.
+        let windows = stage2.windows(stage2.segment(&segment).unwrap(), MetricKind::ActionLoading);
+        assert_eq!(windows[0].as_ref().map(|window| window.samples()), Some(2));
+    }
+    let device = key("site_route_device", &["shop", "/cart", "desktop"]);
+    let state = stage2.segment(&device).expect("the segment exists");
+    assert!(state.names().is_none(), "views without actions keep none");
+    assert!(stage2.windows(state, MetricKind::ActionLoading)[0].is_none());
+
+    let text = crate::exposition::render(&stage2);
+    for line in [
+        r#"rum_actions_total{view="site",site="shop",action="Add to cart"} 2"#,
+        r#"rum_action_frustrations_total{view="site",site="shop",action="Add to cart",signal="rage"} 1"#,
+        r#"rum_action_frustrations_total{view="site",site="shop",action="<div>",signal="dead"} 1"#,
+        r#"rum_action_frustrations_total{view="site_route",site="shop",route="/cart",action="Add to cart",signal="error"} 1"#,
+        r#"rum_action_time_seconds_total{view="site",site="shop",action="Add to cart"} 0.6"#,
+        r#"rum_action_timed_total{view="site",site="shop",action="Add to cart"} 2"#,
+        r#"rum_events_total{view="site",site="shop",event="purchase"} 2"#,
+        r#"rum_event_value_total{view="site",site="shop",event="purchase"} 119.8"#,
+        r#"rum_action_loading_window_samples{view="site",site="shop",window="1m"} 2"#,
+    ] {
+        assert!(text.contains(line), "missing {line}");
+    }
+    assert!(!text.contains(r#"rum_actions_total{view="site_route_device""#));
+}
+
+#[test]
+fn names_past_the_top_names_bound_fold_and_are_counted_once() {
+    let settings = AggregatorSettings {
+        top_names: 3,
+        ..AggregatorSettings::default()
+    };
+    let beacons: Vec<Beacon> = (0..10)
+        .map(|index| {
+            beacon(
+                &format!("pv{index}"),
+                "/",
+                vec![
+                    action(&format!("button {index}"), None, (false, false, false)),
+                    business(&format!("event {index}"), Some(1.0)),
+                ],
+            )
+        })
+        .collect();
+    let (stage1, stage2) = run(&settings, &beacons);
+    let names = stage2
+        .segment(&key("site", &["shop"]))
+        .and_then(|state| state.names())
+        .expect("names");
+    // The first three are admitted, seven fold; folds are counted once per occurrence (in the
+    // first view that keeps names), wherever they happened.
+    assert_eq!(names.actions.len(), 4);
+    assert_eq!(names.actions[&Arc::from(OTHER)].count, 7);
+    assert_eq!(names.events[&Arc::from(OTHER)].count, 7);
+    assert_eq!(names.events[&Arc::from(OTHER)].value_micros, 7_000_000);
+    for kind in NameKind::ALL {
+        assert_eq!(
+            stage1.name_folds(kind) + stage2.name_folds(kind),
+            7,
+            "{kind:?}"
+        );
+    }
+    // Counts are never lost to a fold.
+    let total: u64 = names.actions.values().map(|tally| tally.count).sum();
+    assert_eq!(total, 10);
+}
+
+#[test]
+fn a_flood_of_distinct_names_stays_bounded_in_stage1_and_stage2() {
+    let settings = AggregatorSettings {
+        top_names: 5,
+        chunk_value_bound: 20,
+        ..AggregatorSettings::default()
+    };
+    let beacons: Vec<Beacon> = (0..2_000)
+        .map(|index| {
+            beacon(
+                &format!("pv{index}"),
+                "/",
+                vec![action(
+                    &format!("n{index}"),
+                    Some(10.0),
+                    (false, false, false),
+                )],
+            )
+        })
+        .collect();
+    let (stage1, stage2) = run(&settings, &beacons);
+    assert_eq!(
+        stage1.name_folds(NameKind::Action),
+        2_000 - 20,
+        "the chunk bound folds in stage 1"
+    );
+    assert_eq!(stage2.name_folds(NameKind::Action), 20 - 5);
+    let names = stage2
+        .segment(&key("site", &["shop"]))
+        .and_then(|state| state.names())
+        .expect("names");
+    assert_eq!(names.actions.len(), 6);
+    assert_eq!(names.actions[&Arc::from(OTHER)].count, 2_000 - 5);
+}
+
+#[test]
+fn names_survive_a_stage2_snapshot() {
+    let settings = AggregatorSettings {
+        top_names: 2,
+        ..AggregatorSettings::default()
+    };
+    let beacons: Vec<Beacon> = (0..5)
+        .map(|index| {
+            beacon(
+                &format!("pv{index}"),
+                "/p",
+                vec![
+                    action(
+                        &format!("a{}", index % 3),
+                        Some(100.0),
+                        (index == 0, false, false),
+                    ),
+                    business("purchase", Some(10.5)),
+                ],
+            )
+        })
+        .collect();
+    let (_, stage2) = run(&settings, &beacons);
+    let state = stage2.export();
+    let (mut restored, dropped) = Stage2::import(settings.clone(), &state);
+    assert_eq!(dropped, 0);
+    assert_eq!(
+        crate::exposition::render(&restored),
+        crate::exposition::render(&stage2)
+    );
+    assert_eq!(restored.export(), state);
+    // The name tables came back too: a new name still folds, an admitted one still counts.
+    let mut stage1 = Stage1::new(settings);
+    for (index, name) in ["a0", "brand new"].into_iter().enumerate() {
+        let later = beacon(
+            &format!("later{index}"),
+            "/p",
+            vec![action(name, None, (false, false, false))],
+        );
+        crate::wire::BeaconView::of(&later, |view| stage1.ingest(view));
+    }
+    for partial in stage1.flush() {
+        restored.apply(partial);
+    }
+    let names = restored
+        .segment(&key("site", &["shop"]))
+        .and_then(|state| state.names())
+        .expect("names");
+    assert_eq!(names.actions[&Arc::from("a0")].count, 3);
+    assert!(!names.actions.contains_key(&Arc::from("brand new")));
+}
