@@ -52,7 +52,10 @@ fn action_beacon(page_view: &str) -> Vec<u8> {
               "frustration": ["rage"] },
             { "type": "action", "name": "Add to cart", "dur": 200 },
             { "type": "action", "name": "<div>", "frustration": ["dead"] },
-            { "type": "event", "name": "purchase", "value": 59.9 }
+            { "type": "event", "name": "purchase", "value": 59.9 },
+            { "type": "error",
+              "message": "TypeError: Cannot read properties of undefined (reading 'id')",
+              "stack": "TypeError: x\n    at pay (https://shop.example.com/app.js:10:5)" }
         ]
     }))
     .unwrap()
@@ -137,6 +140,30 @@ fn prometheus_reads_the_p75_computed_from_the_beacons_and_promtool_accepts_the_e
             "{query}"
         );
     }
+    // The error of that page view, grouped, on /metrics and with its sample on the JSON API.
+    let errors: Value =
+        serde_json::from_str(&rum.admin_get("/api/v1/errors?site=demo").text()).unwrap();
+    let group = &errors["sites"][0]["groups"][0];
+    assert_eq!(group["occurrences"], 1, "{errors}");
+    assert_eq!(
+        group["message"],
+        "TypeError: Cannot read properties of undefined (reading <str>)"
+    );
+    assert_eq!(group["frame"], "pay /app.js");
+    assert_eq!(
+        group["sample"]["message"],
+        "TypeError: Cannot read properties of undefined (reading 'id')"
+    );
+    let label = group["label"].as_str().unwrap();
+    let query = format!(r#"rum_error_group_total{{site="demo",error="{label}",kind="error"}}"#);
+    assert_eq!(
+        prometheus.query_value(&query).unwrap(),
+        Some(1.0),
+        "{query}"
+    );
+    let bad = rum.admin_get("/api/v1/errors?limit=0");
+    assert_eq!(bad.status, 400);
+    assert!(bad.text().contains("limit must be"), "{}", bad.text());
 
     // Every query of the shipped Grafana dashboard runs against this Prometheus without error, and
     // the per-site ones see this site.

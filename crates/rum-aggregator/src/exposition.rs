@@ -274,7 +274,70 @@ pub fn render_all(stages: &[&Stage2]) -> String {
         }
     }
     render_names(&mut out, &segments, &labels);
+    render_error_groups(&mut out, stages);
     out
+}
+
+/// One exported error group: its labels (site, error), kind, occurrences and sessions.
+type ErrorGroupRow = (String, String, u64, u64);
+
+/// The most frequent error groups of each site: occurrences (Space-Saving counts) and affected
+/// sessions, labelled by site, `error` (fingerprint prefix and normalised message) and kind.
+fn render_error_groups(out: &mut String, stages: &[&Stage2]) {
+    let Some(first) = stages.first() else { return };
+    let limit = first.settings().top_errors;
+    let mut sites: Vec<(&str, Vec<ErrorGroupRow>)> = stages
+        .iter()
+        .flat_map(|stage2| stage2.error_groups())
+        .map(|(site, errors)| {
+            let rows = errors
+                .top(limit)
+                .into_iter()
+                .map(|(fingerprint, counted)| {
+                    let mut labels = String::new();
+                    push_label(&mut labels, "site", site);
+                    push_label(
+                        &mut labels,
+                        "error",
+                        &crate::error_groups::label(fingerprint, &counted.value.message),
+                    );
+                    (
+                        labels,
+                        counted.value.kind.clone(),
+                        counted.count,
+                        counted.value.sessions.count(),
+                    )
+                })
+                .collect();
+            (&**site, rows)
+        })
+        .collect();
+    if sites.iter().all(|(_, rows)| rows.is_empty()) {
+        return;
+    }
+    sites.sort_by(|a, b| a.0.cmp(b.0));
+    let _ = writeln!(
+        out,
+        "# HELP rum_error_group_total Occurrences of the most frequent error groups per site (fingerprint: normalised message + top in-app frame; Space-Saving, over by at most occurrences / aggregator.error_groups)."
+    );
+    let _ = writeln!(out, "# TYPE rum_error_group_total counter");
+    for (_, rows) in &sites {
+        for (labels, kind, count, _) in rows {
+            let mut labels = labels.clone();
+            push_label(&mut labels, "kind", kind);
+            let _ = writeln!(out, "rum_error_group_total{{{labels}}} {count}");
+        }
+    }
+    let _ = writeln!(
+        out,
+        "# HELP rum_error_group_sessions Distinct sessions an error group hit (exact up to 64, HyperLogLog within ~3% past that)."
+    );
+    let _ = writeln!(out, "# TYPE rum_error_group_sessions gauge");
+    for (_, rows) in &sites {
+        for (labels, _, _, sessions) in rows {
+            let _ = writeln!(out, "rum_error_group_sessions{{{labels}}} {sessions}");
+        }
+    }
 }
 
 /// A family of counters by name: family, help, and the value of one tally.

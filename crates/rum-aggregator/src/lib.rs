@@ -16,7 +16,9 @@
 
 #![forbid(unsafe_code)]
 
+pub mod api;
 pub mod dedupe;
+pub mod error_groups;
 pub mod exact;
 pub mod exposition;
 pub mod hdr;

@@ -128,6 +128,7 @@ pub(crate) struct Stage1Metrics {
     events: [Counter; EVENT_TYPES.len()],
     folded: Vec<Counter>,
     name_folded: [Counter; NAME_KIND_COUNT],
+    error_group_folded: Counter,
     dedupe: [Counter; DEDUPE_OUTCOMES.len()],
 }
 
@@ -149,6 +150,7 @@ impl Stage1Metrics {
                 .map(|d| counter!("rum_aggregator_folded_total", "dimension" => d.label()))
                 .collect(),
             name_folded: name_fold_counters(),
+            error_group_folded: counter!("rum_aggregator_folded_total", "dimension" => "error_group"),
             dedupe: DEDUPE_OUTCOMES
                 .map(|outcome| counter!("rum_aggregator_dedupe_total", "outcome" => outcome)),
         }
@@ -169,6 +171,10 @@ impl Stage1Metrics {
 
     pub fn folded_name(&self, kind: NameKind) {
         self.name_folded[kind.index()].increment(1);
+    }
+
+    pub fn folded_error_group(&self) {
+        self.error_group_folded.increment(1);
     }
 
     pub fn dedupe(&self, outcome: DedupeOutcome) {

@@ -90,6 +90,14 @@ impl AggregatorHandle {
         answered.await.ok()
     }
 
+    /// The answer of a JSON endpoint ([`crate::api`]), or `None` for a path it does not serve
+    /// (or once the aggregator has stopped).
+    pub async fn api(&self, path: String, query: String) -> Option<crate::api::ApiAnswer> {
+        self.query(move |stage2| crate::api::answer(&[stage2], &path, &query))
+            .await
+            .flatten()
+    }
+
     /// The per-segment Prometheus families (empty once the aggregator has stopped).
     pub async fn render(&self) -> String {
         self.query(crate::exposition::render)

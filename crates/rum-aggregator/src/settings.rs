@@ -33,6 +33,9 @@ pub struct AggregatorSettings {
     pub top_n: usize,
     /// Action names and business-event names kept per site, each.
     pub top_names: usize,
+    /// Error groups tracked per site (Space-Saving capacity) and exported per site.
+    pub error_groups: usize,
+    pub top_errors: usize,
     /// Distinct values of one (site, dimension) one chunk of stage 1 may carry before the rest
     /// fold into `__other__` there: a bound on what a flood of distinct URLs costs between the
     /// stages, generous enough that top-N (stage 2) decides in every other case.
@@ -81,6 +84,8 @@ impl AggregatorSettings {
             allowed_lateness_minutes: config.allowed_lateness.0.as_secs().div_ceil(60) as i64,
             top_n: config.top_n,
             top_names: config.top_names,
+            error_groups: config.error_groups,
+            top_errors: config.top_errors.min(config.error_groups),
             // The top-N table's whole capacity (admitted + candidates): stage 2 sees every value
             // it could rank.
             chunk_value_bound: config

@@ -19,6 +19,7 @@ use rum_schema::proto::{MetricPartial, Partial};
 use crate::wire::{BeaconView, EventKind};
 
 use crate::dedupe::{Dedupe, Seen};
+use crate::error_groups::{ChunkErrors, ErrorOccurrence, host_of, session_hash};
 use crate::exact::ExactCounts;
 use crate::hdr;
 use crate::metric::{METRIC_COUNT, MetricKind};
@@ -183,6 +184,9 @@ pub struct Stage1 {
     /// counters).
     folds: [u64; DIMENSION_COUNT],
     name_folds: [u64; NAME_KIND_COUNT],
+    /// This chunk's errors grouped per site (they leave with the first view's partials).
+    errors: ChunkErrors,
+    error_group_folds: u64,
     late: u64,
     metrics: Stage1Metrics,
 }
@@ -300,6 +304,8 @@ impl Stage1 {
             used_dimensions,
             folds: [0; DIMENSION_COUNT],
             name_folds: [0; NAME_KIND_COUNT],
+            errors: ChunkErrors::default(),
+            error_group_folds: 0,
             late: 0,
             metrics: Stage1Metrics::register(),
             settings,
@@ -460,6 +466,7 @@ impl Stage1 {
                     for index in &segments {
                         self.builders[*index].errors[kind] += 1;
                     }
+                    self.group_error(&site, beacon, error);
                 }
                 Some(EventKind::Request(request)) => {
                     let failed = request.status == 0 || request.status >= 400;
@@ -494,6 +501,43 @@ impl Stage1 {
         }
         self.samples = samples;
         self.segments = segments;
+    }
+
+    /// Adds one error to its group for this chunk.
+    fn group_error(
+        &mut self,
+        site: &Arc<str>,
+        beacon: &BeaconView,
+        error: &crate::wire::ErrorView,
+    ) {
+        fn text(bytes: &[u8]) -> &str {
+            std::str::from_utf8(bytes).unwrap_or("")
+        }
+        let route = beacon
+            .enrichment
+            .as_ref()
+            .map_or("", |enrichment| text(enrichment.route));
+        let occurrence = ErrorOccurrence {
+            kind: text(error.kind),
+            message: text(error.message),
+            stack: text(error.stack),
+            page_host: host_of(text(beacon.url)),
+            route: if route.is_empty() {
+                crate::view::UNKNOWN
+            } else {
+                bounded_label(route)
+            },
+            session_hash: session_hash(site, beacon.session_id),
+            received_ms: beacon.received_at_ms,
+        };
+        let bound = self.settings.chunk_value_bound;
+        if self
+            .errors
+            .record(site, &occurrence, |groups| groups < bound)
+        {
+            self.error_group_folds += 1;
+            self.metrics.folded_error_group();
+        }
     }
 
     /// Applies `record` to the named counts of each segment whose view keeps names.
@@ -769,6 +813,12 @@ impl Stage1 {
         self.chain.clear();
         for ((view, minute, values), builder) in keys.into_iter().zip(builders.drain(..)) {
             let view_name = &self.settings.views[view].name;
+            // A site's error groups go with its first partial of the first view.
+            let error_groups = if view == 0 {
+                self.errors.take(&values[0])
+            } else {
+                Vec::new()
+            };
             let mut metrics = Vec::new();
             for (index, metric) in builder.metrics.into_iter().enumerate() {
                 let Some(mut metric) = metric else { continue };
@@ -823,8 +873,10 @@ impl Stage1 {
                 beacons: builder.beacons,
                 actions,
                 events,
+                error_groups,
             });
         }
+        self.errors.clear();
         // Keep the allocation for the next interval.
         builders.clear();
         self.builders = builders;
@@ -850,6 +902,11 @@ impl Stage1 {
     /// Names folded into `__other__` by the chunk bound so far, for `kind`.
     pub fn name_folds(&self, kind: NameKind) -> u64 {
         self.name_folds[kind.index()]
+    }
+
+    /// Errors whose fingerprint folded into `__other__` by the chunk bound so far.
+    pub fn error_group_folds(&self) -> u64 {
+        self.error_group_folds
     }
 
     /// Beacons dropped as late so far.

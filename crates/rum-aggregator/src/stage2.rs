@@ -17,6 +17,7 @@ use rum_schema::proto::{
     MetricPartial, Partial, SegmentSnapshot, SettledMetric, SlotSnapshot, Stage2State,
 };
 
+use crate::error_groups::SiteErrors;
 use crate::exact::ExactCounts;
 use crate::hdr;
 use crate::metric::{METRIC_COUNT, MetricKind};
@@ -234,6 +235,8 @@ pub struct Stage2 {
     counting_names_view: Option<usize>,
     /// Name occurrences folded per name kind since start.
     name_folds: [u64; NAME_KIND_COUNT],
+    /// Error groups per (folded) site.
+    errors: std::collections::BTreeMap<Arc<str>, SiteErrors>,
     /// The watermark minute top-N was last re-ranked at.
     rebalanced_minute: i64,
     /// Whether a partial's minute moves the clock (standalone) or only [`advance`](Self::advance)
@@ -274,6 +277,7 @@ impl Stage2 {
             folds: [0; DIMENSION_COUNT],
             counting_names_view: settings.views.iter().position(|view| view.actions),
             name_folds: [0; NAME_KIND_COUNT],
+            errors: std::collections::BTreeMap::new(),
             rebalanced_minute: i64::MIN,
             clock_from_data: true,
             segments: HashMap::new(),
@@ -289,6 +293,10 @@ impl Stage2 {
             metrics: Stage2Metrics::register(),
             settings,
         }
+    }
+
+    pub fn settings(&self) -> &AggregatorSettings {
+        &self.settings
     }
 
     pub fn views(&self) -> impl Iterator<Item = &View> {
@@ -372,6 +380,16 @@ impl Stage2 {
         }
         segment.requests_failed += partial.requests_failed;
         segment.requests_slow += partial.requests_slow;
+        if !partial.error_groups.is_empty() {
+            let capacity = self.settings.error_groups;
+            let site_errors = self
+                .errors
+                .entry(key.values[0].clone())
+                .or_insert_with(|| SiteErrors::new(capacity));
+            for group in &partial.error_groups {
+                site_errors.apply(group);
+            }
+        }
         if !partial.actions.is_empty() || !partial.events.is_empty() {
             let site = key.values[0].clone();
             self.merge_names(view_index, &site, &key, &partial);
@@ -508,6 +526,11 @@ impl Stage2 {
                 }
             }
         }
+    }
+
+    /// The error groups of every site this stage 2 holds.
+    pub fn error_groups(&self) -> impl Iterator<Item = (&Arc<str>, &SiteErrors)> {
+        self.errors.iter()
     }
 
     /// Name occurrences folded into `__other__` by top-N so far, for `kind`.
@@ -690,6 +713,11 @@ impl Stage2 {
             admission: Some(self.admission.export()),
             budget_folds: self.budget_folds,
             late: self.late,
+            error_groups: self
+                .errors
+                .iter()
+                .map(|(site, errors)| errors.export(site))
+                .collect(),
             ..Stage2State::default()
         }
     }
@@ -703,6 +731,13 @@ impl Stage2 {
         stage2.rebalanced_minute = state.watermark_minute;
         stage2.budget_folds = state.budget_folds;
         stage2.late = state.late;
+        for saved in &state.error_groups {
+            let capacity = stage2.settings.error_groups;
+            stage2.errors.insert(
+                Arc::from(saved.site.as_str()),
+                SiteErrors::import(capacity, saved),
+            );
+        }
         if let Some(admission) = &state.admission {
             stage2.admission =
                 Admission::import(stage2.settings.top_n, stage2.settings.max_sites, admission)
@@ -791,7 +826,12 @@ impl Stage2 {
 
     /// Bytes held by segment state (windows, exact counts, cumulative counts).
     pub fn histogram_bytes(&self) -> usize {
-        self.segments.values().map(SegmentState::bytes).sum()
+        let errors: usize = self.errors.values().map(SiteErrors::bytes).sum();
+        self.segments
+            .values()
+            .map(SegmentState::bytes)
+            .sum::<usize>()
+            + errors
     }
 
     pub fn segments(&self) -> impl Iterator<Item = (&SegmentKey, &SegmentState)> {

@@ -67,6 +67,15 @@ fn ingest(stage1: &mut Stage1, beacon: &Beacon) {
 
 /// Runs beacons through stage 1 and into stage 2 at `now_ms`.
 fn aggregate(settings: &AggregatorSettings, beacons: &[Beacon], now_ms: i64) -> Stage2 {
+    aggregate_both(settings, beacons, now_ms).1
+}
+
+/// [`aggregate`], keeping stage 1 too (for its fold counts).
+pub(crate) fn aggregate_both(
+    settings: &AggregatorSettings,
+    beacons: &[Beacon],
+    now_ms: i64,
+) -> (Stage1, Stage2) {
     let mut stage1 = Stage1::new(settings.clone());
     let mut stage2 = Stage2::new(settings.clone());
     for beacon in beacons {
@@ -76,7 +85,7 @@ fn aggregate(settings: &AggregatorSettings, beacons: &[Beacon], now_ms: i64) -> 
     for partial in stage1.flush() {
         stage2.apply(partial);
     }
-    stage2
+    (stage1, stage2)
 }
 
 /// Nearest-rank quantile of integers (what an exact computation gives).

@@ -43,7 +43,10 @@ pub enum WireError {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct BeaconView<'a> {
     pub site: &'a [u8],
+    pub session_id: &'a [u8],
     pub page_view_id: &'a [u8],
+    /// The page URL (scrubbed at the edge): error grouping tells in-app stack frames by its host.
+    pub url: &'a [u8],
     pub navigation_type: i32,
     pub received_at_ms: i64,
     /// The beacon's place in its page view's send order (`seq`); `None` from older scripts.
@@ -113,6 +116,8 @@ pub struct NavigationView {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ErrorView<'a> {
     pub kind: &'a [u8],
+    pub message: &'a [u8],
+    pub stack: &'a [u8],
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -276,7 +281,9 @@ impl<'a> BeaconView<'a> {
         for_each_field(payload, |reader, field, wire_type| {
             match field {
                 2 => beacon.site = read_bytes(reader, field, wire_type)?,
+                3 => beacon.session_id = read_bytes(reader, field, wire_type)?,
                 4 => beacon.page_view_id = read_bytes(reader, field, wire_type)?,
+                5 => beacon.url = read_bytes(reader, field, wire_type)?,
                 7 => beacon.navigation_type = read_varint(reader, field, wire_type)? as i32,
                 9 => beacon.received_at_ms = read_varint(reader, field, wire_type)? as i64,
                 14 => beacon.sequence = Some(read_varint(reader, field, wire_type)? as u32),
@@ -401,10 +408,18 @@ fn decode_navigation(
     Ok(navigation)
 }
 
-fn decode_error<'a>(body: &'a [u8], error: ErrorView<'a>) -> Result<ErrorView<'a>, WireError> {
-    Ok(ErrorView {
-        kind: merge_first_field(body, error.kind)?,
-    })
+fn decode_error<'a>(body: &'a [u8], mut error: ErrorView<'a>) -> Result<ErrorView<'a>, WireError> {
+    for_each_field(body, |reader, field, wire_type| {
+        let slot = match field {
+            1 => &mut error.kind,
+            2 => &mut error.message,
+            6 => &mut error.stack,
+            _ => return Ok(false),
+        };
+        *slot = read_bytes(reader, field, wire_type)?;
+        Ok(true)
+    })?;
+    Ok(error)
 }
 
 /// Field 1 (a string) of a message whose other fields the projection skips: its last occurrence,
@@ -616,7 +631,9 @@ mod tests {
     fn projected(beacon: &Beacon) -> BeaconView<'_> {
         BeaconView {
             site: beacon.site.as_bytes(),
+            session_id: beacon.session_id.as_bytes(),
             page_view_id: beacon.page_view_id.as_bytes(),
+            url: beacon.url.as_bytes(),
             navigation_type: beacon.navigation_type,
             received_at_ms: beacon.received_at_ms,
             sequence: beacon.sequence,
@@ -647,6 +664,8 @@ mod tests {
                         }
                         event::Kind::Error(error) => EventKind::Error(ErrorView {
                             kind: error.kind.as_bytes(),
+                            message: error.message.as_bytes(),
+                            stack: error.stack.as_bytes(),
                         }),
                         event::Kind::Request(request) => EventKind::Request(RequestView {
                             status: request.status,
@@ -736,9 +755,9 @@ mod tests {
                 expected: 2
             })
         );
-        // field 3 as a start-group
+        // field 15 (one the projection skips) as a start-group
         assert_eq!(
-            BeaconView::decode(&[0x1b]),
+            BeaconView::decode(&[0x7b]),
             Err(WireError::UnsupportedWireType(3))
         );
         assert_eq!(BeaconView::decode(&[]), Ok(BeaconView::default()));

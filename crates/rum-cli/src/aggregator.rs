@@ -170,14 +170,25 @@ async fn serve(config: Config, stages: StageChoice) -> anyhow::Result<()> {
             Some(observers),
             Arc::clone(&health),
         );
-        exposition = exposition.with_extra(Arc::new(move || {
-            let handle = handle.clone();
-            Box::pin(async move {
-                tokio::task::spawn_blocking(move || handle.render())
-                    .await
-                    .unwrap_or_default()
-            })
-        }));
+        let api_handle = handle.clone();
+        exposition = exposition
+            .with_extra(Arc::new(move || {
+                let handle = handle.clone();
+                Box::pin(async move {
+                    tokio::task::spawn_blocking(move || handle.render())
+                        .await
+                        .unwrap_or_default()
+                })
+            }))
+            .with_api(Arc::new(move |path, query| {
+                let handle = api_handle.clone();
+                Box::pin(async move {
+                    tokio::task::spawn_blocking(move || handle.api(path, query))
+                        .await
+                        .ok()
+                        .flatten()
+                })
+            }));
         let stop = Arc::clone(&stop);
         threads.push(
             std::thread::Builder::new()

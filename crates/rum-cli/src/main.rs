@@ -299,10 +299,16 @@ fn serve(args: ServeArgs, mode: Mode) -> anyhow::Result<()> {
             Some(source) => {
                 let pipeline = start_pipeline(&config, source)?;
                 let handle = pipeline.aggregator.handle.clone();
-                exposition = exposition.with_extra(Arc::new(move || {
-                    let handle = handle.clone();
-                    Box::pin(async move { handle.render().await })
-                }));
+                let api_handle = handle.clone();
+                exposition = exposition
+                    .with_extra(Arc::new(move || {
+                        let handle = handle.clone();
+                        Box::pin(async move { handle.render().await })
+                    }))
+                    .with_api(Arc::new(move |path, query| {
+                        let handle = api_handle.clone();
+                        Box::pin(async move { handle.api(path, query).await })
+                    }));
                 Some(pipeline)
             }
             None => None,

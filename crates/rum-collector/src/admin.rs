@@ -27,6 +27,14 @@ use tokio::sync::oneshot;
 /// admin connection's task waits.
 pub type ExtraMetrics = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = String> + Send>> + Send + Sync>;
 
+/// Answers a JSON endpoint under `/api/` (the aggregator's, docs/api.md): `(path, query)` ->
+/// `Some((status, body))`, or `None` for a path it does not serve.
+pub type ApiHandler = Arc<
+    dyn Fn(String, String) -> Pin<Box<dyn Future<Output = Option<(u16, String)>> + Send>>
+        + Send
+        + Sync,
+>;
+
 /// Run before each render, to set gauges sampled at scrape time (sink queue depth).
 pub type RefreshMetrics = Arc<dyn Fn() + Send + Sync>;
 
@@ -43,6 +51,8 @@ pub struct MetricsExposition {
     prometheus: metrics_exporter_prometheus::PrometheusHandle,
     extra: Vec<ExtraMetrics>,
     refresh: Vec<RefreshMetrics>,
+    /// The JSON endpoints served from the same data (the aggregator's `/api/v1/...`).
+    api: Vec<ApiHandler>,
 }
 
 impl MetricsExposition {
@@ -51,6 +61,7 @@ impl MetricsExposition {
             prometheus,
             extra: Vec::new(),
             refresh: Vec::new(),
+            api: Vec::new(),
         }
     }
 
@@ -58,6 +69,22 @@ impl MetricsExposition {
     pub fn with_extra(mut self, render: ExtraMetrics) -> Self {
         self.extra.push(render);
         self
+    }
+
+    /// Serves the JSON endpoints `api` answers under `/api/`.
+    pub fn with_api(mut self, api: ApiHandler) -> Self {
+        self.api.push(api);
+        self
+    }
+
+    /// The first answer of an API handler for `path?query`.
+    async fn api(&self, path: &str, query: &str) -> Option<(u16, String)> {
+        for handler in &self.api {
+            if let Some(answer) = handler(path.to_owned(), query.to_owned()).await {
+                return Some(answer);
+            }
+        }
+        None
     }
 
     /// Runs `refresh` before every render.
@@ -260,9 +287,29 @@ async fn handle<B>(state: &AdminState, request: &Request<B>) -> Response<Chunks>
             }
             text(status, &body)
         }
+        path if path.starts_with("/api/") => {
+            let query = request.uri().query().unwrap_or("");
+            match state.exposition.api(path, query).await {
+                Some((status, body)) => {
+                    let mut response = text(
+                        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                        &body,
+                    );
+                    response.headers_mut().insert(
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static("application/json"),
+                    );
+                    response
+                }
+                None => text(
+                    StatusCode::NOT_FOUND,
+                    "not found; the API serves /api/v1/errors (docs/api.md)\n",
+                ),
+            }
+        }
         _ => text(
             StatusCode::NOT_FOUND,
-            "not found; try /metrics, /healthz, /readyz\n",
+            "not found; try /metrics, /healthz, /readyz, /api/v1/errors\n",
         ),
     }
 }

@@ -27,8 +27,8 @@ mod server;
 mod sites;
 
 pub use admin::{
-    ADMIN_THREAD_NAME, AdminServer, AdminState, ExtraMetrics, MetricsExposition, ReadinessCheck,
-    RefreshMetrics, RunningAdmin,
+    ADMIN_THREAD_NAME, AdminServer, AdminState, ApiHandler, ExtraMetrics, MetricsExposition,
+    ReadinessCheck, RefreshMetrics, RunningAdmin,
 };
 pub use body::gunzip;
 pub use error::HttpError;

@@ -29,6 +29,11 @@ pub const DEFAULT_DEDUPE_CAPACITY: usize = 200_000;
 /// Distinct action names and business-event names kept per site (each); the rest fold into
 /// `__other__`.
 pub const DEFAULT_TOP_NAMES: usize = 50;
+/// Error groups (fingerprints) a site's Space-Saving table holds; its counts are within
+/// occurrences / capacity.
+pub const DEFAULT_ERROR_GROUPS: usize = 100;
+/// Error groups exported per site (the most frequent).
+pub const DEFAULT_TOP_ERRORS: usize = 20;
 /// A request event at least this slow counts as slow.
 pub const DEFAULT_SLOW_REQUEST_MS: u64 = 1_000;
 
@@ -59,6 +64,9 @@ pub struct AggregatorConfig {
     pub top_n: usize,
     /// Action names and business-event names kept per site.
     pub top_names: usize,
+    /// Error groups tracked per site (Space-Saving capacity), and how many of them are exported.
+    pub error_groups: usize,
+    pub top_errors: usize,
     pub site_segment_budget: usize,
     pub max_sites: usize,
     pub dedupe_capacity: usize,
@@ -145,6 +153,8 @@ impl Default for AggregatorConfig {
             histogram_digits: DEFAULT_HISTOGRAM_DIGITS,
             top_n: DEFAULT_TOP_N,
             top_names: DEFAULT_TOP_NAMES,
+            error_groups: DEFAULT_ERROR_GROUPS,
+            top_errors: DEFAULT_TOP_ERRORS,
             site_segment_budget: DEFAULT_SITE_SEGMENT_BUDGET,
             max_sites: DEFAULT_MAX_SITES,
             dedupe_capacity: DEFAULT_DEDUPE_CAPACITY,
@@ -277,6 +287,8 @@ impl AggregatorConfig {
         for (name, value) in [
             ("top_n", self.top_n),
             ("top_names", self.top_names),
+            ("error_groups", self.error_groups),
+            ("top_errors", self.top_errors),
             ("site_segment_budget", self.site_segment_budget),
             ("max_sites", self.max_sites),
             ("dedupe_capacity", self.dedupe_capacity),

@@ -57,16 +57,7 @@ fn beacon(page_view: &str, route: &str, events: Vec<Event>) -> Beacon {
 }
 
 fn run(settings: &AggregatorSettings, beacons: &[Beacon]) -> (Stage1, Stage2) {
-    let mut stage1 = Stage1::new(settings.clone());
-    let mut stage2 = Stage2::new(settings.clone());
-    stage2.advance(T0);
-    for beacon in beacons {
-        crate::wire::BeaconView::of(beacon, |view| stage1.ingest(view));
-    }
-    for partial in stage1.flush() {
-        stage2.apply(partial);
-    }
-    (stage1, stage2)
+    crate::tests::aggregate_both(settings, beacons, T0)
 }
 
 fn key(view: &str, values: &[&str]) -> SegmentKey {

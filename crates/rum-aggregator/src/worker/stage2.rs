@@ -108,6 +108,12 @@ impl Stage2Handle {
         answered.recv().ok()
     }
 
+    /// The answer of a JSON endpoint ([`crate::api`]) over every caught-up partition.
+    pub fn api(&self, path: String, query: String) -> Option<crate::api::ApiAnswer> {
+        self.query(move |stages| crate::api::answer(stages, &path, &query))
+            .flatten()
+    }
+
     /// The per-segment Prometheus families of every caught-up partition.
     pub fn render(&self) -> String {
         self.query(crate::exposition::render_all)
