@@ -1,8 +1,8 @@
-// Types of the npm module (dist/rum.mjs). The script-tag build (dist/rum.js) exposes the same four
+// Types of the npm module (dist/rum.mjs). The script-tag build (dist/rum.js) exposes the same five
 // functions as `window.rum` and reads the options from its data-* attributes (docs/sdk.md).
 
 /** Parts of the collection that can be switched off one by one. */
-export type RumFeature = 'vitals' | 'navigation' | 'errors' | 'requests' | 'spa' | 'hints';
+export type RumFeature = 'vitals' | 'navigation' | 'errors' | 'requests' | 'spa' | 'hints' | 'actions';
 
 /** Where a URL being scrubbed comes from. */
 export type RumUrlKind = 'page' | 'referrer' | 'request' | 'resource' | 'error';
@@ -40,6 +40,18 @@ export interface RumOptions {
   sessionTimeoutMin?: number;
   /** Distinct errors reported per page view. Default 10. */
   maxErrors?: number;
+  /**
+   * How user actions are named. `'text'` (default): `data-rum-action`, else the element's label,
+   * text, aria-label, aria-labelledby, alt, name, title or placeholder. `'attribute'`: only
+   * `data-rum-action` names are sent; every other action is named by its tag (`<button>`).
+   */
+  actionNames?: 'text' | 'attribute';
+}
+
+/** Options of `event()`. */
+export interface RumEventOptions {
+  /** An amount to sum per event name (revenue, items), 0..1e9. */
+  value?: number;
 }
 
 /**
@@ -53,6 +65,13 @@ export declare function init(options: RumOptions): void;
  * time since the page view started (navigation start, bfcache restore or SPA route change).
  */
 export declare function mark(name: string, value?: number): void;
+
+/**
+ * Records a business event of the current page view (`purchase`, `signup`), name 1..100
+ * characters (longer names are cut), optionally with a value (0..1e9) that is summed per name.
+ * Ignored when the name is empty or the value is out of range.
+ */
+export declare function event(name: string, options?: RumEventOptions): void;
 
 /** Grants (default) or withdraws consent for `requireConsent`. May be called before `init`. */
 export declare function consent(granted?: boolean): void;

@@ -245,11 +245,202 @@ var W = (e2, i2 = {}) => {
   });
 };
 
+// src/action.js
+var QUIET_MS = 100;
+var MAX_ACTION_MS = 1e4;
+var LATE_ENTRY_MS = 100;
+var RAGE_CLICKS = 3;
+var RAGE_GAP_MS = 1e3;
+var RAGE_RADIUS_PX = 100;
+var MAX_NAME_CHARS = 100;
+var MAX_COUNT = 1e4;
+var MAX_EVENT_VALUE = 1e9;
+var INTERACTIVE = "a,button,input,select,textarea,label,summary,[role=button],[data-rum-action]";
+var RESPONSIVE = "a,button,input,select,textarea,label,summary,[contenteditable]";
+var label = (value) => value ? [...(value + "").slice(0, 1e3).replace(/\s+/g, " ").trim()].slice(0, MAX_NAME_CHARS).join("") : "";
+var text = (node) => node && (node.innerText ?? node.textContent);
+var actionElement = (target) => target.closest(INTERACTIVE) || target;
+var actionName = (element, attributeOnly) => {
+  const tag = element.tagName.toLowerCase();
+  let name = label(element.closest("[data-rum-action]")?.getAttribute("data-rum-action"));
+  const field = /^(input|select|textarea)$/.test(tag);
+  for (const source of attributeOnly ? [] : [
+    () => text(element.labels?.[0]),
+    () => field ? /^(submit|button|reset)$/.test(element.type) && element.value : !element.isContentEditable && text(element),
+    "aria-label",
+    () => element.getAttribute("aria-labelledby")?.split(" ").map((id) => text(element.ownerDocument.getElementById(id))).join(" "),
+    "alt",
+    "name",
+    "title",
+    "placeholder"
+  ])
+    name || (name = label(typeof source == "string" ? element.getAttribute(source) : source()));
+  return name || "<" + tag + ">";
+};
+var businessEvent = (name, options) => {
+  const raw = options?.value;
+  const value = raw == null ? void 0 : +raw;
+  name = label(name);
+  if (name && !(value < 0 || value > MAX_EVENT_VALUE || value != value)) return { type: "event", name, value };
+};
+var createActions = (env, attributeOnly) => {
+  let pending = [];
+  let chain;
+  let skip;
+  const settleAt = (action) => Math.min(
+    action.c + MAX_ACTION_MS,
+    action.f ? action.g ? Infinity : Math.max(action.A, action.b + QUIET_MS) : action.A
+  );
+  const wake = (action, ms) => {
+    const tick = action.N = {};
+    env.s(() => action.N == tick && check(action), ms);
+  };
+  const check = (action) => {
+    if (action.d) return close(action);
+    const at = settleAt(action);
+    const wait = at + LATE_ENTRY_MS - env.a();
+    wait > 0 ? wake(action, wait) : settle(action, at);
+  };
+  const settle = (action, at) => {
+    action.d = 1;
+    pending.some((other) => !other.d) || env.B(false);
+    if (action.f)
+      action.O = Math.min((action.g || at - action.b < QUIET_MS ? at : action.b) - action.c, MAX_ACTION_MS);
+    close(action);
+  };
+  const close = (action) => {
+    const since = env.a() - action.C;
+    action == chain && since <= RAGE_GAP_MS ? wake(action, RAGE_GAP_MS + 1 - since) : report(action);
+  };
+  const report = (action) => {
+    if (action.P) return;
+    action.P = 1;
+    pending = pending.filter((other) => other != action);
+    if (chain == action) chain = 0;
+    const frustration = [];
+    if (action.w >= RAGE_CLICKS) frustration.push("rage");
+    if (action.Q && !(action.f || action.j || action.k)) frustration.push("dead");
+    if (action.k) frustration.push("error");
+    const count = (n2) => Math.min(n2, MAX_COUNT);
+    env.R(
+      {
+        type: "action",
+        name: action.S,
+        kind: action.D,
+        dur: action.O,
+        errors: count(action.k),
+        requests: count(action.E),
+        clicks: count(action.w),
+        frustration: frustration.length ? frustration : void 0
+      },
+      action.e
+    );
+  };
+  const live = (time) => pending.filter((action) => !action.d && time >= action.c && (time <= settleAt(action) || settle(action, settleAt(action))));
+  const open = (action, time) => {
+    action.C = time;
+    action.A = time + QUIET_MS;
+    action.d = 0;
+    env.B(true);
+    check(action);
+    return action;
+  };
+  const unchain = () => {
+    const last = chain;
+    chain = 0;
+    if (last) check(last);
+  };
+  const start = (element, kind, time, extra) => {
+    const action = { S: actionName(element, attributeOnly), D: kind, F: element, c: time, b: time, g: 0, k: 0, E: 0, w: 1, e: env.e(), ...extra };
+    pending.push(action);
+    return open(action, time);
+  };
+  return {
+    /**
+     * A trusted click on `target` at `time`, `x`/`y` in CSS px; `selected`: it selected text.
+     * @param {Element} target
+     * @param {string} kind click | tap | key
+     * @param {number} x
+     * @param {number} y
+     * @param {number} time
+     * @param {boolean} [selected]
+     */
+    U: (target, kind, x2, y2, time, selected) => {
+      const element = actionElement(target);
+      const skipped = element == skip;
+      skip = /** @type {any} */
+      element.control;
+      if (skipped) return;
+      if (chain?.F == element && !selected && time - chain.C <= RAGE_GAP_MS && Math.hypot(x2 - chain.V, y2 - chain.W) <= RAGE_RADIUS_PX) {
+        chain.w++;
+        open(chain, time);
+      } else {
+        unchain();
+        chain = start(element, kind, time, { V: x2, W: y2, Q: !selected && !target.closest(RESPONSIVE) });
+      }
+    },
+    /**
+     * A form submission. The click or key press that submitted it is this action (kind `submit`,
+     * named after the button); else it is a new action named after the form.
+     * @param {HTMLFormElement} form
+     * @param {HTMLElement | null} submitter
+     * @param {number} time
+     */
+    X: (form, submitter, time) => {
+      if (submitter && chain?.F == submitter) chain.D = "submit";
+      else start(form, "submit", time);
+    },
+    /** Activity from `startTime` to `endTime` (a DOM mutation: both now; a resource entry). */
+    G: (startTime, endTime = startTime) => {
+      for (const action of live(startTime)) {
+        action.f = 1;
+        action.b = Math.max(action.b, endTime);
+      }
+    },
+    /** A fetch/XHR call starting now; returns what to call when it has settled. */
+    n: () => {
+      const counted = live(env.a());
+      for (const action of counted) {
+        action.f = 1;
+        action.g++;
+        action.E++;
+      }
+      return () => {
+        const end = env.a();
+        for (const action of counted) {
+          action.g--;
+          action.b = Math.max(action.b, end);
+          check(action);
+        }
+      };
+    },
+    x: () => {
+      for (const action of live(env.a())) action.k++;
+    },
+    /** An input or scroll event: the page answered the user; a scroll also ends a rage series. */
+    j: (event2) => {
+      for (const action of live(env.a())) action.j = 1;
+      if (event2.type == "scroll") unchain();
+    },
+    /**
+     * The page is hidden or left: every action is settled and reported now. None counts as dead:
+     * a click that navigates away (location.href in a div's handler) looks just like that.
+     */
+    q: () => {
+      chain = 0;
+      for (const action of pending) {
+        action.j = 1;
+        action.d ? report(action) : settle(action, env.a());
+      }
+    }
+  };
+};
+
 // src/beacon.js
 var MAX_BEACON_BYTES = 64e3;
 var MAX_BEACON_EVENTS = 256;
-var encode = (text2) => new TextEncoder().encode(text2);
-var byteLength = (text2) => encode(text2).length;
+var encode = (text3) => new TextEncoder().encode(text3);
+var byteLength = (text3) => encode(text3).length;
 var clip = (value, maxBytes) => {
   const bytes = encode(value);
   return new TextDecoder().decode(bytes.length > maxBytes ? bytes.subarray(0, maxBytes - 3) : bytes);
@@ -265,8 +456,8 @@ var packBeacons = (head, events, maxBytes = MAX_BEACON_BYTES) => {
     parts = [];
     size = base;
   };
-  for (const event of events) {
-    const json = JSON.stringify(event);
+  for (const event2 of events) {
+    const json = JSON.stringify(event2);
     const bytes = byteLength(json) + 1;
     if (base + bytes > maxBytes) continue;
     if (size + bytes > maxBytes || parts.length == MAX_BEACON_EVENTS) close();
@@ -277,7 +468,7 @@ var packBeacons = (head, events, maxBytes = MAX_BEACON_BYTES) => {
   return bodies;
 };
 var stripUrl = (url) => url.replace(/[?#][^]*/, "").replace(/\/\/[^/]*@/, "//");
-var stripUrlsIn = (text2) => text2.replace(/(\/\/[^\s?#()]*)[?#][^\s():]*/g, "$1");
+var stripUrlsIn = (text3) => text3.replace(/(\/\/[^\s?#()]*)[?#][^\s():]*/g, "$1");
 
 // src/session.js
 var SESSION_KEY = "_rum_s";
@@ -302,7 +493,7 @@ var touchSession = (storage, id, now) => {
 };
 
 // src/agent.js
-var MAX_PENDING_EVENTS = 50;
+var MAX_PENDING_EVENTS = 200;
 var MAX_VIEWS = 8;
 var ERROR_FLUSH_MS = 5e3;
 var createAgent = (options, env, first) => {
@@ -317,82 +508,87 @@ var createAgent = (options, env, first) => {
   let flushTimer = false;
   const resolve = () => {
     if (consented) {
-      sessionId = resolveSession(env.d(), env.e(), (options.sessionTimeoutMin ?? 30) * 6e4);
+      sessionId = resolveSession(env.H(), env.I(), (options.sessionTimeoutMin ?? 30) * 6e4);
       sampled = inSample(sessionId, sampleRate);
     }
   };
   const startView = (url, ref, nav, t0) => {
-    current = { pid: newId(), url, ref, nav, n: t0, f: 0, b: {}, a: [], q: {} };
+    current = { pid: newId(), url, ref, nav, c: t0, J: 0, y: {}, r: [], Y: {} };
     views.push(current);
     if (views.length > MAX_VIEWS) views.splice(1, 1);
     return current;
   };
-  const push = (event, view = current) => {
-    if (view.a.length < MAX_PENDING_EVENTS) view.a.push(event);
+  const push = (event2, view = current) => {
+    if (view.r.length < MAX_PENDING_EVENTS) view.r.push(event2);
+    if (!views.includes(view)) views.push(view);
   };
   const flush2 = () => {
     flushTimer = false;
     if (!consented || !sampled) return;
-    const now = env.e();
-    const hints = env.r();
+    const now = env.I();
+    const hints = env.Z();
     for (const view of views) {
-      const events = [...Object.values(view.b), ...view.a];
-      if (events.length || !view.f) {
-        const head = { v: 1, sid: sessionId, pid: view.pid, url: view.url, ref: view.ref, nav: view.nav, sent: now, seq: view.f++, ...hints };
-        for (const body of packBeacons(head, events)) env.s(body);
-        view.b = {};
-        view.a = [];
+      const events = [...Object.values(view.y), ...view.r];
+      if (events.length || !view.J) {
+        const head = { v: 1, sid: sessionId, pid: view.pid, url: view.url, ref: view.ref, nav: view.nav, sent: now, seq: view.J++, ...hints };
+        for (const body of packBeacons(head, events)) env._(body);
+        view.y = {};
+        view.r = [];
       }
     }
     views = views.filter((view) => view == hard || view == current);
-    touchSession(env.d(), sessionId, now);
+    touchSession(env.H(), sessionId, now);
   };
   resolve();
   hard = startView(first.url, first.ref, first.nav, 0);
   return {
     /** False when this session is sampled out (and no consent gate defers the decision): do nothing. */
-    w: !consented || sampled,
-    g: flush2,
+    $: !consented || sampled,
+    q: flush2,
     /** The latest value of a vital of the document's page view; a re-sent value keeps its id. */
-    x: (event) => {
-      hard.b[event.name] = event;
+    aa: (event2) => {
+      hard.y[event2.name] = event2;
     },
     /** Navigation timing, which belongs to the document's page view. */
-    y: (event) => push(event, hard),
+    ba: (event2) => push(event2, hard),
     /** An error, once per page view however often it repeats, at most maxErrors distinct ones. */
-    z: (event) => {
-      const key = JSON.stringify(event);
-      const seen = current.q;
+    x: (event2) => {
+      const key = JSON.stringify(event2);
+      const seen = current.Y;
       if (seen[key] || Object.keys(seen).length >= maxErrors) return;
       seen[key] = 1;
-      push(event);
-      if (!flushTimer) flushTimer = !!env.A(flush2, ERROR_FLUSH_MS);
+      push(event2);
+      if (!flushTimer) flushTimer = !!env.s(flush2, ERROR_FLUSH_MS);
     },
-    B: push,
+    n: push,
+    /** A user action or business event of `view` (default: the current page view). */
+    K: push,
+    /** The page view events belong to now (an action is reported with the one it started in). */
+    e: () => current,
     /**
      * A custom timing; without a value, the time since the current page view started.
      * @param {string} name
      * @param {number} [value] ms
      */
-    C: (name, value) => {
-      value = value == null ? env.j() - current.n : +value;
+    ca: (name, value) => {
+      value = value == null ? env.a() - current.c : +value;
       if (value >= 0 && value <= 36e5) push({ type: "custom", name, value });
     },
     /** An SPA route change: the current page view is sent and a soft one starts. */
-    D: (url) => {
+    da: (url) => {
       if (url == current.url) return;
       const ref = current.url;
       flush2();
-      startView(url, ref, "soft", env.j());
+      startView(url, ref, "soft", env.a());
     },
     /** A back-forward-cache restore: a new page view of the document, with its own vitals. */
-    E: (url, t0) => {
+    ea: (url, t0) => {
       flush2();
       resolve();
       hard = startView(url, void 0, "back-forward-cache", t0);
     },
     /** @param {boolean} granted */
-    k: (granted) => {
+    M: (granted) => {
       const wasConsented = consented;
       consented = granted;
       if (granted && !wasConsented && !sessionId) resolve();
@@ -403,24 +599,24 @@ var createAgent = (options, env, first) => {
 // src/attribution.js
 var selector = (node) => {
   if (!node) return;
-  let text2 = "";
+  let text3 = "";
   try {
     while (node.nodeType != 9) {
       const name = node.nodeName;
       const part = node.id ? "#" + node.id : [node.nodeType == 1 ? name.toLowerCase() : name.toUpperCase().replace("#", ""), ...[...node.classList].sort()].join(".");
-      if (text2.length + part.length > 99) return text2 || part;
-      text2 = text2 ? part + ">" + text2 : part;
+      if (text3.length + part.length > 99) return text3 || part;
+      text3 = text3 ? part + ">" + text3 : part;
       if (node.id) break;
       node = node.parentNode;
     }
   } catch {
   }
-  return text2;
+  return text3;
 };
 var frames = [];
 var MAX_FRAMES = 100;
 var frameOf = (renderTime) => {
-  for (let i2 = frames.length; i2--; ) if (Math.abs(renderTime - frames[i2].F) <= 8) return frames[i2];
+  for (let i2 = frames.length; i2--; ) if (Math.abs(renderTime - frames[i2].fa) <= 8) return frames[i2];
 };
 var observeFrames = () => new PerformanceObserver((list) => {
   for (
@@ -430,8 +626,8 @@ var observeFrames = () => new PerformanceObserver((list) => {
   ) {
     const renderTime = entry.startTime + entry.duration;
     const frame = frameOf(renderTime);
-    if (frame) frame.c = Math.max(frame.c, entry.processingEnd);
-    else if (frames.push({ F: renderTime, c: entry.processingEnd }) > MAX_FRAMES) frames.shift();
+    if (frame) frame.z = Math.max(frame.z, entry.processingEnd);
+    else if (frames.push({ fa: renderTime, z: entry.processingEnd }) > MAX_FRAMES) frames.shift();
   }
 }).observe(
   /** @type {any} */
@@ -470,7 +666,7 @@ var attribute = ({ name, value, entries }, scrub) => {
   if (name == "INP" && first) {
     const paint = Math.max(first.startTime + first.duration, first.processingStart);
     const frame = frameOf(first.startTime + first.duration);
-    const processingEnd = Math.min(frame ? frame.c : Math.max(...entries.map((e2) => e2.processingEnd)), paint);
+    const processingEnd = Math.min(frame ? frame.z : Math.max(...entries.map((e2) => e2.processingEnd)), paint);
     const withTarget = entries.find((e2) => e2.target);
     return {
       target: withTarget ? selector(withTarget.target) : entries.find((e2) => e2.targetSelector)?.targetSelector,
@@ -485,6 +681,7 @@ var attribute = ({ name, value, entries }, scrub) => {
 // src/index.js
 var agent;
 var earlyConsent;
+var actions;
 var noop = () => {
 };
 var safe = (fn) => (
@@ -496,7 +693,7 @@ var safe = (fn) => (
     }
   })
 );
-var text = (value) => {
+var text2 = (value) => {
   try {
     return String(value);
   } catch {
@@ -534,7 +731,7 @@ var init = safe((options) => {
   agent = createAgent(
     options,
     {
-      s: (body) => {
+      _: (body) => {
         try {
           if (navigator.sendBeacon(beaconUrl, body)) return;
         } catch {
@@ -544,15 +741,15 @@ var init = safe((options) => {
         } catch {
         }
       },
-      e: Date.now,
-      j: () => performance.now(),
-      d: () => {
+      I: Date.now,
+      a: () => performance.now(),
+      H: () => {
         try {
           return sessionStorage;
         } catch {
         }
       },
-      r: () => {
+      Z: () => {
         if (!hints) return {};
         const nav = navigator;
         const connection = nav.connection;
@@ -563,7 +760,7 @@ var init = safe((options) => {
         };
       },
       // A prerendering page sends nothing until the user sees it.
-      A: (callback, ms) => setTimeout(() => document.prerendering || callback(), ms)
+      s: (callback, ms) => setTimeout(() => document.prerendering || callback(), ms)
     },
     {
       url: pageUrl(),
@@ -572,12 +769,16 @@ var init = safe((options) => {
       nav: document.prerendering || entry.activationStart > 0 ? "prerender" : document.wasDiscarded ? "restore" : (entry.type || "navigate").replace("_", "-")
     }
   );
-  if (earlyConsent != null) agent.k(earlyConsent);
-  if (!agent.w) return;
+  if (earlyConsent != null) agent.M(earlyConsent);
+  if (!agent.$) return;
   const current = agent;
   const part = (name, setup) => enabled(name) && safe(setup)();
-  listen("pageshow", (event) => event.persisted && current.E(pageUrl(), event.timeStamp), true);
-  const hide = () => document.prerendering || current.g();
+  listen("pageshow", (event2) => event2.persisted && current.ea(pageUrl(), event2.timeStamp), true);
+  const hide = () => {
+    if (document.prerendering) return;
+    actions?.q();
+    current.q();
+  };
   listen("visibilitychange", () => document.visibilityState == "hidden" && hide());
   listen("pagehide", hide);
   part("vitals", () => {
@@ -586,7 +787,7 @@ var init = safe((options) => {
     for (const on of [x, b, S, T, W]) {
       safe(on)(
         safe(
-          (metric) => current.x({ type: "vital", name: metric.name, value: metric.value, id: metric.id, rating: metric.rating, attr: attribute(metric, scrub) })
+          (metric) => current.aa({ type: "vital", name: metric.name, value: metric.value, id: metric.id, rating: metric.rating, attr: attribute(metric, scrub) })
         ),
         { reportAllChanges: true }
       );
@@ -595,7 +796,7 @@ var init = safe((options) => {
   part("navigation", () => {
     const send = () => {
       const timing = navigationEntry();
-      current.y({
+      current.ba({
         type: "nav",
         dns: timing.domainLookupEnd - timing.domainLookupStart,
         connect: timing.connectEnd - timing.connectStart,
@@ -613,7 +814,7 @@ var init = safe((options) => {
     document.readyState == "complete" ? later() : listen("load", later);
   });
   part("errors", () => {
-    const report = (kind, error, message, source, line, col) => current.z({
+    const report = (kind, error, message, source, line, col) => current.x({
       type: "error",
       kind,
       message: clip(stripUrlsIn(error instanceof Error ? error + "" : message), 1024),
@@ -622,8 +823,8 @@ var init = safe((options) => {
       col,
       stack: error?.stack ? clip(stripUrlsIn(error.stack + ""), 8192) : void 0
     });
-    listen("error", (event) => report("error", event.error, event.message, event.filename, event.lineno, event.colno));
-    listen("unhandledrejection", (event) => report("unhandledrejection", event.reason, text(event.reason)));
+    listen("error", (event2) => report("error", event2.error, event2.message, event2.filename, event2.lineno, event2.colno));
+    listen("unhandledrejection", (event2) => report("unhandledrejection", event2.reason, text2(event2.reason)));
   });
   part("requests", () => {
     const slowMs = options.slowRequestMs ?? 1e3;
@@ -632,24 +833,28 @@ var init = safe((options) => {
       const status = result ? result.status : 0;
       const failed = !result || result.type != "opaque" && (!status || status >= 400);
       if (error?.name == "AbortError" || !failed && duration < slowMs) return;
-      current.B({ type: "request", url: scrub(url, "request"), method: clip((method + "").toUpperCase(), 32), status, duration });
+      current.n({ type: "request", url: scrub(url, "request"), method: clip((method + "").toUpperCase(), 32), status, duration });
     });
     const nativeFetch = self.fetch;
     if (nativeFetch)
       self.fetch = function(input, init2) {
         const start = performance.now();
         let method, url;
+        let done = noop;
         try {
           method = init2?.method || input?.method || "GET";
           url = input?.url || input;
+          done = safe(actions?.n() || noop);
         } catch {
         }
         return nativeFetch.apply(this, arguments).then(
           (response) => {
+            done();
             record(method, url, response, start);
             return response;
           },
           (error) => {
+            done();
             record(method, url, 0, start, error);
             throw error;
           }
@@ -660,26 +865,88 @@ var init = safe((options) => {
     const sendXhr = prototype.send;
     prototype.open = function(method, url) {
       try {
-        this.G = [method, url];
+        this.ga = [method, url];
       } catch {
       }
       return open.apply(this, arguments);
     };
     prototype.send = function() {
       try {
-        const request = this.G;
+        const request = this.ga;
         const start = performance.now();
         if (request) {
+          const done = safe(actions?.n() || noop);
           this.addEventListener("abort", () => request[2] = 1);
-          this.addEventListener("loadend", () => request[2] || record(request[0], request[1], this, start), { once: true });
+          this.addEventListener(
+            "loadend",
+            () => {
+              done();
+              request[2] || record(request[0], request[1], this, start);
+            },
+            { once: true }
+          );
         }
       } catch {
       }
       return sendXhr.apply(this, arguments);
     };
   });
+  part("actions", () => {
+    const clock = () => performance.now();
+    const observer = new MutationObserver(safe(() => active.G(clock())));
+    const beacons = absolute(endpoint);
+    const active = actions = createActions(
+      {
+        a: clock,
+        s: (callback, ms) => setTimeout(safe(callback), ms),
+        R: (event2, view) => current.K(event2, view),
+        e: () => current.e(),
+        B: (on) => on ? observer.observe(document, { subtree: true, childList: true, attributes: true, characterData: true }) : observer.disconnect()
+      },
+      options.actionNames == "attribute"
+    );
+    const selection = () => !!getSelection()?.toString();
+    let pointer, selectedBefore;
+    listen(
+      "pointerdown",
+      (event2) => {
+        pointer = event2.pointerType;
+        selectedBefore = selection();
+      },
+      true
+    );
+    listen(
+      "click",
+      (event2) => (
+        // Trusted only: element.click() from the page's own code is not a user action. detail 0:
+        // activated by the keyboard (Enter/Space) or assistive technology.
+        event2.isTrusted && active.U(
+          event2.target,
+          event2.detail ? /touch|pen/.test(pointer) ? "tap" : "click" : "key",
+          event2.clientX,
+          event2.clientY,
+          event2.timeStamp,
+          !selectedBefore && selection()
+        )
+      ),
+      true
+    );
+    listen("submit", (event2) => active.X(event2.target, event2.submitter, event2.timeStamp), true);
+    for (const type of ["input", "scroll"]) listen(type, active.j, true);
+    for (const type of ["error", "unhandledrejection"]) listen(type, active.x);
+    new PerformanceObserver(
+      safe((list) => {
+        for (
+          const entry2 of
+          /** @type {PerformanceResourceTiming[]} */
+          list.getEntries()
+        )
+          entry2.name.startsWith(beacons) || active.G(entry2.startTime, entry2.responseEnd);
+      })
+    ).observe({ type: "resource" });
+  });
   part("spa", () => {
-    const route = safe(() => current.D(pageUrl()));
+    const route = safe(() => current.da(pageUrl()));
     for (const name of ["pushState", "replaceState"]) {
       const original = history[name];
       history[name] = function() {
@@ -691,14 +958,19 @@ var init = safe((options) => {
     listen("popstate", route);
   });
 });
-var mark = safe((name, value) => agent?.C(clip(name, 256), value));
+var mark = safe((name, value) => agent?.ca(clip(name, 256), value));
 var consent = safe((granted) => {
   earlyConsent = granted !== false;
-  agent?.k(earlyConsent);
+  agent?.M(earlyConsent);
 });
-var flush = safe(() => agent?.g());
+var event = safe((name, options) => {
+  const business = businessEvent(name, options);
+  if (business) agent?.K(business);
+});
+var flush = safe(() => agent?.q());
 export {
   consent,
+  event,
   flush,
   init,
   mark

@@ -3,13 +3,18 @@
 // so the unit tests drive it in Node with a fake clock, storage and transport.
 //
 // Names starting with `_` (the agent's methods, the page-view fields, the env callbacks) are internal:
-// the build shortens them (esbuild mangleProps), worth tens of bytes gzip of the 6 KB budget.
+// the build shortens them (esbuild mangleProps), worth tens of bytes gzip of the 8 KB budget.
 
 import { packBeacons } from './beacon.js';
 import { inSample, newId, resolveSession, touchSession } from './session.js';
 
-/** Non-vital events (errors, requests, marks, navigation timing) kept per page view until sent. */
-const MAX_PENDING_EVENTS = 50;
+/**
+ * Non-vital events (errors, requests, marks, navigation timing, actions, business events) kept per
+ * page view until sent. Was 50: a page view now holds one action per click, key activation and
+ * form submission, and a long-lived page (an SPA route, a form) sends only when hidden, so 50 would
+ * lose actions of ordinary sessions. 200 actions (~100 bytes each) still fit one beacon.
+ */
+export const MAX_PENDING_EVENTS = 200;
 /** Page views held while sending is not allowed yet (consent pending): the first and the latest. */
 const MAX_VIEWS = 8;
 /** An error is sent this long after it happened even if the page stays visible. */
@@ -81,6 +86,9 @@ export const createAgent = (options, env, first) => {
 
   const push = (event, view = current) => {
     if (view._events.length < MAX_PENDING_EVENTS) view._events.push(event);
+    // An action that settles after its page view was sent and let go (an SPA route change in
+    // between) still goes out under that page view, with its next beacon.
+    if (!views.includes(view)) views.push(view);
   };
 
   /** Sends what every page view has not sent yet; vitals first, each beacon under 64 KiB. */
@@ -132,6 +140,12 @@ export const createAgent = (options, env, first) => {
     },
 
     _request: push,
+
+    /** A user action or business event of `view` (default: the current page view). */
+    _push: push,
+
+    /** The page view events belong to now (an action is reported with the one it started in). */
+    _view: () => current,
 
     /**
      * A custom timing; without a value, the time since the current page view started.

@@ -3,9 +3,9 @@
 // true, "false" is false) and from init() calls queued by the async loader snippet;
 // the beacon endpoint defaults to the script's own origin.
 
-import { consent, flush, init, mark } from './index.js';
+import { consent, event, flush, init, mark } from './index.js';
 
-const api = { init, mark, consent, flush };
+const api = { init, mark, event, consent, flush };
 
 try {
   const queued = self.rum?.q || [];

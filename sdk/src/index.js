@@ -1,9 +1,10 @@
 // The browser side: reads the options, builds the agent (agent.js) and feeds it from the page:
-// web-vitals, navigation timing, errors, fetch/XHR, history. Every callback runs inside `safe`, and
-// each part starts on its own, so a missing API only skips that part and nothing ever throws into
-// the host page.
+// web-vitals, navigation timing, errors, fetch/XHR, history, user actions (action.js). Every
+// callback runs inside `safe`, and each part starts on its own, so a missing API only skips that
+// part and nothing ever throws into the host page.
 
 import { onCLS, onFCP, onINP, onLCP, onTTFB } from 'web-vitals';
+import { businessEvent, createActions } from './action.js';
 import { createAgent } from './agent.js';
 import { attribute, navigationEntry, observeFrames } from './attribution.js';
 import { clip, stripUrl, stripUrlsIn } from './beacon.js';
@@ -12,6 +13,8 @@ import { clip, stripUrl, stripUrlsIn } from './beacon.js';
 let agent;
 /** consent() called before init(). */
 let earlyConsent;
+/** @type {ReturnType<typeof createActions> | undefined} the user actions, unless disabled */
+let actions;
 
 const noop = () => {};
 
@@ -122,7 +125,12 @@ export const init = safe((/** @type {import('./rum').RumOptions} */ options) => 
   // web-vitals reports its first metrics for it.
   listen('pageshow', (event) => event.persisted && current._restore(pageUrl(), event.timeStamp), true);
   // On window, bubbling: runs after web-vitals' capturing listener has reported the final CLS/INP.
-  const hide = () => document.prerendering || current._flush();
+  const hide = () => {
+    if (document.prerendering) return;
+    // Actions still loading or able to grow into a rage click end now, and go with this beacon.
+    actions?._flush();
+    current._flush();
+  };
   listen('visibilitychange', () => document.visibilityState == 'hidden' && hide());
   listen('pagehide', hide);
 
@@ -196,17 +204,22 @@ export const init = safe((/** @type {import('./rum').RumOptions} */ options) => 
       self.fetch = function (/** @type {any} */ input, init) {
         const start = performance.now();
         let method, url;
+        let done = noop;
         try {
           method = init?.method || input?.method || 'GET';
           url = input?.url || input;
+          // The call keeps the page busy for the actions loading now (their loading time).
+          done = safe(actions?._request() || noop);
         } catch {}
         // The page gets a promise that settles exactly like the native one.
         return nativeFetch.apply(this, arguments).then(
           (response) => {
+            done();
             record(method, url, response, start);
             return response;
           },
           (error) => {
+            done();
             record(method, url, 0, start, error);
             throw error;
           },
@@ -226,13 +239,80 @@ export const init = safe((/** @type {import('./rum').RumOptions} */ options) => 
         const request = this._xhr;
         const start = performance.now();
         if (request) {
+          const done = safe(actions?._request() || noop);
           this.addEventListener('abort', () => (request[2] = 1));
           // once: a reused XMLHttpRequest gets its own listener per send().
-          this.addEventListener('loadend', () => request[2] || record(request[0], request[1], this, start), { once: true });
+          this.addEventListener(
+            'loadend',
+            () => {
+              done();
+              request[2] || record(request[0], request[1], this, start);
+            },
+            { once: true },
+          );
         }
       } catch {}
       return sendXhr.apply(this, arguments);
     };
+  });
+
+  part('actions', () => {
+    const clock = () => performance.now();
+    const observer = new MutationObserver(safe(() => active._activity(clock())));
+    const beacons = absolute(endpoint);
+    const active = (actions = createActions(
+      {
+        _clock: clock,
+        _timer: (callback, ms) => setTimeout(safe(callback), ms),
+        _report: (event, view) => current._push(event, view),
+        _view: () => current._view(),
+        _watch: (on) =>
+          on ? observer.observe(document, { subtree: true, childList: true, attributes: true, characterData: true }) : observer.disconnect(),
+      },
+      options.actionNames == 'attribute',
+    ));
+    /** Text is selected now. */
+    const selection = () => !!getSelection()?.toString();
+    /** The last pointerdown's pointer type, and whether text was selected before it. */
+    let pointer, selectedBefore;
+    // Capturing on window: runs before the page's handlers (the name is read before they change
+    // the element) and sees clicks whose propagation the page stops. Not passive: none of these
+    // events waits for its listeners to scroll (only touch and wheel ones do), and the handlers
+    // are short (the click's reads the element's name once).
+    listen(
+      'pointerdown',
+      (event) => {
+        pointer = event.pointerType;
+        selectedBefore = selection();
+      },
+      true,
+    );
+    listen(
+      'click',
+      (event) =>
+        // Trusted only: element.click() from the page's own code is not a user action. detail 0:
+        // activated by the keyboard (Enter/Space) or assistive technology.
+        event.isTrusted &&
+        active._click(
+          event.target,
+          event.detail ? (/touch|pen/.test(pointer) ? 'tap' : 'click') : 'key',
+          event.clientX,
+          event.clientY,
+          event.timeStamp,
+          !selectedBefore && selection(),
+        ),
+      true,
+    );
+    listen('submit', (event) => active._submit(event.target, event.submitter, event.timeStamp), true);
+    for (const type of ['input', 'scroll']) listen(type, active._moved, true);
+    for (const type of ['error', 'unhandledrejection']) listen(type, active._error);
+    new PerformanceObserver(
+      safe((list) => {
+        // Not our own beacons (sendBeacon and the keepalive fetch): they are no page activity.
+        for (const entry of /** @type {PerformanceResourceTiming[]} */ (list.getEntries()))
+          entry.name.startsWith(beacons) || active._activity(entry.startTime, entry.responseEnd);
+      }),
+    ).observe({ type: 'resource' });
   });
 
   part('spa', () => {
@@ -259,6 +339,15 @@ export const mark = safe((/** @type {string} */ name, /** @type {number=} */ val
 export const consent = safe((/** @type {boolean=} */ granted) => {
   earlyConsent = granted !== false;
   agent?._consent(earlyConsent);
+});
+
+/**
+ * A business event of the current page view ("purchase", "signup"), with an optional value
+ * (0..1e9, e.g. revenue), sent as an `event`. Ignored without a name or with a value out of range.
+ */
+export const event = safe((/** @type {string} */ name, /** @type {{value?: number}=} */ options) => {
+  const business = businessEvent(name, options);
+  if (business) agent?._push(business);
 });
 
 /** Sends what is pending now (it is also sent when the page is hidden or left). */

@@ -13,8 +13,12 @@ import { build, sizes } from '../scripts/build.mjs';
 
 const sdkDir = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
-/** The budget of issue #5: 6 KB gzip, read strictly as 6 000 bytes (6 KiB would be 6 144). */
-const GZIP_BUDGET_BYTES = 6000;
+/**
+ * The budget of issue 14: "with everything of this issue and the next on, rum.js stays at most
+ * 8,000 bytes gzip", read strictly as 8 000 bytes (user actions and business events took it from
+ * 5 993 to 7 545). Before it, issue #5's 6 KB, read as 6 000 bytes.
+ */
+const GZIP_BUDGET_BYTES = 8000;
 
 test('dist/ is exactly what the sources build to', async () => {
   const outdir = await mkdtemp(join(tmpdir(), 'rum-sdk-build-'));

@@ -50,8 +50,11 @@ export async function waitFor(what, probe, timeoutMs = 10000) {
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
 }
 
-/** The rum config: one site per scenario (keep_bots as a second guard besides the user agent). */
-function rumConfig(sites) {
+/**
+ * The rum config: one site per scenario (keep_bots as a second guard besides the user agent);
+ * `actions` keeps user actions and business events in the `site` view.
+ */
+function rumConfig(sites, { actions = false } = {}) {
   const blocks = sites.map(
     (site) => `[[sites]]\nid = "${site}"\nkeys = ["${site}-key"]\nallowed_origins = ["*"]\nkeep_bots = true\n`,
   );
@@ -63,7 +66,7 @@ flush_interval = "1s"
 name = "site"
 dimensions = ["site"]
 navigation = true
-
+${actions ? 'actions = true\n' : ''}
 [[aggregator.views]]
 name = "site_nav"
 dimensions = ["site", "navigation"]
@@ -75,12 +78,12 @@ dimensions = ["site", "device"]
 }
 
 /** Starts `rum standalone` on free loopback ports; resolves once it logged its addresses. */
-async function startRum(sites, workDir) {
+async function startRum(sites, workDir, options) {
   if (!existsSync(RUM_BIN)) {
     throw new Error(`no rum binary at ${RUM_BIN}: run \`cargo build -p rum-cli\` in the repo root (or set RUM_BIN)`);
   }
   const configPath = join(workDir, 'rum.toml');
-  await writeFile(configPath, rumConfig(sites));
+  await writeFile(configPath, rumConfig(sites, options));
   const child = spawn(
     RUM_BIN,
     ['standalone', '--config', configPath, '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0'],
@@ -235,10 +238,11 @@ function forward(rum, req, body) {
 /**
  * Starts rum, the collector front, the page server and Chromium.
  * @param {string[]} sites site ids; each has the key `<id>-key`
+ * @param {{actions?: boolean}} [options] `actions`: the `site` view keeps actions and business events
  */
-export async function startEnvironment(sites) {
+export async function startEnvironment(sites, options) {
   const workDir = await mkdtemp(join(tmpdir(), 'rum-sdk-test-'));
-  const rum = await startRum(sites, workDir);
+  const rum = await startRum(sites, workDir, options);
   const rumJs = await readFile(join(sdkDir, 'dist/rum.js'));
   const heroImage = noiseBitmap();
   const referenceJs = await readFile(join(sdkDir, 'node_modules/web-vitals/dist/web-vitals.attribution.iife.js'));

@@ -213,6 +213,48 @@ ${lateBanner}
 ${lateBanner}
 </body></html>`,
 
+  /**
+   * User actions: named (data-rum-action) and unnamed buttons, a link, a form, a button whose
+   * fetch (300 ms) is followed by a DOM change (times kept in __clickAt / __changedAt), a button to
+   * rage-click, a plain div (a dead click) and a button whose handler throws.
+   */
+  '/actions.html': (url, { collector }) => `${head('actions')}
+<script async src="${collector}/rum.js"${dataAttributes(url)}></script>
+</head><body><main><h1>Actions</h1>
+<button id="named" data-rum-action="Add to cart">+</button>
+<button id="unnamed">  Checkout
+  now </button>
+<button id="menu" aria-label="Open menu"><svg width="16" height="16"><rect width="16" height="16"></rect></svg></button>
+<a id="link" href="#faq">Read the FAQ</a>
+<form id="newsletter" aria-label="Newsletter"><input id="email" name="email"> <button id="subscribe">Subscribe</button></form>
+<p id="subscribed"></p>
+<button id="load" data-rum-action="Load reviews">Reviews</button>
+<div id="reviews"></div>
+<button id="rage" data-rum-action="Apply coupon">Apply</button>
+<div id="dead">Shipping details</div>
+<button id="throw">Pay</button>
+<p id="faq">FAQ</p>
+</main>
+<script>
+  document.getElementById('newsletter').addEventListener('submit', (event) => {
+    event.preventDefault();
+    document.getElementById('subscribed').textContent = 'Thanks!';
+  });
+  document.getElementById('load').addEventListener('click', () => {
+    window.__clickAt = performance.now();
+    fetch('/api/200?delay=300').then(() => {
+      const review = document.createElement('p');
+      review.textContent = 'Great shop';
+      document.getElementById('reviews').appendChild(review);
+      window.__changedAt = performance.now();
+    });
+  });
+  document.getElementById('throw').addEventListener('click', () => {
+    throw new TypeError('payment failed');
+  });
+</script>
+</body></html>`,
+
   '/other.html': () => `${head('other')}</head><body><main><h1>Another page</h1></main></body></html>`,
   '/blank.html': () => `${head('blank')}</head><body></body></html>`,
 };

@@ -2,7 +2,7 @@
 // consent gate, sampling, page views, dedupe of errors, re-sent vitals, early error beacons.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createAgent } from '../../src/agent.js';
+import { MAX_PENDING_EVENTS, createAgent } from '../../src/agent.js';
 import { SESSION_KEY, inSample } from '../../src/session.js';
 
 /** An agent whose beacons land in `sent` (parsed) and whose storage is a Map. */
@@ -192,9 +192,10 @@ test('errors: once per page view however often they repeat, at most maxErrors di
 
 test('pending events are capped between two beacons', () => {
   const { agent, sent } = setup();
-  for (let i = 0; i < 80; i++) agent._request({ type: 'request', url: 'https://api.example/x', method: 'GET', status: 500, duration: i });
+  assert.equal(MAX_PENDING_EVENTS, 200);
+  for (let i = 0; i < 250; i++) agent._request({ type: 'request', url: 'https://api.example/x', method: 'GET', status: 500, duration: i });
   agent._flush();
-  assert.equal(sent[0].events.length, 50);
+  assert.equal(sent[0].events.length, 200);
   agent._request({ type: 'request', url: 'https://api.example/y', method: 'GET', status: 0, duration: 1 });
   agent._flush();
   assert.equal(sent[1].events.length, 1);
@@ -225,4 +226,27 @@ test('navigation timing belongs to the document page view even after a route cha
     sent.filter((beacon) => beacon.pid == hard.pid).flatMap((beacon) => beacon.events),
     [{ type: 'nav', dns: 1, load: 900 }],
   );
+});
+
+test('an action goes out with the page view it started in, even after a route change sent that one', () => {
+  const { agent, sent } = setup();
+  agent._route('https://shop.example/list');
+  const list = agent._view();
+  const click = { type: 'action', name: 'Next', kind: 'click', dur: 250, errors: 0, requests: 1, clicks: 1 };
+  // The click on the list routes on; its action settles after the route change sent the list's page view.
+  agent._route('https://shop.example/item');
+  assert.notEqual(agent._view(), list);
+  // Another flush before it settles (an error's early beacon) lets the list's page view go.
+  agent._flush();
+  agent._push(click, list);
+  agent._push({ type: 'event', name: 'purchase', value: 59.9 });
+  agent._flush();
+  const listBeacons = sent.filter((beacon) => beacon.url == 'https://shop.example/list');
+  assert.deepEqual(listBeacons.map((beacon) => [beacon.seq, beacon.events]), [[0, []], [1, [click]]]);
+  const item = sent.filter((beacon) => beacon.url == 'https://shop.example/item');
+  assert.deepEqual(item.flatMap((beacon) => beacon.events), [{ type: 'event', name: 'purchase', value: 59.9 }]);
+  // Sent and let go again: nothing more for it.
+  const count = sent.length;
+  agent._flush();
+  assert.equal(sent.length, count);
 });

@@ -18,8 +18,9 @@ test('rum.js with a data-key but no performance, observers, fetch, storage or ev
   context.self = context;
   vm.runInContext(source, context);
   const rum = context.rum;
-  assert.deepEqual(Object.keys(rum).sort(), ['consent', 'flush', 'init', 'mark']);
+  assert.deepEqual(Object.keys(rum).sort(), ['consent', 'event', 'flush', 'init', 'mark']);
   rum.mark('x', 1);
+  rum.event('purchase', { value: 1 });
   rum.consent();
   rum.flush();
   rum.init({ key: 'again' });
@@ -27,9 +28,10 @@ test('rum.js with a data-key but no performance, observers, fetch, storage or ev
 
 test('rum.mjs imports and runs in Node without a DOM (server-side rendering)', async () => {
   const module = await import(join(distDir, 'rum.mjs'));
-  assert.deepEqual(Object.keys(module).sort(), ['consent', 'flush', 'init', 'mark']);
+  assert.deepEqual(Object.keys(module).sort(), ['consent', 'event', 'flush', 'init', 'mark']);
   module.consent(true);
   module.init({ key: 'SITE_KEY' });
   module.mark('x');
+  module.event('purchase');
   module.flush();
 });
