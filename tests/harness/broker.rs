@@ -5,7 +5,7 @@
 //! resolved against the broker's working directory, the storage dir), which
 //! survives `stop()` + `start_again()`.
 //!
-//! Never `memory://`: tansu 0.6.0's memory engine skips the rest of a record
+//! Never tansu's in-memory engine: in 0.6.0 it skips the rest of a record
 //! batch when a fetch starts in the middle of it, so a restarted consumer can
 //! lose records, and a restarted broker has lost everything.
 //!

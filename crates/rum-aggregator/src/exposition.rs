@@ -373,10 +373,9 @@ fn render_names(out: &mut String, segments: &[(&SegmentKey, &SegmentState)], lab
             |tally| tally.timed.to_string(),
         ),
     ];
-    for (family, help, value) in action_families {
-        if !named.iter().any(|(_, names)| !names.actions.is_empty()) {
-            break;
-        }
+    let has_actions = named.iter().any(|(_, names)| !names.actions.is_empty());
+    let has_events = named.iter().any(|(_, names)| !names.events.is_empty());
+    for (family, help, value) in action_families.into_iter().filter(|_| has_actions) {
         let _ = writeln!(out, "# HELP {family} {help}");
         let _ = writeln!(out, "# TYPE {family} counter");
         for (index, names) in &named {
@@ -390,7 +389,7 @@ fn render_names(out: &mut String, segments: &[(&SegmentKey, &SegmentState)], lab
             }
         }
     }
-    if named.iter().any(|(_, names)| !names.actions.is_empty()) {
+    if has_actions {
         let family = "rum_action_frustrations_total";
         let _ = writeln!(
             out,
@@ -422,10 +421,7 @@ fn render_names(out: &mut String, segments: &[(&SegmentKey, &SegmentState)], lab
             |tally| number(tally.value_micros as f64 / 1e6),
         ),
     ];
-    for (family, help, value) in event_families {
-        if !named.iter().any(|(_, names)| !names.events.is_empty()) {
-            break;
-        }
+    for (family, help, value) in event_families.into_iter().filter(|_| has_events) {
         let _ = writeln!(out, "# HELP {family} {help}");
         let _ = writeln!(out, "# TYPE {family} counter");
         for (index, names) in &named {

@@ -137,6 +137,8 @@ pub struct Stage1 {
     view_dimensions: Vec<Vec<Dimension>>,
     view_navigation: Vec<bool>,
     view_actions: Vec<bool>,
+    /// Whether any view keeps actions and events (else their names are never resolved).
+    keeps_names: bool,
     /// Distinct values seen this chunk per (site, table), for the chunk bound: tables are the
     /// dimensions by index, then the name kinds (`DIMENSION_COUNT + NameKind::index`).
     chunk_values: FastMap<(Arc<str>, usize), FastMap<Arc<str>, ()>>,
@@ -281,6 +283,7 @@ impl Stage1 {
                 .collect(),
             view_navigation: settings.views.iter().map(|view| view.navigation).collect(),
             view_actions: settings.views.iter().map(|view| view.actions).collect(),
+            keeps_names: settings.views.iter().any(|view| view.actions),
             chunk_values: FastMap::default(),
             dedupe,
             builders: Vec::new(),
@@ -552,7 +555,7 @@ impl Stage1 {
     /// An action or event name as a label for this chunk (bounded in length, `__other__` past the
     /// chunk bound, counted), or `None` when no view keeps names.
     fn name(&mut self, site: &Arc<str>, kind: NameKind, raw: &[u8]) -> Option<Arc<str>> {
-        if !self.view_actions.contains(&true) {
+        if !self.keeps_names {
             return None;
         }
         let raw = bounded_label(std::str::from_utf8(raw).unwrap_or(OTHER));

@@ -700,14 +700,7 @@ impl Stage2 {
                     requests_failed: segment.requests_failed,
                     requests_slow: segment.requests_slow,
                     last_minute: segment.last_minute,
-                    actions: segment
-                        .names()
-                        .map(|names| names.to_proto().0)
-                        .unwrap_or_default(),
-                    events: segment
-                        .names()
-                        .map(|names| names.to_proto().1)
-                        .unwrap_or_default(),
+                    ..Self::names_snapshot(segment)
                 })
                 .collect(),
             admission: Some(self.admission.export()),
@@ -719,6 +712,19 @@ impl Stage2 {
                 .map(|(site, errors)| errors.export(site))
                 .collect(),
             ..Stage2State::default()
+        }
+    }
+
+    /// A segment's named counters as snapshot fields (the rest left default).
+    fn names_snapshot(segment: &SegmentState) -> SegmentSnapshot {
+        let (actions, events) = segment
+            .names()
+            .map(NamedCounts::to_proto)
+            .unwrap_or_default();
+        SegmentSnapshot {
+            actions,
+            events,
+            ..SegmentSnapshot::default()
         }
     }
 

@@ -192,19 +192,14 @@ pub fn alertmanager_body(alerts: &[OutgoingAlert]) -> Vec<u8> {
 
 /// FNV-1a over the sorted labels: the alert's identity, as a 16-hex-digit fingerprint.
 fn fingerprint(labels: &BTreeMap<String, String>) -> String {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut hash = rum_schema::stable_hash::Fnv1a::default();
     for (name, value) in labels {
-        for byte in name
-            .bytes()
-            .chain([0xff])
-            .chain(value.bytes())
-            .chain([0xff])
-        {
-            hash ^= u64::from(byte);
-            hash = hash.wrapping_mul(0x0100_0000_01b3);
-        }
+        hash.write(name.as_bytes())
+            .write(&[0xff])
+            .write(value.as_bytes())
+            .write(&[0xff]);
     }
-    format!("{hash:016x}")
+    format!("{:016x}", hash.finish())
 }
 
 /// The Alertmanager webhook payload (version 4) for alerts of one rule.

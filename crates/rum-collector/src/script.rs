@@ -33,9 +33,7 @@ pub(crate) struct BrowserScript {
 
 /// FNV-1a 64: a stable content hash for the ETag and the versioned name (not a security boundary).
 fn content_hash(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
-        (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3)
-    })
+    rum_schema::stable_hash::fnv1a(bytes)
 }
 
 impl BrowserScript {

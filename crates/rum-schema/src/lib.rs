@@ -20,6 +20,7 @@ pub mod limits;
 pub mod proto;
 mod reason;
 pub mod render;
+pub mod stable_hash;
 
 pub use decode::{
     BeaconDecoder, BeaconRejection, DecodedBeacon, EventRejection, JSON_PADDING, JsonParser,

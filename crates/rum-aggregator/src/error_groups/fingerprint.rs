@@ -21,14 +21,14 @@ pub fn normalise_message(message: &str) -> String {
             break;
         }
         if let Some(after) = strip_url(rest) {
-            push_token(&mut out, "<url>");
+            out.push_str("<url>");
             rest = after;
             continue;
         }
         if matches!(character, '\'' | '"' | '`')
             && let Some(close) = rest[1..].find(character)
         {
-            push_token(&mut out, "<str>");
+            out.push_str("<str>");
             rest = &rest[1 + close + 1..];
             continue;
         }
@@ -82,7 +82,7 @@ fn push_word(out: &mut String, word: &str) {
         out.push_str(word);
         return;
     };
-    push_token(out, token);
+    out.push_str(token);
 }
 
 /// Digits joined by `-` or `_` (`-5`, `10-20`, `1_000`): one `<n>`.
@@ -98,11 +98,6 @@ fn is_hex_id(word: &str) -> bool {
         && word
             .bytes()
             .all(|byte| byte.is_ascii_hexdigit() || byte == b'-')
-}
-
-/// Appends a placeholder.
-fn push_token(out: &mut String, token: &str) {
-    out.push_str(token);
 }
 
 fn cut(text: &mut String, max_bytes: usize) {
@@ -237,16 +232,11 @@ fn collapse_hashes(path: &str) -> String {
 /// A stable 64-bit fingerprint of (kind, normalised message, frame): FNV-1a with a separator
 /// between the parts, the same on every worker and across restarts.
 pub fn fingerprint(kind: &str, normalised: &str, frame: &str) -> u64 {
-    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-    const PRIME: u64 = 0x0000_0100_0000_01b3;
-    let mut hash = OFFSET;
+    let mut hash = rum_schema::stable_hash::Fnv1a::default();
     for part in [kind, normalised, frame] {
-        for byte in part.bytes().chain([0xff]) {
-            hash ^= u64::from(byte);
-            hash = hash.wrapping_mul(PRIME);
-        }
+        hash.write(part.as_bytes()).write(&[0xff]);
     }
-    hash
+    hash.finish()
 }
 
 #[cfg(test)]

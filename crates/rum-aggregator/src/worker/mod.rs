@@ -35,11 +35,7 @@ pub use rum_transport::TICK_KEY;
 /// The partials partition a site's partials go to: every segment of a site has one owner.
 /// FNV-1a, fixed: every stage-1 worker, of every version, must route a site the same way.
 pub fn partials_partition(site: &str, partitions: usize) -> i32 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in site.bytes() {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
-    }
+    let hash = rum_schema::stable_hash::fnv1a(site.as_bytes());
     (hash % partitions.max(1) as u64) as i32
 }
 

@@ -98,13 +98,12 @@ fn native_id(id: &str, prefix: &str) -> String {
 /// A stable id from `parts`: FNV-1a, the same on every collector and release (a seeded hasher
 /// would not be), parts separated by a byte no UTF-8 text holds.
 fn hashed_id(prefix: &str, parts: &[&str]) -> String {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut hash = rum_schema::stable_hash::Fnv1a::default();
     for (index, part) in parts.iter().enumerate() {
-        let separator = (index > 0).then_some(0xff);
-        for byte in separator.into_iter().chain(part.bytes()) {
-            hash ^= u64::from(byte);
-            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        if index > 0 {
+            hash.write(&[0xff]);
         }
+        hash.write(part.as_bytes());
     }
-    format!("{prefix}-{hash:016x}")
+    format!("{prefix}-{:016x}", hash.finish())
 }
