@@ -4,8 +4,9 @@
 //!
 //! Exactness is checked against a second deployment on the same beacon topic (its own consumer
 //! groups, partials and state topics) that runs undisturbed: both read the same log, tick records
-//! included, so once every stage-1 worker has stopped and the stage-2 workers have drained the
-//! partials, the two must export the same segment families, line for line. The first test also
+//! included, so once both are on one clock (`on_one_clock`: the same last tick read by both) and
+//! the stage-2 workers have drained the partials, the two must export the same segment families,
+//! line for line, the settled cumulative histograms included. The first test also
 //! compares a deployment with `rum standalone` fed the same beacons.
 //!
 //! The tests share two cores: they run one at a time.
@@ -25,7 +26,11 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use broker::Broker;
+use prost::Message;
 use rum::{Rum, RumOptions};
+use rum_schema::proto::Tick;
+use rum_transport::log::LogProducer;
+use rum_transport::{KafkaClientSettings, KafkaLogProducer, TICK_KEY};
 use serde_json::{Value, json};
 use wait::{now_ms, wait_for, wait_until};
 
@@ -163,6 +168,27 @@ allowed_origins = ["*"]
         .unwrap()
     }
 
+    /// A stage-1 worker that writes no ticks (its first would be an hour away): the clock of what
+    /// it reads is then only the ticks already in the log and the test's last one.
+    fn stage1_without_ticks(&self, broker: &Broker) -> Rum {
+        let config = self
+            .config
+            .replace("tick_interval = \"300ms\"", "tick_interval = \"1h\"");
+        assert_ne!(config, self.config, "the test config sets tick_interval");
+        Rum::start(RumOptions {
+            mode: "aggregator",
+            config_toml: Some(&config),
+            args: vec![
+                "--brokers".into(),
+                broker.bootstrap(),
+                "--stage".into(),
+                "1".into(),
+            ],
+            ..RumOptions::default()
+        })
+        .unwrap()
+    }
+
     fn collector(&self, broker: &Broker) -> Rum {
         let rum = Rum::start(RumOptions {
             mode: "collector",
@@ -255,6 +281,28 @@ fn page_views(series: &BTreeMap<String, String>) -> f64 {
 /// Waits until the workers' union shows `expected` page views, each series from one worker only,
 /// and stays the same for a while (the partials are drained), and returns it.
 fn settled_union(workers: &[&Rum], expected: f64, what: &str) -> BTreeMap<String, String> {
+    settled_union_where(workers, expected, what, |_| true)
+}
+
+/// [`settled_union`] once every page view's LCP is in the cumulative histogram too (its minute
+/// settled: after [`on_one_clock`]).
+fn settled_in_full(workers: &[&Rum], expected: f64, what: &str) -> BTreeMap<String, String> {
+    settled_union_where(workers, expected, what, |series| {
+        let settled: f64 = series
+            .iter()
+            .filter(|(key, _)| key.starts_with("rum_lcp_seconds_count{view=\"site\""))
+            .map(|(_, value)| value.parse::<f64>().unwrap())
+            .sum();
+        settled == expected
+    })
+}
+
+fn settled_union_where(
+    workers: &[&Rum],
+    expected: f64,
+    what: &str,
+    done: impl Fn(&BTreeMap<String, String>) -> bool,
+) -> BTreeMap<String, String> {
     let mut previous = Err(String::new());
     let mut stable_since = Instant::now();
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -265,6 +313,7 @@ fn settled_union(workers: &[&Rum], expected: f64, what: &str) -> BTreeMap<String
             stable_since = Instant::now();
         } else if let Ok(series) = &previous
             && page_views(series) == expected
+            && done(series)
             && stable_since.elapsed() > Duration::from_secs(3)
         {
             assert!(!series.is_empty());
@@ -448,6 +497,66 @@ fn two_collectors_and_three_workers_export_what_standalone_does() {
     );
 }
 
+/// Puts the deployments on one clock before their exports are compared. Time moves by the ticks
+/// stage-1 workers write into the beacon partitions they own, so workers stopped one after the
+/// other have read different ticks: when a minute turns in between, one deployment settles that
+/// minute and the other does not. So every stage-1 worker stops, each deployment gets one that
+/// writes no ticks, and the test writes one last tick a minute ahead into every beacon
+/// partition, after any tick a worker wrote. Both read the same log to its end and settle the
+/// same minutes, the beacons' own included, so the cumulative histograms are compared full.
+fn on_one_clock(
+    broker: &Broker,
+    beacons: &str,
+    stage1s: Vec<Rum>,
+    deployments: &[&Deployment],
+) -> Vec<Rum> {
+    for worker in stage1s {
+        assert!(worker.terminate().success());
+    }
+    let quiet: Vec<Rum> = deployments
+        .iter()
+        .map(|deployment| deployment.stage1_without_ticks(broker))
+        .collect();
+    for worker in &quiet {
+        wait_owning(worker, "stage1");
+    }
+    write_last_tick(broker, beacons, now_ms() + 60_000);
+    quiet
+}
+
+/// One tick at `at_ms` into every partition of the beacon topic, as a stage-1 worker writes it.
+fn write_last_tick(broker: &Broker, beacons: &str, at_ms: i64) {
+    let client = KafkaClientSettings {
+        brokers: broker.bootstrap(),
+        client_id: "rum-test-clock".into(),
+        properties: BTreeMap::new(),
+    };
+    let mut producer = KafkaLogProducer::new(&client, Duration::from_secs(30)).unwrap();
+    let tick = Tick { at_ms }.encode_to_vec();
+    for partition in 0..BEACON_PARTITIONS {
+        producer
+            .send(
+                beacons,
+                partition as i32,
+                Some(TICK_KEY),
+                &tick,
+                u64::from(partition),
+            )
+            .unwrap();
+    }
+    assert_eq!(
+        producer.flush(Duration::from_secs(30)),
+        0,
+        "last ticks flushed"
+    );
+    let mut reports = Vec::new();
+    producer.deliveries(&mut reports);
+    assert_eq!(reports.len(), BEACON_PARTITIONS as usize);
+    for report in reports {
+        report.result.expect("last tick written");
+    }
+}
+
 /// Sends `range` through `collector`, with re-sends of every fifth.
 fn wave(collector: &Rum, range: std::ops::Range<usize>) {
     for index in range.clone() {
@@ -529,7 +638,7 @@ fn a_worker_killed_at_each_critical_point_and_restarted_is_exact() {
     wave(&collector, sent..sent + 60);
     sent += 60;
     let expected = sent as f64;
-    // Every beacon through both stage 1s; then no more ticks: both drain the same final log.
+    // Every beacon through both stage 1s; then both deployments on one clock.
     wait_page_views(
         &[&reference_stage2],
         expected,
@@ -540,14 +649,18 @@ fn a_worker_killed_at_each_critical_point_and_restarted_is_exact() {
         expected,
         "the killed deployment to count every page view",
     );
-    assert!(stage1.terminate().success());
-    assert!(reference_stage1.terminate().success());
-    let want = settled_union(
+    let _quiet = on_one_clock(
+        &broker,
+        &beacons,
+        vec![stage1, reference_stage1],
+        &[&tested, &reference],
+    );
+    let want = settled_in_full(
         &[&reference_stage2],
         expected,
         "the reference to count every page view",
     );
-    let got = settled_union(
+    let got = settled_in_full(
         &[&stage2],
         expected,
         "the killed deployment to count every page view",
@@ -587,18 +700,22 @@ fn workers_killed_at_random_moments_are_exact() {
     wave(&collector, sent..sent + 30);
     sent += 30;
     let expected = sent as f64;
-    // A stage-2-only worker joins; once the tested deployment has counted everything, its stage 1
-    // and the reference's stop (no more ticks) and both drain the same final log.
+    // A stage-2-only worker joins; once the tested deployment has counted everything, both go on
+    // one clock (the "both" worker stops, the drain worker keeps stage 2).
     let drain = tested.worker(&broker, "2", Vec::new());
     settled_union(
         &[&worker, &drain],
         expected,
         "the tested deployment to count every page view",
     );
-    assert!(worker.terminate().success());
-    assert!(reference_stage1.terminate().success());
-    let want = settled_union(&[&reference_stage2], expected, "the reference");
-    let got = settled_union(&[&drain], expected, "the tested deployment");
+    let _quiet = on_one_clock(
+        &broker,
+        &beacons,
+        vec![worker, reference_stage1],
+        &[&tested, &reference],
+    );
+    let want = settled_in_full(&[&reference_stage2], expected, "the reference");
+    let got = settled_in_full(&[&drain], expected, "the tested deployment");
     assert_same(&got, &want, "randomly killed vs undisturbed");
 }
 
@@ -645,10 +762,14 @@ fn workers_joining_leaving_and_a_zombie_are_exact() {
         expected,
         "the tested workers to count every page view",
     );
-    assert!(stage1.terminate().success());
-    assert!(reference_stage1.terminate().success());
-    let want = settled_union(&[&reference_stage2], expected, "the reference");
-    let got = settled_union(&[&second, &third, &fourth], expected, "the tested workers");
+    let _quiet = on_one_clock(
+        &broker,
+        &beacons,
+        vec![stage1, reference_stage1],
+        &[&tested, &reference],
+    );
+    let want = settled_in_full(&[&reference_stage2], expected, "the reference");
+    let got = settled_in_full(&[&second, &third, &fourth], expected, "the tested workers");
     assert_same(&got, &want, "rebalanced with a zombie vs undisturbed");
 }
 

@@ -20,7 +20,7 @@
 use std::fmt::Write;
 
 use crate::metric::MetricKind;
-use crate::names::{ActionTally, EventTally, NameKind, NamedCounts};
+use crate::names::{ActionTally, EventTally, NameKind, NamedCounts, split_failed_request};
 use crate::settings::{QUANTILES, WINDOWS};
 use crate::stage1::ERROR_KINDS;
 use crate::stage2::{SegmentState, Stage2};
@@ -432,6 +432,35 @@ fn render_names(out: &mut String, segments: &[(&SegmentKey, &SegmentState)], lab
                     with_name(*index, NameKind::Event.label(), name),
                     value(tally)
                 );
+            }
+        }
+    }
+    let failed_families: [NamedFamily<EventTally>; 2] = [
+        (
+            "rum_request_failures_total",
+            "Failed fetch/XHR calls by method, endpoint template and status class (network, 4xx, 5xx).",
+            |tally| tally.count.to_string(),
+        ),
+        (
+            "rum_request_failure_time_seconds_total",
+            "Sum of the failed calls' durations, by method, endpoint template and status class.",
+            |tally| number(tally.value_micros as f64 / 1e9),
+        ),
+    ];
+    let has_failed = named
+        .iter()
+        .any(|(_, names)| !names.failed_requests.is_empty());
+    for (family, help, value) in failed_families.into_iter().filter(|_| has_failed) {
+        let _ = writeln!(out, "# HELP {family} {help}");
+        let _ = writeln!(out, "# TYPE {family} counter");
+        for (index, names) in &named {
+            for (name, tally) in &names.failed_requests {
+                let (method, endpoint, class) = split_failed_request(name);
+                let mut labels = labels[*index].clone();
+                push_label(&mut labels, "method", method);
+                push_label(&mut labels, "endpoint", endpoint);
+                push_label(&mut labels, "status", class);
+                let _ = writeln!(out, "{family}{{{labels}}} {}", value(tally));
             }
         }
     }

@@ -1,9 +1,12 @@
-//! Counters by name: user actions (count, frustration signals, loading time) and business events
-//! (count, value sum) of one segment, for views with `actions = true`.
+//! Counters by name: user actions (count, frustration signals, loading time), business events
+//! (count, value sum) and failed fetch/XHR calls (count, time sum) of one segment, for views with
+//! `actions = true`. A failed call's name is its group: method, endpoint template and status
+//! class ([`failed_request_name`]).
 //!
 //! Names are labels, so they are bounded like dimension values: stage 1 by its per-chunk bound,
 //! stage 2 by a per-site top-N table per [`NameKind`] (`aggregator.top_names`), the rest folded
-//! into `__other__` and counted in `rum_aggregator_folded_total{dimension="action"|"event"}`.
+//! into `__other__` and counted in `rum_aggregator_folded_total{dimension="action"|"event"|
+//! "request"}`.
 //! Sums are integers (millionths), so merging partials in any order gives the same totals.
 
 use std::collections::BTreeMap;
@@ -18,13 +21,16 @@ use crate::exact::to_micros;
 pub enum NameKind {
     Action,
     Event,
+    /// A failed call's group (see [`failed_request_name`]).
+    FailedRequest,
 }
 
 /// Number of [`NameKind`]s.
-pub const NAME_KIND_COUNT: usize = 2;
+pub const NAME_KIND_COUNT: usize = 3;
 
 impl NameKind {
-    pub const ALL: [NameKind; NAME_KIND_COUNT] = [NameKind::Action, NameKind::Event];
+    pub const ALL: [NameKind; NAME_KIND_COUNT] =
+        [NameKind::Action, NameKind::Event, NameKind::FailedRequest];
 
     pub fn index(self) -> usize {
         self as usize
@@ -35,7 +41,46 @@ impl NameKind {
         match self {
             NameKind::Action => "action",
             NameKind::Event => "event",
+            NameKind::FailedRequest => "request",
         }
+    }
+}
+
+/// Methods kept as they are; any other is `OTHER` (the label stays bounded).
+const METHODS: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
+
+/// The group of a failed call: `METHOD endpoint class`, one string so it is bounded and folded
+/// like any name, split into the `method`, `endpoint` and `status` labels when exported
+/// ([`split_failed_request`]). The class is `network` (status 0: no response), `4xx` or `5xx`
+/// (`other` past 599); an endpoint the edge did not name is `unknown`. Spaces cannot occur in an
+/// endpoint (the edge's template encodes them), so the split is unambiguous.
+pub fn failed_request_name(method: &[u8], endpoint: &[u8], status: u32) -> String {
+    let method = METHODS
+        .iter()
+        .find(|known| known.as_bytes().eq_ignore_ascii_case(method))
+        .copied()
+        .unwrap_or("OTHER");
+    let endpoint = std::str::from_utf8(endpoint)
+        .ok()
+        .filter(|endpoint| !endpoint.is_empty() && !endpoint.contains(' '))
+        .unwrap_or("unknown");
+    let class = match status {
+        0 => "network",
+        400..=499 => "4xx",
+        500..=599 => "5xx",
+        _ => "other",
+    };
+    format!("{method} {endpoint} {class}")
+}
+
+/// `(method, endpoint, status class)` of a [`failed_request_name`]; `__other__` (folded) gives
+/// `__other__` for all three.
+pub fn split_failed_request(name: &str) -> (&str, &str, &str) {
+    let mut parts = name.splitn(2, ' ');
+    let method = parts.next().unwrap_or_default();
+    match parts.next().and_then(|rest| rest.rsplit_once(' ')) {
+        Some((endpoint, class)) => (method, endpoint, class),
+        None => (name, name, name),
     }
 }
 
@@ -145,16 +190,26 @@ fn micros(value: f64) -> u64 {
 pub struct NamedCounts {
     pub actions: BTreeMap<Arc<str>, ActionTally>,
     pub events: BTreeMap<Arc<str>, EventTally>,
+    /// Failed calls by group; the tally's value is the calls' duration (ms).
+    pub failed_requests: BTreeMap<Arc<str>, EventTally>,
+}
+
+/// [`NamedCounts`] as partial or snapshot fields.
+#[derive(Debug, Default)]
+pub struct NamedProto {
+    pub actions: Vec<proto::ActionTally>,
+    pub events: Vec<proto::EventTally>,
+    pub failed_requests: Vec<proto::EventTally>,
 }
 
 impl NamedCounts {
     pub fn is_empty(&self) -> bool {
-        self.actions.is_empty() && self.events.is_empty()
+        self.actions.is_empty() && self.events.is_empty() && self.failed_requests.is_empty()
     }
 
     /// Entries held (for memory accounting).
     pub fn len(&self) -> usize {
-        self.actions.len() + self.events.len()
+        self.actions.len() + self.events.len() + self.failed_requests.len()
     }
 
     /// Approximate bytes held: map nodes, tallies and name strings.
@@ -168,6 +223,7 @@ impl NamedCounts {
         let events: usize = self
             .events
             .keys()
+            .chain(self.failed_requests.keys())
             .map(|name| name.len() + NODE_OVERHEAD + std::mem::size_of::<EventTally>())
             .sum();
         actions + events
@@ -181,18 +237,55 @@ impl NamedCounts {
         self.events.entry(name.clone()).or_default()
     }
 
+    pub fn failed_request(&mut self, name: &Arc<str>) -> &mut EventTally {
+        self.failed_requests.entry(name.clone()).or_default()
+    }
+
     /// The tallies as partial or snapshot fields, in name order.
-    pub fn to_proto(&self) -> (Vec<proto::ActionTally>, Vec<proto::EventTally>) {
-        (
-            self.actions
+    pub fn to_proto(&self) -> NamedProto {
+        let events = |tallies: &BTreeMap<Arc<str>, EventTally>| {
+            tallies
+                .iter()
+                .map(|(name, tally)| tally.to_proto(name))
+                .collect()
+        };
+        NamedProto {
+            actions: self
+                .actions
                 .iter()
                 .map(|(name, tally)| tally.to_proto(name))
                 .collect(),
-            self.events
-                .iter()
-                .map(|(name, tally)| tally.to_proto(name))
-                .collect(),
-        )
+            events: events(&self.events),
+            failed_requests: events(&self.failed_requests),
+        }
+    }
+
+    /// The counters a snapshot saved.
+    pub fn from_proto(
+        actions: &[proto::ActionTally],
+        events: &[proto::EventTally],
+        failed_requests: &[proto::EventTally],
+    ) -> Option<Self> {
+        if actions.is_empty() && events.is_empty() && failed_requests.is_empty() {
+            return None;
+        }
+        let mut names = NamedCounts::default();
+        for tally in actions {
+            names
+                .action(&Arc::from(tally.name.as_str()))
+                .merge(&ActionTally::from_proto(tally));
+        }
+        for tally in events {
+            names
+                .event(&Arc::from(tally.name.as_str()))
+                .merge(&EventTally::from_proto(tally));
+        }
+        for tally in failed_requests {
+            names
+                .failed_request(&Arc::from(tally.name.as_str()))
+                .merge(&EventTally::from_proto(tally));
+        }
+        Some(names)
     }
 }
 

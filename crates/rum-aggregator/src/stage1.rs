@@ -24,7 +24,7 @@ use crate::exact::ExactCounts;
 use crate::hdr;
 use crate::metric::{METRIC_COUNT, MetricKind};
 use crate::metrics::{BeaconDrop, DedupeOutcome, EVENT_TYPE_COUNT, EventType, Stage1Metrics};
-use crate::names::{NAME_KIND_COUNT, NameKind, NamedCounts};
+use crate::names::{NAME_KIND_COUNT, NameKind, NamedCounts, NamedProto, failed_request_name};
 use crate::settings::{AggregatorSettings, RETENTION_MINUTES, minute_of};
 use crate::view::{DIMENSION_COUNT, Dimension, OTHER, bounded_label};
 
@@ -479,6 +479,19 @@ impl Stage1 {
                         builder.requests_failed += u64::from(failed);
                         builder.requests_slow += u64::from(slow);
                     }
+                    if failed && self.keeps_names {
+                        let group =
+                            failed_request_name(request.method, request.endpoint, request.status);
+                        if let Some(name) =
+                            self.name(&site, NameKind::FailedRequest, group.as_bytes())
+                        {
+                            self.record_named(&segments, |names| {
+                                names
+                                    .failed_request(&name)
+                                    .record(Some(request.duration_ms.max(0.0)));
+                            });
+                        }
+                    }
                 }
                 Some(EventKind::Action(action)) => {
                     if let Some(name) = self.name(&site, NameKind::Action, action.name) {
@@ -854,7 +867,11 @@ impl Stage1 {
                     self.pool[index].push(removed);
                 }
             }
-            let (actions, events) = builder
+            let NamedProto {
+                actions,
+                events,
+                failed_requests,
+            } = builder
                 .names
                 .as_deref()
                 .map(NamedCounts::to_proto)
@@ -877,6 +894,7 @@ impl Stage1 {
                 actions,
                 events,
                 error_groups,
+                failed_requests,
             });
         }
         self.errors.clear();

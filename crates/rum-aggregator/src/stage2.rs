@@ -22,7 +22,7 @@ use crate::exact::ExactCounts;
 use crate::hdr;
 use crate::metric::{METRIC_COUNT, MetricKind};
 use crate::metrics::{PartialDrop, Stage2Metrics};
-use crate::names::{ActionTally, EventTally, NAME_KIND_COUNT, NameKind, NamedCounts};
+use crate::names::{ActionTally, EventTally, NAME_KIND_COUNT, NameKind, NamedCounts, NamedProto};
 use crate::settings::{AggregatorSettings, QUANTILES, RETENTION_MINUTES, WINDOWS, minute_of};
 use crate::slot;
 use crate::stage1::ERROR_KINDS;
@@ -390,7 +390,10 @@ impl Stage2 {
                 site_errors.apply(group);
             }
         }
-        if !partial.actions.is_empty() || !partial.events.is_empty() {
+        if !partial.actions.is_empty()
+            || !partial.events.is_empty()
+            || !partial.failed_requests.is_empty()
+        {
             let site = key.values[0].clone();
             self.merge_names(view_index, &site, &key, &partial);
         }
@@ -509,6 +512,16 @@ impl Stage2 {
             );
             event_names.push((name, EventTally::from_proto(tally)));
         }
+        let mut failed_names = Vec::with_capacity(partial.failed_requests.len());
+        for tally in &partial.failed_requests {
+            let name = resolve(
+                &mut self.admission,
+                NameKind::FailedRequest,
+                &tally.name,
+                tally.count,
+            );
+            failed_names.push((name, EventTally::from_proto(tally)));
+        }
         let segment = self.segments.get_mut(key).expect("the caller inserted it");
         let counts = segment.names.get_or_insert_default();
         for (name, tally) in &names {
@@ -516,6 +529,9 @@ impl Stage2 {
         }
         for (name, tally) in &event_names {
             counts.event(name).merge(tally);
+        }
+        for (name, tally) in &failed_names {
+            counts.failed_request(name).merge(tally);
         }
         if counting {
             for kind in NameKind::ALL {
@@ -717,13 +733,18 @@ impl Stage2 {
 
     /// A segment's named counters as snapshot fields (the rest left default).
     fn names_snapshot(segment: &SegmentState) -> SegmentSnapshot {
-        let (actions, events) = segment
+        let NamedProto {
+            actions,
+            events,
+            failed_requests,
+        } = segment
             .names()
             .map(NamedCounts::to_proto)
             .unwrap_or_default();
         SegmentSnapshot {
             actions,
             events,
+            failed_requests,
             ..SegmentSnapshot::default()
         }
     }
@@ -774,20 +795,9 @@ impl Stage2 {
             }
             segment.requests_failed = saved.requests_failed;
             segment.requests_slow = saved.requests_slow;
-            if !saved.actions.is_empty() || !saved.events.is_empty() {
-                let mut names = NamedCounts::default();
-                for tally in &saved.actions {
-                    names
-                        .action(&Arc::from(tally.name.as_str()))
-                        .merge(&ActionTally::from_proto(tally));
-                }
-                for tally in &saved.events {
-                    names
-                        .event(&Arc::from(tally.name.as_str()))
-                        .merge(&EventTally::from_proto(tally));
-                }
-                segment.names = Some(Box::new(names));
-            }
+            segment.names =
+                NamedCounts::from_proto(&saved.actions, &saved.events, &saved.failed_requests)
+                    .map(Box::new);
             segment.last_minute = saved.last_minute;
             segment.minutes = saved
                 .slots

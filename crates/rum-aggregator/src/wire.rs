@@ -81,7 +81,7 @@ pub enum EventKind<'a> {
     Vital(VitalView<'a>),
     Navigation(NavigationView),
     Error(ErrorView<'a>),
-    Request(RequestView),
+    Request(RequestView<'a>),
     Custom(CustomView),
     Action(ActionView<'a>),
     BusinessEvent(BusinessEventView<'a>),
@@ -121,9 +121,12 @@ pub struct ErrorView<'a> {
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct RequestView {
+pub struct RequestView<'a> {
+    pub method: &'a [u8],
     pub status: u32,
     pub duration_ms: f64,
+    /// The endpoint template the edge derived (empty from an older collector).
+    pub endpoint: &'a [u8],
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -469,9 +472,14 @@ fn decode_business_event<'a>(
     Ok(business)
 }
 
-fn decode_request(body: &[u8], mut request: RequestView) -> Result<RequestView, WireError> {
+fn decode_request<'a>(
+    body: &'a [u8],
+    mut request: RequestView<'a>,
+) -> Result<RequestView<'a>, WireError> {
     for_each_field(body, |reader, field, wire_type| {
         match field {
+            2 => request.method = read_bytes(reader, field, wire_type)?,
+            5 => request.endpoint = read_bytes(reader, field, wire_type)?,
             3 => request.status = read_varint(reader, field, wire_type)? as u32,
             4 => request.duration_ms = read_double(reader, field, wire_type)?,
             _ => return Ok(false),
@@ -550,6 +558,7 @@ mod tests {
                         method: "POST".into(),
                         status: 503,
                         duration_ms: 812.0,
+                        endpoint: "api.example.com/cart".into(),
                     })),
                 },
                 Event {
@@ -668,8 +677,10 @@ mod tests {
                             stack: error.stack.as_bytes(),
                         }),
                         event::Kind::Request(request) => EventKind::Request(RequestView {
+                            method: request.method.as_bytes(),
                             status: request.status,
                             duration_ms: request.duration_ms,
+                            endpoint: request.endpoint.as_bytes(),
                         }),
                         event::Kind::Custom(_) => EventKind::Custom(CustomView {}),
                         event::Kind::Action(action) => EventKind::Action(ActionView {

@@ -184,6 +184,7 @@ impl Enricher {
             beacon.referrer = referrer_origin(&beacon.referrer);
         }
         strip_event_urls(beacon);
+        name_endpoints(beacon, &site.routes);
 
         let clock = self.clock.assess(beacon.received_at_ms, beacon.sent_at_ms);
         self.metrics.clock(clock.verdict);
@@ -302,6 +303,17 @@ fn strip_event_urls(beacon: &mut Beacon) {
                 }
             }
             _ => {}
+        }
+    }
+}
+
+/// Gives each fetch/XHR event its endpoint template (after the URLs lost their queries), relative
+/// to the page's origin.
+fn name_endpoints(beacon: &mut Beacon, routes: &crate::route::RoutePolicy) {
+    let page_origin = referrer_origin(&beacon.url);
+    for event in &mut beacon.events {
+        if let Some(event::Kind::Request(request)) = &mut event.kind {
+            request.endpoint = routes.endpoint(&request.url, &page_origin);
         }
     }
 }
@@ -455,6 +467,13 @@ mod tests {
                 "https://shop.example.com/app.js",
                 "https://cdn.example.com/hero.jpg"
             ]
+        );
+        let Some(event::Kind::Request(request)) = &beacon.events[0].kind else {
+            panic!("the request event stays first");
+        };
+        assert_eq!(
+            request.endpoint, "api.example.com/cart",
+            "named at the edge"
         );
     }
 

@@ -116,15 +116,17 @@ pub fn event() -> BoxedStrategy<Event> {
                 stack,
             })
         });
-    let request =
-        (text(), text(), small_int(), number()).prop_map(|(url, method, status, duration_ms)| {
+    let request = (text(), text(), small_int(), number(), text()).prop_map(
+        |(url, method, status, duration_ms, endpoint)| {
             event::Kind::Request(Request {
                 url,
                 method,
                 status,
                 duration_ms,
+                endpoint,
             })
-        });
+        },
+    );
     let custom =
         (text(), number()).prop_map(|(name, value)| event::Kind::Custom(Custom { name, value }));
     let action = (

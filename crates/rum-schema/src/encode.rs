@@ -232,11 +232,13 @@ impl Writer {
             method,
             status,
             duration_ms,
+            endpoint,
         } = request;
         self.string(1, url);
         self.string(2, method);
         self.uint32(3, *status);
         self.double(4, *duration_ms);
+        self.string(5, endpoint);
     }
 
     fn custom(&mut self, custom: &Custom) {

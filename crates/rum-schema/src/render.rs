@@ -127,6 +127,7 @@ fn event_to_json(event: &proto::Event) -> Option<Value> {
             put_text(&mut object, "method", &request.method);
             object.insert("status".into(), json!(request.status));
             object.insert("duration".into(), json!(request.duration_ms));
+            put_text(&mut object, "endpoint", &request.endpoint);
         }
         Kind::Custom(custom) => {
             object.insert("type".into(), json!("custom"));

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use rum_schema::proto::{Action, Beacon, BusinessEvent, Enrichment, Event, event};
+use rum_schema::proto::{Action, Beacon, BusinessEvent, Enrichment, Event, Request, event};
 
 use super::*;
 use crate::metric::MetricKind;
@@ -34,6 +34,18 @@ fn business(name: &str, value: Option<f64>) -> Event {
         kind: Some(event::Kind::BusinessEvent(BusinessEvent {
             name: name.to_owned(),
             value,
+        })),
+    }
+}
+
+fn request(method: &str, endpoint: &str, status: u32, duration_ms: f64) -> Event {
+    Event {
+        kind: Some(event::Kind::Request(Request {
+            url: format!("https://shop.example{endpoint}"),
+            method: method.to_owned(),
+            status,
+            duration_ms,
+            endpoint: endpoint.to_owned(),
         })),
     }
 }
@@ -188,6 +200,114 @@ fn actions_and_events_count_in_views_that_keep_them_only() {
 }
 
 #[test]
+fn a_failed_call_is_named_by_method_endpoint_and_status_class() {
+    assert_eq!(
+        failed_request_name(b"post", b"/api/cart/:id", 503),
+        "POST /api/cart/:id 5xx"
+    );
+    assert_eq!(failed_request_name(b"GET", b"", 0), "GET unknown network");
+    assert_eq!(
+        failed_request_name(b"BREW", b"api.example.com/v1/:uuid", 418),
+        "OTHER api.example.com/v1/:uuid 4xx"
+    );
+    assert_eq!(
+        failed_request_name(b"GET", b"/a b", 999),
+        "GET unknown other"
+    );
+    // 399 is not a failure (the caller only names failures), but its class stays bounded.
+    assert_eq!(failed_request_name(b"GET", b"/x", 399), "GET /x other");
+    assert_eq!(
+        split_failed_request("POST /api/cart/:id 5xx"),
+        ("POST", "/api/cart/:id", "5xx")
+    );
+    assert_eq!(split_failed_request(OTHER), (OTHER, OTHER, OTHER));
+}
+
+#[test]
+fn failed_calls_group_by_endpoint_and_class_and_successes_are_left_out() {
+    let settings = AggregatorSettings::default();
+    let beacons = [
+        beacon(
+            "pv1",
+            "/cart",
+            vec![
+                request("POST", "/api/cart/:id", 503, 812.0),
+                request("POST", "/api/cart/:id", 502, 188.0),
+                request("GET", "/api/cart/:id", 200, 40.0),
+                request("GET", "/api/stock", 0, 3_000.0),
+            ],
+        ),
+        beacon(
+            "pv2",
+            "/list",
+            vec![
+                request("POST", "/api/cart/:id", 500, 100.0),
+                request("GET", "/api/stock", 404, 20.0),
+            ],
+        ),
+    ];
+    let (_, stage2) = run(&settings, &beacons);
+    let names = stage2
+        .segment(&key("site", &["shop"]))
+        .and_then(|state| state.names())
+        .expect("names");
+    let groups: Vec<(&str, u64, u64)> = names
+        .failed_requests
+        .iter()
+        .map(|(name, tally)| (&**name, tally.count, tally.value_micros))
+        .collect();
+    assert_eq!(
+        groups,
+        [
+            ("GET /api/stock 4xx", 1, 20_000_000),
+            ("GET /api/stock network", 1, 3_000_000_000),
+            ("POST /api/cart/:id 5xx", 3, 1_100_000_000),
+        ]
+    );
+    let text = crate::exposition::render(&stage2);
+    for line in [
+        r#"rum_request_failures_total{view="site",site="shop",method="POST",endpoint="/api/cart/:id",status="5xx"} 3"#,
+        r#"rum_request_failures_total{view="site_route",site="shop",route="/list",method="GET",endpoint="/api/stock",status="4xx"} 1"#,
+        r#"rum_request_failure_time_seconds_total{view="site",site="shop",method="POST",endpoint="/api/cart/:id",status="5xx"} 1.1"#,
+        r#"rum_requests_failed_total{view="site",site="shop"} 5"#,
+    ] {
+        assert!(text.contains(line), "missing {line}");
+    }
+}
+
+#[test]
+fn failed_call_groups_past_the_bound_fold_into_other_everywhere() {
+    let settings = AggregatorSettings {
+        top_names: 2,
+        ..AggregatorSettings::default()
+    };
+    let beacons: Vec<Beacon> = (0..6)
+        .map(|index| {
+            beacon(
+                &format!("pv{index}"),
+                "/",
+                vec![request("GET", &format!("/api/v{index}"), 500, 1.0)],
+            )
+        })
+        .collect();
+    let (stage1, stage2) = run(&settings, &beacons);
+    let names = stage2
+        .segment(&key("site", &["shop"]))
+        .and_then(|state| state.names())
+        .expect("names");
+    assert_eq!(names.failed_requests.len(), 3);
+    assert_eq!(names.failed_requests[&Arc::from(OTHER)].count, 4);
+    assert_eq!(
+        stage1.name_folds(NameKind::FailedRequest) + stage2.name_folds(NameKind::FailedRequest),
+        4
+    );
+    let text = crate::exposition::render(&stage2);
+    assert!(text.contains(
+        r#"rum_request_failures_total{view="site",site="shop",method="__other__",endpoint="__other__",status="__other__"} 4"#
+    ));
+}
+
+#[test]
 fn names_past_the_top_names_bound_fold_and_are_counted_once() {
     let settings = AggregatorSettings {
         top_names: 3,
@@ -216,7 +336,7 @@ fn names_past_the_top_names_bound_fold_and_are_counted_once() {
     assert_eq!(names.actions[&Arc::from(OTHER)].count, 7);
     assert_eq!(names.events[&Arc::from(OTHER)].count, 7);
     assert_eq!(names.events[&Arc::from(OTHER)].value_micros, 7_000_000);
-    for kind in NameKind::ALL {
+    for kind in [NameKind::Action, NameKind::Event] {
         assert_eq!(
             stage1.name_folds(kind) + stage2.name_folds(kind),
             7,
@@ -281,11 +401,16 @@ fn names_survive_a_stage2_snapshot() {
                         (index == 0, false, false),
                     ),
                     business("purchase", Some(10.5)),
+                    request("PUT", "/api/p", 503, 12.5),
                 ],
             )
         })
         .collect();
     let (_, stage2) = run(&settings, &beacons);
+    assert!(
+        crate::exposition::render(&stage2).contains("rum_request_failures_total"),
+        "the snapshot below holds failed calls"
+    );
     let state = stage2.export();
     let (mut restored, dropped) = Stage2::import(settings.clone(), &state);
     assert_eq!(dropped, 0);

@@ -272,6 +272,28 @@ impl RoutePolicy {
         }
     }
 
+    /// The endpoint template of a fetch/XHR URL, so failed calls group by endpoint: the path
+    /// through the id heuristics of [`scrub`](Self::scrub) (site rules name pages, not APIs),
+    /// under the same caps, prefixed by the host when the call leaves `page_origin` (the page's
+    /// scrubbed origin): `/api/cart/:id`, `api.example.com/v1/users/:uuid`. A host that is not a
+    /// plain name or IP literal is left out.
+    pub fn endpoint(&self, url: &str, page_origin: &str) -> String {
+        let parts = UrlParts::split(url);
+        let segments = normalised_segments(parts.path);
+        let path = join_capped(
+            segments.iter().map(|segment| classify_segment(segment)),
+            self.limits,
+        );
+        let origin = referrer_origin(url);
+        if origin.is_empty() || origin == page_origin {
+            return path;
+        }
+        let host = origin
+            .split_once("://")
+            .map_or(origin.as_str(), |(_, host)| host);
+        format!("{host}{path}")
+    }
+
     fn push_allowed_query(&self, kept: &mut String, query: &str) {
         if self.allowed_query_params.is_empty() {
             return;

@@ -593,3 +593,28 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn endpoints_collapse_ids_and_name_the_host_only_when_the_call_leaves_the_page() {
+    let policy = policy_with_rules(&["/products/:slug"]);
+    let page = "https://shop.example.com";
+    for (url, endpoint) in [
+        ("/api/cart/12345", "/api/cart/:id"),
+        ("https://shop.example.com/api/cart/12345", "/api/cart/:id"),
+        (
+            "https://API.example.com:443/v1/users/0b4f6a1e-3c2d-4e5f-8a9b-0c1d2e3f4a5b/orders",
+            "api.example.com/v1/users/:uuid/orders",
+        ),
+        ("https://api.example.com:8443/v1", "api.example.com:8443/v1"),
+        // Site rules name pages: an API path is grouped by the heuristics only.
+        ("/products/42", "/products/:id"),
+        ("relative/a1b2c3d4e5f6a7b8", "/relative/:hash"),
+        // A host no browser sends is left out; the path still groups.
+        ("https://bad host/x/7", "/x/:id"),
+        ("", "/"),
+    ] {
+        assert_eq!(policy.endpoint(url, page), endpoint, "{url}");
+    }
+    let long = format!("https://shop.example.com/{}", "a/".repeat(500));
+    assert_route_is_safe(&policy.endpoint(&long, page), DEFAULT_MAX_ROUTE_BYTES);
+}
