@@ -275,7 +275,273 @@ pub fn render_all(stages: &[&Stage2]) -> String {
     }
     render_names(&mut out, &segments, &labels);
     render_error_groups(&mut out, stages);
+    render_sessions(&mut out, stages);
     out
+}
+
+/// Writes one family's header.
+fn header(out: &mut String, family: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {family} {help}");
+    let _ = writeln!(out, "# TYPE {family} {kind}");
+}
+
+/// One histogram series from non-cumulative bucket counts at `bounds_ms`, in seconds.
+fn render_buckets(
+    out: &mut String,
+    family: &str,
+    labels: &str,
+    bounds_ms: &[u64],
+    buckets: &crate::sessions::Buckets,
+) {
+    let mut total = 0;
+    for (position, count) in buckets.counts.iter().enumerate() {
+        total += count;
+        let bound = bounds_ms
+            .get(position)
+            .map_or(f64::INFINITY, |bound| *bound as f64 / 1000.0);
+        let _ = writeln!(
+            out,
+            "{family}_bucket{{{labels},le=\"{}\"}} {total}",
+            number(bound)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "{family}_sum{{{labels}}} {}",
+        number(buckets.sum_ms as f64 / 1000.0)
+    );
+    let _ = writeln!(out, "{family}_count{{{labels}}} {total}");
+}
+
+/// Session and funnel families per site (each site's sessions live in one stage 2), and the
+/// session table's health.
+fn render_sessions(out: &mut String, stages: &[&Stage2]) {
+    use crate::sessions::{DURATION_BOUNDS_MS, STEP_BOUNDS_MS};
+    let Some(first) = stages.first() else { return };
+    if !first.sessions().enabled() {
+        return;
+    }
+    let mut sites: Vec<(&str, &crate::sessions::SiteSessions)> = stages
+        .iter()
+        .flat_map(|stage2| stage2.sessions().sites())
+        .map(|(site, sessions)| (&**site, sessions))
+        .collect();
+    sites.sort_by(|a, b| a.0.cmp(b.0));
+    let site_labels = |site: &str| {
+        let mut labels = String::new();
+        push_label(&mut labels, "site", site);
+        labels
+    };
+    type EndedCounter = (
+        &'static str,
+        &'static str,
+        fn(&crate::sessions::Ended) -> u64,
+    );
+    let counters: [EndedCounter; 3] = [
+        (
+            "rum_sessions_total",
+            "Sessions ended (idle for aggregator.sessions.idle), with at least one page view.",
+            |ended| ended.sessions,
+        ),
+        (
+            "rum_session_bounces_total",
+            "Ended sessions of one page view.",
+            |ended| ended.bounces,
+        ),
+        (
+            "rum_session_page_views_total",
+            "Page views of ended sessions (page views per session = this / rum_sessions_total).",
+            |ended| ended.page_views,
+        ),
+    ];
+    if !sites.is_empty() {
+        for (family, help, value) in counters {
+            header(out, family, "counter", help);
+            for (site, sessions) in &sites {
+                let _ = writeln!(
+                    out,
+                    "{family}{{{}}} {}",
+                    site_labels(site),
+                    value(&sessions.ended)
+                );
+            }
+        }
+        header(
+            out,
+            "rum_sessions_active",
+            "gauge",
+            "Sessions tracked now (not yet idle for aggregator.sessions.idle).",
+        );
+        for (site, sessions) in &sites {
+            let _ = writeln!(
+                out,
+                "rum_sessions_active{{{}}} {}",
+                site_labels(site),
+                sessions.active()
+            );
+        }
+        header(
+            out,
+            "rum_session_duration_seconds",
+            "histogram",
+            "Duration of ended sessions: first to last beacon.",
+        );
+        for (site, sessions) in &sites {
+            render_buckets(
+                out,
+                "rum_session_duration_seconds",
+                &site_labels(site),
+                &DURATION_BOUNDS_MS,
+                &sessions.ended.duration,
+            );
+        }
+        type RouteFamily = (
+            &'static str,
+            &'static str,
+            fn(&crate::sessions::Ended) -> &crate::sessions::RouteCounts,
+        );
+        let routes: [RouteFamily; 2] = [
+            (
+                "rum_session_entries_total",
+                "Ended sessions by the route of their first page view.",
+                |ended| &ended.entries,
+            ),
+            (
+                "rum_session_exits_total",
+                "Ended sessions by the route of their last page view.",
+                |ended| &ended.exits,
+            ),
+        ];
+        for (family, help, counts) in routes {
+            header(out, family, "counter", help);
+            for (site, sessions) in &sites {
+                for (route, count) in &counts(&sessions.ended).counts {
+                    let mut labels = site_labels(site);
+                    push_label(&mut labels, "route", route);
+                    let _ = writeln!(out, "{family}{{{labels}}} {count}");
+                }
+            }
+        }
+    }
+    let funnels = first.sessions().funnels();
+    let with_funnels: Vec<&(&str, &crate::sessions::SiteSessions)> = sites
+        .iter()
+        .filter(|(site, _)| funnels.iter().any(|funnel| funnel.applies_to(site)))
+        .collect();
+    if !with_funnels.is_empty() {
+        header(
+            out,
+            "rum_funnel_sessions_total",
+            "counter",
+            "Sessions that reached a funnel step (once per session, in order, within the funnel's window).",
+        );
+        for (site, sessions) in &with_funnels {
+            for (funnel, stats) in funnels.iter().zip(&sessions.funnels) {
+                if !funnel.applies_to(site) {
+                    continue;
+                }
+                for (index, (step, reached)) in funnel.steps.iter().zip(&stats.reached).enumerate()
+                {
+                    let mut labels = site_labels(site);
+                    push_label(&mut labels, "funnel", &funnel.name);
+                    push_label(&mut labels, "step", &(index + 1).to_string());
+                    push_label(&mut labels, "target", &step.target());
+                    let _ = writeln!(out, "rum_funnel_sessions_total{{{labels}}} {reached}");
+                }
+            }
+        }
+        header(
+            out,
+            "rum_funnel_conversions_total",
+            "counter",
+            "Sessions that reached a funnel's last step.",
+        );
+        for (site, sessions) in &with_funnels {
+            for (funnel, stats) in funnels.iter().zip(&sessions.funnels) {
+                if funnel.applies_to(site) {
+                    let mut labels = site_labels(site);
+                    push_label(&mut labels, "funnel", &funnel.name);
+                    let conversions = stats.reached.last().copied().unwrap_or(0);
+                    let _ = writeln!(
+                        out,
+                        "rum_funnel_conversions_total{{{labels}}} {conversions}"
+                    );
+                }
+            }
+        }
+        header(
+            out,
+            "rum_funnel_step_seconds",
+            "histogram",
+            "Time from a funnel's first step to each step, per session that reached it.",
+        );
+        for (site, sessions) in &with_funnels {
+            for (funnel, stats) in funnels.iter().zip(&sessions.funnels) {
+                if !funnel.applies_to(site) {
+                    continue;
+                }
+                for (index, times) in stats.times.iter().enumerate() {
+                    let mut labels = site_labels(site);
+                    push_label(&mut labels, "funnel", &funnel.name);
+                    push_label(&mut labels, "step", &(index + 1).to_string());
+                    render_buckets(
+                        out,
+                        "rum_funnel_step_seconds",
+                        &labels,
+                        &STEP_BOUNDS_MS,
+                        times,
+                    );
+                }
+            }
+        }
+    }
+    let tracked: usize = stages
+        .iter()
+        .map(|stage2| stage2.sessions().tracked())
+        .sum();
+    let evicted: u64 = stages
+        .iter()
+        .map(|stage2| stage2.sessions().evicted())
+        .sum();
+    let dropped: u64 = stages
+        .iter()
+        .map(|stage2| stage2.sessions().dropped_occurrences())
+        .sum();
+    let folded: u64 = stages
+        .iter()
+        .map(|stage2| stage2.sessions().route_folds())
+        .sum();
+    header(
+        out,
+        "rum_aggregator_sessions_tracked",
+        "gauge",
+        "Sessions held (bounded by aggregator.sessions.capacity per stage-2 state).",
+    );
+    let _ = writeln!(out, "rum_aggregator_sessions_tracked {tracked}");
+    header(
+        out,
+        "rum_aggregator_sessions_evicted_total",
+        "counter",
+        "Sessions ended early because the session table was full (their counts are in, possibly split).",
+    );
+    let _ = writeln!(out, "rum_aggregator_sessions_evicted_total {evicted}");
+    header(
+        out,
+        "rum_aggregator_session_occurrences_dropped_total",
+        "counter",
+        "Funnel occurrences dropped because their session held too many not yet final.",
+    );
+    let _ = writeln!(
+        out,
+        "rum_aggregator_session_occurrences_dropped_total {dropped}"
+    );
+    header(
+        out,
+        "rum_aggregator_session_routes_folded_total",
+        "counter",
+        "Entry and exit routes counted under __other__ (past aggregator.top_n per site).",
+    );
+    let _ = writeln!(out, "rum_aggregator_session_routes_folded_total {folded}");
 }
 
 /// One exported error group: its labels (site, error), kind, occurrences and sessions.

@@ -26,6 +26,7 @@ pub mod metric;
 mod metrics;
 pub mod names;
 pub mod pipeline;
+pub mod sessions;
 pub mod settings;
 mod slot;
 pub mod stage1;

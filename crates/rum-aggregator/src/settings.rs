@@ -44,6 +44,8 @@ pub struct AggregatorSettings {
     pub site_segment_budget: usize,
     pub dedupe_capacity: usize,
     pub slow_request_ms: f64,
+    /// Sessions and funnels (`[aggregator.sessions]`, `[[aggregator.funnels]]`).
+    pub sessions: crate::sessions::SessionSettings,
 }
 
 /// The longest allowed lateness: minutes older than the 15m window are merged into 5-minute
@@ -95,6 +97,7 @@ impl AggregatorSettings {
             site_segment_budget: config.site_segment_budget,
             dedupe_capacity: config.dedupe_capacity,
             slow_request_ms: config.slow_request.0.as_secs_f64() * 1000.0,
+            sessions: crate::sessions::SessionSettings::from_config(config)?,
         })
     }
 }

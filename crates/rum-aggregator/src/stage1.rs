@@ -25,6 +25,7 @@ use crate::hdr;
 use crate::metric::{METRIC_COUNT, MetricKind};
 use crate::metrics::{BeaconDrop, DedupeOutcome, EVENT_TYPE_COUNT, EventType, Stage1Metrics};
 use crate::names::{NAME_KIND_COUNT, NameKind, NamedCounts, NamedProto, failed_request_name};
+use crate::sessions::{ChunkSessions, OccurrenceKind, session_key};
 use crate::settings::{AggregatorSettings, RETENTION_MINUTES, minute_of};
 use crate::view::{DIMENSION_COUNT, Dimension, OTHER, bounded_label};
 
@@ -189,6 +190,8 @@ pub struct Stage1 {
     /// This chunk's errors grouped per site (they leave with the first view's partials).
     errors: ChunkErrors,
     error_group_folds: u64,
+    /// This chunk's session activity per site (it leaves with the first view's partials too).
+    sessions: ChunkSessions,
     late: u64,
     metrics: Stage1Metrics,
 }
@@ -309,6 +312,7 @@ impl Stage1 {
             name_folds: [0; NAME_KIND_COUNT],
             errors: ChunkErrors::default(),
             error_group_folds: 0,
+            sessions: ChunkSessions::default(),
             late: 0,
             metrics: Stage1Metrics::register(),
             settings,
@@ -515,8 +519,50 @@ impl Stage1 {
                 _ => {}
             }
         }
+        if self.settings.sessions.enabled && !beacon.session_id.is_empty() {
+            self.note_session(&site, beacon, counts_page_view);
+        }
         self.samples = samples;
         self.segments = segments;
+    }
+
+    /// Adds the beacon to its session's activity in this chunk: a new page view by its route,
+    /// and the actions and business events some funnel names.
+    fn note_session(&mut self, site: &Arc<str>, beacon: &BeaconView, counts_page_view: bool) {
+        let sessions = &self.settings.sessions;
+        let route = beacon
+            .enrichment
+            .as_ref()
+            .map(|enrichment| std::str::from_utf8(enrichment.route).unwrap_or(""))
+            .filter(|route| !route.is_empty())
+            .map_or(crate::view::UNKNOWN, bounded_label);
+        let page_view = counts_page_view.then_some((0, OccurrenceKind::PageView, route));
+        let named = beacon
+            .events
+            .iter()
+            .enumerate()
+            .filter_map(|(index, event)| {
+                let order = u32::try_from(index + 1).unwrap_or(u32::MAX);
+                let (kind, name) = match &event.kind {
+                    Some(EventKind::Action(action)) if sessions.names_action(action.name) => {
+                        (OccurrenceKind::Action, action.name)
+                    }
+                    Some(EventKind::BusinessEvent(business))
+                        if sessions.names_event(business.name) =>
+                    {
+                        (OccurrenceKind::Event, business.name)
+                    }
+                    _ => return None,
+                };
+                let name = std::str::from_utf8(name).ok()?;
+                Some((order, kind, name))
+            });
+        self.sessions.record(
+            site,
+            session_key(beacon.session_id),
+            beacon.received_at_ms,
+            page_view.into_iter().chain(named),
+        );
     }
 
     /// Adds one error to its group for this chunk.
@@ -830,10 +876,10 @@ impl Stage1 {
         for ((view, minute, values), builder) in keys.into_iter().zip(builders.drain(..)) {
             let view_name = &self.settings.views[view].name;
             // A site's error groups go with its first partial of the first view.
-            let error_groups = if view == 0 {
-                self.errors.take(&values[0])
+            let (error_groups, sessions) = if view == 0 {
+                (self.errors.take(&values[0]), self.sessions.take(&values[0]))
             } else {
-                Vec::new()
+                (Vec::new(), Vec::new())
             };
             let mut metrics = Vec::new();
             for (index, metric) in builder.metrics.into_iter().enumerate() {
@@ -895,9 +941,11 @@ impl Stage1 {
                 events,
                 error_groups,
                 failed_requests,
+                sessions,
             });
         }
         self.errors.clear();
+        self.sessions.clear();
         // Keep the allocation for the next interval.
         builders.clear();
         self.builders = builders;

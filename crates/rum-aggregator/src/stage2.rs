@@ -23,6 +23,7 @@ use crate::hdr;
 use crate::metric::{METRIC_COUNT, MetricKind};
 use crate::metrics::{PartialDrop, Stage2Metrics};
 use crate::names::{ActionTally, EventTally, NAME_KIND_COUNT, NameKind, NamedCounts, NamedProto};
+use crate::sessions::Sessions;
 use crate::settings::{AggregatorSettings, QUANTILES, RETENTION_MINUTES, WINDOWS, minute_of};
 use crate::slot;
 use crate::stage1::ERROR_KINDS;
@@ -237,6 +238,8 @@ pub struct Stage2 {
     name_folds: [u64; NAME_KIND_COUNT],
     /// Error groups per (folded) site.
     errors: std::collections::BTreeMap<Arc<str>, SiteErrors>,
+    /// Sessions and funnels of the sites this stage 2 owns.
+    sessions: Sessions,
     /// The watermark minute top-N was last re-ranked at.
     rebalanced_minute: i64,
     /// Whether a partial's minute moves the clock (standalone) or only [`advance`](Self::advance)
@@ -278,6 +281,7 @@ impl Stage2 {
             counting_names_view: settings.views.iter().position(|view| view.actions),
             name_folds: [0; NAME_KIND_COUNT],
             errors: std::collections::BTreeMap::new(),
+            sessions: Sessions::new(settings.sessions.clone(), settings.top_n),
             rebalanced_minute: i64::MIN,
             clock_from_data: true,
             segments: HashMap::new(),
@@ -388,6 +392,12 @@ impl Stage2 {
                 .or_insert_with(|| SiteErrors::new(capacity));
             for group in &partial.error_groups {
                 site_errors.apply(group);
+            }
+        }
+        if !partial.sessions.is_empty() {
+            let site = key.values[0].clone();
+            for activity in &partial.sessions {
+                self.sessions.apply(&site, activity);
             }
         }
         if !partial.actions.is_empty()
@@ -544,6 +554,11 @@ impl Stage2 {
         }
     }
 
+    /// The sessions and funnels of the sites this stage 2 owns.
+    pub fn sessions(&self) -> &Sessions {
+        &self.sessions
+    }
+
     /// The error groups of every site this stage 2 holds.
     pub fn error_groups(&self) -> impl Iterator<Item = (&Arc<str>, &SiteErrors)> {
         self.errors.iter()
@@ -628,6 +643,7 @@ impl Stage2 {
         self.watermark_minute = self.watermark_minute.max(minute_of(now_ms));
         self.rebalance_if_a_minute_passed();
         let settle_before = self.watermark_minute - self.settings.allowed_lateness_minutes;
+        self.sessions.settle(settle_before.saturating_mul(60_000));
         let keep_from = self.watermark_minute - RETENTION_MINUTES + 1;
         let compact_before = self.watermark_minute - EXACT_MINUTES + 1;
         let scratch = &mut self.scratch;
@@ -727,6 +743,8 @@ impl Stage2 {
                 .iter()
                 .map(|(site, errors)| errors.export(site))
                 .collect(),
+            sessions: self.sessions.export(),
+            sessions_evicted: self.sessions.evicted(),
             ..Stage2State::default()
         }
     }
@@ -758,6 +776,10 @@ impl Stage2 {
         stage2.rebalanced_minute = state.watermark_minute;
         stage2.budget_folds = state.budget_folds;
         stage2.late = state.late;
+        // What was final is read; the next advance settles again from the restored clock.
+        stage2
+            .sessions
+            .import(&state.sessions, state.sessions_evicted, i64::MIN);
         for saved in &state.error_groups {
             let capacity = stage2.settings.error_groups;
             stage2.errors.insert(
@@ -848,6 +870,7 @@ impl Stage2 {
             .map(SegmentState::bytes)
             .sum::<usize>()
             + errors
+            + self.sessions.bytes()
     }
 
     pub fn segments(&self) -> impl Iterator<Item = (&SegmentKey, &SegmentState)> {

@@ -89,6 +89,66 @@ pub struct AggregatorConfig {
     pub start_from: StartFrom,
     /// `rum aggregator`: its admin listener (`/metrics`, `/healthz`, `/readyz`).
     pub admin_listen: std::net::SocketAddr,
+    pub sessions: SessionsConfig,
+    pub funnels: Vec<FunnelConfig>,
+}
+
+/// Sessions tracked at once (per stage-2 state: standalone's whole, a worker's per partials
+/// partition); past it the least recently active ends early, counted.
+pub const DEFAULT_SESSION_CAPACITY: usize = 100_000;
+/// A session ends after this much inactivity (the browser script's `sessionTimeoutMin`).
+pub const DEFAULT_SESSION_IDLE_SECS: u64 = 30 * 60;
+/// A funnel's steps must be reached within this much of its first step.
+pub const DEFAULT_FUNNEL_WINDOW_SECS: u64 = 30 * 60;
+/// Funnels, and steps per funnel, at most (each step is a few series per site).
+pub const MAX_FUNNELS: usize = 20;
+pub const MAX_FUNNEL_STEPS: usize = 10;
+
+/// `[aggregator.sessions]`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SessionsConfig {
+    /// Off: no session metrics and no funnels.
+    pub enabled: bool,
+    pub capacity: usize,
+    pub idle: HumanDuration,
+}
+
+impl Default for SessionsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            capacity: DEFAULT_SESSION_CAPACITY,
+            idle: HumanDuration::from_secs(DEFAULT_SESSION_IDLE_SECS),
+        }
+    }
+}
+
+/// `[[aggregator.funnels]]`: ordered steps a session goes through.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FunnelConfig {
+    /// Exported as the `funnel` label.
+    pub name: String,
+    /// Only this site's sessions; every site's when absent.
+    #[serde(default)]
+    pub site: Option<String>,
+    #[serde(default = "default_funnel_window")]
+    pub window: HumanDuration,
+    pub steps: Vec<FunnelStepConfig>,
+}
+
+fn default_funnel_window() -> HumanDuration {
+    HumanDuration::from_secs(DEFAULT_FUNNEL_WINDOW_SECS)
+}
+
+/// One step: exactly one of a route template, an action name or a business-event name.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FunnelStepConfig {
+    pub route: Option<String>,
+    pub action: Option<String>,
+    pub event: Option<String>,
 }
 
 /// `rum aggregator`'s admin listener when nothing is configured (beside a collector's 9100).
@@ -170,6 +230,8 @@ impl Default for AggregatorConfig {
             admin_listen: DEFAULT_AGGREGATOR_ADMIN_LISTEN
                 .parse()
                 .expect("constant address"),
+            sessions: SessionsConfig::default(),
+            funnels: Vec::new(),
         }
     }
 }
@@ -327,6 +389,57 @@ impl AggregatorConfig {
                     format!("aggregator.views[{index}].dimensions"),
                     "needs at least one dimension",
                 );
+            }
+        }
+        self.validate_sessions()
+    }
+
+    fn validate_sessions(&self) -> Result<(), ConfigError> {
+        if self.sessions.capacity == 0 {
+            return invalid(
+                "aggregator.sessions.capacity".into(),
+                "must be greater than 0",
+            );
+        }
+        if self.sessions.idle.0.as_secs() < 1 {
+            return invalid("aggregator.sessions.idle".into(), "must be at least 1s");
+        }
+        if self.funnels.len() > MAX_FUNNELS {
+            return invalid(
+                "aggregator.funnels".into(),
+                format!("at most {MAX_FUNNELS} funnels"),
+            );
+        }
+        if !self.funnels.is_empty() && !self.sessions.enabled {
+            return invalid(
+                "aggregator.funnels".into(),
+                "funnels follow sessions: aggregator.sessions.enabled must be true",
+            );
+        }
+        let mut names = std::collections::HashSet::new();
+        for (index, funnel) in self.funnels.iter().enumerate() {
+            let key = |name: &str| format!("aggregator.funnels[{index}].{name}");
+            if !is_label_name(&funnel.name) || !names.insert(funnel.name.as_str()) {
+                return invalid(
+                    key("name"),
+                    format!("{:?} must be unique and like [a-z_][a-z0-9_]*", funnel.name),
+                );
+            }
+            if funnel.window.0.as_secs() < 1 {
+                return invalid(key("window"), "must be at least 1s");
+            }
+            if !(2..=MAX_FUNNEL_STEPS).contains(&funnel.steps.len()) {
+                return invalid(key("steps"), format!("needs 2 to {MAX_FUNNEL_STEPS} steps"));
+            }
+            for (position, step) in funnel.steps.iter().enumerate() {
+                let given = [&step.route, &step.action, &step.event];
+                let named: Vec<&String> = given.iter().filter_map(|value| value.as_ref()).collect();
+                if named.len() != 1 || named[0].trim().is_empty() || named[0].len() > 200 {
+                    return invalid(
+                        format!("aggregator.funnels[{index}].steps[{position}]"),
+                        "needs exactly one of route, action or event, 1..200 characters",
+                    );
+                }
             }
         }
         Ok(())
