@@ -53,6 +53,8 @@ fn action_beacon(page_view: &str) -> Vec<u8> {
             { "type": "action", "name": "Add to cart", "dur": 200 },
             { "type": "action", "name": "<div>", "frustration": ["dead"] },
             { "type": "event", "name": "purchase", "value": 59.9 },
+            { "type": "request", "url": "https://shop.example.com/api/cart/12345", "method": "POST",
+              "status": 503, "duration": 120 },
             { "type": "error",
               "message": "TypeError: Cannot read properties of undefined (reading 'id')",
               "stack": "TypeError: x\n    at pay (https://shop.example.com/app.js:10:5)" }
@@ -66,9 +68,22 @@ fn post(rum: &Rum, body: &[u8]) {
     assert_eq!(response.status, 202, "{}", response.text());
 }
 
+/// The demo site (no `[[sites]]`) with a funnel, so the session and funnel families are scraped,
+/// linted and queried by the dashboard too.
+const FUNNEL_CONFIG: &str = r#"
+[[aggregator.funnels]]
+name = "checkout"
+steps = [{ route = "/cart" }, { action = "Add to cart" }, { event = "purchase" }]
+"#;
+
 #[test]
 fn prometheus_reads_the_p75_computed_from_the_beacons_and_promtool_accepts_the_exposition() {
-    let rum = Rum::standalone().unwrap();
+    let rum = Rum::start(RumOptions {
+        mode: "standalone",
+        config_toml: Some(FUNNEL_CONFIG),
+        ..RumOptions::default()
+    })
+    .unwrap();
     // A spread of LCP values (deterministic), one page view each.
     let values: Vec<f64> = (0..240u64)
         .map(|i| (300 + (i * 7919) % 5700) as f64)
@@ -132,6 +147,17 @@ fn prometheus_reads_the_p75_computed_from_the_beacons_and_promtool_accepts_the_e
         (
             r#"rum_action_loading_window_samples{view="site",site="demo",window="5m"}"#,
             2.0,
+        ),
+        (
+            r#"rum_request_failures_total{view="site",site="demo",method="POST",endpoint="/api/cart/:id",status="5xx"}"#,
+            1.0,
+        ),
+        // Two sessions, tracked until they are idle for 30 minutes; the funnel's counts come once
+        // their minute is past the allowed lateness (2 minutes by default), 0 until then.
+        (r#"rum_sessions_active{site="demo"}"#, 2.0),
+        (
+            r#"rum_funnel_sessions_total{site="demo",funnel="checkout",step="1",target="route:/cart"}"#,
+            0.0,
         ),
     ] {
         assert_eq!(

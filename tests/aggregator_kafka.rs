@@ -93,6 +93,10 @@ navigation = true
 name = "site_route"
 dimensions = ["site", "route"]
 
+[[aggregator.funnels]]
+name = "browse"
+steps = [{{ route = "/p/home" }}, {{ route = "/p/cart" }}, {{ route = "/p/list" }}]
+
 [alerts]
 default_rules = false
 
@@ -244,14 +248,19 @@ fn send(rum: &Rum, (key, body): (&str, Vec<u8>)) {
     assert_eq!(response.status, 202, "{}", response.text());
 }
 
-/// The segment families (`rum_*` series with a `view` label) of one `/metrics`.
+/// The segment families (`rum_*` series with a `view` label) and the per-site session and
+/// funnel families of one `/metrics`.
 fn segment_series(rum: &Rum) -> BTreeMap<String, String> {
     let response = rum.admin_get("/metrics");
     assert_eq!(response.status, 200);
     response
         .text()
         .lines()
-        .filter(|line| line.starts_with("rum_") && line.contains("{view=\""))
+        .filter(|line| {
+            (line.starts_with("rum_") && line.contains("{view=\""))
+                || line.starts_with("rum_session")
+                || line.starts_with("rum_funnel")
+        })
         .filter_map(|line| line.rsplit_once(' '))
         .map(|(key, value)| (key.to_owned(), value.to_owned()))
         .collect()
@@ -285,15 +294,19 @@ fn settled_union(workers: &[&Rum], expected: f64, what: &str) -> BTreeMap<String
 }
 
 /// [`settled_union`] once every page view's LCP is in the cumulative histogram too (its minute
-/// settled: after [`on_one_clock`]).
+/// settled) and every session has ended: after [`on_one_clock`].
 fn settled_in_full(workers: &[&Rum], expected: f64, what: &str) -> BTreeMap<String, String> {
     settled_union_where(workers, expected, what, |series| {
-        let settled: f64 = series
-            .iter()
-            .filter(|(key, _)| key.starts_with("rum_lcp_seconds_count{view=\"site\""))
-            .map(|(_, value)| value.parse::<f64>().unwrap())
-            .sum();
-        settled == expected
+        let sum = |prefix: &str| -> f64 {
+            series
+                .iter()
+                .filter(|(key, _)| key.starts_with(prefix))
+                .map(|(_, value)| value.parse::<f64>().unwrap())
+                .sum()
+        };
+        sum("rum_lcp_seconds_count{view=\"site\"") == expected
+            && sum("rum_sessions_active{") == 0.0
+            && sum("rum_sessions_total{") > 0.0
     })
 }
 
@@ -465,10 +478,15 @@ fn two_collectors_and_three_workers_export_what_standalone_does() {
         .then_some(series)
     });
     // What does not depend on which minute a beacon was stamped in: the 1h windows, counters and
-    // the cumulative histograms.
+    // the cumulative histograms. Not the sums of times between a session's beacons: the fleet and
+    // standalone received each beacon at a different instant.
     let comparable = |series: &BTreeMap<String, String>| -> BTreeMap<String, String> {
         series
             .iter()
+            .filter(|(key, _)| {
+                !key.starts_with("rum_funnel_step_seconds_sum")
+                    && !key.starts_with("rum_session_duration_seconds_sum")
+            })
             .filter(|(key, _)| {
                 key.contains("window=\"1h\"")
                     || key.contains("_total{")
@@ -497,13 +515,18 @@ fn two_collectors_and_three_workers_export_what_standalone_does() {
     );
 }
 
+/// How far ahead of the beacons the last tick is: past the session idle time (30 min), so
+/// every session has ended and its duration, bounce, entry and exit are compared too; within the
+/// 1 h window, so the quantiles still are.
+const LAST_TICK_AHEAD_MS: i64 = 31 * 60_000;
+
 /// Puts the deployments on one clock before their exports are compared. Time moves by the ticks
 /// stage-1 workers write into the beacon partitions they own, so workers stopped one after the
 /// other have read different ticks: when a minute turns in between, one deployment settles that
 /// minute and the other does not. So every stage-1 worker stops, each deployment gets one that
-/// writes no ticks, and the test writes one last tick a minute ahead into every beacon
-/// partition, after any tick a worker wrote. Both read the same log to its end and settle the
-/// same minutes, the beacons' own included, so the cumulative histograms are compared full.
+/// writes no ticks, and the test writes one last tick [`LAST_TICK_AHEAD_MS`] ahead into every
+/// beacon partition, after any tick a worker wrote. Both read the same log to its end and settle
+/// the same minutes, the beacons' own included, so the cumulative histograms are compared full.
 fn on_one_clock(
     broker: &Broker,
     beacons: &str,
@@ -520,7 +543,7 @@ fn on_one_clock(
     for worker in &quiet {
         wait_owning(worker, "stage1");
     }
-    write_last_tick(broker, beacons, now_ms() + 60_000);
+    write_last_tick(broker, beacons, now_ms() + LAST_TICK_AHEAD_MS);
     quiet
 }
 

@@ -13,7 +13,8 @@
 //! as the second argument, one long-lived `Stage1` takes every round (new page views each round)
 //! and flushes between rounds outside the counted function, as in production, where its pools
 //! of histograms and buffers are warm; without it each round starts cold, as the criterion
-//! bench's `decode_and_record` does.
+//! bench's `decode_and_record` does. With `no-sessions` as the third argument sessions are off
+//! (`aggregator.sessions.enabled = false`), to state what following sessions costs.
 
 use std::hint::black_box;
 
@@ -42,6 +43,8 @@ fn main() {
         .nth(1)
         .map_or(3, |text| text.parse().expect("rounds: a number"));
     let steady = std::env::args().nth(2).as_deref() == Some("steady");
+    let mut settings = AggregatorSettings::default();
+    settings.sessions.enabled = std::env::args().nth(3).as_deref() != Some("no-sessions");
     let batch = |round: u64| -> Vec<Vec<u8>> {
         (0..BEACONS)
             .map(|index| fixtures::five_vital_beacon(round * BEACONS + index, 50).encode_to_vec())
@@ -49,7 +52,7 @@ fn main() {
     };
     let mut measured = std::time::Duration::ZERO;
     let mut partials = 0;
-    let mut long_lived = Stage1::new(AggregatorSettings::default());
+    let mut long_lived = Stage1::new(settings.clone());
     for round in 0..rounds {
         if steady {
             // Warm up once (uncounted), then every round brings new page views.
@@ -66,7 +69,7 @@ fn main() {
             partials += long_lived.flush().len();
         } else {
             let encoded = batch(0);
-            let mut stage1 = Stage1::new(AggregatorSettings::default());
+            let mut stage1 = Stage1::new(settings.clone());
             let started = std::time::Instant::now();
             measured_round(&mut stage1, black_box(&encoded));
             measured += started.elapsed();
@@ -75,9 +78,14 @@ fn main() {
     }
     let per_beacon_ns = measured.as_nanos() as f64 / (rounds * BEACONS) as f64;
     eprintln!(
-        "{} {rounds} rounds x {BEACONS} beacons, {partials} partials: {per_beacon_ns:.0} ns per \
-         beacon, {:.0}k beacons/s (wall clock of the counted part)",
+        "{} (sessions {}) {rounds} rounds x {BEACONS} beacons, {partials} partials: \
+         {per_beacon_ns:.0} ns per beacon, {:.0}k beacons/s (wall clock of the counted part)",
         if steady { "steady" } else { "cold" },
+        if settings.sessions.enabled {
+            "on"
+        } else {
+            "off"
+        },
         1e6 / per_beacon_ns
     );
 }

@@ -145,50 +145,82 @@ pub fn session_key(session_id: &[u8]) -> u64 {
     rum_schema::stable_hash::fnv1a(session_id)
 }
 
-/// Stage 1: one chunk's session activity, per site.
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
+/// One site's sessions in one chunk, as stage 1 gathers them: each session's first and last
+/// receive time, and every occurrence in one vector (names shared with the labels stage 1 already
+/// resolved). [`ChunkSessions::take`] groups them into the partial's form at the flush.
+#[derive(Debug, Default)]
+pub struct SiteChunk {
+    spans: FastMap<u64, (i64, i64)>,
+    occurrences: Vec<(u64, i64, u32, OccurrenceKind, Arc<str>)>,
+}
+
+impl SiteChunk {
+    /// One occurrence of `session` (a beacon [`ChunkSessions::beacon`] noted).
+    pub fn push(
+        &mut self,
+        session: u64,
+        at_ms: i64,
+        order: u32,
+        kind: OccurrenceKind,
+        name: Arc<str>,
+    ) {
+        self.occurrences.push((session, at_ms, order, kind, name));
+    }
+}
+
+/// Stage 1: one chunk's session activity, per site. Per beacon one map lookup and no string copy:
+/// the proto form is built once per session at the flush.
 #[derive(Debug, Default)]
 pub struct ChunkSessions {
-    sites: HashMap<Arc<str>, BTreeMap<u64, proto::SessionActivity>>,
+    sites: FastMap<Arc<str>, SiteChunk>,
 }
 
 impl ChunkSessions {
-    /// Notes a beacon of `session` at `at_ms`, with its occurrences (page view first).
-    pub fn record<'a>(
-        &mut self,
-        site: &Arc<str>,
-        session: u64,
-        at_ms: i64,
-        occurrences: impl Iterator<Item = (u32, OccurrenceKind, &'a str)>,
-    ) {
-        let activity = self
-            .sites
-            .entry(site.clone())
-            .or_default()
-            .entry(session)
-            .or_insert_with(|| proto::SessionActivity {
-                session,
-                first_ms: at_ms,
-                last_ms: at_ms,
-                occurrences: Vec::new(),
-            });
-        activity.first_ms = activity.first_ms.min(at_ms);
-        activity.last_ms = activity.last_ms.max(at_ms);
-        for (order, kind, name) in occurrences {
-            activity.occurrences.push(proto::SessionOccurrence {
-                at_ms,
-                order,
-                kind: kind.to_proto() as i32,
-                name: name.to_string(),
-            });
+    /// Notes a beacon of `session` at `at_ms`; its occurrences go into the returned site chunk.
+    pub fn beacon(&mut self, site: &Arc<str>, session: u64, at_ms: i64) -> &mut SiteChunk {
+        if !self.sites.contains_key(site) {
+            self.sites.insert(site.clone(), SiteChunk::default());
         }
+        let chunk = self.sites.get_mut(site).expect("inserted above");
+        let span = chunk.spans.entry(session).or_insert((at_ms, at_ms));
+        span.0 = span.0.min(at_ms);
+        span.1 = span.1.max(at_ms);
+        chunk
     }
 
     /// The site's activity, in session order (it leaves with the site's first partial).
     pub fn take(&mut self, site: &str) -> Vec<proto::SessionActivity> {
-        self.sites
-            .remove(site)
-            .map(|sessions| sessions.into_values().collect())
-            .unwrap_or_default()
+        let Some(chunk) = self.sites.remove(site) else {
+            return Vec::new();
+        };
+        let mut by_session: BTreeMap<u64, proto::SessionActivity> = chunk
+            .spans
+            .into_iter()
+            .map(|(session, (first_ms, last_ms))| {
+                (
+                    session,
+                    proto::SessionActivity {
+                        session,
+                        first_ms,
+                        last_ms,
+                        occurrences: Vec::new(),
+                    },
+                )
+            })
+            .collect();
+        for (session, at_ms, order, kind, name) in chunk.occurrences {
+            if let Some(activity) = by_session.get_mut(&session) {
+                activity.occurrences.push(proto::SessionOccurrence {
+                    at_ms,
+                    order,
+                    kind: kind.to_proto() as i32,
+                    name: name.to_string(),
+                });
+            }
+        }
+        by_session.into_values().collect()
     }
 
     pub fn clear(&mut self) {

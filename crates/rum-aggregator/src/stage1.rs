@@ -520,49 +520,65 @@ impl Stage1 {
             }
         }
         if self.settings.sessions.enabled && !beacon.session_id.is_empty() {
-            self.note_session(&site, beacon, counts_page_view);
+            self.note_session(&site, slot, beacon, counts_page_view);
         }
         self.samples = samples;
         self.segments = segments;
     }
 
-    /// Adds the beacon to its session's activity in this chunk: a new page view by its route,
-    /// and the actions and business events some funnel names.
-    fn note_session(&mut self, site: &Arc<str>, beacon: &BeaconView, counts_page_view: bool) {
-        let sessions = &self.settings.sessions;
-        let route = beacon
-            .enrichment
-            .as_ref()
-            .map(|enrichment| std::str::from_utf8(enrichment.route).unwrap_or(""))
-            .filter(|route| !route.is_empty())
-            .map_or(crate::view::UNKNOWN, bounded_label);
-        let page_view = counts_page_view.then_some((0, OccurrenceKind::PageView, route));
-        let named = beacon
-            .events
-            .iter()
-            .enumerate()
-            .filter_map(|(index, event)| {
-                let order = u32::try_from(index + 1).unwrap_or(u32::MAX);
-                let (kind, name) = match &event.kind {
-                    Some(EventKind::Action(action)) if sessions.names_action(action.name) => {
-                        (OccurrenceKind::Action, action.name)
-                    }
-                    Some(EventKind::BusinessEvent(business))
-                        if sessions.names_event(business.name) =>
-                    {
-                        (OccurrenceKind::Event, business.name)
-                    }
-                    _ => return None,
-                };
-                let name = std::str::from_utf8(name).ok()?;
-                Some((order, kind, name))
-            });
-        self.sessions.record(
-            site,
-            session_key(beacon.session_id),
-            beacon.received_at_ms,
-            page_view.into_iter().chain(named),
-        );
+    /// Adds the beacon to its session's activity in this chunk: a new page view by its route
+    /// (as the views resolved it, shared, when a view uses the route), and the actions and
+    /// business events some funnel names.
+    fn note_session(
+        &mut self,
+        site: &Arc<str>,
+        slot: usize,
+        beacon: &BeaconView,
+        counts_page_view: bool,
+    ) {
+        let session = session_key(beacon.session_id);
+        let at_ms = beacon.received_at_ms;
+        let route = if counts_page_view {
+            Some(
+                self.labels(slot).values[Dimension::Route.index()]
+                    .clone()
+                    .unwrap_or_else(|| {
+                        let raw = beacon
+                            .enrichment
+                            .as_ref()
+                            .map(|enrichment| std::str::from_utf8(enrichment.route).unwrap_or(""))
+                            .filter(|route| !route.is_empty())
+                            .map_or(crate::view::UNKNOWN, bounded_label);
+                        Arc::from(raw)
+                    }),
+            )
+        } else {
+            None
+        };
+        let settings = &self.settings.sessions;
+        let chunk = self.sessions.beacon(site, session, at_ms);
+        if let Some(route) = route {
+            chunk.push(session, at_ms, 0, OccurrenceKind::PageView, route);
+        }
+        if settings.funnels.is_empty() {
+            return;
+        }
+        for (index, event) in beacon.events.iter().enumerate() {
+            let (kind, name) = match &event.kind {
+                Some(EventKind::Action(action)) if settings.names_action(action.name) => {
+                    (OccurrenceKind::Action, action.name)
+                }
+                Some(EventKind::BusinessEvent(business)) if settings.names_event(business.name) => {
+                    (OccurrenceKind::Event, business.name)
+                }
+                _ => continue,
+            };
+            let Ok(name) = std::str::from_utf8(name) else {
+                continue;
+            };
+            let order = u32::try_from(index + 1).unwrap_or(u32::MAX);
+            chunk.push(session, at_ms, order, kind, Arc::from(bounded_label(name)));
+        }
     }
 
     /// Adds one error to its group for this chunk.

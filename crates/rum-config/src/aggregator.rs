@@ -496,6 +496,49 @@ mod tests {
     }
 
     #[test]
+    fn funnel_errors_name_the_key() {
+        let step = "[[aggregator.funnels.steps]]";
+        let cases = [
+            (
+                format!("[[aggregator.funnels]]\nname = \"f\"\n{step}\nroute = \"/a\"\n"),
+                "aggregator.funnels[0].steps",
+            ),
+            (
+                format!(
+                    "[[aggregator.funnels]]\nname = \"f\"\n{step}\nroute = \"/a\"\n{step}\nroute = \"/b\"\naction = \"x\"\n"
+                ),
+                "aggregator.funnels[0].steps[1]",
+            ),
+            (
+                format!(
+                    "[[aggregator.funnels]]\nname = \"no spaces\"\n{step}\nroute = \"/a\"\n{step}\nevent = \"e\"\n"
+                ),
+                "aggregator.funnels[0].name",
+            ),
+            (
+                format!(
+                    "[aggregator.sessions]\nenabled = false\n[[aggregator.funnels]]\nname = \"f\"\n{step}\nroute = \"/a\"\n{step}\nevent = \"e\"\n"
+                ),
+                "aggregator.funnels",
+            ),
+            (
+                "[aggregator.sessions]\ncapacity = 0\n".to_owned(),
+                "aggregator.sessions.capacity",
+            ),
+        ];
+        for (toml, key) in cases {
+            let error = error_of(&toml);
+            assert!(error.contains(key), "{error} should name {key}");
+        }
+        let valid = format!(
+            "[[aggregator.funnels]]\nname = \"checkout\"\nsite = \"shop\"\nwindow = \"10m\"\n{step}\nroute = \"/cart\"\n{step}\naction = \"Checkout\"\n{step}\nevent = \"purchase\"\n"
+        );
+        let config = load_str(&valid, "test.toml", Vec::<(String, String)>::new()).unwrap();
+        assert_eq!(config.aggregator.funnels[0].steps.len(), 3);
+        assert_eq!(config.aggregator.funnels[0].window.0.as_secs(), 600);
+    }
+
+    #[test]
     fn file_level_errors_name_the_key() {
         let cases = [
             (

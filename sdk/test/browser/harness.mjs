@@ -52,16 +52,18 @@ export async function waitFor(what, probe, timeoutMs = 10000) {
 
 /**
  * The rum config: one site per scenario (keep_bots as a second guard besides the user agent);
- * `actions` keeps user actions and business events in the `site` view.
+ * `actions` keeps user actions and business events in the `site` view; `aggregator` adds keys of
+ * `[aggregator]` (TOML lines, after flush_interval) and `extraToml` is appended at the end (tables
+ * such as `[aggregator.sessions]` or `[[aggregator.funnels]]`).
  */
-function rumConfig(sites, { actions = false } = {}) {
+function rumConfig(sites, { actions = false, aggregator = '', extraToml = '' } = {}) {
   const blocks = sites.map(
     (site) => `[[sites]]\nid = "${site}"\nkeys = ["${site}-key"]\nallowed_origins = ["*"]\nkeep_bots = true\n`,
   );
   return `${blocks.join('\n')}
 [aggregator]
 flush_interval = "1s"
-
+${aggregator ? `${aggregator.trim()}\n` : ''}
 [[aggregator.views]]
 name = "site"
 dimensions = ["site"]
@@ -74,7 +76,7 @@ dimensions = ["site", "navigation"]
 [[aggregator.views]]
 name = "site_device"
 dimensions = ["site", "device"]
-`;
+${extraToml ? `\n${extraToml.trim()}\n` : ''}`;
 }
 
 /** Starts `rum standalone` on free loopback ports; resolves once it logged its addresses. */
@@ -238,7 +240,9 @@ function forward(rum, req, body) {
 /**
  * Starts rum, the collector front, the page server and Chromium.
  * @param {string[]} sites site ids; each has the key `<id>-key`
- * @param {{actions?: boolean}} [options] `actions`: the `site` view keeps actions and business events
+ * @param {{actions?: boolean, aggregator?: string, extraToml?: string}} [options] `actions`: the
+ *   `site` view keeps actions and business events; `aggregator`: extra `[aggregator]` keys (TOML
+ *   lines); `extraToml`: TOML appended to the config (e.g. `[aggregator.sessions]`, funnels)
  */
 export async function startEnvironment(sites, options) {
   const workDir = await mkdtemp(join(tmpdir(), 'rum-sdk-test-'));
@@ -260,7 +264,8 @@ export async function startEnvironment(sites, options) {
       return res.end(rumJs);
     }
     const body = await readBody(req);
-    const record = { key: url.searchParams.get('key'), path: url.pathname, method: req.method, headers: req.headers, body: body.toString() };
+    // receivedAt: when the front had the whole body (ms since the epoch), just before forwarding it.
+    const record = { key: url.searchParams.get('key'), path: url.pathname, method: req.method, headers: req.headers, body: body.toString(), receivedAt: Date.now() };
     if (!BEACON_PATHS.includes(url.pathname)) {
       beacons.push({ ...record, status: 404 });
       return res.writeHead(404).end();

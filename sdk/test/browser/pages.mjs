@@ -255,6 +255,18 @@ ${lateBanner}
 </script>
 </body></html>`,
 
+  /** The shop of the funnel test: a home page, a cart with a named Checkout button, a payment page. */
+  '/shop/home.html': (url, { collector }) => `${head('home')}
+<script async src="${collector}/rum.js"${dataAttributes(url)}></script>
+</head><body><main><h1>Shop</h1><a href="/shop/cart.html">Cart</a></main></body></html>`,
+  '/shop/cart.html': (url, { collector }) => `${head('cart')}
+<script async src="${collector}/rum.js"${dataAttributes(url)}></script>
+</head><body><main><h1>Cart</h1>
+<button data-rum-action="Checkout" id="checkout">Checkout</button></main></body></html>`,
+  '/shop/pay.html': (url, { collector }) => `${head('pay')}
+<script async src="${collector}/rum.js"${dataAttributes(url)}></script>
+</head><body><main><h1>Payment</h1><p>Pay here.</p></main></body></html>`,
+
   '/other.html': () => `${head('other')}</head><body><main><h1>Another page</h1></main></body></html>`,
   '/blank.html': () => `${head('blank')}</head><body></body></html>`,
 };

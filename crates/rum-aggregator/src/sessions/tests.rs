@@ -278,7 +278,11 @@ fn memory_per_100k_tracked_sessions() {
     sessions.settle(T0 + 2 * MINUTE);
     let bytes = sessions.bytes();
     // Recorded in benches/README.md: 224 bytes per tracked session (22.4 MB per 100k).
-    assert!(bytes / 100_000 <= 256, "{} bytes per session", bytes / 100_000);
+    assert!(
+        bytes / 100_000 <= 256,
+        "{} bytes per session",
+        bytes / 100_000
+    );
 }
 
 #[test]
