@@ -3,9 +3,13 @@
 //!
 //! - `GET /api/v1/errors?site=S&limit=N`: the most frequent error groups per site (all sites, or
 //!   `site`), `limit` per site (default `aggregator.top_errors`, at most 1000).
+//! - `GET /api/v1/sites`, `/api/v1/summary`, `/api/v1/breakdown`: what the built-in view reads
+//!   ([`view`]).
 //!
 //! Bad input is a 400 with a JSON `{"error": reason}`; an unknown path is not answered here (the
 //! listener says 404).
+
+mod view;
 
 use serde_json::json;
 
@@ -16,12 +20,20 @@ use crate::stage2::Stage2;
 pub type ApiAnswer = (u16, String);
 
 /// Paths this module answers.
-pub const PATHS: [&str; 1] = ["/api/v1/errors"];
+pub const PATHS: [&str; 4] = [
+    "/api/v1/errors",
+    "/api/v1/sites",
+    "/api/v1/summary",
+    "/api/v1/breakdown",
+];
 
 /// The answer to `path?query`, or `None` when the path is not an API path.
 pub fn answer(stages: &[&Stage2], path: &str, query: &str) -> Option<ApiAnswer> {
     match path {
         "/api/v1/errors" => Some(errors(stages, query)),
+        "/api/v1/sites" => Some(view::sites(stages, query)),
+        "/api/v1/summary" => Some(view::summary(stages, query)),
+        "/api/v1/breakdown" => Some(view::breakdown(stages, query)),
         _ => None,
     }
 }

@@ -16,6 +16,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod activity;
 pub mod api;
 pub mod dedupe;
 pub mod error_groups;

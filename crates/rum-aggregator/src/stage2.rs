@@ -17,6 +17,7 @@ use rum_schema::proto::{
     MetricPartial, Partial, SegmentSnapshot, SettledMetric, SlotSnapshot, Stage2State,
 };
 
+use crate::activity::Activity;
 use crate::error_groups::SiteErrors;
 use crate::exact::ExactCounts;
 use crate::hdr;
@@ -187,6 +188,15 @@ fn compact(
     }
 }
 
+/// One stored slot of a segment: its first minute, its length in minutes, and per metric its
+/// samples and p75 (exported unit).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrendPoint {
+    pub minute: i64,
+    pub span: i64,
+    pub metrics: Vec<(MetricKind, u64, f64)>,
+}
+
 /// A metric over one window of one segment.
 #[derive(Debug)]
 pub struct WindowSummary {
@@ -240,6 +250,8 @@ pub struct Stage2 {
     errors: std::collections::BTreeMap<Arc<str>, SiteErrors>,
     /// Sessions and funnels of the sites this stage 2 owns.
     sessions: Sessions,
+    /// Page views, errors and failed requests per site and minute, the last hour.
+    activity: Activity,
     /// The watermark minute top-N was last re-ranked at.
     rebalanced_minute: i64,
     /// Whether a partial's minute moves the clock (standalone) or only [`advance`](Self::advance)
@@ -282,6 +294,7 @@ impl Stage2 {
             name_folds: [0; NAME_KIND_COUNT],
             errors: std::collections::BTreeMap::new(),
             sessions: Sessions::new(settings.sessions.clone(), settings.top_n),
+            activity: Activity::default(),
             rebalanced_minute: i64::MIN,
             clock_from_data: true,
             segments: HashMap::new(),
@@ -384,6 +397,15 @@ impl Stage2 {
         }
         segment.requests_failed += partial.requests_failed;
         segment.requests_slow += partial.requests_slow;
+        if view_index == 0 {
+            self.activity.add(
+                &key.values[0],
+                partial.minute,
+                partial.page_views,
+                partial.errors.values().sum(),
+                partial.requests_failed,
+            );
+        }
         if !partial.error_groups.is_empty() {
             let capacity = self.settings.error_groups;
             let site_errors = self
@@ -559,6 +581,44 @@ impl Stage2 {
         &self.sessions
     }
 
+    /// Page views, errors and failed requests per site and minute, the last hour.
+    pub fn activity(&self) -> &Activity {
+        &self.activity
+    }
+
+    /// The stored last hour of `segment` as points (a minute, or a 5-minute block past the 15m
+    /// window), oldest first, each with the samples and p75 (exported unit) of every metric of
+    /// `kinds` it holds.
+    pub fn trend(&self, segment: &SegmentState, kinds: &[MetricKind]) -> Vec<TrendPoint> {
+        let oldest = self.watermark_minute.saturating_sub(60);
+        segment
+            .minutes
+            .iter()
+            .filter(|slot| slot.last_minute() >= oldest && slot.minute <= self.watermark_minute)
+            .map(|slot| {
+                let mut metrics = Vec::new();
+                for (kind, body) in slot::records(&slot.data) {
+                    if !kinds.contains(&kind) {
+                        continue;
+                    }
+                    let mut histogram = hdr::new_histogram(kind, self.settings.histogram_digits);
+                    let mut exact = ExactCounts::new(kind);
+                    slot::add_record(kind, body, &mut histogram, &mut exact);
+                    if !histogram.is_empty() {
+                        let p75 =
+                            kind.recorded_to_exported(histogram.value_at_quantile(0.75) as f64);
+                        metrics.push((kind, histogram.len(), p75));
+                    }
+                }
+                TrendPoint {
+                    minute: slot.minute,
+                    span: slot.span,
+                    metrics,
+                }
+            })
+            .collect()
+    }
+
     /// The error groups of every site this stage 2 holds.
     pub fn error_groups(&self) -> impl Iterator<Item = (&Arc<str>, &SiteErrors)> {
         self.errors.iter()
@@ -644,6 +704,7 @@ impl Stage2 {
         self.rebalance_if_a_minute_passed();
         let settle_before = self.watermark_minute - self.settings.allowed_lateness_minutes;
         self.sessions.settle(settle_before.saturating_mul(60_000));
+        self.activity.expire(self.watermark_minute);
         let keep_from = self.watermark_minute - RETENTION_MINUTES + 1;
         let compact_before = self.watermark_minute - EXACT_MINUTES + 1;
         let scratch = &mut self.scratch;
@@ -745,6 +806,7 @@ impl Stage2 {
                 .collect(),
             sessions: self.sessions.export(),
             sessions_evicted: self.sessions.evicted(),
+            activity: self.activity.export(),
             ..Stage2State::default()
         }
     }
@@ -780,6 +842,7 @@ impl Stage2 {
         stage2
             .sessions
             .import(&state.sessions, state.sessions_evicted, i64::MIN);
+        stage2.activity = Activity::import(&state.activity);
         for saved in &state.error_groups {
             let capacity = stage2.settings.error_groups;
             stage2.errors.insert(
@@ -871,6 +934,7 @@ impl Stage2 {
             .sum::<usize>()
             + errors
             + self.sessions.bytes()
+            + self.activity.bytes()
     }
 
     pub fn segments(&self) -> impl Iterator<Item = (&SegmentKey, &SegmentState)> {

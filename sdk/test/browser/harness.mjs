@@ -264,14 +264,15 @@ export async function startEnvironment(sites, options) {
       return res.end(rumJs);
     }
     const body = await readBody(req);
-    // receivedAt: when the front had the whole body (ms since the epoch), just before forwarding it.
+    // receivedAt: when the front had the whole body (ms since the epoch), just before forwarding it;
+    // answeredAt (below): when rum's answer came back. rum's receive time lies between the two.
     const record = { key: url.searchParams.get('key'), path: url.pathname, method: req.method, headers: req.headers, body: body.toString(), receivedAt: Date.now() };
     if (!BEACON_PATHS.includes(url.pathname)) {
       beacons.push({ ...record, status: 404 });
       return res.writeHead(404).end();
     }
     const answer = await forward(rum, req, body);
-    beacons.push({ ...record, status: answer.status, answer: answer.body.toString() });
+    beacons.push({ ...record, status: answer.status, answer: answer.body.toString(), answeredAt: Date.now() });
     res.writeHead(answer.status, answer.headers);
     res.end(answer.body);
   });
