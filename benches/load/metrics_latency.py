@@ -10,6 +10,7 @@ import argparse
 import json
 import random
 import re
+import os
 import statistics
 import subprocess
 import time
@@ -32,6 +33,8 @@ def main():
     args = parser.parse_args()
     process = subprocess.Popen(
         [args.binary, "standalone", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"],
+        # Start empty and save nothing (without a config, standalone keeps ./rum-state).
+        env={**os.environ, "RUM_AGGREGATOR__STATE_DIR": ""},
         stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.time() + 30

@@ -62,6 +62,11 @@ impl Rum {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
+        if options.config_toml.is_none() {
+            // Without a config file standalone saves its state in ./rum-state: tests start
+            // empty and leave nothing behind (options.env may still set it).
+            command.env("RUM_AGGREGATOR__STATE_DIR", "");
+        }
         for (name, value) in &options.env {
             command.env(name, value);
         }

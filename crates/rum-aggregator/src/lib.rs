@@ -32,6 +32,7 @@ pub mod settings;
 mod slot;
 pub mod stage1;
 pub mod stage2;
+pub mod state_file;
 pub mod topn;
 pub mod view;
 pub mod wire;

@@ -16,6 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::settings::AggregatorSettings;
 use crate::stage1::Stage1;
 use crate::stage2::Stage2;
+use crate::state_file::StateFile;
 use crate::wire::BeaconView;
 
 /// Batches of partials in flight between the stages; a full channel makes stage 1 wait (beacons
@@ -194,7 +195,13 @@ impl Aggregator {
             partials_tx,
             settings.flush_interval,
         );
-        let stage2 = run_stage2(Stage2::new(settings), partials_rx, queries_rx, clock);
+        let state_file = settings.state_dir.as_deref().map(StateFile::in_dir);
+        let stage2 = match &state_file {
+            Some(file) => restored_stage2(&settings, file),
+            None => Stage2::new(settings.clone()),
+        };
+        let saving = state_file.map(|file| (file, settings.state_interval));
+        let stage2 = run_stage2(stage2, partials_rx, queries_rx, clock, saving);
         (handle, stage1, stage2)
     }
 
@@ -258,14 +265,62 @@ async fn run_stage1(
     }
 }
 
+/// Stage 2 as the state file saved it, or empty when there is none or it cannot be used (said
+/// in the log: a bad file never stops the process).
+fn restored_stage2(settings: &AggregatorSettings, file: &StateFile) -> Stage2 {
+    match file.load() {
+        Ok(Some(state)) => {
+            let (stage2, dropped) = Stage2::import_standalone(settings.clone(), &state);
+            tracing::info!(
+                path = %file.path().display(),
+                segments = stage2.segment_count(),
+                dropped_segments = dropped,
+                "stage 2 state restored"
+            );
+            stage2
+        }
+        Ok(None) => {
+            tracing::info!(path = %file.path().display(), "no saved stage 2 state: starting empty");
+            Stage2::new(settings.clone())
+        }
+        Err(error) => {
+            tracing::warn!(%error, "saved stage 2 state ignored: starting empty");
+            Stage2::new(settings.clone())
+        }
+    }
+}
+
+/// Writes stage 2's state to its file (on stage 2's thread, between merges); a failure is logged
+/// and the next save tries again.
+fn save_state(stage2: &Stage2, file: &StateFile) {
+    let started = std::time::Instant::now();
+    match file.save(&stage2.export()) {
+        Ok(bytes) => tracing::debug!(
+            path = %file.path().display(),
+            bytes,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "stage 2 state saved"
+        ),
+        Err(error) => {
+            tracing::warn!(%error, path = %file.path().display(), "stage 2 state not saved")
+        }
+    }
+}
+
 async fn run_stage2(
     mut stage2: Stage2,
     mut partials: mpsc::Receiver<Vec<Partial>>,
     mut queries: mpsc::Receiver<Query>,
     clock: Clock,
+    saving: Option<(StateFile, std::time::Duration)>,
 ) {
     let mut advance = tokio::time::interval(ADVANCE_INTERVAL);
     advance.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let save_every = saving
+        .as_ref()
+        .map_or(std::time::Duration::from_secs(3600), |(_, every)| *every);
+    let mut save = tokio::time::interval_at(tokio::time::Instant::now() + save_every, save_every);
+    save.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let gauges = crate::metrics::StateGauges::register();
     // Every handle dropped (nobody will ask again): stop polling the closed query channel.
     let mut queries_open = true;
@@ -289,6 +344,17 @@ async fn run_stage2(
                 stage2.advance(clock.now_ms());
                 gauges.set(stage2.size());
             }
+            _ = save.tick(), if saving.is_some() => {
+                if let Some((file, _)) = &saving {
+                    stage2.advance(clock.now_ms());
+                    save_state(&stage2, file);
+                }
+            }
         }
+    }
+    // Shutdown: every partial is in; the next start picks up from here.
+    if let Some((file, _)) = &saving {
+        stage2.advance(clock.now_ms());
+        save_state(&stage2, file);
     }
 }

@@ -46,6 +46,9 @@ pub struct AggregatorSettings {
     pub slow_request_ms: f64,
     /// Sessions and funnels (`[aggregator.sessions]`, `[[aggregator.funnels]]`).
     pub sessions: crate::sessions::SessionSettings,
+    /// `rum standalone`: where stage 2's state is saved and how often (`None`: not saved).
+    pub state_dir: Option<std::path::PathBuf>,
+    pub state_interval: std::time::Duration,
 }
 
 /// The longest allowed lateness: minutes older than the 15m window are merged into 5-minute
@@ -98,6 +101,9 @@ impl AggregatorSettings {
             dedupe_capacity: config.dedupe_capacity,
             slow_request_ms: config.slow_request.0.as_secs_f64() * 1000.0,
             sessions: crate::sessions::SessionSettings::from_config(config)?,
+            state_dir: (!config.state_dir.trim().is_empty())
+                .then(|| std::path::PathBuf::from(config.state_dir.trim())),
+            state_interval: config.state_interval.0,
         })
     }
 }

@@ -829,6 +829,14 @@ impl Stage2 {
         }
     }
 
+    /// [`import`](Self::import) for `rum standalone`, whose clock is the data's and the wall
+    /// clock's (a restart picks up where the saved state left off).
+    pub fn import_standalone(settings: AggregatorSettings, state: &Stage2State) -> (Self, usize) {
+        let (mut stage2, dropped) = Self::import(settings, state);
+        stage2.clock_from_data = true;
+        (stage2, dropped)
+    }
+
     /// A stage 2 holding what `state` describes (see [`export`](Self::export)). Segments of views
     /// this process does not have are dropped (the answer says how many).
     pub fn import(settings: AggregatorSettings, state: &Stage2State) -> (Self, usize) {

@@ -178,7 +178,16 @@ enum Mode {
 
 /// The config file, then `RUM_*` variables, then flags (each overriding the one before).
 fn load_config(args: &ServeArgs, mode: Mode) -> anyhow::Result<Config> {
-    let mut overrides: Vec<(String, String)> = std::env::vars().collect();
+    let mut overrides: Vec<(String, String)> = Vec::new();
+    if mode == Mode::Standalone && args.config.is_none() {
+        // The laptop default keeps its windows across a restart; `RUM_AGGREGATOR__STATE_DIR=`
+        // (empty) turns it off, and a config file decides for itself.
+        overrides.push((
+            "RUM_AGGREGATOR__STATE_DIR".into(),
+            rum_config::ZERO_CONFIG_STATE_DIR.into(),
+        ));
+    }
+    overrides.extend(std::env::vars());
     let mut flag = |name: &str, value: &Option<String>| {
         if let Some(value) = value {
             overrides.push((name.to_owned(), format!("{value:?}")));

@@ -91,7 +91,17 @@ pub struct AggregatorConfig {
     pub admin_listen: std::net::SocketAddr,
     pub sessions: SessionsConfig,
     pub funnels: Vec<FunnelConfig>,
+    /// `rum standalone`: where stage 2's state is saved (every `state_interval` and at shutdown)
+    /// and read back at start; empty: not saved. Without a config file it is `rum-state`.
+    pub state_dir: String,
+    pub state_interval: HumanDuration,
 }
+
+/// How often `rum standalone` saves stage 2's state into `state_dir`.
+pub const DEFAULT_STATE_INTERVAL_SECS: u64 = 60;
+/// `state_dir` when `rum standalone` runs without a config file (relative to its working
+/// directory), so the laptop default keeps its windows across a restart.
+pub const ZERO_CONFIG_STATE_DIR: &str = "rum-state";
 
 /// Sessions tracked at once (per stage-2 state: standalone's whole, a worker's per partials
 /// partition); past it the least recently active ends early, counted.
@@ -232,6 +242,8 @@ impl Default for AggregatorConfig {
                 .expect("constant address"),
             sessions: SessionsConfig::default(),
             funnels: Vec::new(),
+            state_dir: String::new(),
+            state_interval: HumanDuration::from_secs(DEFAULT_STATE_INTERVAL_SECS),
         }
     }
 }
@@ -365,6 +377,7 @@ impl AggregatorConfig {
             ("stage1_snapshot_interval", self.stage1_snapshot_interval),
             ("stage2_snapshot_interval", self.stage2_snapshot_interval),
             ("session_timeout", self.session_timeout),
+            ("state_interval", self.state_interval),
         ] {
             if value.0.is_zero() {
                 return invalid(key(name), "must be greater than 0");
