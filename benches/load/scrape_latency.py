@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""What a /metrics scrape costs `rum standalone` with many segments, and what it does to beacons.
+"""What a /metrics scrape (or the built-in view's refresh) costs `rum standalone` with many
+segments, and what it does to beacons.
 
 For each segment count N (default 2000 and 20000): starts the binary with views (site) and
 (site, route) and bounds raised so N routes fit, sends one beacon per route (N segments of the
@@ -9,10 +10,14 @@ then measures
   - beacon latency without scrapes: wrk with benches/load/beacon_mix.lua for DURATION seconds;
   - beacon latency with scrapes: the same wrk run while another thread scrapes back to back;
 and prints one table. Compare two binaries in one session (`--binary A --binary B`, run
-interleaved): this VM's clock drifts, so only same-session figures compare.
+interleaved): this VM's clock drifts, so only same-session figures compare. With `--reader view`
+the reader does what one refresh of the built-in view (the admin listener's `/`) asks for instead
+of a scrape: /api/v1/sites, /api/v1/summary, /api/v1/breakdown (site_route, LCP) and
+/api/v1/errors.
 
 Usage: benches/load/scrape_latency.py [--binary PATH ...] [--segments 2000 20000]
        [--duration 10] [--scrapes 5] [--connections 8] [--worker-threads 2]
+       [--reader metrics|view]
 Needs wrk (scripts/install-test-deps installs it). Loopback only; every process it starts is
 stopped before it exits.
 """
@@ -120,10 +125,22 @@ def metric(admin, name):
     return total
 
 
-def scrape(admin):
+VIEW_REQUESTS = [
+    "/api/v1/sites",
+    "/api/v1/summary?site=demo&window=5m",
+    "/api/v1/breakdown?site=demo&view=site_route&metric=lcp&window=5m&limit=50",
+    "/api/v1/errors?site=demo&limit=10",
+]
+
+
+def scrape(admin, reader="metrics"):
+    """One read: a /metrics scrape, or one refresh of the view (its requests in a row)."""
+    paths = ["/metrics"] if reader == "metrics" else VIEW_REQUESTS
     started = time.perf_counter()
-    body = urllib.request.urlopen(f"http://{admin}/metrics", timeout=120).read()
-    return time.perf_counter() - started, len(body)
+    size = 0
+    for path in paths:
+        size += len(urllib.request.urlopen(f"http://{admin}{path}", timeout=120).read())
+    return time.perf_counter() - started, size
 
 
 def wrk(public, duration, connections):
@@ -159,14 +176,14 @@ def measure(binary, segments, args):
         while metric(admin, "rum_aggregator_segments") < segments and time.time() < deadline:
             time.sleep(1)
         held = metric(admin, "rum_aggregator_segments")
-        scrapes = [scrape(admin) for _ in range(args.scrapes)]
+        scrapes = [scrape(admin, args.reader) for _ in range(args.scrapes)]
         quiet = wrk(public, args.duration, args.connections)
         stop = threading.Event()
         during = []
 
         def scraper():
             while not stop.is_set():
-                during.append(scrape(admin)[0])
+                during.append(scrape(admin, args.reader)[0])
                 time.sleep(0.2)
 
         thread = threading.Thread(target=scraper)
@@ -201,6 +218,7 @@ def main():
     parser.add_argument("--scrapes", type=int, default=5)
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--worker-threads", type=int, default=2)
+    parser.add_argument("--reader", choices=["metrics", "view"], default="metrics")
     args = parser.parse_args()
     binaries = args.binary or [os.path.join(ROOT, "target/release/rum")]
     rows = []
@@ -211,6 +229,7 @@ def main():
             rows.append(row)
             print(json.dumps(row), flush=True)
     print()
+    print(f"reader: {args.reader}")
     print("| binary | segments | scrape (median, max) | body | scrape under load | beacons p50 / p99 / max quiet "
           "| p50 / p99 / max while scraped | req/s quiet / scraped |")
     print("|---|---|---|---|---|---|---|---|")

@@ -151,5 +151,61 @@ fn stage2(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, stage1, stage2);
+/// The view's JSON endpoints at 2,000 and 20,000 segments (one site, one route per segment in
+/// `site_route`), beside a whole `/metrics` render of the same state: an answer must not hold
+/// stage 2 longer than a scrape does.
+fn api(c: &mut Criterion) {
+    let config = rum_config::load_str(
+        "[aggregator]\ntop_n = 20000\nsite_segment_budget = 50000\n\
+         [[aggregator.views]]\nname = \"site\"\ndimensions = [\"site\"]\n\
+         [[aggregator.views]]\nname = \"site_route\"\ndimensions = [\"site\", \"route\"]\n",
+        "bench.toml",
+        Vec::<(String, String)>::new(),
+    )
+    .expect("bench config");
+    let settings = AggregatorSettings::from_config(&config.aggregator).expect("bench settings");
+    let mut group = c.benchmark_group("api");
+    group.sample_size(10);
+    for routes in [2_000u64, 20_000] {
+        let mut stage1 = Stage1::new(settings.clone());
+        for index in 0..routes * 3 {
+            BeaconView::of(&five_vital_beacon(index, routes), |view| {
+                stage1.ingest(view)
+            });
+        }
+        let mut stage2 = Stage2::new(settings.clone());
+        stage2.advance(T0);
+        for partial in stage1.flush() {
+            stage2.apply(partial);
+        }
+        let segments = stage2.segment_count();
+        group.bench_function(format!("breakdown_lcp_5m_{segments}_segments"), |b| {
+            b.iter(|| {
+                black_box(rum_aggregator::api::answer(
+                    &[&stage2],
+                    "/api/v1/breakdown",
+                    "site=shop&view=site_route&metric=lcp&window=5m&limit=50",
+                ))
+            })
+        });
+        group.bench_function(format!("summary_5m_{segments}_segments"), |b| {
+            b.iter(|| {
+                black_box(rum_aggregator::api::answer(
+                    &[&stage2],
+                    "/api/v1/summary",
+                    "site=shop&window=5m",
+                ))
+            })
+        });
+        group.bench_function(format!("sites_{segments}_segments"), |b| {
+            b.iter(|| black_box(rum_aggregator::api::answer(&[&stage2], "/api/v1/sites", "")))
+        });
+        group.bench_function(format!("render_{segments}_segments"), |b| {
+            b.iter(|| black_box(rum_aggregator::exposition::render(&stage2)))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, stage1, stage2, api);
 criterion_main!(benches);
