@@ -346,6 +346,16 @@ annotations = {{ summary = "p75 LCP of {{{{ $labels.site }}}} is {{{{ $value }}}
         "p75 LCP of demo is 6.015s"
     );
     assert_eq!(firing["status"]["state"], "active");
+    // The view's alerts endpoint counts it too.
+    let alerts: Value = serde_json::from_str(&rum.admin_get("/api/v1/alerts").text()).unwrap();
+    let rule = alerts["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|rule| rule["alertname"] == "RumTestLcpSlow")
+        .unwrap_or_else(|| panic!("{alerts}"))
+        .clone();
+    assert_eq!(rule["firing"], 1, "{alerts}");
 
     // It recovers: enough fast page views that p75 drops to 0.5 s.
     for index in 0..100 {

@@ -99,7 +99,8 @@ async fn serve(config: Config, stages: StageChoice) -> anyhow::Result<()> {
     let message_timeout = config.kafka.message_timeout.0;
     let stop = Arc::new(AtomicBool::new(false));
     let mut threads = Vec::new();
-    let mut exposition = MetricsExposition::new(prometheus);
+    let mut exposition =
+        MetricsExposition::new(prometheus.clone()).with_api(crate::alerts_api::handler(prometheus));
     let mut readiness: Vec<(&'static str, Arc<StageHealth>)> = Vec::new();
 
     if stages != StageChoice::Two {

@@ -4,6 +4,7 @@
 //! `rum tail` prints what is on the beacon topic; `rum check-config` validates a config file.
 
 mod aggregator;
+mod alerts_api;
 mod reload;
 mod topics;
 
@@ -303,7 +304,8 @@ fn serve(args: ServeArgs, mode: Mode) -> anyhow::Result<()> {
                 (Arc::new(sink), None)
             }
         };
-        let mut exposition = MetricsExposition::new(prometheus);
+        let mut exposition =
+            MetricsExposition::new(prometheus.clone()).with_api(alerts_api::handler(prometheus));
         let pipeline = match channel_source {
             Some(source) => {
                 let pipeline = start_pipeline(&config, source)?;
