@@ -504,6 +504,33 @@ fn two_collectors_and_three_workers_export_what_standalone_does() {
         &comparable(&reference),
         "fleet vs standalone",
     );
+    // Each worker's view endpoints answer for the sites it owns: together, both sites, once each.
+    let mut sites: Vec<String> = workers
+        .iter()
+        .flat_map(|worker| {
+            let body: Value =
+                serde_json::from_str(&worker.admin_get("/api/v1/sites").text()).unwrap();
+            body["sites"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|site| site["site"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    sites.sort();
+    assert_eq!(sites, ["news", "shop"]);
+    let owner = workers
+        .iter()
+        .find(|worker| worker.admin_get("/api/v1/summary?site=shop").status == 200)
+        .expect("a worker owns shop");
+    let summary: Value = serde_json::from_str(
+        &owner
+            .admin_get("/api/v1/summary?site=shop&window=1h")
+            .text(),
+    )
+    .unwrap();
+    assert_eq!(summary["totals"]["page_views"], 160);
     // Each worker owns some segments (three workers, three partials partitions).
     let owners = workers
         .iter()
