@@ -2,9 +2,12 @@
 //   dist/rum.js   IIFE for a <script> tag (minified; the collector serves it at /rum.js)
 //   dist/rum.mjs  ES module for bundlers (web-vitals bundled in, not minified)
 //   dist/rum.d.ts type declarations of rum.mjs
+//   dist/view.html the admin listener's built-in view (view/, TypeScript + uPlot): one self-contained
+//                 page, script and styles inline (the collector embeds it and serves it at `/`)
 // Usage: node scripts/build.mjs [--outdir DIR]   (default: dist/)
 import { build as esbuild } from 'esbuild';
-import { copyFile, mkdir, readFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync, brotliCompressSync, constants } from 'node:zlib';
@@ -37,7 +40,54 @@ export async function build(outdir = join(sdkDir, 'dist')) {
   await esbuild({ ...common, entryPoints: ['src/iife.js'], outfile: join(outdir, 'rum.js'), format: 'iife', minify: true });
   await esbuild({ ...common, entryPoints: ['src/index.js'], outfile: join(outdir, 'rum.mjs'), format: 'esm' });
   await copyFile(join(sdkDir, 'src/rum.d.ts'), join(outdir, 'rum.d.ts'));
-  return ['rum.js', 'rum.mjs', 'rum.d.ts'].map((name) => join(outdir, name));
+  await writeFile(join(outdir, 'view.html'), await buildView());
+  return ['rum.js', 'rum.mjs', 'rum.d.ts', 'view.html'].map((name) => join(outdir, name));
+}
+
+/** What `text` contains, as a CSP source: `'sha256-<base64>'`. */
+const cspHash = (text) => `'sha256-${createHash('sha256').update(text, 'utf8').digest('base64')}'`;
+
+/**
+ * The built-in view as one HTML file: view/index.html with view/main.ts (bundled with uPlot,
+ * minified) and view/style.css (with uPlot's stylesheet) inlined, and a content security policy
+ * that lets only those two run: their hashes, nothing from elsewhere, requests to the same origin.
+ * The admin listener sends the same policy as a header (crates/rum-collector/src/admin.rs reads it
+ * from this meta tag), adding what a meta tag cannot carry (frame-ancestors).
+ */
+async function buildView() {
+  const uplotVersion = JSON.parse(await readFile(join(sdkDir, 'node_modules/uplot/package.json'), 'utf8')).version;
+  const common = { absWorkingDir: sdkDir, bundle: true, minify: true, write: false, logLevel: 'error', legalComments: 'none' };
+  const [script] = (
+    await esbuild({
+      ...common,
+      entryPoints: ['view/main.ts'],
+      format: 'iife',
+      target: TARGET,
+      banner: { js: `/*! uPlot ${uplotVersion} (c) Leon Sorokin, MIT */` },
+    })
+  ).outputFiles;
+  const [style] = (await esbuild({ ...common, entryPoints: ['view/style.css'] })).outputFiles;
+  // Inline text must not end its own element early, nor open an HTML comment in a script.
+  for (const [text, end] of [[script.text, '</script'], [style.text, '</style']]) {
+    if (text.toLowerCase().includes(end) || text.includes('<!--')) throw new Error(`the view's inline code contains ${end} or <!--`);
+  }
+  const js = script.text.trimEnd();
+  const css = style.text.trimEnd();
+  const csp = [
+    "default-src 'none'",
+    `script-src ${cspHash(js)}`,
+    `style-src ${cspHash(css)}`,
+    "connect-src 'self'",
+    'img-src data:',
+    "base-uri 'none'",
+    "form-action 'none'",
+  ].join('; ');
+  const template = await readFile(join(sdkDir, 'view/index.html'), 'utf8');
+  // Function replacements: the code may contain `$&` and the like, which a string replacement expands.
+  return template
+    .replace('__CSP__', () => csp)
+    .replace('__STYLE__', () => css)
+    .replace('__SCRIPT__', () => js);
 }
 
 /** Transfer sizes of a file's content: raw, gzip -9 and brotli (quality 11), in bytes. */
@@ -52,6 +102,9 @@ export function sizes(content) {
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const at = process.argv.indexOf('--outdir');
   const files = await build(at > 0 ? resolve(process.argv[at + 1]) : undefined);
-  const { raw, gzip, brotli } = sizes(await readFile(files[0]));
-  console.log(`built ${files.join(', ')}\nrum.js: ${raw} B raw, ${gzip} B gzip, ${brotli} B brotli`);
+  const report = async (file) => {
+    const { raw, gzip, brotli } = sizes(await readFile(file));
+    return `${file.slice(file.lastIndexOf('/') + 1)}: ${raw} B raw, ${gzip} B gzip, ${brotli} B brotli`;
+  };
+  console.log(`built ${files.join(', ')}\n${await report(files[0])}\n${await report(files[3])}`);
 }

@@ -1,5 +1,6 @@
-//! The admin listener: `/metrics` (Prometheus text), `/healthz` (the process is alive) and `/readyz`
-//! (every readiness check passes). Never on the public port.
+//! The admin listener: `/metrics` (Prometheus text), `/healthz` (the process is alive), `/readyz`
+//! (every readiness check passes), the JSON under `/api/` and the built-in view at `/` (a page that
+//! reads them). Never on the public port.
 //!
 //! It runs on a thread of its own (`rum-admin`, a current-thread runtime), whatever else the process
 //! does: a scrape of a large exposition (hundreds of MB at tens of thousands of segments) is copied
@@ -12,7 +13,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -40,6 +41,33 @@ pub type RefreshMetrics = Arc<dyn Fn() + Send + Sync>;
 
 /// The admin listener is private; its header timeout need not follow the public one.
 const ADMIN_HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The built-in view: `sdk/dist/view.html`, one self-contained page (script and styles inline) that
+/// reads `/api/v1/...` on this listener. `sdk/dist/` is committed and the SDK's tests
+/// check it is what the sources build to, so a cargo-only build needs no Node (like `script.rs`).
+const VIEW_HTML: &[u8] = include_bytes!("../../../sdk/dist/view.html");
+
+/// The view's content security policy, sent as a header (see [`view_policy`]).
+static VIEW_POLICY: LazyLock<HeaderValue> = LazyLock::new(|| view_policy(VIEW_HTML));
+
+/// The policy the page's `<meta http-equiv="Content-Security-Policy">` carries (written by the SDK
+/// build: its one inline script and stylesheet by their hashes, requests to this origin only), plus
+/// `frame-ancestors 'none'`, which only a header can carry. A page without the tag gets a policy
+/// that runs nothing: a broken build fails closed.
+fn view_policy(html: &[u8]) -> HeaderValue {
+    const META: &str = "<meta http-equiv=\"Content-Security-Policy\" content=\"";
+    let text = String::from_utf8_lossy(html);
+    let from_meta = text.find(META).and_then(|start| {
+        let content = &text[start + META.len()..];
+        content.find('"').map(|end| &content[..end])
+    });
+    let policy = match from_meta {
+        Some(policy) => format!("{policy}; frame-ancestors 'none'"),
+        None => "default-src 'none'; frame-ancestors 'none'".to_owned(),
+    };
+    HeaderValue::from_str(&policy)
+        .unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'"))
+}
 
 /// One readiness condition: `Err(why)` makes `/readyz` answer 503 with the reason.
 pub type ReadinessCheck = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
@@ -266,6 +294,7 @@ async fn handle<B>(state: &AdminState, request: &Request<B>) -> Response<Chunks>
         return text(StatusCode::METHOD_NOT_ALLOWED, "use GET\n");
     }
     match request.uri().path() {
+        "/" | "/index.html" => view(),
         "/metrics" => {
             let chunks = state.exposition.render_chunks().await;
             let mut response = Response::new(Chunks::new(chunks));
@@ -303,15 +332,38 @@ async fn handle<B>(state: &AdminState, request: &Request<B>) -> Response<Chunks>
                 }
                 None => text(
                     StatusCode::NOT_FOUND,
-                    "not found; the API serves /api/v1/errors (docs/api.md)\n",
+                    "not found; the API serves /api/v1/errors, /api/v1/sites, /api/v1/summary, \
+                     /api/v1/breakdown and /api/v1/alerts (docs/api.md)\n",
                 ),
             }
         }
         _ => text(
             StatusCode::NOT_FOUND,
-            "not found; try /metrics, /healthz, /readyz, /api/v1/errors\n",
+            "not found; try / (the view), /metrics, /healthz, /readyz, /api/v1/errors\n",
         ),
     }
+}
+
+/// The built-in view: never cached without revalidation (a new build shows at the next load), never
+/// framed, nothing loaded from elsewhere.
+fn view() -> Response<Chunks> {
+    let mut response = Response::new(Chunks::new(vec![Bytes::from_static(VIEW_HTML)]));
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert(header::CONTENT_SECURITY_POLICY, VIEW_POLICY.clone());
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    response
 }
 
 fn text(status: StatusCode, body: &str) -> Response<Chunks> {
@@ -380,5 +432,30 @@ mod tests {
         assert_eq!(body.size_hint().exact(), Some(8));
         let collected = body.collect().await.expect("infallible").to_bytes();
         assert_eq!(&collected[..], b"a 1\nb 2\n");
+    }
+
+    #[test]
+    fn the_view_policy_is_the_pages_own_and_allows_no_inline_code_but_its_own() {
+        let policy = VIEW_POLICY.to_str().expect("ascii policy");
+        for directive in [
+            "default-src 'none'",
+            "script-src 'sha256-",
+            "style-src 'sha256-",
+            "connect-src 'self'",
+            "frame-ancestors 'none'",
+        ] {
+            assert!(
+                policy.contains(directive),
+                "{directive} missing from {policy}"
+            );
+        }
+        for loose in ["unsafe-inline", "unsafe-eval", "http:", "https:", "*"] {
+            assert!(!policy.contains(loose), "{loose} in {policy}");
+        }
+        // A page without the tag (a broken build) runs nothing.
+        assert_eq!(
+            view_policy(b"<!doctype html><script>alert(1)</script>"),
+            "default-src 'none'; frame-ancestors 'none'"
+        );
     }
 }
