@@ -46,6 +46,17 @@ export interface RumOptions {
    * `data-rum-action` names are sent; every other action is named by its tag (`<button>`).
    */
   actionNames?: 'text' | 'attribute';
+  /**
+   * The page's release (a version, a commit hash: `'1.4.2'`), sent as `rel` in every beacon so the
+   * collector can compare the vitals of releases. 1..64 characters of `A-Z a-z 0-9 . _ + : @ / -`;
+   * any other value is ignored (not sent).
+   */
+  release?: string;
+  /**
+   * The page's environment (`'production'`, `'staging'`), sent as `env` in every beacon. Same rule
+   * as `release`: 1..64 characters of `A-Z a-z 0-9 . _ + : @ / -`, anything else is not sent.
+   */
+  environment?: string;
 }
 
 /** Options of `event()`. */

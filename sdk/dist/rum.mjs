@@ -496,6 +496,7 @@ var touchSession = (storage, id, now) => {
 var MAX_PENDING_EVENTS = 200;
 var MAX_VIEWS = 8;
 var ERROR_FLUSH_MS = 5e3;
+var label2 = (value) => typeof value == "string" && /^[\w.+:@/-]{1,64}$/.test(value) ? value : void 0;
 var createAgent = (options, env, first) => {
   const sampleRate = options.sampleRate ?? 1;
   const maxErrors = options.maxErrors ?? 10;
@@ -530,7 +531,19 @@ var createAgent = (options, env, first) => {
     for (const view of views) {
       const events = [...Object.values(view.y), ...view.r];
       if (events.length || !view.J) {
-        const head = { v: 1, sid: sessionId, pid: view.pid, url: view.url, ref: view.ref, nav: view.nav, sent: now, seq: view.J++, ...hints };
+        const head = {
+          v: 1,
+          sid: sessionId,
+          pid: view.pid,
+          url: view.url,
+          ref: view.ref,
+          nav: view.nav,
+          rel: label2(options.release),
+          env: label2(options.environment),
+          sent: now,
+          seq: view.J++,
+          ...hints
+        };
         for (const body of packBeacons(head, events)) env._(body);
         view.y = {};
         view.r = [];

@@ -27,6 +27,8 @@ const ERROR_FLUSH_MS = 5000;
  * @property {boolean} [requireConsent] nothing is sent (or stored) before consent(true)
  * @property {number} [sessionTimeoutMin] idle minutes after which a new session starts (default 30)
  * @property {number} [maxErrors] distinct errors per page view (default 10)
+ * @property {unknown} [release] sent as `rel` when valid (see `label`)
+ * @property {unknown} [environment] sent as `env` when valid
  *
  * @typedef {object} AgentEnv
  * @property {(body: string) => void} _send posts one beacon body
@@ -47,6 +49,13 @@ const ERROR_FLUSH_MS = 5000;
  * @property {object[]} _events other events not yet sent
  * @property {Record<string, 1>} _seenErrors errors sent or pending (their JSON)
  */
+
+/**
+ * `value` if it is a valid BEACON.md `rel`/`env` (1..64 characters of `[A-Za-z0-9._+:@/-]`), else
+ * undefined: not sent at all, since the collector would drop it.
+ * @param {unknown} value
+ */
+const label = (value) => (typeof value == 'string' && /^[\w.+:@/-]{1,64}$/.test(value) ? value : undefined);
 
 /**
  * @param {AgentOptions} options
@@ -103,7 +112,22 @@ export const createAgent = (options, env, first) => {
         // `seq` orders this page view's flushes: the collector keeps a re-sent vital from the highest
         // one, so two exit beacons (pagehide, then visibilitychange) swapped in flight cannot
         // leave the older value. The bodies of one flush share it (each event is in one body).
-        const head = { v: 1, sid: sessionId, pid: view.pid, url: view.url, ref: view.ref, nav: view.nav, sent: now, seq: view._seq++, ...hints };
+        // `rel` and `env` (the page's release and environment, what the collector compares vitals
+        // by) are in every beacon when valid; they are checked here rather than once in init:
+        // 22 B gzip less.
+        const head = {
+          v: 1,
+          sid: sessionId,
+          pid: view.pid,
+          url: view.url,
+          ref: view.ref,
+          nav: view.nav,
+          rel: label(options.release),
+          env: label(options.environment),
+          sent: now,
+          seq: view._seq++,
+          ...hints,
+        };
         for (const body of packBeacons(head, events)) env._send(body);
         view._vitals = {};
         view._events = [];

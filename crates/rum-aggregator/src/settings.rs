@@ -33,6 +33,8 @@ pub struct AggregatorSettings {
     pub top_n: usize,
     /// Action names and business-event names kept per site, each.
     pub top_names: usize,
+    /// Releases kept per site (the most recent).
+    pub releases: usize,
     /// Error groups tracked per site (Space-Saving capacity) and exported per site.
     pub error_groups: usize,
     pub top_errors: usize,
@@ -89,6 +91,7 @@ impl AggregatorSettings {
             allowed_lateness_minutes: config.allowed_lateness.0.as_secs().div_ceil(60) as i64,
             top_n: config.top_n,
             top_names: config.top_names,
+            releases: config.releases,
             error_groups: config.error_groups,
             top_errors: config.top_errors.min(config.error_groups),
             // The top-N table's whole capacity (admitted + candidates): stage 2 sees every value

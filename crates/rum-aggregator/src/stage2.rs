@@ -287,7 +287,8 @@ impl Stage2 {
                 .map(|view| (view.name.clone(), view.clone()))
                 .collect(),
             admission: Admission::new(settings.top_n, settings.max_sites)
-                .with_top_names(settings.top_names),
+                .with_top_names(settings.top_names)
+                .with_releases(settings.releases),
             counting_view,
             folds: [0; DIMENSION_COUNT],
             counting_names_view: settings.views.iter().position(|view| view.actions),
@@ -861,7 +862,8 @@ impl Stage2 {
         if let Some(admission) = &state.admission {
             stage2.admission =
                 Admission::import(stage2.settings.top_n, stage2.settings.max_sites, admission)
-                    .with_top_names(stage2.settings.top_names);
+                    .with_top_names(stage2.settings.top_names)
+                    .with_releases(stage2.settings.releases);
         }
         for saved in &state.segments {
             let Some(view) = stage2.views.get(saved.view.as_str()) else {

@@ -789,3 +789,75 @@ fn a_stage1_snapshot_restores_to_the_same_partials() {
     );
     assert_eq!(from_original, from_restored);
 }
+
+#[test]
+fn a_release_view_keeps_the_most_recent_releases_and_folds_older_ones_counted() {
+    let config = rum_config::load_str(
+        "[aggregator]\nreleases = 3\n\
+         [[aggregator.views]]\nname = \"site\"\ndimensions = [\"site\"]\n\
+         [[aggregator.views]]\nname = \"site_release\"\ndimensions = [\"site\", \"release\"]\n",
+        "test.toml",
+        Vec::<(String, String)>::new(),
+    )
+    .unwrap();
+    let settings = AggregatorSettings::from_config(&config.aggregator).unwrap();
+    let lcp = |value: f64| Event {
+        kind: Some(event::Kind::Vital(Vital {
+            name: VitalName::Lcp as i32,
+            value,
+            id: "lcp".into(),
+            ..Vital::default()
+        })),
+    };
+    let released = |page_view: &str, release: &str, at: i64| Beacon {
+        release: release.into(),
+        ..beacon(page_view, "/", "DE", at, vec![lcp(1000.0)])
+    };
+    let mut stage1 = Stage1::new(settings.clone());
+    let mut stage2 = Stage2::new(settings.clone());
+    stage2.advance(T0);
+    // Four deploys one after the other: 1.0 leaves when 1.3 arrives.
+    for (index, release) in ["1.0", "1.1", "1.2", "1.3"].into_iter().enumerate() {
+        ingest(
+            &mut stage1,
+            &released(&format!("pv{index}"), release, T0 + 1_000),
+        );
+        for partial in stage1.flush() {
+            stage2.apply(partial);
+        }
+    }
+    // An old tab still on 1.0, and a page without a release.
+    ingest(&mut stage1, &released("old-tab", "1.0", T0 + 2_000));
+    ingest(&mut stage1, &released("no-release", "", T0 + 2_000));
+    for partial in stage1.flush() {
+        stage2.apply(partial);
+    }
+    let release_key = |release: &str| SegmentKey {
+        view: Arc::from("site_release"),
+        values: vec![Arc::from("shop"), Arc::from(release)].into_boxed_slice(),
+    };
+    for (release, page_views) in [("1.1", 1), ("1.2", 1), ("1.3", 1), (crate::view::OTHER, 1)] {
+        assert_eq!(
+            stage2.segment(&release_key(release)).map(|s| s.page_views),
+            Some(page_views),
+            "{release}"
+        );
+    }
+    // 1.0 kept the segment it had, and "unknown" (no release) is a release like any other.
+    assert_eq!(
+        stage2.segment(&release_key("1.0")).map(|s| s.page_views),
+        Some(1)
+    );
+    assert_eq!(
+        stage2
+            .segment(&release_key(crate::view::UNKNOWN))
+            .map(|s| s.page_views),
+        Some(1),
+        "admitted as the newest, pushing 1.1 out of the table (its segment stays)"
+    );
+    assert_eq!(stage2.folds(Dimension::Release), 1);
+    let text = crate::exposition::render(&stage2);
+    assert!(
+        text.contains(r#"rum_page_views_total{view="site_release",site="shop",release="1.3"} 1"#)
+    );
+}

@@ -7,6 +7,11 @@
 //! ranking follows current traffic) and the top N stay. Memory per (site, dimension) is bounded by
 //! N admitted plus `CANDIDATE_FACTOR x N` candidates, whatever the input: a flood of distinct URLs
 //! fills the candidate table, then folds without growing anything.
+//!
+//! Releases are bounded by recency instead ([`TopN::resolve_recent`], `aggregator.releases` per
+//! site): a new release is admitted at once and the oldest admitted one leaves, so a deploy shows
+//! up beside the one before it; a release that left folds from then on (it is remembered, bounded,
+//! so an old tab's beacons cannot push a current release out).
 
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -19,6 +24,10 @@ use crate::view::{DIMENSION_COUNT, Dimension, OTHER, bounded_label};
 
 /// Tables per site: one per dimension, then one per name kind (actions, business events).
 const TABLES: usize = DIMENSION_COUNT + NAME_KIND_COUNT;
+
+/// How the per-site tables of a snapshot are laid out: 1 = every dimension (releases included),
+/// then the name kinds; 0 (older snapshots) = seven dimensions, then the name kinds.
+const TABLE_LAYOUT: u32 = 1;
 
 /// Candidates tracked per admitted slot.
 pub const CANDIDATE_FACTOR: usize = 4;
@@ -57,6 +66,49 @@ impl TopN {
             self.candidates.insert(Arc::from(value), hits);
         }
         Err(Fold::TopN)
+    }
+
+    /// Resolves `value` by recency: admitted ones resolve, a value never seen is admitted (the
+    /// oldest admitted leaving when `limit` are), one that left before folds. The admitted
+    /// counts hold the order of admission, the candidates the order of leaving.
+    fn resolve_recent(&mut self, value: &str, limit: usize) -> Result<Arc<str>, Fold> {
+        if let Some((key, _)) = self.admitted.get_key_value(value) {
+            return Ok(key.clone());
+        }
+        if self.candidates.contains_key(value) {
+            return Err(Fold::TopN);
+        }
+        let next = self
+            .admitted
+            .values()
+            .map(Cell::get)
+            .chain(self.candidates.values().copied())
+            .max()
+            .map_or(0, |newest| newest + 1);
+        if self.admitted.len() >= limit {
+            let oldest = self
+                .admitted
+                .iter()
+                .min_by(|a, b| a.1.get().cmp(&b.1.get()).then_with(|| a.0.cmp(b.0)))
+                .map(|(key, _)| key.clone());
+            if let Some(oldest) = oldest {
+                self.admitted.remove(&oldest);
+                if self.candidates.len() >= limit * CANDIDATE_FACTOR {
+                    let forgotten = self
+                        .candidates
+                        .iter()
+                        .min_by(|a, b| a.1.cmp(b.1).then_with(|| a.0.cmp(b.0)))
+                        .map(|(key, _)| key.clone());
+                    if let Some(forgotten) = forgotten {
+                        self.candidates.remove(&forgotten);
+                    }
+                }
+                self.candidates.insert(oldest, next);
+            }
+        }
+        let key: Arc<str> = Arc::from(value);
+        self.admitted.insert(key.clone(), Cell::new(next + 1));
+        Ok(key)
     }
 
     /// Re-ranks admitted values against candidates; keeps the top `limit`.
@@ -154,6 +206,8 @@ impl SiteAdmission<'_> {
 pub struct Admission {
     top_n: usize,
     top_names: usize,
+    /// Releases kept per site, the most recent.
+    releases: usize,
     max_sites: usize,
     sites: TopN,
     per_site: FastMap<Arc<str>, [TopN; TABLES]>,
@@ -165,6 +219,7 @@ impl Admission {
         Self {
             top_n,
             top_names: top_n,
+            releases: top_n,
             max_sites,
             sites: TopN::default(),
             per_site: FastMap::default(),
@@ -175,6 +230,12 @@ impl Admission {
     /// The same tables with `top_names` names per site and name kind.
     pub fn with_top_names(mut self, top_names: usize) -> Self {
         self.top_names = top_names;
+        self
+    }
+
+    /// The same tables keeping the `releases` most recent releases per site.
+    pub fn with_releases(mut self, releases: usize) -> Self {
+        self.releases = releases;
         self
     }
 
@@ -211,11 +272,14 @@ impl Admission {
         raw_value: &str,
         hits: u64,
     ) -> Result<Arc<str>, (Arc<str>, Fold)> {
-        let limit = self.top_n;
         let tables = self.per_site.entry(site.clone()).or_default();
-        tables[dimension.index()]
-            .resolve(bounded_label(raw_value), limit, hits)
-            .map_err(|fold| (self.other.clone(), fold))
+        let table = &mut tables[dimension.index()];
+        let resolved = if dimension == Dimension::Release {
+            table.resolve_recent(bounded_label(raw_value), self.releases)
+        } else {
+            table.resolve(bounded_label(raw_value), self.top_n, hits)
+        };
+        resolved.map_err(|fold| (self.other.clone(), fold))
     }
 
     /// The tables of one (admitted) site, for resolving several dimensions of one beacon with one
@@ -236,6 +300,10 @@ impl Admission {
         self.sites.rebalance(self.max_sites);
         for tables in self.per_site.values_mut() {
             for (index, table) in tables.iter_mut().enumerate() {
+                // Releases are kept by recency, not re-ranked by traffic.
+                if index == Dimension::Release.index() {
+                    continue;
+                }
                 let limit = if index < DIMENSION_COUNT {
                     self.top_n
                 } else {
@@ -258,6 +326,7 @@ impl Admission {
             .map(|(site, tables)| SiteAdmissionSnapshot {
                 site: site.to_string(),
                 dimensions: tables.iter().map(TopN::export).collect(),
+                layout: TABLE_LAYOUT,
             })
             .collect();
         per_site.sort_by(|a, b| a.site.cmp(&b.site));
@@ -274,10 +343,23 @@ impl Admission {
             admission.sites = TopN::import(sites);
         }
         for site in &saved.per_site {
-            // Snapshots written before the name tables have only the dimensions' tables.
+            // Snapshots written before the name tables have only the dimensions' tables; those
+            // written before releases (layout 0) have seven dimensions, then the name tables.
             let mut tables: [TopN; TABLES] = Default::default();
-            for (table, saved) in tables.iter_mut().zip(&site.dimensions) {
-                *table = TopN::import(saved);
+            let dimensions = if site.layout >= 1 {
+                DIMENSION_COUNT
+            } else {
+                Dimension::Release.index()
+            };
+            for (index, saved) in site.dimensions.iter().enumerate() {
+                let position = if index < dimensions {
+                    index
+                } else {
+                    DIMENSION_COUNT + (index - dimensions)
+                };
+                if let Some(table) = tables.get_mut(position) {
+                    *table = TopN::import(saved);
+                }
             }
             admission
                 .per_site
@@ -301,6 +383,75 @@ impl Admission {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn releases_are_kept_by_recency_and_a_release_that_left_folds() {
+        let mut admission = Admission::new(100, 10).with_releases(2);
+        let site = admission.site("shop", 1).unwrap();
+        let mut resolve = |release: &str, hits: u64| {
+            admission
+                .value(&site, Dimension::Release, release, hits)
+                .map(|value| value.to_string())
+                .map_err(|(other, _)| other.to_string())
+        };
+        assert_eq!(resolve("1.0", 1000), Ok("1.0".into()));
+        assert_eq!(resolve("1.1", 1), Ok("1.1".into()));
+        // A new deploy is admitted at once, however little traffic it has; the oldest leaves.
+        assert_eq!(resolve("1.2", 1), Ok("1.2".into()));
+        assert_eq!(
+            resolve("1.0", 5000),
+            Err(OTHER.into()),
+            "1.0 left: it folds"
+        );
+        assert_eq!(resolve("1.1", 1), Ok("1.1".into()));
+        assert_eq!(resolve("1.2", 1), Ok("1.2".into()));
+        // Re-ranking by traffic leaves releases alone, and a snapshot keeps the order.
+        admission.rebalance();
+        let saved = admission.export();
+        let mut restored = Admission::import(100, 10, &saved).with_releases(2);
+        assert_eq!(
+            restored
+                .value(&site, Dimension::Release, "1.3", 1)
+                .map(|value| value.to_string()),
+            Ok("1.3".into())
+        );
+        assert!(
+            restored.value(&site, Dimension::Release, "1.1", 1).is_err(),
+            "1.1 was the oldest"
+        );
+        assert!(restored.value(&site, Dimension::Release, "1.2", 1).is_ok());
+    }
+
+    #[test]
+    fn a_snapshot_from_before_releases_keeps_its_name_tables() {
+        let mut admission = Admission::new(5, 10);
+        let site: Arc<str> = Arc::from("shop");
+        admission
+            .name(&site, NameKind::Action, "Add to cart", 3)
+            .unwrap();
+        admission
+            .value(&site, Dimension::Route, "/cart", 3)
+            .unwrap();
+        let mut saved = admission.export();
+        // As an older build wrote it: seven dimensions (no release), then the name tables.
+        for site in &mut saved.per_site {
+            site.dimensions.remove(Dimension::Release.index());
+            site.layout = 0;
+        }
+        let restored = Admission::import(5, 10, &saved);
+        let tables = &restored.per_site[&site];
+        assert!(
+            tables[DIMENSION_COUNT + NameKind::Action.index()]
+                .admitted
+                .contains_key("Add to cart")
+        );
+        assert!(
+            tables[Dimension::Route.index()]
+                .admitted
+                .contains_key("/cart")
+        );
+        assert!(tables[Dimension::Release.index()].admitted.is_empty());
+    }
 
     #[test]
     fn first_values_are_admitted_then_others_fold() {

@@ -26,10 +26,13 @@ pub enum Dimension {
     Browser,
     Connection,
     Navigation,
+    /// The page's release (`rel`): its values are bounded to the most recent ones per site
+    /// (`aggregator.releases`), not the most frequent.
+    Release,
 }
 
 /// Number of [`Dimension`]s.
-pub const DIMENSION_COUNT: usize = 7;
+pub const DIMENSION_COUNT: usize = 8;
 
 impl Dimension {
     pub const ALL: [Dimension; DIMENSION_COUNT] = [
@@ -40,6 +43,7 @@ impl Dimension {
         Dimension::Browser,
         Dimension::Connection,
         Dimension::Navigation,
+        Dimension::Release,
     ];
 
     /// The Prometheus label name.
@@ -52,6 +56,7 @@ impl Dimension {
             Dimension::Browser => "browser",
             Dimension::Connection => "connection",
             Dimension::Navigation => "navigation",
+            Dimension::Release => "release",
         }
     }
 
@@ -83,6 +88,7 @@ impl Dimension {
             Dimension::Browser => enrichment.map_or(b"", |e| e.browser),
             Dimension::Connection => beacon.connection.as_ref().map_or(b"", |c| c.effective_type),
             Dimension::Navigation => return None,
+            Dimension::Release => beacon.release,
         })
     }
 

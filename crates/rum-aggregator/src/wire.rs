@@ -53,6 +53,8 @@ pub struct BeaconView<'a> {
     pub sequence: Option<u32>,
     /// `Some(false)`: not a page view of its own (a translated agent metric); absent means it is.
     pub counts_page_view: Option<bool>,
+    /// The page's release (`rel`), empty when it did not say.
+    pub release: &'a [u8],
     pub connection: Option<ConnectionView<'a>>,
     pub events: Vec<EventView<'a>>,
     pub enrichment: Option<EnrichmentView<'a>>,
@@ -291,6 +293,7 @@ impl<'a> BeaconView<'a> {
                 9 => beacon.received_at_ms = read_varint(reader, field, wire_type)? as i64,
                 14 => beacon.sequence = Some(read_varint(reader, field, wire_type)? as u32),
                 16 => beacon.counts_page_view = Some(read_varint(reader, field, wire_type)? != 0),
+                17 => beacon.release = read_bytes(reader, field, wire_type)?,
                 10 => {
                     let message = read_bytes(reader, field, wire_type)?;
                     let connection = beacon.connection.get_or_insert_with(Default::default);
@@ -514,6 +517,8 @@ mod tests {
             sequence: Some(3),
             counts_page_view: Some(false),
             agent: rum_schema::proto::Agent::WebVitals as i32,
+            release: "2026.12.1+abc123".into(),
+            environment: "production".into(),
             connection: Some(Connection {
                 effective_type: "4g".into(),
                 rtt_ms: Some(50.0),
@@ -647,6 +652,7 @@ mod tests {
             received_at_ms: beacon.received_at_ms,
             sequence: beacon.sequence,
             counts_page_view: beacon.counts_page_view,
+            release: beacon.release.as_bytes(),
             connection: beacon.connection.as_ref().map(|connection| ConnectionView {
                 effective_type: connection.effective_type.as_bytes(),
             }),

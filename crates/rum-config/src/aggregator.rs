@@ -29,6 +29,9 @@ pub const DEFAULT_DEDUPE_CAPACITY: usize = 200_000;
 /// Distinct action names and business-event names kept per site (each); the rest fold into
 /// `__other__`.
 pub const DEFAULT_TOP_NAMES: usize = 50;
+/// Releases kept per site as `release` label values, the most recent ones; older ones fold into
+/// `__other__`.
+pub const DEFAULT_RELEASES: usize = 5;
 /// Error groups (fingerprints) a site's Space-Saving table holds; its counts are within
 /// occurrences / capacity.
 pub const DEFAULT_ERROR_GROUPS: usize = 100;
@@ -64,6 +67,8 @@ pub struct AggregatorConfig {
     pub top_n: usize,
     /// Action names and business-event names kept per site.
     pub top_names: usize,
+    /// Releases kept per site (the most recent).
+    pub releases: usize,
     /// Error groups tracked per site (Space-Saving capacity), and how many of them are exported.
     pub error_groups: usize,
     pub top_errors: usize,
@@ -223,6 +228,7 @@ impl Default for AggregatorConfig {
             histogram_digits: DEFAULT_HISTOGRAM_DIGITS,
             top_n: DEFAULT_TOP_N,
             top_names: DEFAULT_TOP_NAMES,
+            releases: DEFAULT_RELEASES,
             error_groups: DEFAULT_ERROR_GROUPS,
             top_errors: DEFAULT_TOP_ERRORS,
             site_segment_budget: DEFAULT_SITE_SEGMENT_BUDGET,
@@ -361,6 +367,7 @@ impl AggregatorConfig {
         for (name, value) in [
             ("top_n", self.top_n),
             ("top_names", self.top_names),
+            ("releases", self.releases),
             ("error_groups", self.error_groups),
             ("top_errors", self.top_errors),
             ("site_segment_budget", self.site_segment_budget),

@@ -240,7 +240,7 @@ pub fn beacon() -> impl Strategy<Value = Beacon> {
         proptest::option::of(connection()),
         proptest::option::of(device()),
         proptest::collection::vec(event(), 0..12),
-        proptest::option::of(enrichment()),
+        (proptest::option::of(enrichment()), (text(), text())),
     )
         .prop_map(
             |(
@@ -249,7 +249,7 @@ pub fn beacon() -> impl Strategy<Value = Beacon> {
                 connection,
                 device,
                 events,
-                enrichment,
+                (enrichment, (release, environment)),
             )| Beacon {
                 version,
                 site,
@@ -267,6 +267,8 @@ pub fn beacon() -> impl Strategy<Value = Beacon> {
                 sequence,
                 agent,
                 counts_page_view,
+                release,
+                environment,
             },
         )
 }

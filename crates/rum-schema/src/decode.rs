@@ -211,6 +211,8 @@ impl BeaconDecoder {
         let mut navigation = None;
         let mut sent = None;
         let mut sequence = None;
+        let mut release = None;
+        let mut environment = None;
         let mut connection = None;
         let mut device = None;
         let mut events = None;
@@ -224,6 +226,8 @@ impl BeaconDecoder {
                 "nav" => navigation = Some(value),
                 "sent" => sent = Some(value),
                 "seq" => sequence = Some(value),
+                "rel" => release = Some(value),
+                "env" => environment = Some(value),
                 "conn" => connection = Some(value),
                 "dev" => device = Some(value),
                 "events" => events = Some(value),
@@ -272,6 +276,20 @@ impl BeaconDecoder {
             match whole_number(value, u32::MAX as f64, "seq") {
                 Ok(sequence) => decoded.beacon.sequence = Some(sequence as u32),
                 Err(_) => decoded.dropped_hints += 1,
+            }
+        }
+
+        // Optional labels of the page: a malformed one is dropped and counted, the beacon kept.
+        for (value, slot) in [
+            (release, &mut decoded.beacon.release),
+            (environment, &mut decoded.beacon.environment),
+        ] {
+            let Some(value) = value.filter(|value| !value.is_null()) else {
+                continue;
+            };
+            match value.as_str().filter(|text| is_release_label(text)) {
+                Some(text) => *slot = text.to_owned(),
+                None => decoded.dropped_hints += 1,
             }
         }
 
@@ -929,6 +947,15 @@ fn rating(text: &str) -> Option<proto::Rating> {
         "poor" => proto::Rating::Poor,
         _ => return None,
     })
+}
+
+/// A release or environment label: 1..64 characters of `[A-Za-z0-9_.+:@/-]` (versions, commit
+/// hashes, `production`), so it can be a metric label as it is.
+pub fn is_release_label(text: &str) -> bool {
+    (1..=64).contains(&text.len())
+        && text
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || b"_.+:@/-".contains(&byte))
 }
 
 #[cfg(test)]

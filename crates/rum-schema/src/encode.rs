@@ -54,6 +54,8 @@ impl Writer {
             sequence,
             agent,
             counts_page_view,
+            release,
+            environment,
         } = beacon;
         self.uint32(1, *version);
         self.string(2, site);
@@ -82,6 +84,8 @@ impl Writer {
             self.key(16, VARINT);
             self.buf.push(u8::from(*counts));
         }
+        self.string(17, release);
+        self.string(18, environment);
     }
 
     fn connection(&mut self, connection: &Connection) {

@@ -27,6 +27,12 @@ pub fn beacon_to_json(beacon: &proto::Beacon) -> Value {
     if let Some(sequence) = beacon.sequence {
         object.insert("seq".into(), json!(sequence));
     }
+    if !beacon.release.is_empty() {
+        object.insert("rel".into(), json!(beacon.release));
+    }
+    if !beacon.environment.is_empty() {
+        object.insert("env".into(), json!(beacon.environment));
+    }
     if beacon.agent() != proto::Agent::Rum {
         object.insert("agent".into(), json!(beacon.agent().as_str_name()));
     }

@@ -250,3 +250,69 @@ test('an action goes out with the page view it started in, even after a route ch
   agent._flush();
   assert.equal(sent.length, count);
 });
+
+test('release and environment: rel and env in every beacon of the page, after nav', () => {
+  const { agent, sent } = setup({ release: '1.4.2', environment: 'production' });
+  agent._vital(vital('LCP', 1000));
+  agent._flush();
+  agent._route('https://shop.example/cart');
+  agent._error(error('in cart'));
+  agent._flush();
+  agent._restore('https://shop.example/', 5000);
+  agent._flush();
+  assert.deepEqual(sent.map((beacon) => beacon.nav), ['navigate', 'soft', 'back-forward-cache']);
+  for (const beacon of sent) {
+    assert.equal(beacon.rel, '1.4.2');
+    assert.equal(beacon.env, 'production');
+    const keys = Object.keys(beacon);
+    assert.deepEqual(keys.slice(keys.indexOf('nav'), keys.indexOf('nav') + 3), ['nav', 'rel', 'env']);
+  }
+  // Every character BEACON.md allows, and the longest value.
+  const full = setup({ release: 'Az09._+:@/-', environment: 'e'.repeat(64) });
+  full.agent._flush();
+  assert.equal(full.sent[0].rel, 'Az09._+:@/-');
+  assert.equal(full.sent[0].env, 'e'.repeat(64));
+  // A beacon too large for one body is split; each body carries them.
+  const split = setup({ release: 'abc1234', environment: 'staging' });
+  for (let i = 0; i < 150; i++) split.agent._request({ type: 'request', url: `https://api.example/${'x'.repeat(900)}`, method: 'GET', status: 500, duration: i });
+  split.agent._flush();
+  assert.ok(split.sent.length > 1);
+  for (const beacon of split.sent) assert.deepEqual([beacon.rel, beacon.env], ['abc1234', 'staging']);
+});
+
+test('an invalid release or environment is not sent (the collector would drop it)', () => {
+  const invalid = ['r'.repeat(65), '1.4 beta', '', 'é', 'a\n', 'a"b', 142, 1.5, true, false, null, {}, ['1.4.2'], { toString: () => '1.4.2' }];
+  for (const value of invalid) {
+    const { agent, sent } = setup({ release: value, environment: value });
+    agent._flush();
+    assert.equal('rel' in sent[0], false, `release ${JSON.stringify(value)}`);
+    assert.equal('env' in sent[0], false, `environment ${JSON.stringify(value)}`);
+  }
+  // Each is checked on its own.
+  const { agent, sent } = setup({ release: '2.0.0', environment: 'prod uction' });
+  agent._flush();
+  assert.equal(sent[0].rel, '2.0.0');
+  assert.equal('env' in sent[0], false);
+});
+
+test('without release and environment the beacon has no rel or env, byte for byte as before', () => {
+  const bodies = [];
+  const env = {
+    _send: (body) => bodies.push(body),
+    _now: () => 1_763_760_000_000,
+    _clock: () => 100,
+    _storage: () => undefined,
+    _hints: () => ({ dev: { cores: 8 } }),
+    _timer: () => {},
+  };
+  const agent = createAgent({}, env, { url: 'https://shop.example/', nav: 'navigate' });
+  agent._flush();
+  const [body] = bodies;
+  const { sid, pid } = JSON.parse(body);
+  assert.equal(body, `{"v":1,"sid":"${sid}","pid":"${pid}","url":"https://shop.example/","nav":"navigate","sent":1763760000000,"seq":0,"dev":{"cores":8},"events":[]}`);
+  for (const options of [{ release: undefined, environment: undefined }, { release: '' }]) {
+    const { agent, sent } = setup(options);
+    agent._flush();
+    assert.deepEqual(Object.keys(sent[0]), ['v', 'sid', 'pid', 'url', 'nav', 'sent', 'seq', 'conn', 'dev', 'events']);
+  }
+});

@@ -611,3 +611,45 @@ fn actions_and_business_events_decode_with_their_bounds() {
     .unwrap();
     assert_eq!(decoded.dropped_hints, 1);
 }
+
+#[test]
+fn release_and_environment_are_read_and_a_malformed_one_only_dropped() {
+    let mut beacon = full();
+    beacon["rel"] = json!("2026.12.1+abc_123");
+    beacon["env"] = json!("production");
+    let decoded = decode_json(&beacon).unwrap();
+    assert_eq!(decoded.beacon.release, "2026.12.1+abc_123");
+    assert_eq!(decoded.beacon.environment, "production");
+    assert_eq!((decoded.unknown_fields, decoded.dropped_hints), (0, 0));
+    // Older scripts send neither; null is the same as absent.
+    let decoded = decode_json(&full()).unwrap();
+    assert_eq!(
+        (
+            decoded.beacon.release.as_str(),
+            decoded.beacon.environment.as_str()
+        ),
+        ("", "")
+    );
+    let mut beacon = full();
+    beacon["rel"] = json!(null);
+    assert_eq!(decode_json(&beacon).unwrap().dropped_hints, 0);
+    for bad in [
+        json!(""),
+        json!("a b"),
+        json!("x".repeat(65)),
+        json!("v1\n"),
+        json!("é"),
+        json!(12),
+        json!(["1.0"]),
+    ] {
+        let mut beacon = full();
+        beacon["rel"] = bad.clone();
+        beacon["env"] = bad.clone();
+        let decoded = decode_json(&beacon).unwrap_or_else(|error| panic!("{bad}: {error:?}"));
+        assert_eq!(decoded.beacon.release, "", "{bad}");
+        assert_eq!(decoded.beacon.environment, "", "{bad}");
+        assert_eq!(decoded.dropped_hints, 2, "{bad}");
+    }
+    assert!(is_release_label(&"x".repeat(64)));
+    assert!(is_release_label("a-Z_0.9+:@/"));
+}
