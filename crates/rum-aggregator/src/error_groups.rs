@@ -136,14 +136,7 @@ pub struct Group {
 
 impl Group {
     fn add_route(&mut self, route: &str, count: u64) {
-        let key = if self.routes.contains_key(route)
-            || self.routes.keys().filter(|known| *known != OTHER).count() < MAX_ROUTES
-        {
-            route
-        } else {
-            OTHER
-        };
-        *self.routes.entry(key.to_owned()).or_insert(0) += count;
+        crate::view::count_bounded(&mut self.routes, route, MAX_ROUTES, count);
     }
 
     /// Adds another partial's view of the same fingerprint (the sample stays the first one).

@@ -38,5 +38,9 @@ pub mod view;
 pub mod wire;
 pub mod worker;
 
+/// The hash map of the hot tables (builders, top-N, dedupe, session activity): foldhash, seeded
+/// per process (SipHash was ~25% of stage 1).
+pub(crate) type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+
 #[cfg(test)]
 mod tests;

@@ -25,7 +25,6 @@ use std::sync::Arc;
 use rum_schema::proto;
 
 use self::funnel::{Funnel, Progress};
-use crate::view::OTHER;
 
 /// Occurrences a session may hold before they are final; more are dropped (counted).
 pub const MAX_PENDING: usize = 256;
@@ -145,7 +144,7 @@ pub fn session_key(session_id: &[u8]) -> u64 {
     rum_schema::stable_hash::fnv1a(session_id)
 }
 
-type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+use crate::FastMap;
 
 /// One site's sessions in one chunk, as stage 1 gathers them: each session's first and last
 /// receive time, and every occurrence in one vector (names shared with the labels stage 1 already
@@ -276,18 +275,7 @@ pub struct RouteCounts {
 impl RouteCounts {
     /// Counts `route`; returns whether it folded.
     fn add(&mut self, route: &Arc<str>, limit: usize) -> bool {
-        if let Some(count) = self.counts.get_mut(route) {
-            *count += 1;
-            return false;
-        }
-        let named = self.counts.keys().filter(|key| &***key != OTHER).count();
-        let (key, folded) = if named < limit {
-            (route.clone(), false)
-        } else {
-            (Arc::from(OTHER), **route != *OTHER)
-        };
-        *self.counts.entry(key).or_insert(0) += 1;
-        folded
+        crate::view::count_bounded(&mut self.counts, route, limit, 1)
     }
 
     fn to_proto(&self) -> Vec<proto::RouteCount> {

@@ -10,7 +10,6 @@
 //! beacons it is given and its dedupe table, so a replay of the same beacons from the same state
 //! yields the same partials (what exactness behind Kafka rests on).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use hdrhistogram::Histogram;
@@ -99,7 +98,7 @@ impl Sample {
     }
 }
 
-type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+use crate::FastMap;
 
 /// What a builder aggregates: view index, minute, and the segment's label values.
 type BuilderKey = (usize, i64, Box<[Arc<str>]>);

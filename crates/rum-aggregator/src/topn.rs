@@ -14,7 +14,6 @@
 //! so an old tab's beacons cannot push a current release out).
 
 use std::cell::Cell;
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use rum_schema::proto::{AdmissionSnapshot, CountedValue, SiteAdmissionSnapshot, TopNSnapshot};
@@ -39,7 +38,7 @@ pub enum Fold {
     TopN,
 }
 
-type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+use crate::FastMap;
 
 #[derive(Debug, Default)]
 struct TopN {

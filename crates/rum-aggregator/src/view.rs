@@ -14,6 +14,35 @@ use crate::wire::{BeaconView, text};
 pub const UNKNOWN: &str = "unknown";
 /// Label value for everything folded by top-N or a budget.
 pub const OTHER: &str = "__other__";
+/// Adds `weight` for `key` in a table of at most `limit` named keys plus `__other__`: a key new
+/// past the limit counts under `__other__`. Returns whether it folded (a bounded label's table:
+/// an error group's routes, a site's entry and exit routes).
+pub fn count_bounded<K>(
+    counts: &mut std::collections::BTreeMap<K, u64>,
+    key: &str,
+    limit: usize,
+    weight: u64,
+) -> bool
+where
+    K: Ord + std::borrow::Borrow<str> + for<'a> From<&'a str>,
+{
+    if let Some(count) = counts.get_mut(key) {
+        *count += weight;
+        return false;
+    }
+    let named = counts
+        .keys()
+        .filter(|known| (*known).borrow() != OTHER)
+        .count();
+    let (key, folded) = if named < limit {
+        (key, false)
+    } else {
+        (OTHER, key != OTHER)
+    };
+    *counts.entry(K::from(key)).or_insert(0) += weight;
+    folded
+}
+
 /// Longest label value kept; longer values are cut (routes are capped at the edge already).
 pub const MAX_LABEL_VALUE_BYTES: usize = 128;
 

@@ -12,6 +12,7 @@ use super::funnel::{Funnel, Step};
 use super::*;
 use crate::settings::AggregatorSettings;
 use crate::stage2::Stage2;
+use crate::view::OTHER;
 
 /// A fixed instant (minute-aligned).
 const T0: i64 = 1_763_760_000_000;
