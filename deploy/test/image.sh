@@ -1,0 +1,245 @@
+#!/usr/bin/env bash
+# Builds the container image (deploy/container/Containerfile) with Debian's podman and runs it:
+# a beacon is answered 202, /metrics is served, the process is not root, the HEALTHCHECK passes,
+# and SIGTERM stops it cleanly within the grace period. docs/deploy.md, "Container image".
+#
+# Usage: deploy/test/image.sh RUM_BINARY [--keep-image] [--measure]
+#
+# What this machine class needs, found by trying (docs/deploy.md, "Testing the image"):
+#   - podman 4.3 runs containers only with runc (crun fails on the hybrid cgroups here), and
+#     setrlimit of NPROC/NOFILE is refused, so a containers.conf of our own sets
+#     `runtime = "runc"` and `default_ulimits = []`;
+#   - no image registry is reachable: the base image is built from Debian packages
+#     (debootstrap --variant=minbase, then podman import) and passed as DEBIAN_IMAGE; it is cached
+#     in ~/.cache/rum-deploy, keyed by suite and package list, so only the first run pays (~30 s);
+#   - no Rust toolchain can be fetched inside a container, so the builder stage is skipped:
+#     BINARIES=context takes the binary cargo already built (stripped of debug info here) and the
+#     health probe (compiled here with the host's rustc) from the build context.
+#
+# --measure also prints the image size, the time from `podman run` to /readyz 200, and the
+# resident memory at idle (the figures in benches/README.md, "Deployment").
+# Containers, the context directory and (without --keep-image) the image are removed on any exit.
+set -euo pipefail
+
+repo="$(cd "$(dirname "$0")/../.." && pwd)"
+binary="${1:?usage: deploy/test/image.sh RUM_BINARY [--keep-image] [--measure]}"
+shift
+keep_image=0
+measure=0
+for arg in "$@"; do
+  case "$arg" in
+    --keep-image) keep_image=1 ;;
+    --measure) measure=1 ;;
+    *) echo "unknown argument $arg" >&2; exit 2 ;;
+  esac
+done
+binary="$(cd "$(dirname "$binary")" && pwd)/$(basename "$binary")"
+[ -x "$binary" ] || { echo "no executable at $binary" >&2; exit 2; }
+
+suite=bookworm
+packages=libssl3,ca-certificates
+cache="${RUM_DEPLOY_CACHE:-$HOME/.cache/rum-deploy}"
+key="$(printf '%s minbase %s' "$suite" "$packages" | sha256sum | cut -c1-12)"
+base_image="localhost/rum-test-base:$key"
+base_tar="$cache/base-$suite-$key.tar"
+image="localhost/rum:test-$$"
+container="rum-image-test-$$"
+
+work="$(mktemp -d)"
+cleanup() {
+  podman rm -f -v -t 0 "$container" "$container-hc" >/dev/null 2>&1 || true
+  if [ "$keep_image" = 0 ]; then
+    podman rmi -f "$image" >/dev/null 2>&1 || true
+    if [ -f "$work/dangling.before" ]; then
+      podman images -a -q --no-trunc --filter dangling=true | sort \
+        | comm -13 "$work/dangling.before" - | xargs -r podman rmi -f >/dev/null 2>&1 || true
+    fi
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Our own containers.conf, so nothing depends on the machine's: runc, and no rlimits to set.
+cat > "$work/containers.conf" <<'EOF'
+[containers]
+default_ulimits = []
+
+[engine]
+runtime = "runc"
+EOF
+export CONTAINERS_CONF="$work/containers.conf"
+
+# The mirror apt already uses on this machine (a deb822 .sources file or sources.list), so the
+# base image comes from where the rest of the system's packages do; debootstrap's default
+# otherwise.
+apt_mirror() {
+  local file
+  for file in /etc/apt/sources.list.d/*.sources; do
+    [ -f "$file" ] || continue
+    awk -v suite="$suite" '
+      /^URIs:/ { uri = $2 } /^Suites:/ { for (i = 2; i <= NF; i++) if ($i == suite) ok = 1 }
+      /^$/ { if (ok && uri != "") { print uri; exit } uri = ""; ok = 0 }
+      END { if (ok && uri != "") print uri }' "$file" | head -n1
+  done
+  [ -f /etc/apt/sources.list ] \
+    && awk -v suite="$suite" '$1 == "deb" && $3 == suite { print $2; exit }' /etc/apt/sources.list
+  return 0
+}
+
+if podman image exists "$base_image"; then
+  echo "base image $base_image (cached)" >&2
+else
+  if [ ! -s "$base_tar" ]; then
+    mirror="$(apt_mirror | head -n1)"
+    echo "building the base image: debootstrap --variant=minbase --include=$packages $suite ${mirror:-(default mirror)} (one-off)" >&2
+    mkdir -p "$cache"
+    rootfs="$work/rootfs"
+    started=$SECONDS
+    debootstrap --variant=minbase --include="$packages" "$suite" "$rootfs" ${mirror:+"$mirror"} \
+      > "$work/debootstrap.log" 2>&1 || { tail -n 30 "$work/debootstrap.log" >&2; exit 1; }
+    # Nothing of this tree but its libraries and CA bundle reaches the final image, so it is not
+    # trimmed; apt's lists would only make the cached tar larger.
+    rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
+    tar -C "$rootfs" --numeric-owner -cf "$base_tar.partial" .
+    mv "$base_tar.partial" "$base_tar"
+    echo "debootstrap took $((SECONDS - started)) s; cached in $base_tar" >&2
+  fi
+  podman import -q "$base_tar" "$base_image" >/dev/null
+fi
+
+# The build context: the binaries and the one file the Containerfile copies from the repo.
+context="$work/context"
+mkdir -p "$context/deploy/container"
+objcopy --strip-debug "$binary" "$context/rum"
+rustc --edition 2021 -O -C strip=symbols "$repo/deploy/container/healthcheck.rs" \
+  -o "$context/rum-healthcheck"
+cp "$repo/deploy/container/rum.toml" "$context/deploy/container/rum.toml"
+
+# The build leaves one untagged image per stage (its layer cache); those this build made are
+# removed with the image, and no other.
+podman images -a -q --no-trunc --filter dangling=true | sort > "$work/dangling.before"
+started=$SECONDS
+podman build -q --format docker --network host \
+  --build-arg DEBIAN_IMAGE="$base_image" --build-arg BINARIES=context \
+  --build-arg REVISION="$(git -C "$repo" rev-parse HEAD 2>/dev/null || echo unknown)" \
+  -f "$repo/deploy/container/Containerfile" -t "$image" "$context" > "$work/build.log" 2>&1 \
+  || { cat "$work/build.log" >&2; exit 1; }
+echo "image built in $((SECONDS - started)) s" >&2
+
+fail() { echo "FAIL: $*" >&2; podman logs "$container" 2>&1 | tail -n 20 >&2 || true; exit 1; }
+
+# What the image says about itself.
+user="$(podman image inspect -f '{{.Config.User}}' "$image")"
+[ "$user" = "10001:10001" ] || fail "image user is '$user', expected 10001:10001"
+healthcheck="$(podman image inspect -f '{{.Config.Healthcheck.Test}}' "$image")"
+case "$healthcheck" in *rum-healthcheck*9100*/healthz*) ;; *) fail "no HEALTHCHECK on the admin port: $healthcheck" ;; esac
+for label in title version revision licenses; do
+  value="$(podman image inspect -f "{{index .Config.Labels \"org.opencontainers.image.$label\"}}" "$image")"
+  [ -n "$value" ] || fail "label org.opencontainers.image.$label missing"
+done
+volumes="$(podman image inspect -f '{{json .Config.Volumes}}' "$image")"
+for volume in /var/lib/rum/state /var/lib/rum/spool; do
+  case "$volumes" in *"\"$volume\""*) ;; *) fail "$volume is not a volume: $volumes" ;; esac
+done
+# Nothing but the binaries, their libraries, CA certificates and rum's own files: no shell.
+if podman run --rm --network none --entrypoint /bin/sh "$image" -c true >/dev/null 2>&1; then
+  fail "the image has a shell"
+fi
+
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+public_port="$(free_port)"
+admin_port="$(free_port)"
+while [ "$admin_port" = "$public_port" ]; do admin_port="$(free_port)"; done
+grace=15
+
+# The image's two volumes as directories of this run, owned by the image's user as a Kubernetes
+# fsGroup or a chowned volume would be (anonymous volumes would outlive the test).
+mkdir -p "$work/state" "$work/spool" "$work/hc-state" "$work/hc-spool"
+chown 10001:10001 "$work/state" "$work/spool" "$work/hc-state" "$work/hc-spool"
+volumes_of() { echo "-v $work/$1state:/var/lib/rum/state -v $work/$1spool:/var/lib/rum/spool"; }
+
+# --network host: no container network is needed (none may be configured on a test machine), so
+# the listeners are moved onto free loopback ports with the config's own override variables. The
+# root filesystem is read-only, as in the Kubernetes manifests; the state volume is the only place
+# standalone writes.
+started_ns=$(date +%s%N)
+# shellcheck disable=SC2046
+podman run -d --name "$container" --network host --read-only --no-healthcheck $(volumes_of "") \
+  -e RUM_COLLECTOR__LISTEN="127.0.0.1:$public_port" \
+  -e RUM_COLLECTOR__ADMIN_LISTEN="127.0.0.1:$admin_port" \
+  -e RUM_COLLECTOR__SHUTDOWN_GRACE="${grace}s" \
+  "$image" standalone >/dev/null
+
+ready=0
+for _ in $(seq 1 300); do
+  if [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$admin_port/readyz")" = 200 ]; then
+    ready=1
+    break
+  fi
+  [ "$(podman inspect -f '{{.State.Running}}' "$container")" = true ] || fail "the container exited"
+  sleep 0.05
+done
+ready_ms=$(( ($(date +%s%N) - started_ns) / 1000000 ))
+[ "$ready" = 1 ] || fail "/readyz not 200 within 15 s"
+echo "ready ${ready_ms} ms after podman run" >&2
+
+# A browser's beacon (curl's own user agent is on the crawler list and would be dropped).
+status="$(curl -s -o "$work/answer" -w '%{http_code}' "http://127.0.0.1:$public_port/rum/v1/beacon?key=demo" \
+  -H 'Content-Type: text/plain;charset=UTF-8' -H 'Origin: https://shop.example.com' \
+  -A 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36' \
+  --data-binary @"$repo/crates/rum-schema/fixtures/beacon_full.json")"
+[ "$status" = 202 ] || fail "beacon answered $status: $(cat "$work/answer")"
+grep -q '"accepted":' "$work/answer" || fail "beacon answer: $(cat "$work/answer")"
+script_status="$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$public_port/rum.js")"
+[ "$script_status" = 200 ] || fail "/rum.js answered $script_status"
+curl -sf "http://127.0.0.1:$admin_port/metrics" > "$work/metrics" || fail "/metrics did not answer 200"
+grep -q '^rum_collector_beacons_accepted_total 1$' "$work/metrics" \
+  || fail "/metrics does not count the beacon: $(grep beacons_accepted "$work/metrics")"
+
+# Who it runs as, from the kernel's view of the process.
+pid="$(podman inspect -f '{{.State.Pid}}' "$container")"
+uids="$(awk '/^Uid:/ { print $2, $3, $4, $5 }' "/proc/$pid/status")"
+[ "$uids" = "10001 10001 10001 10001" ] || fail "process uids are $uids, expected 10001"
+# The image's own HEALTHCHECK, pointed at the port this run uses.
+podman exec "$container" /usr/local/bin/rum-healthcheck "127.0.0.1:$admin_port" /healthz \
+  || fail "rum-healthcheck failed against /healthz"
+if podman exec "$container" /usr/local/bin/rum-healthcheck "127.0.0.1:$admin_port" /no-such-path 2>/dev/null; then
+  fail "rum-healthcheck passed on a 404"
+fi
+
+# The HEALTHCHECK as the image defines it, against the image's own default config: a container
+# with a network namespace of its own (no network at all), so its 127.0.0.1:9100 is free whatever
+# runs on this machine. (podman logs that it cannot add a systemd timer for the check where
+# systemd is not running; `podman healthcheck run` does not need one.)
+# shellcheck disable=SC2046
+podman run -d --name "$container-hc" --network none --read-only $(volumes_of hc-) "$image" > /dev/null 2> "$work/hc-run.log" \
+  || { cat "$work/hc-run.log" >&2; fail "the default command did not start"; }
+healthy=0
+for _ in $(seq 1 100); do
+  if podman healthcheck run "$container-hc" >/dev/null 2>&1; then healthy=1; break; fi
+  sleep 0.1
+done
+podman rm -f -v -t 0 "$container-hc" >/dev/null 2>&1 || true
+[ "$healthy" = 1 ] || fail "the image's HEALTHCHECK never passed with its default config"
+
+if [ "$measure" = 1 ]; then
+  sleep 5
+  rss_kib="$(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status")"
+  size="$(podman image inspect -f '{{.Size}}' "$image")"
+  echo "MEASURE image_bytes=$size ready_ms=$ready_ms idle_rss_kib=$rss_kib"
+fi
+
+# SIGTERM, as `podman stop`, Docker and the kubelet send it: rum must exit 0 by itself well within
+# its grace (the -t is only the point where podman would SIGKILL).
+started=$SECONDS
+podman stop -t $((grace + 10)) "$container" >/dev/null
+stopped_after=$((SECONDS - started))
+exit_code="$(podman inspect -f '{{.State.ExitCode}}' "$container")"
+[ "$exit_code" = 0 ] || fail "exit code $exit_code after SIGTERM"
+[ "$stopped_after" -le "$grace" ] || fail "took ${stopped_after} s to stop, grace is ${grace} s"
+podman logs "$container" 2>&1 | grep -q 'shutdown signal received' || fail "no 'shutdown signal received' in the log"
+# standalone saved its windows at shutdown, in the state volume (the root filesystem is read-only).
+[ -s "$work/state/standalone-stage2.state" ] || fail "no saved state in the state volume: $(ls -la "$work/state")"
+
+echo "image test passed: $(podman image inspect -f '{{.Size}}' "$image") bytes, ready in ${ready_ms} ms, stopped in ${stopped_after} s" >&2
