@@ -26,8 +26,9 @@ import {
   portOf,
   read,
   repo,
-  rumBin,
   startProcess,
+  startStandalone,
+  assertFirstPartyPath,
   tempDir,
   waitFor,
 } from './lib.mjs';
@@ -184,24 +185,15 @@ test('the front serves the page and passes the first-party path through to a col
   // The same config on loopback: one rum standalone stands in for the collectors, and the front
   // is this machine's nginx (its listen port and upstreams moved to free ports; the site's origin
   // and trusted proxies from rum.toml, with 127.0.0.1 trusted as the compose network would be).
-  const [rumPublic, rumAdmin, frontPort] = [await freePort(), await freePort(), await freePort()];
   const testToml = rumToml.replace(/^trusted_proxies = .*$/m, 'trusted_proxies = ["127.0.0.1/32"]');
   assert.notEqual(testToml, rumToml, 'rum.toml has no trusted_proxies line');
-  writeFileSync(join(dir, 'rum-test.toml'), testToml);
-  const rum = startProcess(t, rumBin, ['standalone', '--config', join(dir, 'rum-test.toml')], {
-    cwd: dir,
-    env: {
-      ...cleanEnv(),
-      RUM_COLLECTOR__LISTEN: `127.0.0.1:${rumPublic}`,
-      RUM_COLLECTOR__ADMIN_LISTEN: `127.0.0.1:${rumAdmin}`,
-      RUM_AGGREGATOR__STATE_DIR: '',
-    },
-  });
+  const { publicPort, adminPort } = await startStandalone(t, dir, testToml);
+  const frontPort = await freePort();
   const html = join(dir, 'html');
   mkdirSync(html);
   writeFileSync(join(html, 'index.html'), page);
   const conf = nginxConf
-    .replace(/^(\s*)server collector-\d+:\d+;/gm, (line, indent) => `${indent}server 127.0.0.1:${rumPublic};`)
+    .replace(/^(\s*)server collector-\d+:\d+;/gm, (line, indent) => `${indent}server 127.0.0.1:${publicPort};`)
     .replace(/listen \d+;/, `listen 127.0.0.1:${frontPort};`)
     .replace(/root \S+;/, `root ${html};`);
   writeFileSync(
@@ -214,37 +206,12 @@ test('the front serves the page and passes the first-party path through to a col
   const check = spawnSync(nginxBin, ['-t', '-c', join(dir, 'nginx.conf'), '-p', dir], { encoding: 'utf8' });
   assert.equal(check.status, 0, `nginx -t:\n${check.stderr}`);
   const nginx = startProcess(t, nginxBin, ['-c', join(dir, 'nginx.conf'), '-p', dir], { cwd: dir });
-
-  await waitFor('rum ready', async () => (await get(`http://127.0.0.1:${rumAdmin}/readyz`)).status === 200, 30000).catch((error) =>
-    assert.fail(`${error.message}\n${rum.output()}`),
-  );
-  await waitFor('the front', async () => (await get(`http://127.0.0.1:${frontPort}/`)).status === 200, 10000).catch((error) =>
+  const front = `http://127.0.0.1:${frontPort}`;
+  await waitFor('the front', async () => (await get(`${front}/`)).status === 200, 10000).catch((error) =>
     assert.fail(`${error.message}\n${nginx.output()}${readFileSync(join(dir, 'error.log'), 'utf8')}`),
   );
+  assert.match((await get(`${front}/`)).body, /data-key=/, 'the front serves the page with the tag');
   const origin = config.sites[0].allowed_origins[0];
-  const front = `http://127.0.0.1:${frontPort}`;
   assert.equal(origin.replace(/:\d+$/, ''), 'http://127.0.0.1', 'the page is served from the site origin');
-  const script = await fetch(front + scriptPath);
-  assert.equal(script.status, 200, `${scriptPath} through the front`);
-  assert.match(script.headers.get('cache-control'), /max-age=300/, 'the collector sets the script cache rules');
-  assert.ok((await script.text()).length > 1000);
-
-  const beacon = readFileSync(join(repo, 'crates/rum-schema/fixtures/beacon_full.json'));
-  const answer = await fetch(`${front}${endpoint}?key=${key}`, {
-    method: 'POST',
-    body: beacon,
-    headers: {
-      'Content-Type': 'text/plain;charset=UTF-8',
-      Origin: origin,
-      'User-Agent': 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36',
-      // As a browser behind one more proxy would arrive: nginx appends its peer (127.0.0.1),
-      // which the collector trusts, and takes the rightmost address it does not: this one.
-      'X-Forwarded-For': '203.0.113.7',
-    },
-  });
-  assert.equal(answer.status, 202, `beacon through the front: ${await answer.text()}`);
-  const metrics = (await get(`http://127.0.0.1:${rumAdmin}/metrics`)).body;
-  assert.match(metrics, /^rum_collector_beacons_accepted_total 1$/m);
-  assert.match(metrics, /^rum_enrich_client_ips_total\{origin="x_forwarded_for"\} 1$/m, 'the browser address came through X-Forwarded-For');
-  assert.equal((await fetch(`${front}/_rum/metrics`)).status, 404, 'the admin endpoints are not behind the public path');
+  await assertFirstPartyPath({ front, adminPort, scriptPath, endpoint, key, origin });
 });

@@ -3,6 +3,7 @@
 // binary's real subcommands, flags and keys.
 
 import { spawn, spawnSync } from 'node:child_process';
+import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
@@ -159,4 +160,59 @@ function canConnect(port) {
 
 export function read(path) {
   return readFileSync(join(repo, path), 'utf8');
+}
+
+/**
+ * `rum standalone` on free loopback ports with the given config text, ready; it stands in for
+ * the collectors behind a front (the public listener is the same code in both).
+ */
+export async function startStandalone(t, dir, configText) {
+  const [publicPort, adminPort] = [await freePort(), await freePort()];
+  const file = join(dir, 'rum-standalone.toml');
+  writeFileSync(file, configText);
+  const rum = startProcess(t, rumBin, ['standalone', '--config', file], {
+    cwd: dir,
+    env: {
+      ...cleanEnv(),
+      RUM_COLLECTOR__LISTEN: `127.0.0.1:${publicPort}`,
+      RUM_COLLECTOR__ADMIN_LISTEN: `127.0.0.1:${adminPort}`,
+      RUM_AGGREGATOR__STATE_DIR: '',
+    },
+  });
+  await waitFor('rum ready', async () => (await get(`http://127.0.0.1:${adminPort}/readyz`)).status === 200, 30000).catch(
+    (error) => assert.fail(`${error.message}\n${rum.output()}`),
+  );
+  return { publicPort, adminPort, rum };
+}
+
+const BROWSER = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36';
+
+/**
+ * The first-party path through a front at `front` (http://127.0.0.1:PORT): the script comes
+ * with the collector's cache header, a browser's beacon is answered 202 and its address is taken
+ * from X-Forwarded-For (the front is trusted, the address before it is the browser's), an
+ * oversize body stops with 413, and the admin endpoints are not reachable through it.
+ */
+export async function assertFirstPartyPath({ front, adminPort, scriptPath, endpoint, key, origin }) {
+  const script = await fetch(front + scriptPath);
+  assert.equal(script.status, 200, `${scriptPath} through the front`);
+  assert.match(script.headers.get('cache-control') ?? '', /max-age=300/, 'the collector sets the script cache rules');
+  assert.ok((await script.text()).length > 1000);
+  const beacon = readFileSync(join(repo, 'crates/rum-schema/fixtures/beacon_full.json'));
+  const headers = {
+    'Content-Type': 'text/plain;charset=UTF-8',
+    Origin: origin,
+    'User-Agent': BROWSER,
+    // As a browser behind one more proxy would arrive: the front appends its peer (127.0.0.1),
+    // which the collector trusts, and the collector takes the rightmost address it does not.
+    'X-Forwarded-For': '203.0.113.7',
+  };
+  const answer = await fetch(`${front}${endpoint}?key=${key}`, { method: 'POST', body: beacon, headers });
+  assert.equal(answer.status, 202, `beacon through the front: ${await answer.text()}`);
+  const oversize = await fetch(`${front}${endpoint}?key=${key}`, { method: 'POST', body: Buffer.alloc(70 * 1024, 0x20), headers });
+  assert.equal(oversize.status, 413, 'a body over 64 KiB is refused');
+  const metrics = (await get(`http://127.0.0.1:${adminPort}/metrics`)).body;
+  assert.match(metrics, /^rum_collector_beacons_accepted_total 1$/m);
+  assert.match(metrics, /^rum_enrich_client_ips_total\{origin="x_forwarded_for"\} 1$/m, 'the browser address came through X-Forwarded-For');
+  assert.equal((await fetch(`${front}${scriptPath.replace(/rum\.js$/, 'metrics')}`)).status, 404, 'the admin endpoints are not behind the public path');
 }
