@@ -3,7 +3,7 @@
 # a beacon is answered 202, /metrics is served, the process is not root, the HEALTHCHECK passes,
 # and SIGTERM stops it cleanly within the grace period. docs/deploy.md, "Container image".
 #
-# Usage: deploy/test/image.sh RUM_BINARY [--keep-image] [--measure]
+# Usage: deploy/test/image.sh RUM_BINARY [--keep-image] [--tag NAME] [--measure]
 #
 # What this machine class needs, found by trying (docs/deploy.md, "Testing the image"):
 #   - podman 4.3 runs containers only with runc (crun fails on the hybrid cgroups here), and
@@ -22,16 +22,19 @@
 set -euo pipefail
 
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
-binary="${1:?usage: deploy/test/image.sh RUM_BINARY [--keep-image] [--measure]}"
+binary="${1:?usage: deploy/test/image.sh RUM_BINARY [--keep-image] [--tag NAME] [--measure]}"
 shift
 keep_image=0
 measure=0
-for arg in "$@"; do
-  case "$arg" in
+image="localhost/rum:test-$$"
+while [ $# -gt 0 ]; do
+  case "$1" in
     --keep-image) keep_image=1 ;;
+    --tag) image="${2:?--tag needs a name}"; shift ;;
     --measure) measure=1 ;;
-    *) echo "unknown argument $arg" >&2; exit 2 ;;
+    *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
+  shift
 done
 binary="$(cd "$(dirname "$binary")" && pwd)/$(basename "$binary")"
 [ -x "$binary" ] || { echo "no executable at $binary" >&2; exit 2; }
@@ -42,7 +45,6 @@ cache="${RUM_DEPLOY_CACHE:-$HOME/.cache/rum-deploy}"
 key="$(printf '%s minbase %s' "$suite" "$packages" | sha256sum | cut -c1-12)"
 base_image="localhost/rum-test-base:$key"
 base_tar="$cache/base-$suite-$key.tar"
-image="localhost/rum:test-$$"
 container="rum-image-test-$$"
 
 work="$(mktemp -d)"
