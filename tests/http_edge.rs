@@ -677,3 +677,108 @@ fn serves_the_browser_script_with_caching_compression_and_revalidation() {
         404
     );
 }
+
+/// A site with a server-side sample rate and a switched-off feature.
+const SAMPLED_CONFIG: &str = r#"
+[[sites]]
+id = "shop"
+keys = ["shop-key"]
+allowed_origins = ["https://shop.example.com"]
+sample_rate = 0.25
+disable = ["actions"]
+
+[[sites]]
+id = "demo"
+keys = ["demo"]
+allowed_origins = ["*"]
+"#;
+
+#[test]
+fn serves_the_site_config_and_enforces_its_sample_rate() {
+    let rum = Rum::start(RumOptions {
+        mode: "standalone",
+        config_toml: Some(SAMPLED_CONFIG),
+        ..RumOptions::default()
+    })
+    .unwrap();
+    let origin = ("Origin", "https://shop.example.com".to_owned());
+    let config = rum::request(
+        rum.public,
+        "GET",
+        "/rum/v1/config?key=shop-key",
+        std::slice::from_ref(&origin),
+        b"",
+    );
+    assert_eq!(config.status, 200, "{}", config.text());
+    assert_eq!(
+        config.json(),
+        json!({"sampleRate": 0.25, "disable": ["actions"]})
+    );
+    assert_eq!(config.header("content-type"), Some("application/json"));
+    assert_eq!(config.header("cache-control"), Some("no-cache"));
+    assert_eq!(
+        config.header("access-control-allow-origin"),
+        Some("https://shop.example.com")
+    );
+    let etag = config.header("etag").expect("etag").to_owned();
+    let revalidated = rum::request(
+        rum.public,
+        "GET",
+        "/rum/v1/config?key=shop-key",
+        &[origin.clone(), ("If-None-Match", etag)],
+        b"",
+    );
+    assert_eq!(revalidated.status, 304);
+    assert!(revalidated.body.is_empty());
+    // A site without server-side sampling: the tag's rate stands, nothing switched off.
+    let demo = rum::request(rum.public, "GET", "/rum/v1/config?key=demo", &[], b"");
+    assert_eq!(demo.json(), json!({"disable": []}));
+    for (query, status) in [("", 400), ("?key=nope", 403)] {
+        let refused = rum::request(
+            rum.public,
+            "GET",
+            &format!("/rum/v1/config{query}"),
+            &[],
+            b"",
+        );
+        assert_eq!(refused.status, status, "{query}");
+    }
+    let evil = rum::request(
+        rum.public,
+        "GET",
+        "/rum/v1/config?key=shop-key",
+        &[("Origin", "https://evil.example.com".to_owned())],
+        b"",
+    );
+    assert_eq!(evil.status, 403);
+
+    // Beacons: a session just outside 25% is answered 202 and dropped (counted); one just inside
+    // is accepted. Neither the config requests nor the sampled-out beacon are edge refusals.
+    let beacon = |session: &str| {
+        let mut beacon = full();
+        beacon["sid"] = json!(session);
+        serde_json::to_vec(&beacon).unwrap()
+    };
+    let headers = [TEXT_PLAIN, ("Origin", "https://shop.example.com")];
+    let outside = rum.post_beacon("key=shop-key", &headers, &beacon("8000000000000000"));
+    assert_eq!(outside.status, 202, "{}", outside.text());
+    let inside = rum.post_beacon("key=shop-key", &headers, &beacon("7vvvvvvvvvvvvvvv"));
+    assert_eq!(inside.status, 202, "{}", inside.text());
+    let metrics = rum.metrics();
+    let value = |key: &str| metrics.get(key).copied().unwrap_or(0.0);
+    assert_eq!(
+        value(r#"rum_dropped_total{stage="enrich",reason="sampled_out",item="beacon"}"#),
+        1.0
+    );
+    assert_eq!(value("rum_collector_beacons_accepted_total"), 1.0);
+    for (outcome, count) in [("served", 2.0), ("not_modified", 1.0), ("refused", 3.0)] {
+        assert_eq!(
+            value(&format!(
+                "rum_collector_site_config_requests_total{{outcome=\"{outcome}\"}}"
+            )),
+            count,
+            "{outcome}"
+        );
+    }
+    assert_eq!(value("rum_collector_beacons_received_total"), 2.0);
+}

@@ -289,7 +289,7 @@ var createActions = (env, attributeOnly) => {
   let skip;
   const settleAt = (action) => Math.min(
     action.c + MAX_ACTION_MS,
-    action.f ? action.g ? Infinity : Math.max(action.A, action.b + QUIET_MS) : action.A
+    action.f ? action.g ? Infinity : Math.max(action.B, action.b + QUIET_MS) : action.B
   );
   const wake = (action, ms) => {
     const tick = action.N = {};
@@ -303,13 +303,13 @@ var createActions = (env, attributeOnly) => {
   };
   const settle = (action, at) => {
     action.d = 1;
-    pending.some((other) => !other.d) || env.B(false);
+    pending.some((other) => !other.d) || env.C(false);
     if (action.f)
       action.O = Math.min((action.g || at - action.b < QUIET_MS ? at : action.b) - action.c, MAX_ACTION_MS);
     close(action);
   };
   const close = (action) => {
-    const since = env.a() - action.C;
+    const since = env.a() - action.D;
     action == chain && since <= RAGE_GAP_MS ? wake(action, RAGE_GAP_MS + 1 - since) : report(action);
   };
   const report = (action) => {
@@ -326,10 +326,10 @@ var createActions = (env, attributeOnly) => {
       {
         type: "action",
         name: action.S,
-        kind: action.D,
+        kind: action.E,
         dur: action.O,
         errors: count(action.k),
-        requests: count(action.E),
+        requests: count(action.F),
         clicks: count(action.w),
         frustration: frustration.length ? frustration : void 0
       },
@@ -338,10 +338,10 @@ var createActions = (env, attributeOnly) => {
   };
   const live = (time) => pending.filter((action) => !action.d && time >= action.c && (time <= settleAt(action) || settle(action, settleAt(action))));
   const open = (action, time) => {
-    action.C = time;
-    action.A = time + QUIET_MS;
+    action.D = time;
+    action.B = time + QUIET_MS;
     action.d = 0;
-    env.B(true);
+    env.C(true);
     check(action);
     return action;
   };
@@ -351,7 +351,7 @@ var createActions = (env, attributeOnly) => {
     if (last) check(last);
   };
   const start = (element, kind, time, extra) => {
-    const action = { S: actionName(element, attributeOnly), D: kind, F: element, c: time, b: time, g: 0, k: 0, E: 0, w: 1, e: env.e(), ...extra };
+    const action = { S: actionName(element, attributeOnly), E: kind, G: element, c: time, b: time, g: 0, k: 0, F: 0, w: 1, e: env.e(), ...extra };
     pending.push(action);
     return open(action, time);
   };
@@ -371,7 +371,7 @@ var createActions = (env, attributeOnly) => {
       skip = /** @type {any} */
       element.control;
       if (skipped) return;
-      if (chain?.F == element && !selected && time - chain.C <= RAGE_GAP_MS && Math.hypot(x2 - chain.V, y2 - chain.W) <= RAGE_RADIUS_PX) {
+      if (chain?.G == element && !selected && time - chain.D <= RAGE_GAP_MS && Math.hypot(x2 - chain.V, y2 - chain.W) <= RAGE_RADIUS_PX) {
         chain.w++;
         open(chain, time);
       } else {
@@ -387,11 +387,11 @@ var createActions = (env, attributeOnly) => {
      * @param {number} time
      */
     X: (form, submitter, time) => {
-      if (submitter && chain?.F == submitter) chain.D = "submit";
+      if (submitter && chain?.G == submitter) chain.E = "submit";
       else start(form, "submit", time);
     },
     /** Activity from `startTime` to `endTime` (a DOM mutation: both now; a resource entry). */
-    G: (startTime, endTime = startTime) => {
+    H: (startTime, endTime = startTime) => {
       for (const action of live(startTime)) {
         action.f = 1;
         action.b = Math.max(action.b, endTime);
@@ -403,7 +403,7 @@ var createActions = (env, attributeOnly) => {
       for (const action of counted) {
         action.f = 1;
         action.g++;
-        action.E++;
+        action.F++;
       }
       return () => {
         const end = env.a();
@@ -472,6 +472,7 @@ var stripUrlsIn = (text3) => text3.replace(/(\/\/[^\s?#()]*)[?#][^\s():]*/g, "$1
 
 // src/session.js
 var SESSION_KEY = "_rum_s";
+var CONFIG_KEY = "_rum_c";
 var newId = () => crypto.getRandomValues(new Uint8Array(16)).reduce((id, byte) => id + (byte & 31).toString(32), "");
 var inSample = (sessionId, rate) => parseInt(sessionId.slice(0, 6), 32) / 2 ** 30 < rate;
 var resolveSession = (storage, now, timeoutMs) => {
@@ -498,7 +499,8 @@ var MAX_VIEWS = 8;
 var ERROR_FLUSH_MS = 5e3;
 var label2 = (value) => typeof value == "string" && /^[\w.+:@/-]{1,64}$/.test(value) ? value : void 0;
 var createAgent = (options, env, first) => {
-  const sampleRate = options.sampleRate ?? 1;
+  let sampleRate = options.sampleRate ?? 1;
+  let held = env.Y;
   const maxErrors = options.maxErrors ?? 10;
   let consented = !options.requireConsent;
   let sessionId = "";
@@ -509,12 +511,12 @@ var createAgent = (options, env, first) => {
   let flushTimer = false;
   const resolve = () => {
     if (consented) {
-      sessionId = resolveSession(env.H(), env.I(), (options.sessionTimeoutMin ?? 30) * 6e4);
+      sessionId = resolveSession(env.y(), env.I(), (options.sessionTimeoutMin ?? 30) * 6e4);
       sampled = inSample(sessionId, sampleRate);
     }
   };
   const startView = (url, ref, nav, t0) => {
-    current = { pid: newId(), url, ref, nav, c: t0, J: 0, y: {}, r: [], Y: {} };
+    current = { pid: newId(), url, ref, nav, c: t0, J: 0, z: {}, r: [], Z: {} };
     views.push(current);
     if (views.length > MAX_VIEWS) views.splice(1, 1);
     return current;
@@ -523,13 +525,13 @@ var createAgent = (options, env, first) => {
     if (view.r.length < MAX_PENDING_EVENTS) view.r.push(event2);
     if (!views.includes(view)) views.push(view);
   };
-  const flush2 = () => {
+  const flush2 = (final) => {
     flushTimer = false;
-    if (!consented || !sampled) return;
+    if (!consented || !sampled || held && !final) return;
     const now = env.I();
-    const hints = env.Z();
+    const hints = env._();
     for (const view of views) {
-      const events = [...Object.values(view.y), ...view.r];
+      const events = [...Object.values(view.z), ...view.r];
       if (events.length || !view.J) {
         const head = {
           v: 1,
@@ -540,34 +542,57 @@ var createAgent = (options, env, first) => {
           nav: view.nav,
           rel: label2(options.release),
           env: label2(options.environment),
+          // The rate this session was kept at (absent: 1), so counts can be scaled back up.
+          sr: sampleRate < 1 ? sampleRate : void 0,
           sent: now,
           seq: view.J++,
           ...hints
         };
-        for (const body of packBeacons(head, events)) env._(body);
-        view.y = {};
+        for (const body of packBeacons(head, events)) env.$(body);
+        view.z = {};
         view.r = [];
       }
     }
     views = views.filter((view) => view == hard || view == current);
-    touchSession(env.H(), sessionId, now);
+    touchSession(env.y(), sessionId, now);
   };
   resolve();
   hard = startView(first.url, first.ref, first.nav, 0);
   return {
-    /** False when this session is sampled out (and no consent gate defers the decision): do nothing. */
-    $: !consented || sampled,
+    /**
+     * False when this session is sampled out (and neither the consent gate nor the collector's
+     * configuration can change that): do nothing.
+     */
+    aa: !consented || sampled || held,
     q: flush2,
+    /**
+     * The collector's configuration for the site (GET /rum/v1/config): its sample rate replaces
+     * the tag's, decided again on the same session id; its switches are kept for the session's
+     * next page loads (this one's observers already run; before consent they are not kept).
+     * `{}` when it could not be read.
+     * @param {{sampleRate?: number, disable?: string[]}} config
+     */
+    ba: (config) => {
+      held = false;
+      if (config.sampleRate != null) sampleRate = +config.sampleRate;
+      if (sessionId) {
+        sampled = inSample(sessionId, sampleRate);
+        try {
+          env.y().setItem(CONFIG_KEY, (config.disable || "") + "");
+        } catch {
+        }
+      }
+    },
     /** The latest value of a vital of the document's page view; a re-sent value keeps its id. */
-    aa: (event2) => {
-      hard.y[event2.name] = event2;
+    ca: (event2) => {
+      hard.z[event2.name] = event2;
     },
     /** Navigation timing, which belongs to the document's page view. */
-    ba: (event2) => push(event2, hard),
+    da: (event2) => push(event2, hard),
     /** An error, once per page view however often it repeats, at most maxErrors distinct ones. */
     x: (event2) => {
       const key = JSON.stringify(event2);
-      const seen = current.Y;
+      const seen = current.Z;
       if (seen[key] || Object.keys(seen).length >= maxErrors) return;
       seen[key] = 1;
       push(event2);
@@ -583,19 +608,19 @@ var createAgent = (options, env, first) => {
      * @param {string} name
      * @param {number} [value] ms
      */
-    ca: (name, value) => {
+    ea: (name, value) => {
       value = value == null ? env.a() - current.c : +value;
       if (value >= 0 && value <= 36e5) push({ type: "custom", name, value });
     },
     /** An SPA route change: the current page view is sent and a soft one starts. */
-    da: (url) => {
+    fa: (url) => {
       if (url == current.url) return;
       const ref = current.url;
       flush2();
       startView(url, ref, "soft", env.a());
     },
     /** A back-forward-cache restore: a new page view of the document, with its own vitals. */
-    ea: (url, t0) => {
+    ga: (url, t0) => {
       flush2();
       resolve();
       hard = startView(url, void 0, "back-forward-cache", t0);
@@ -629,7 +654,7 @@ var selector = (node) => {
 var frames = [];
 var MAX_FRAMES = 100;
 var frameOf = (renderTime) => {
-  for (let i2 = frames.length; i2--; ) if (Math.abs(renderTime - frames[i2].fa) <= 8) return frames[i2];
+  for (let i2 = frames.length; i2--; ) if (Math.abs(renderTime - frames[i2].ha) <= 8) return frames[i2];
 };
 var observeFrames = () => new PerformanceObserver((list) => {
   for (
@@ -639,8 +664,8 @@ var observeFrames = () => new PerformanceObserver((list) => {
   ) {
     const renderTime = entry.startTime + entry.duration;
     const frame = frameOf(renderTime);
-    if (frame) frame.z = Math.max(frame.z, entry.processingEnd);
-    else if (frames.push({ fa: renderTime, z: entry.processingEnd }) > MAX_FRAMES) frames.shift();
+    if (frame) frame.A = Math.max(frame.A, entry.processingEnd);
+    else if (frames.push({ ha: renderTime, A: entry.processingEnd }) > MAX_FRAMES) frames.shift();
   }
 }).observe(
   /** @type {any} */
@@ -679,7 +704,7 @@ var attribute = ({ name, value, entries }, scrub) => {
   if (name == "INP" && first) {
     const paint = Math.max(first.startTime + first.duration, first.processingStart);
     const frame = frameOf(first.startTime + first.duration);
-    const processingEnd = Math.min(frame ? frame.z : Math.max(...entries.map((e2) => e2.processingEnd)), paint);
+    const processingEnd = Math.min(frame ? frame.A : Math.max(...entries.map((e2) => e2.processingEnd)), paint);
     const withTarget = entries.find((e2) => e2.target);
     return {
       target: withTarget ? selector(withTarget.target) : entries.find((e2) => e2.targetSelector)?.targetSelector,
@@ -717,7 +742,11 @@ var listen = (type, fn, capture) => addEventListener(type, safe(fn), capture);
 var init = safe((options) => {
   if (agent || !options.key || self.__rum) return;
   self.__rum = 1;
-  const disabled = (options.disable || "") + "";
+  let disabled = (options.disable || "") + ",";
+  try {
+    disabled += sessionStorage.getItem(CONFIG_KEY);
+  } catch {
+  }
   const enabled = (part2) => !disabled.split(/[\s,]+/).includes(part2);
   const absolute = (url) => {
     try {
@@ -741,10 +770,12 @@ var init = safe((options) => {
   const beaconFetch = self.fetch;
   const entry = navigationEntry() || {};
   const beaconUrl = endpoint + (endpoint.includes("?") ? "&" : "?") + "key=" + encodeURIComponent(options.key);
+  const configUrl = beaconUrl.replace("/beacon?", "/config?");
+  const remote = options.remoteConfig != false && configUrl != beaconUrl;
   agent = createAgent(
     options,
     {
-      _: (body) => {
+      $: (body) => {
         try {
           if (navigator.sendBeacon(beaconUrl, body)) return;
         } catch {
@@ -756,13 +787,13 @@ var init = safe((options) => {
       },
       I: Date.now,
       a: () => performance.now(),
-      H: () => {
+      y: () => {
         try {
           return sessionStorage;
         } catch {
         }
       },
-      Z: () => {
+      _: () => {
         if (!hints) return {};
         const nav = navigator;
         const connection = nav.connection;
@@ -773,7 +804,8 @@ var init = safe((options) => {
         };
       },
       // A prerendering page sends nothing until the user sees it.
-      s: (callback, ms) => setTimeout(() => document.prerendering || callback(), ms)
+      s: (callback, ms) => setTimeout(() => document.prerendering || callback(), ms),
+      Y: remote
     },
     {
       url: pageUrl(),
@@ -783,14 +815,18 @@ var init = safe((options) => {
     }
   );
   if (earlyConsent != null) agent.M(earlyConsent);
-  if (!agent.$) return;
+  if (!agent.aa) return;
   const current = agent;
+  if (remote) {
+    const configured = (config) => current.ba(config || {});
+    beaconFetch(configUrl, { credentials: "omit" }).then((response) => response.ok && response.json()).then(configured, () => configured());
+  }
   const part = (name, setup) => enabled(name) && safe(setup)();
-  listen("pageshow", (event2) => event2.persisted && current.ea(pageUrl(), event2.timeStamp), true);
+  listen("pageshow", (event2) => event2.persisted && current.ga(pageUrl(), event2.timeStamp), true);
   const hide = () => {
     if (document.prerendering) return;
     actions?.q();
-    current.q();
+    current.q(1);
   };
   listen("visibilitychange", () => document.visibilityState == "hidden" && hide());
   listen("pagehide", hide);
@@ -800,7 +836,7 @@ var init = safe((options) => {
     for (const on of [x, b, S, T, W]) {
       safe(on)(
         safe(
-          (metric) => current.aa({ type: "vital", name: metric.name, value: metric.value, id: metric.id, rating: metric.rating, attr: attribute(metric, scrub) })
+          (metric) => current.ca({ type: "vital", name: metric.name, value: metric.value, id: metric.id, rating: metric.rating, attr: attribute(metric, scrub) })
         ),
         { reportAllChanges: true }
       );
@@ -809,7 +845,7 @@ var init = safe((options) => {
   part("navigation", () => {
     const send = () => {
       const timing = navigationEntry();
-      current.ba({
+      current.da({
         type: "nav",
         dns: timing.domainLookupEnd - timing.domainLookupStart,
         connect: timing.connectEnd - timing.connectStart,
@@ -878,14 +914,14 @@ var init = safe((options) => {
     const sendXhr = prototype.send;
     prototype.open = function(method, url) {
       try {
-        this.ga = [method, url];
+        this.ia = [method, url];
       } catch {
       }
       return open.apply(this, arguments);
     };
     prototype.send = function() {
       try {
-        const request = this.ga;
+        const request = this.ia;
         const start = performance.now();
         if (request) {
           const done = safe(actions?.n() || noop);
@@ -906,7 +942,7 @@ var init = safe((options) => {
   });
   part("actions", () => {
     const clock = () => performance.now();
-    const observer = new MutationObserver(safe(() => active.G(clock())));
+    const observer = new MutationObserver(safe(() => active.H(clock())));
     const beacons = absolute(endpoint);
     const active = actions = createActions(
       {
@@ -914,7 +950,7 @@ var init = safe((options) => {
         s: (callback, ms) => setTimeout(safe(callback), ms),
         R: (event2, view) => current.K(event2, view),
         e: () => current.e(),
-        B: (on) => on ? observer.observe(document, { subtree: true, childList: true, attributes: true, characterData: true }) : observer.disconnect()
+        C: (on) => on ? observer.observe(document, { subtree: true, childList: true, attributes: true, characterData: true }) : observer.disconnect()
       },
       options.actionNames == "attribute"
     );
@@ -954,12 +990,12 @@ var init = safe((options) => {
           /** @type {PerformanceResourceTiming[]} */
           list.getEntries()
         )
-          entry2.name.startsWith(beacons) || active.G(entry2.startTime, entry2.responseEnd);
+          entry2.name.startsWith(beacons) || active.H(entry2.startTime, entry2.responseEnd);
       })
     ).observe({ type: "resource" });
   });
   part("spa", () => {
-    const route = safe(() => current.da(pageUrl()));
+    const route = safe(() => current.fa(pageUrl()));
     for (const name of ["pushState", "replaceState"]) {
       const original = history[name];
       history[name] = function() {
@@ -971,7 +1007,7 @@ var init = safe((options) => {
     listen("popstate", route);
   });
 });
-var mark = safe((name, value) => agent?.ca(clip(name, 256), value));
+var mark = safe((name, value) => agent?.ea(clip(name, 256), value));
 var consent = safe((granted) => {
   earlyConsent = granted !== false;
   agent?.M(earlyConsent);
@@ -980,7 +1016,7 @@ var event = safe((name, options) => {
   const business = businessEvent(name, options);
   if (business) agent?.K(business);
 });
-var flush = safe(() => agent?.q());
+var flush = safe(() => agent?.q(1));
 export {
   consent,
   event,

@@ -6,7 +6,7 @@
 // the build shortens them (esbuild mangleProps), worth tens of bytes gzip of the 8 KB budget.
 
 import { packBeacons } from './beacon.js';
-import { inSample, newId, resolveSession, touchSession } from './session.js';
+import { CONFIG_KEY, inSample, newId, resolveSession, touchSession } from './session.js';
 
 /**
  * Non-vital events (errors, requests, marks, navigation timing, actions, business events) kept per
@@ -37,6 +37,8 @@ const ERROR_FLUSH_MS = 5000;
  * @property {() => (Storage | null | undefined)} _storage
  * @property {() => object} _hints `conn` and `dev` of BEACON.md
  * @property {(callback: () => void, ms: number) => unknown} _timer
+ * @property {boolean} [_held] the collector's configuration was asked for: until `_configure`,
+ *   only a final flush (page hidden, `rum.flush()`) sends, with the tag's sample rate
  *
  * @typedef {object} PageView
  * @property {string} pid
@@ -63,7 +65,8 @@ const label = (value) => (typeof value == 'string' && /^[\w.+:@/-]{1,64}$/.test(
  * @param {{url: string, ref?: string, nav: string}} first the page view of the document
  */
 export const createAgent = (options, env, first) => {
-  const sampleRate = options.sampleRate ?? 1;
+  let sampleRate = options.sampleRate ?? 1;
+  let held = env._held;
   const maxErrors = options.maxErrors ?? 10;
   let consented = !options.requireConsent;
   /** @type {string} */
@@ -100,10 +103,14 @@ export const createAgent = (options, env, first) => {
     if (!views.includes(view)) views.push(view);
   };
 
-  /** Sends what every page view has not sent yet; vitals first, each beacon under 64 KiB. */
-  const flush = () => {
+  /**
+   * Sends what every page view has not sent yet; vitals first, each beacon under 64 KiB. Only a
+   * `final` flush sends while the collector's configuration is awaited.
+   * @param {unknown} [final]
+   */
+  const flush = (final) => {
     flushTimer = false;
-    if (!consented || !sampled) return;
+    if (!consented || !sampled || (held && !final)) return;
     const now = env._now();
     const hints = env._hints();
     for (const view of views) {
@@ -124,6 +131,8 @@ export const createAgent = (options, env, first) => {
           nav: view.nav,
           rel: label(options.release),
           env: label(options.environment),
+          // The rate this session was kept at (absent: 1), so counts can be scaled back up.
+          sr: sampleRate < 1 ? sampleRate : undefined,
           sent: now,
           seq: view._seq++,
           ...hints,
@@ -141,9 +150,31 @@ export const createAgent = (options, env, first) => {
   hard = startView(first.url, first.ref, first.nav, 0);
 
   return {
-    /** False when this session is sampled out (and no consent gate defers the decision): do nothing. */
-    _active: !consented || sampled,
+    /**
+     * False when this session is sampled out (and neither the consent gate nor the collector's
+     * configuration can change that): do nothing.
+     */
+    _active: !consented || sampled || held,
     _flush: flush,
+
+    /**
+     * The collector's configuration for the site (GET /rum/v1/config): its sample rate replaces
+     * the tag's, decided again on the same session id; its switches are kept for the session's
+     * next page loads (this one's observers already run; before consent they are not kept).
+     * `{}` when it could not be read.
+     * @param {{sampleRate?: number, disable?: string[]}} config
+     */
+    _configure: (config) => {
+      held = false;
+      if (config.sampleRate != null) sampleRate = +config.sampleRate;
+      // Without consent (yet) nothing is stored, these switches neither.
+      if (sessionId) {
+        sampled = inSample(sessionId, sampleRate);
+        try {
+          env._storage().setItem(CONFIG_KEY, (config.disable || '') + '');
+        } catch {}
+      }
+    },
 
     /** The latest value of a vital of the document's page view; a re-sent value keeps its id. */
     _vital: (event) => {

@@ -8,6 +8,7 @@ import { businessEvent, createActions } from './action.js';
 import { createAgent } from './agent.js';
 import { attribute, navigationEntry, observeFrames } from './attribution.js';
 import { clip, stripUrl, stripUrlsIn } from './beacon.js';
+import { CONFIG_KEY } from './session.js';
 
 /** @type {ReturnType<typeof createAgent> | undefined} */
 let agent;
@@ -48,7 +49,11 @@ export const init = safe((/** @type {import('./rum').RumOptions} */ options) => 
   // One agent per page, even with both the script tag and the npm module on it.
   if (agent || !options.key || self.__rum) return;
   self.__rum = 1;
-  const disabled = (options.disable || '') + '';
+  // The tag's switches, and those the collector sent to an earlier page of the session.
+  let disabled = (options.disable || '') + ',';
+  try {
+    disabled += sessionStorage.getItem(CONFIG_KEY);
+  } catch {}
   const enabled = (part) => !disabled.split(/[\s,]+/).includes(part);
   const absolute = (url) => {
     try {
@@ -73,6 +78,10 @@ export const init = safe((/** @type {import('./rum').RumOptions} */ options) => 
   /** @type {any} */
   const entry = navigationEntry() || {};
   const beaconUrl = endpoint + (endpoint.includes('?') ? '&' : '?') + 'key=' + encodeURIComponent(options.key);
+  // The site's sample rate and switches from the collector, beside the beacon path (none for an
+  // endpoint that is not one).
+  const configUrl = beaconUrl.replace('/beacon?', '/config?');
+  const remote = options.remoteConfig != false && configUrl != beaconUrl;
   agent = createAgent(
     options,
     {
@@ -103,6 +112,7 @@ export const init = safe((/** @type {import('./rum').RumOptions} */ options) => 
       },
       // A prerendering page sends nothing until the user sees it.
       _timer: (callback, ms) => setTimeout(() => document.prerendering || callback(), ms),
+      _held: remote,
     },
     {
       url: pageUrl(),
@@ -119,6 +129,12 @@ export const init = safe((/** @type {import('./rum').RumOptions} */ options) => 
   if (earlyConsent != null) agent._consent(earlyConsent);
   if (!agent._active) return;
   const current = agent;
+  if (remote) {
+    const configured = (config) => current._configure(config || {});
+    beaconFetch(configUrl, { credentials: 'omit' })
+      .then((response) => response.ok && response.json())
+      .then(configured, () => configured());
+  }
   const part = (name, setup) => enabled(name) && safe(setup)();
 
   // Registered before web-vitals' own pageshow listener, so the restored page view exists when
@@ -129,7 +145,7 @@ export const init = safe((/** @type {import('./rum').RumOptions} */ options) => 
     if (document.prerendering) return;
     // Actions still loading or able to grow into a rage click end now, and go with this beacon.
     actions?._flush();
-    current._flush();
+    current._flush(1);
   };
   listen('visibilitychange', () => document.visibilityState == 'hidden' && hide());
   listen('pagehide', hide);
@@ -351,4 +367,4 @@ export const event = safe((/** @type {string} */ name, /** @type {{value?: numbe
 });
 
 /** Sends what is pending now (it is also sent when the page is hidden or left). */
-export const flush = safe(() => agent?._flush());
+export const flush = safe(() => agent?._flush(1));

@@ -34,6 +34,13 @@ export interface RumOptions {
   scrubUrl?: (url: string, kind: RumUrlKind) => string | null | undefined;
   /** Features not to collect, as a list or a comma/space separated string. */
   disable?: RumFeature[] | string;
+  /**
+   * Whether to read the site's sample rate and switches from the collector at start
+   * (`GET /rum/v1/config` beside the beacon endpoint; default true). Its sample rate replaces
+   * `sampleRate`; its switches apply from the session's next page load. Until it answers, only
+   * the beacon of a page being hidden (or `flush()`) is sent, with `sampleRate`.
+   */
+  remoteConfig?: boolean;
   /** Successful fetch/XHR calls at least this long (ms) are reported as slow. Default 1000. */
   slowRequestMs?: number;
   /** Idle minutes after which the next page view starts a new session. Default 30. */

@@ -3,6 +3,8 @@
 
 /** sessionStorage key holding `<sid>.<last activity, ms since the epoch>`. */
 export const SESSION_KEY = '_rum_s';
+/** sessionStorage key holding the features the collector switched off (`a,b`), for the next page. */
+export const CONFIG_KEY = '_rum_c';
 
 /**
  * A random id: 16 base-32 digits (`[0-9a-v]`, 80 bits from crypto.getRandomValues), within the

@@ -80,6 +80,7 @@ fn fill(segments: usize, samples_per_minute: u64) -> Stage2 {
             dimensions: vec![Dimension::Site, Dimension::Route],
             navigation: false,
             actions: false,
+            estimated: false,
         }]),
         top_n: segments + 1,
         site_segment_budget: segments + 10,

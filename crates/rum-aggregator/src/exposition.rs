@@ -273,10 +273,59 @@ pub fn render_all(stages: &[&Stage2]) -> String {
             }
         }
     }
+    render_estimates(&mut out, first, &segments, &labels);
     render_names(&mut out, &segments, &labels);
     render_error_groups(&mut out, stages);
     render_sessions(&mut out, stages);
     out
+}
+
+/// The estimated totals of views with `estimated = true`: page views and errors weighed by 1 /
+/// the sample rate each was kept at (floats: a kept page view of a 10% sample stands for 10).
+fn render_estimates(
+    out: &mut String,
+    stage2: &Stage2,
+    segments: &[(&SegmentKey, &SegmentState)],
+    labels: &[String],
+) {
+    let estimated: Vec<&str> = stage2
+        .views()
+        .filter(|view| view.estimated)
+        .map(|view| &*view.name)
+        .collect();
+    let rows: Vec<(usize, &SegmentState)> = segments
+        .iter()
+        .enumerate()
+        .filter(|(_, (key, _))| estimated.contains(&&*key.view))
+        .map(|(index, (_, segment))| (index, *segment))
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    type Estimate = fn(&SegmentState) -> f64;
+    let families: [(&str, &str, Estimate); 2] = [
+        (
+            "rum_page_views_estimated_total",
+            "Page views weighed by 1 / the sample rate of their session (estimated total).",
+            |segment| segment.estimated_page_views,
+        ),
+        (
+            "rum_errors_estimated_total",
+            "JavaScript errors weighed by 1 / the sample rate of their session (estimated total).",
+            |segment| segment.estimated_errors,
+        ),
+    ];
+    for (family, help, value) in families {
+        header(out, family, "counter", help);
+        for (index, segment) in &rows {
+            let _ = writeln!(
+                out,
+                "{family}{{{}}} {}",
+                labels[*index],
+                number(value(segment))
+            );
+        }
+    }
 }
 
 /// Writes one family's header.

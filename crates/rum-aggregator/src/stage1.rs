@@ -74,6 +74,9 @@ struct SegmentBuilder {
     beacons: u64,
     page_views: u64,
     errors: [u64; ERROR_KINDS.len()],
+    /// Page views and errors each weighed by 1 / their beacon's sample rate.
+    estimated_page_views: f64,
+    estimated_errors: f64,
     requests_failed: u64,
     requests_slow: u64,
     /// Actions and business events by name (views with `actions = true`).
@@ -438,10 +441,19 @@ impl Stage1 {
         // Translated agent metrics without a page-view identity count one only from their
         // designated metric (`counts_page_view`); every native page view counts once.
         let counts_page_view = new_page_view && beacon.counts_page_view != Some(false);
+        // What one page view or error of this beacon stands for: 1 / the rate its session was
+        // kept at (rates outside (0, 1] never pass the edge; read them as 1 all the same).
+        let weight = beacon
+            .sample_rate
+            .filter(|rate| *rate > 0.0 && *rate <= 1.0)
+            .map_or(1.0, |rate| 1.0 / rate);
         for index in &segments {
             let builder = &mut self.builders[*index];
             builder.beacons += 1;
             builder.page_views += u64::from(counts_page_view);
+            if counts_page_view {
+                builder.estimated_page_views += weight;
+            }
         }
         // A replacement lands in the window its metric was counted in, so a metric's value
         // stays in one window.
@@ -470,7 +482,9 @@ impl Stage1 {
                 Some(EventKind::Error(error)) => {
                     let kind = error_kind_index(error.kind);
                     for index in &segments {
-                        self.builders[*index].errors[kind] += 1;
+                        let builder = &mut self.builders[*index];
+                        builder.errors[kind] += 1;
+                        builder.estimated_errors += weight;
                     }
                     self.group_error(&site, beacon, error);
                 }
@@ -952,6 +966,8 @@ impl Stage1 {
                 requests_failed: builder.requests_failed,
                 requests_slow: builder.requests_slow,
                 beacons: builder.beacons,
+                estimated_page_views: builder.estimated_page_views,
+                estimated_errors: builder.estimated_errors,
                 actions,
                 events,
                 error_groups,

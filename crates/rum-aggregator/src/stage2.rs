@@ -66,8 +66,13 @@ pub struct SegmentState {
     pub errors: [u64; ERROR_KINDS.len()],
     pub requests_failed: u64,
     pub requests_slow: u64,
+    /// Page views and errors weighed by 1 / their sample rate, cumulative (estimated totals).
+    pub estimated_page_views: f64,
+    pub estimated_errors: f64,
     /// Actions and business events by (folded) name, cumulative; views with `actions = true`.
     names: Option<Box<NamedCounts>>,
+    /// The earliest minute applied: a release's segment that appeared last is the newest release.
+    first_minute: i64,
     last_minute: i64,
 }
 
@@ -81,9 +86,17 @@ impl SegmentState {
             errors: [0; ERROR_KINDS.len()],
             requests_failed: 0,
             requests_slow: 0,
+            estimated_page_views: 0.0,
+            estimated_errors: 0.0,
             names: None,
+            first_minute: minute,
             last_minute: minute,
         }
+    }
+
+    /// The earliest minute this segment has data for.
+    pub fn first_minute(&self) -> i64 {
+        self.first_minute
     }
 
     /// The segment's action and business-event counters (empty for views without actions).
@@ -388,7 +401,10 @@ impl Stage2 {
         }
         let segment = self.segments.get_mut(&key).expect("inserted above");
         segment.last_minute = segment.last_minute.max(partial.minute);
+        segment.first_minute = segment.first_minute.min(partial.minute);
         segment.page_views += partial.page_views;
+        segment.estimated_page_views += partial.estimated_page_views;
+        segment.estimated_errors += partial.estimated_errors;
         for (kind, count) in &partial.errors {
             let index = ERROR_KINDS
                 .iter()
@@ -794,6 +810,9 @@ impl Stage2 {
                     requests_failed: segment.requests_failed,
                     requests_slow: segment.requests_slow,
                     last_minute: segment.last_minute,
+                    first_minute: segment.first_minute,
+                    estimated_page_views: segment.estimated_page_views,
+                    estimated_errors: segment.estimated_errors,
                     ..Self::names_snapshot(segment)
                 })
                 .collect(),
@@ -890,6 +909,8 @@ impl Stage2 {
             }
             segment.requests_failed = saved.requests_failed;
             segment.requests_slow = saved.requests_slow;
+            segment.estimated_page_views = saved.estimated_page_views;
+            segment.estimated_errors = saved.estimated_errors;
             segment.names =
                 NamedCounts::from_proto(&saved.actions, &saved.events, &saved.failed_requests)
                     .map(Box::new);
@@ -903,6 +924,13 @@ impl Stage2 {
                     data: slot.data.clone().into_boxed_slice(),
                 })
                 .collect();
+            segment.first_minute = match saved.first_minute {
+                0 => segment
+                    .minutes
+                    .front()
+                    .map_or(saved.last_minute, |slot| slot.minute),
+                minute => minute,
+            };
             for settled in &saved.settled {
                 let Some(kind) = MetricKind::from_name(&settled.metric) else {
                     continue;

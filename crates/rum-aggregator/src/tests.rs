@@ -861,3 +861,52 @@ fn a_release_view_keeps_the_most_recent_releases_and_folds_older_ones_counted() 
         text.contains(r#"rum_page_views_total{view="site_release",site="shop",release="1.3"} 1"#)
     );
 }
+
+#[test]
+fn an_estimated_view_weighs_page_views_and_errors_by_their_sample_rate() {
+    let config = rum_config::load_str(
+        "[[aggregator.views]]\nname = \"site\"\ndimensions = [\"site\"]\nestimated = true\n\
+         [[aggregator.views]]\nname = \"site_route\"\ndimensions = [\"site\", \"route\"]\n",
+        "test.toml",
+        Vec::<(String, String)>::new(),
+    )
+    .unwrap();
+    let settings = AggregatorSettings::from_config(&config.aggregator).unwrap();
+    let error = || Event {
+        kind: Some(event::Kind::Error(rum_schema::proto::Error {
+            message: "boom".into(),
+            ..Default::default()
+        })),
+    };
+    let sampled = |page_view: &str, rate: Option<f64>, events: Vec<Event>| Beacon {
+        sample_rate: rate,
+        ..beacon(page_view, "/", "DE", T0 + 1_000, events)
+    };
+    let beacons = [
+        // Two page views of 25% sessions (4 each), one with an error; one of an unsampled page
+        // (1); a second beacon of the first page view is not another page view.
+        sampled("a", Some(0.25), vec![error()]),
+        sampled("a", Some(0.25), vec![]),
+        sampled("b", Some(0.25), vec![]),
+        sampled("c", None, vec![error()]),
+    ];
+    let stage2 = aggregate(&settings, &beacons, T0 + 1_000);
+    let site = stage2.segment(&site_key()).expect("site segment");
+    assert_eq!(site.page_views, 3);
+    assert_eq!(site.estimated_page_views, 9.0);
+    assert_eq!(site.estimated_errors, 5.0);
+    let text = crate::exposition::render(&stage2);
+    assert!(
+        text.contains("rum_page_views_estimated_total{view=\"site\",site=\"shop\"} 9\n"),
+        "{text}"
+    );
+    assert!(text.contains("rum_errors_estimated_total{view=\"site\",site=\"shop\"} 5\n"));
+    // Only views that ask export them.
+    assert!(!text.contains("rum_page_views_estimated_total{view=\"site_route\""));
+    // And they survive a snapshot.
+    let (restored, _) = Stage2::import(settings, &stage2.export());
+    assert_eq!(
+        restored.segment(&site_key()).unwrap().estimated_page_views,
+        9.0
+    );
+}

@@ -151,6 +151,8 @@ pub struct View {
     pub navigation: bool,
     /// Whether actions (and their loading-time histogram) and business events are kept.
     pub actions: bool,
+    /// Whether estimated totals (counts weighed by 1 / sample rate) are exported.
+    pub estimated: bool,
 }
 
 impl View {
@@ -190,6 +192,7 @@ impl View {
             dimensions,
             navigation: config.navigation,
             actions: config.actions,
+            estimated: config.estimated,
         })
     }
 }

@@ -55,6 +55,8 @@ pub struct BeaconView<'a> {
     pub counts_page_view: Option<bool>,
     /// The page's release (`rel`), empty when it did not say.
     pub release: &'a [u8],
+    /// The fraction of sessions kept when it was sent; `None`: every session (1).
+    pub sample_rate: Option<f64>,
     pub connection: Option<ConnectionView<'a>>,
     pub events: Vec<EventView<'a>>,
     pub enrichment: Option<EnrichmentView<'a>>,
@@ -294,6 +296,7 @@ impl<'a> BeaconView<'a> {
                 14 => beacon.sequence = Some(read_varint(reader, field, wire_type)? as u32),
                 16 => beacon.counts_page_view = Some(read_varint(reader, field, wire_type)? != 0),
                 17 => beacon.release = read_bytes(reader, field, wire_type)?,
+                19 => beacon.sample_rate = Some(read_double(reader, field, wire_type)?),
                 10 => {
                     let message = read_bytes(reader, field, wire_type)?;
                     let connection = beacon.connection.get_or_insert_with(Default::default);
@@ -519,6 +522,7 @@ mod tests {
             agent: rum_schema::proto::Agent::WebVitals as i32,
             release: "2026.12.1+abc123".into(),
             environment: "production".into(),
+            sample_rate: Some(0.1),
             connection: Some(Connection {
                 effective_type: "4g".into(),
                 rtt_ms: Some(50.0),
@@ -653,6 +657,7 @@ mod tests {
             sequence: beacon.sequence,
             counts_page_view: beacon.counts_page_view,
             release: beacon.release.as_bytes(),
+            sample_rate: beacon.sample_rate,
             connection: beacon.connection.as_ref().map(|connection| ConnectionView {
                 effective_type: connection.effective_type.as_bytes(),
             }),

@@ -6,17 +6,18 @@
 //! repeatedly for a while so it is not missed.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rum_aggregator::pipeline::AggregatorHandle;
-use rum_aggregator::stage2::Stage2;
-use rum_aggregator::view::SegmentKey;
+use rum_aggregator::stage2::{SegmentState, Stage2};
+use rum_aggregator::view::{OTHER, SegmentKey};
 
 use rum_schema::proto::{AlertSnapshot, AlertsSnapshot};
 
 use crate::AlertSettings;
 use crate::notify::Notifier;
-use crate::rule::{AlertRule, Statistic};
+use crate::rule::{AlertRule, RuleKind, Statistic};
 
 /// How long a resolved alert is still re-sent (Prometheus keeps 15 minutes).
 const RESOLVED_RETENTION: Duration = Duration::from_secs(15 * 60);
@@ -196,34 +197,27 @@ impl Evaluator {
             let Some(view) = stage2.views().find(|view| *view.name == rule.view) else {
                 continue;
             };
-            for (key, segment) in stage2.segments() {
-                if *key.view != rule.view {
-                    continue;
+            let breaches = match rule.kind {
+                RuleKind::Threshold => threshold_breaches(stage2, rule),
+                RuleKind::ReleaseRegression { release, min_delta } => {
+                    release_regressions(stage2, rule, release, min_delta)
                 }
-                let Some(summary) = stage2.window(segment, rule.metric, &rule.window) else {
-                    continue;
-                };
-                let value = match rule.statistic {
-                    Statistic::Quantile(quantile) => summary.quantile(rule.metric, quantile),
-                    Statistic::GoodShare => match summary
-                        .exact
-                        .ratings(rule.metric)
-                        .and_then(|ratings| ratings.good_share())
-                    {
-                        Some(share) => share,
-                        None => continue,
-                    },
-                };
-                let samples = summary.exact.count();
-                if samples < rule.min_samples || !rule.comparison.holds(value, rule.threshold) {
-                    continue;
-                }
+            };
+            for Breach {
+                key,
+                value,
+                previous_release,
+            } in breaches
+            {
                 seen.insert((rule_index, key.clone()));
                 let mut labels = BTreeMap::new();
                 labels.insert("alertname".to_owned(), rule.name.clone());
                 labels.insert("view".to_owned(), key.view.to_string());
                 for (dimension, value) in view.dimensions.iter().zip(key.values.iter()) {
                     labels.insert(dimension.label().to_owned(), value.to_string());
+                }
+                if let Some(previous) = previous_release {
+                    labels.insert("previous_release".to_owned(), previous.to_string());
                 }
                 for (name, value) in &rule.labels {
                     labels.insert(name.clone(), value.clone());
@@ -237,8 +231,9 @@ impl Evaluator {
                     .alerts
                     .entry((rule_index, key.clone()))
                     .or_insert_with(|| ActiveAlert::pending(labels.clone(), value, now_ms));
-                if alert.status == AlertStatus::Resolved {
-                    // It came back: a new alert instance, like Prometheus.
+                if alert.status == AlertStatus::Resolved || alert.labels != labels {
+                    // It came back (like Prometheus, a new instance), or the release it is
+                    // compared with changed: a different alert.
                     *alert = ActiveAlert::pending(labels.clone(), value, now_ms);
                 }
                 alert.value = value;
@@ -326,6 +321,112 @@ impl Evaluator {
         due.sort_by(|a, b| a.labels.cmp(&b.labels));
         due
     }
+}
+
+/// A segment whose rule condition holds now.
+struct Breach<'a> {
+    key: &'a SegmentKey,
+    value: f64,
+    /// Release regressions: the release the segment's release is compared with.
+    previous_release: Option<Arc<str>>,
+}
+
+/// A rule's statistic over its window for one segment, with the window's sample count; `None`
+/// without samples (or, for `good_share`, without ratings).
+fn statistic(stage2: &Stage2, segment: &SegmentState, rule: &AlertRule) -> Option<(f64, u64)> {
+    let summary = stage2.window(segment, rule.metric, &rule.window)?;
+    let value = match rule.statistic {
+        Statistic::Quantile(quantile) => summary.quantile(rule.metric, quantile),
+        Statistic::GoodShare => summary
+            .exact
+            .ratings(rule.metric)
+            .and_then(|ratings| ratings.good_share())?,
+    };
+    Some((value, summary.exact.count()))
+}
+
+/// Segments of the rule's view whose statistic compares true against the threshold.
+fn threshold_breaches<'a>(stage2: &'a Stage2, rule: &AlertRule) -> Vec<Breach<'a>> {
+    stage2
+        .segments()
+        .filter(|(key, _)| *key.view == rule.view)
+        .filter_map(|(key, segment)| {
+            let (value, samples) = statistic(stage2, segment, rule)?;
+            (samples >= rule.min_samples && rule.comparison.holds(value, rule.threshold)).then_some(
+                Breach {
+                    key,
+                    value,
+                    previous_release: None,
+                },
+            )
+        })
+        .collect()
+}
+
+/// Per group of the view's other dimensions, the newest release's segment when its statistic
+/// over the previous release's compares true against the threshold. Newest: the segment that
+/// appeared last (ties broken by the label, so the choice is stable). The folded release
+/// (`__other__`: old tabs of releases that left) is never a side of a comparison.
+fn release_regressions<'a>(
+    stage2: &'a Stage2,
+    rule: &AlertRule,
+    release: usize,
+    min_delta: f64,
+) -> Vec<Breach<'a>> {
+    let mut groups: HashMap<Vec<&Arc<str>>, Vec<(&SegmentKey, &SegmentState)>> = HashMap::new();
+    for (key, segment) in stage2.segments() {
+        if *key.view != rule.view
+            || key
+                .values
+                .get(release)
+                .is_none_or(|value| &**value == OTHER)
+        {
+            continue;
+        }
+        let others = key
+            .values
+            .iter()
+            .enumerate()
+            .filter(|(index, _)| *index != release)
+            .map(|(_, value)| value)
+            .collect();
+        groups.entry(others).or_default().push((key, segment));
+    }
+    let mut breaches = Vec::new();
+    for mut releases in groups.into_values() {
+        releases.sort_by(|(a_key, a), (b_key, b)| {
+            (b.first_minute(), &b_key.values[release])
+                .cmp(&(a.first_minute(), &a_key.values[release]))
+        });
+        let [(current_key, current), (previous_key, previous), ..] = releases[..] else {
+            continue;
+        };
+        let (Some((now, now_samples)), Some((before, before_samples))) = (
+            statistic(stage2, current, rule),
+            statistic(stage2, previous, rule),
+        ) else {
+            continue;
+        };
+        if now_samples < rule.min_samples
+            || before_samples < rule.min_samples
+            || (now - before).abs() < min_delta
+        {
+            continue;
+        }
+        let ratio = match (now, before) {
+            (_, before) if before > 0.0 => now / before,
+            (now, _) if now > 0.0 => f64::INFINITY,
+            _ => 1.0,
+        };
+        if rule.comparison.holds(ratio, rule.threshold) {
+            breaches.push(Breach {
+                key: current_key,
+                value: ratio,
+                previous_release: Some(previous_key.values[release].clone()),
+            });
+        }
+    }
+    breaches
 }
 
 /// Expands `{{ $value }}` and `{{ $labels.NAME }}` in an annotation.
@@ -486,6 +587,7 @@ mod tests {
         crate::AlertSettings {
             rules: vec![AlertRule {
                 name: "LcpSlow".into(),
+                kind: crate::RuleKind::Threshold,
                 metric: MetricKind::Lcp,
                 statistic: Statistic::Quantile(0.75),
                 comparison: Comparison::Above,
@@ -647,6 +749,140 @@ mod tests {
         assert!(!resolved[0].firing);
         assert_eq!(resolved[0].starts_at_ms, fired_at);
         assert!(next.evaluate(&moved, recovered + 15_000).is_empty());
+    }
+
+    /// Settings with a `site_release` view and one release_regression rule on p75 LCP over 5m:
+    /// at least 5 samples on each side, 250 ms apart, ratio above 1.2, firing at once.
+    fn release_settings() -> (AggregatorSettings, crate::AlertSettings) {
+        let config = rum_config::load_str(
+            r#"
+[[aggregator.views]]
+name = "site_release"
+dimensions = ["site", "release"]
+
+[alerts]
+default_rules = false
+
+[[alerts.rules]]
+name = "LcpRegressed"
+kind = "release_regression"
+metric = "lcp"
+statistic = "p75"
+op = ">"
+threshold = 1.2
+min_delta = 0.25
+view = "site_release"
+window = "5m"
+min_samples = 5
+annotations = { summary = "{{ $labels.release }} is {{ $value }}x {{ $labels.previous_release }}" }
+"#,
+            "test.toml",
+            Vec::new(),
+        )
+        .expect("valid config");
+        let aggregator =
+            AggregatorSettings::from_config(&config.aggregator).expect("valid aggregator");
+        let alerts =
+            crate::AlertSettings::from_config(&config.alerts, &aggregator).expect("valid alerts");
+        (aggregator, alerts)
+    }
+
+    /// `count` page views of `release`, one LCP of `lcp` ms each, received at `at`.
+    fn release_views(
+        stage1: &mut Stage1,
+        stage2: &mut Stage2,
+        at: i64,
+        release: &str,
+        lcp: f64,
+        count: usize,
+    ) {
+        stage2.advance(at);
+        for index in 0..count {
+            let mut beacon = beacon(
+                &format!("pv-{release}-{at}-{lcp}-{count}-{index}"),
+                at,
+                vec![vital(VitalName::Lcp, lcp, "l")],
+            );
+            beacon.release = release.to_owned();
+            ingest(stage1, &beacon);
+        }
+        for partial in stage1.flush() {
+            stage2.apply(partial);
+        }
+    }
+
+    #[test]
+    fn a_release_slower_than_the_one_before_it_fires_and_names_both() {
+        let (aggregator, alerts) = release_settings();
+        let mut evaluator = Evaluator::new(alerts);
+        let mut stage1 = Stage1::new(aggregator.clone());
+        let mut stage2 = Stage2::new(aggregator.clone());
+        // "b-1" is deployed first; "a-2" (sorting before it by name) a minute later, 1.5x slower.
+        release_views(&mut stage1, &mut stage2, T0, "b-1", 2000.0, 10);
+        assert!(
+            evaluator.evaluate(&stage2, T0).is_empty(),
+            "one release only"
+        );
+        let at = T0 + MINUTE_MS;
+        release_views(&mut stage1, &mut stage2, at, "b-1", 2000.0, 10);
+        release_views(&mut stage1, &mut stage2, at, "a-2", 3000.0, 4);
+        assert!(
+            evaluator.evaluate(&stage2, at).is_empty(),
+            "4 samples of the new release are below min_samples"
+        );
+        release_views(&mut stage1, &mut stage2, at, "a-2", 3000.0, 1);
+        let sent = evaluator.evaluate(&stage2, at);
+        assert_eq!(sent.len(), 1, "{sent:?}");
+        assert!(sent[0].firing);
+        assert_eq!(sent[0].labels["release"], "a-2");
+        assert_eq!(sent[0].labels["previous_release"], "b-1");
+        // HDR p75s: 3.007 s over 2.007 s.
+        assert_eq!(
+            sent[0].annotations["summary"], "a-2 is 1.498x b-1",
+            "{sent:?}"
+        );
+
+        // The same state restored elsewhere (the newest release survives the snapshot) still
+        // compares a-2 with b-1.
+        let (restored, _) = Stage2::import(aggregator.clone(), &stage2.export());
+        let mut next = Evaluator::new(release_settings().1);
+        let again = next.evaluate(&restored, at);
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0].labels["release"], "a-2");
+
+        // A third release, as fast as the first: nothing fires, and a-2's alert resolves.
+        let later = T0 + 2 * MINUTE_MS;
+        release_views(&mut stage1, &mut stage2, later, "c-3", 2000.0, 40);
+        let sent = evaluator.evaluate(&stage2, later);
+        assert_eq!(sent.len(), 1, "{sent:?}");
+        assert!(!sent[0].firing);
+        assert_eq!(sent[0].labels["release"], "a-2");
+    }
+
+    #[test]
+    fn a_release_regression_needs_both_sides_and_a_real_difference() {
+        let (aggregator, alerts) = release_settings();
+        let mut evaluator = Evaluator::new(alerts);
+        let mut stage1 = Stage1::new(aggregator.clone());
+        let mut stage2 = Stage2::new(aggregator);
+        // The previous release has too few samples in the window.
+        release_views(&mut stage1, &mut stage2, T0, "1.0", 2000.0, 4);
+        let at = T0 + MINUTE_MS;
+        release_views(&mut stage1, &mut stage2, at, "1.1", 6000.0, 20);
+        assert!(evaluator.evaluate(&stage2, at).is_empty());
+        // Enough on both sides, 3x slower: fires.
+        release_views(&mut stage1, &mut stage2, at, "1.0", 2000.0, 1);
+        assert_eq!(evaluator.evaluate(&stage2, at).len(), 1);
+
+        // Tiny values: 100 ms vs 150 ms is 1.5x but under min_delta (250 ms), so nothing fires.
+        let (aggregator, alerts) = release_settings();
+        let mut evaluator = Evaluator::new(alerts);
+        let mut stage1 = Stage1::new(aggregator.clone());
+        let mut stage2 = Stage2::new(aggregator);
+        release_views(&mut stage1, &mut stage2, T0, "1.0", 100.0, 10);
+        release_views(&mut stage1, &mut stage2, at, "1.1", 150.0, 10);
+        assert!(evaluator.evaluate(&stage2, at).is_empty());
+        assert_eq!(evaluator.alerts().count(), 0);
     }
 
     #[test]

@@ -28,7 +28,7 @@ pub use notify::{
     hmac_signature, webhook_body,
 };
 pub use observer::AlertObserver;
-pub use rule::{AlertRule, Comparison, Statistic};
+pub use rule::{AlertRule, Comparison, RuleKind, Statistic};
 
 /// The settings of the evaluator, from `[alerts]`.
 #[derive(Debug, Clone)]
@@ -75,6 +75,14 @@ impl AlertSettings {
                      (dimensions = [\"site\"]): the built-in Core Web Vitals rules are not evaluated"
                         .to_owned(),
                 ),
+            }
+            // The release defaults watch a view of site and release, where one is configured.
+            if let Some(release_view) = aggregator
+                .views
+                .iter()
+                .find(|view| view.dimensions == [Dimension::Site, Dimension::Release])
+            {
+                rules.extend(AlertRule::release_defaults(release_view));
             }
         }
         Ok(Self {
@@ -156,6 +164,48 @@ mod tests {
         )
         .expect("valid");
         assert!(off.notices.is_empty());
+    }
+
+    #[test]
+    fn release_rules_need_a_release_view() {
+        let release_rule = RULE.replace(
+            "name = \"r\"",
+            "name = \"r\"\nkind = \"release_regression\"",
+        );
+        let error = settings(&release_rule).expect_err("the site view has no release");
+        assert!(error.contains("alerts.rules[0].view"), "{error}");
+        let views = "[[aggregator.views]]\nname = \"site\"\ndimensions = [\"site\"]\n[[aggregator.views]]\nname = \"site_release\"\ndimensions = [\"site\", \"release\"]\n";
+        let on_release = release_rule.replace("view = \"site\"", "view = \"site_release\"");
+        let typed = settings(&format!("{views}{on_release}min_delta = 0.1\n")).expect("valid");
+        assert!(matches!(
+            typed.rules[0].kind,
+            RuleKind::ReleaseRegression { release: 1, min_delta } if min_delta == 0.1
+        ));
+        // The built-in release rules come with such a view: five, one per vital.
+        let defaults: Vec<_> = typed
+            .rules
+            .iter()
+            .filter(|rule| rule.name.ends_with("ReleaseRegression"))
+            .collect();
+        assert_eq!(defaults.len(), 5);
+        assert!(defaults.iter().all(|rule| rule.view == "site_release"));
+        for (toml, key) in [
+            (
+                format!("{views}{on_release}min_delta = -1.0\n"),
+                "alerts.rules[0].min_delta",
+            ),
+            (
+                format!("{RULE}min_delta = 0.1\n"),
+                "alerts.rules[0].min_delta",
+            ),
+            (
+                RULE.replace("name = \"r\"", "name = \"r\"\nkind = \"ratio\""),
+                "alerts.rules[0].kind",
+            ),
+        ] {
+            let error = settings(&toml).expect_err("invalid rule");
+            assert!(error.contains(key), "{error} should name {key}");
+        }
     }
 
     #[test]

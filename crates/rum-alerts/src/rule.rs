@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use rum_aggregator::metric::MetricKind;
 use rum_aggregator::settings::WINDOWS;
-use rum_aggregator::view::View;
+use rum_aggregator::view::{Dimension, View};
 use rum_config::{AlertRuleConfig, ConfigError, is_label_name};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -59,9 +59,26 @@ impl Comparison {
     }
 }
 
+/// What a rule compares.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum RuleKind {
+    /// Each segment's statistic against the threshold.
+    Threshold,
+    /// Per group of the view's other dimensions, the newest release's statistic divided by the
+    /// previous release's against the threshold (a ratio), both releases with `min_samples` in
+    /// the window and their statistics at least `min_delta` apart. "Newest" is the release whose
+    /// segment appeared last, which is the order deploys reach visitors in.
+    ReleaseRegression {
+        /// Where the release is in the view's dimensions.
+        release: usize,
+        min_delta: f64,
+    },
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlertRule {
     pub name: String,
+    pub kind: RuleKind,
     pub metric: MetricKind,
     pub statistic: Statistic,
     pub comparison: Comparison,
@@ -120,10 +137,50 @@ impl AlertRule {
                 "must be a finite number",
             ));
         }
-        if !views.iter().any(|view| *view.name == config.view) {
+        let Some(view) = views.iter().find(|view| *view.name == config.view) else {
             return Err(ConfigError::invalid(
                 at("view"),
                 format!("{:?} is not a configured view", config.view),
+            ));
+        };
+        let kind = match config.kind.as_str() {
+            "threshold" => RuleKind::Threshold,
+            "release_regression" => {
+                let release = view
+                    .dimensions
+                    .iter()
+                    .position(|dimension| *dimension == Dimension::Release)
+                    .ok_or_else(|| {
+                        ConfigError::invalid(
+                            at("view"),
+                            format!(
+                                "{:?} does not group by release, which a release_regression rule compares",
+                                config.view
+                            ),
+                        )
+                    })?;
+                if !(config.min_delta.is_finite() && config.min_delta >= 0.0) {
+                    return Err(ConfigError::invalid(
+                        at("min_delta"),
+                        "must be a finite number, 0 or more",
+                    ));
+                }
+                RuleKind::ReleaseRegression {
+                    release,
+                    min_delta: config.min_delta,
+                }
+            }
+            other => {
+                return Err(ConfigError::invalid(
+                    at("kind"),
+                    format!("{other:?}: use threshold or release_regression"),
+                ));
+            }
+        };
+        if kind == RuleKind::Threshold && config.min_delta != 0.0 {
+            return Err(ConfigError::invalid(
+                at("min_delta"),
+                "only release_regression rules take min_delta",
             ));
         }
         if !WINDOWS.iter().any(|(label, _)| *label == config.window) {
@@ -141,6 +198,7 @@ impl AlertRule {
         }
         Ok(Self {
             name: config.name.clone(),
+            kind,
             metric,
             statistic,
             comparison,
@@ -166,33 +224,87 @@ impl AlertRule {
                 let threshold = metric.raw_to_exported(poor);
                 let upper = metric.name().to_uppercase();
                 let unit = if metric.is_unitless() { "" } else { " s" };
-                AlertRule {
-                    name: format!("Rum{}P75Poor", capitalise(metric.name())),
+                AlertRule::built_in(
+                    format!("Rum{}P75Poor", capitalise(metric.name())),
+                    RuleKind::Threshold,
                     metric,
-                    statistic: Statistic::Quantile(0.75),
-                    comparison: Comparison::Above,
-                    threshold,
-                    view: site_view.to_owned(),
-                    window: "15m".to_owned(),
-                    min_samples: 100,
-                    for_duration: Duration::from_secs(600),
-                    keep_firing_for: Duration::from_secs(300),
-                    labels: BTreeMap::from([("severity".to_owned(), "warning".to_owned())]),
-                    annotations: BTreeMap::from([
-                        (
-                            "summary".to_owned(),
-                            format!("p75 {upper} of {{{{ $labels.site }}}} is poor"),
-                        ),
-                        (
-                            "description".to_owned(),
-                            format!(
-                                "p75 {upper} over 15m is {{{{ $value }}}}{unit} (poor above {threshold}{unit})."
-                            ),
-                        ),
-                    ]),
-                }
+                    (threshold, site_view, "15m"),
+                    format!("p75 {upper} of {{{{ $labels.site }}}} is poor"),
+                    format!(
+                        "p75 {upper} over 15m is {{{{ $value }}}}{unit} (poor above {threshold}{unit})."
+                    ),
+                )
             })
             .collect()
+    }
+
+    /// The built-in release rules, on a view grouping by site and release: per site, the newest
+    /// release's p75 of each Core Web Vital more than 20% above the previous release's over the
+    /// last hour, both with at least 100 samples and a tenth of the "good" threshold apart (LCP
+    /// 250 ms, INP 20 ms, CLS 0.01, FCP 180 ms, TTFB 80 ms), for 10 minutes. An hour holds both
+    /// releases for a while after a deploy (old tabs and caches keep the previous one alive).
+    pub fn release_defaults(view: &View) -> Vec<AlertRule> {
+        let Some(release) = view
+            .dimensions
+            .iter()
+            .position(|dimension| *dimension == Dimension::Release)
+        else {
+            return Vec::new();
+        };
+        MetricKind::VITALS
+            .into_iter()
+            .map(|metric| {
+                let (good, _) = metric.thresholds().expect("vitals have thresholds");
+                let upper = metric.name().to_uppercase();
+                AlertRule::built_in(
+                    format!("Rum{}ReleaseRegression", capitalise(metric.name())),
+                    RuleKind::ReleaseRegression {
+                        release,
+                        min_delta: metric.raw_to_exported(good) / 10.0,
+                    },
+                    metric,
+                    (1.2, &view.name, "1h"),
+                    format!(
+                        "p75 {upper} of {{{{ $labels.site }}}} got worse with release {{{{ $labels.release }}}}"
+                    ),
+                    format!(
+                        "p75 {upper} over 1h of release {{{{ $labels.release }}}} is {{{{ $value }}}} times that of {{{{ $labels.previous_release }}}}."
+                    ),
+                )
+            })
+            .collect()
+    }
+}
+
+impl AlertRule {
+    /// A built-in rule: p75 above `threshold` on `view` over `window`, at least 100 samples, for
+    /// 10 minutes, kept firing 5 minutes, `severity="warning"`.
+    fn built_in(
+        name: String,
+        kind: RuleKind,
+        metric: MetricKind,
+        (threshold, view, window): (f64, &str, &str),
+        summary: String,
+        description: String,
+    ) -> Self {
+        AlertRule {
+            name,
+            kind,
+            metric,
+            statistic: Statistic::Quantile(0.75),
+            comparison: Comparison::Above,
+            threshold,
+            view: view.to_owned(),
+            window: window.to_owned(),
+            min_samples: 100,
+            for_duration: Duration::from_secs(600),
+            keep_firing_for: Duration::from_secs(300),
+            labels: BTreeMap::from([("severity".to_owned(), "warning".to_owned())]),
+            annotations: BTreeMap::from([
+                ("summary".to_owned(), summary),
+                ("description".to_owned(), description),
+            ]),
+        }
     }
 }
 

@@ -10,6 +10,9 @@
 //!   dropped by policy are counted by `rum_enrich`, where that decision is made.
 //! - `rum_collector_preflights_total{outcome}`: CORS preflights, `allowed` or `refused` (a preflight
 //!   carries no beacon; a refused one means the browser will not send it).
+//! - `rum_collector_site_config_requests_total{outcome}`: `GET /rum/v1/config` (the script's
+//!   sampling and switches), `served`, `not_modified` (the browser's copy is current) or `refused`
+//!   (no key, an unknown key or an origin the site does not allow); it carries no beacon.
 //! - `rum_collector_events_accepted_total{type}`: events in accepted beacons (vital, nav, error,
 //!   request, custom).
 //! - `rum_collector_ignored_total{what}`: `unknown_field`, `invalid_hint` (kept beacons, ignored
@@ -35,6 +38,7 @@ const REQUESTS: &str = "rum_collector_requests_total";
 const BEACONS_RECEIVED: &str = "rum_collector_beacons_received_total";
 const BEACONS_ACCEPTED: &str = "rum_collector_beacons_accepted_total";
 const PREFLIGHTS: &str = "rum_collector_preflights_total";
+const SITE_CONFIGS: &str = "rum_collector_site_config_requests_total";
 const EVENTS_ACCEPTED: &str = "rum_collector_events_accepted_total";
 const IGNORED: &str = "rum_collector_ignored_total";
 const BODY_BYTES: &str = "rum_collector_request_body_bytes";
@@ -58,6 +62,8 @@ pub(crate) struct CollectorMetrics {
     events_refused: DropCounters<DecodeReason>,
     preflights_allowed: Counter,
     preflights_refused: Counter,
+    /// Served, not modified, refused.
+    site_configs: [Counter; 3],
     events_accepted: [Counter; EVENT_TYPES.len()],
     unknown_fields: Counter,
     invalid_hints: Counter,
@@ -77,6 +83,10 @@ impl CollectorMetrics {
         describe_counter!(
             PREFLIGHTS,
             "CORS preflight requests, by outcome (allowed, refused)."
+        );
+        describe_counter!(
+            SITE_CONFIGS,
+            "Requests for a site's script configuration, by outcome (served, not_modified, refused)."
         );
         describe_counter!(
             EVENTS_ACCEPTED,
@@ -107,6 +117,8 @@ impl CollectorMetrics {
             events_refused: DropCounters::register(Item::Event),
             preflights_allowed: counter!(PREFLIGHTS, "outcome" => "allowed"),
             preflights_refused: counter!(PREFLIGHTS, "outcome" => "refused"),
+            site_configs: ["served", "not_modified", "refused"]
+                .map(|outcome| counter!(SITE_CONFIGS, "outcome" => outcome)),
             events_accepted: EVENT_TYPES
                 .map(|event_type| counter!(EVENTS_ACCEPTED, "type" => event_type)),
             unknown_fields: counter!(IGNORED, "what" => "unknown_field"),
@@ -161,6 +173,17 @@ impl CollectorMetrics {
         } else {
             self.preflights_refused.increment(1);
         }
+    }
+
+    /// A site configuration request: `Some(true)` served, `Some(false)` not modified, `None`
+    /// refused.
+    pub(crate) fn site_config(&self, served: Option<bool>) {
+        let index = match served {
+            Some(true) => 0,
+            Some(false) => 1,
+            None => 2,
+        };
+        self.site_configs[index].increment(1);
     }
 
     /// Counts an accepted beacon: one increment per event type present (each counter update is

@@ -32,6 +32,8 @@ use crate::sites::{Site, SiteRegistry, SiteSettings};
 
 /// The one beacon endpoint of format v1.
 pub const BEACON_PATH: &str = rum_config::BEACON_PATH;
+/// Where the script reads its site's sample rate and switches (docs/sdk.md, "Sampling").
+pub const SITE_CONFIG_PATH: &str = "/rum/v1/config";
 
 /// Everything the edge needs from the config, resolved once.
 #[derive(Debug, Clone)]
@@ -53,6 +55,8 @@ pub struct CollectorSettings {
     pub web_vitals_path: String,
     /// Where the Faro Web SDK posts (`collector.faro_path`, and `{faro_path}/{key}`).
     pub faro_path: String,
+    /// `Cache-Control` of `GET /rum/v1/config` (`collector.site_config_max_age`).
+    pub site_config_cache: HeaderValue,
 }
 
 impl CollectorSettings {
@@ -82,6 +86,11 @@ impl CollectorSettings {
             limits: config.limits.clone(),
             web_vitals_path: collector.web_vitals_path.clone(),
             faro_path: collector.faro_path.clone(),
+            site_config_cache: match collector.site_config_max_age.0.as_secs() {
+                0 => HeaderValue::from_static("no-cache"),
+                seconds => HeaderValue::from_str(&format!("public, max-age={seconds}"))
+                    .expect("digits are a valid header value"),
+            },
         })
     }
 }
@@ -340,9 +349,10 @@ async fn handle_public(
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let path = request.uri().path();
     let endpoint = shared.endpoint(path);
-    let response = if shared.script.serves(path)
-        && (request.method() == Method::GET || request.method() == Method::HEAD)
-    {
+    let reading = request.method() == Method::GET || request.method() == Method::HEAD;
+    let response = if path == SITE_CONFIG_PATH && reading {
+        site_config(&shared, &request)
+    } else if shared.script.serves(path) && reading {
         shared
             .script
             .respond(path, request.headers(), request.method() == Method::HEAD)
@@ -441,6 +451,46 @@ fn authorize<'s>(
         return Err(HttpError::OriginNotAllowed);
     }
     Ok((site, origin.cloned()))
+}
+
+/// `GET /rum/v1/config?key=`: the site's script configuration (a simple CORS GET, so no
+/// preflight), revalidated by ETag. It carries no beacon: counted apart, never in the ledger.
+fn site_config(shared: &Shared, request: &Request<Incoming>) -> Response<Full<Bytes>> {
+    let current = shared.current();
+    let (site, origin) = match authorize(shared, &current, request, Agent::Rum) {
+        Ok(authorized) => authorized,
+        Err(error) => {
+            shared.metrics.site_config(None);
+            let mut response = error.into_response();
+            add_cors(response.headers_mut(), None);
+            return response;
+        }
+    };
+    let config = &site.script_config;
+    let current_copy = request
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .is_some_and(|tag| tag == config.etag);
+    shared.metrics.site_config(Some(!current_copy));
+    let mut response = if current_copy {
+        let mut response = Response::new(Full::new(Bytes::new()));
+        *response.status_mut() = StatusCode::NOT_MODIFIED;
+        response
+    } else {
+        Response::new(Full::new(config.body.clone()))
+    };
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert(header::ETAG, config.etag.clone());
+    headers.insert(
+        header::CACHE_CONTROL,
+        shared.settings.site_config_cache.clone(),
+    );
+    add_cors(headers, origin.as_ref());
+    response
 }
 
 fn handle_preflight(

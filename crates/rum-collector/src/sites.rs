@@ -50,6 +50,35 @@ pub struct Site {
     pub enrichment: SiteEnrichment,
     /// The site's token bucket, shared by its keys.
     pub(crate) limit: Option<SiteLimit>,
+    /// What `GET /rum/v1/config` answers for this site's keys, built once.
+    pub(crate) script_config: ScriptConfig,
+}
+
+/// The script's configuration from the collector: the site's sample rate (absent: the tag's
+/// own stands) and the features switched off, as JSON with its ETag.
+#[derive(Debug, Clone)]
+pub(crate) struct ScriptConfig {
+    pub(crate) body: bytes::Bytes,
+    pub(crate) etag: http::HeaderValue,
+}
+
+impl ScriptConfig {
+    fn of(config: &SiteConfig) -> Self {
+        let mut object = serde_json::Map::new();
+        if let Some(rate) = config.sample_rate {
+            object.insert("sampleRate".into(), rate.into());
+        }
+        object.insert("disable".into(), config.disable.clone().into());
+        let body = serde_json::Value::Object(object).to_string();
+        let hash = rum_schema::stable_hash::Fnv1a::default()
+            .write(body.as_bytes())
+            .finish();
+        Self {
+            etag: http::HeaderValue::from_str(&format!("\"{hash:016x}\""))
+                .expect("hex is a valid header value"),
+            body: body.into(),
+        }
+    }
 }
 
 impl Site {
@@ -93,6 +122,7 @@ impl SiteRegistry {
                     .collect(),
                 enrichment: enrichment.clone(),
                 limit: rate.map(SiteLimit::new),
+                script_config: ScriptConfig::of(config),
             });
             for key in &config.keys {
                 by_key.insert(key.clone(), Arc::clone(&site));

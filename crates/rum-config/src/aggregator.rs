@@ -194,6 +194,10 @@ pub struct ViewConfig {
     /// name.
     #[serde(default)]
     pub actions: bool,
+    /// Also export estimated totals: page views and errors each weighed by 1 / the sample rate
+    /// its session was kept at (`rum_page_views_estimated_total`, `rum_errors_estimated_total`).
+    #[serde(default)]
+    pub estimated: bool,
 }
 
 impl ViewConfig {
@@ -204,6 +208,7 @@ impl ViewConfig {
             dimensions: dimensions.iter().map(|d| (*d).to_owned()).collect(),
             navigation: detailed,
             actions: detailed,
+            estimated: false,
         }
     }
 
@@ -304,11 +309,18 @@ fn default_notify_timeout() -> HumanDuration {
 
 /// `[[alerts.rules]]`: fire when `statistic(metric)` over `window` of every segment of `view`
 /// compares true against `threshold` for at least `for`, with at least `min_samples` samples.
+/// With `kind = "release_regression"` the value compared is the ratio of the newest release's
+/// statistic to the previous release's, per group of the view's other dimensions.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct AlertRuleConfig {
     /// The `alertname` label.
     pub name: String,
+    /// `threshold` (the statistic against `threshold`) or `release_regression` (the newest
+    /// release's statistic over the previous release's, against `threshold` as a ratio; the view
+    /// must group by `release`).
+    #[serde(default = "default_rule_kind")]
+    pub kind: String,
     /// `lcp`, `inp`, `cls`, `fcp` or `ttfb`.
     pub metric: String,
     /// `p50`..`p99` (any `pNN` or `pNN.N`), or `good_share` (0..1, exact at the thresholds).
@@ -320,8 +332,13 @@ pub struct AlertRuleConfig {
     pub view: String,
     #[serde(default = "default_rule_window")]
     pub window: String,
+    /// Samples the window must hold (release_regression: on both releases).
     #[serde(default)]
     pub min_samples: u64,
+    /// release_regression only: the two releases' statistics must also differ by at least this
+    /// (seconds, the CLS score or a share), so a ratio of two tiny values does not fire.
+    #[serde(default)]
+    pub min_delta: f64,
     #[serde(default, rename = "for")]
     pub for_duration: Option<HumanDuration>,
     #[serde(default)]
@@ -331,6 +348,10 @@ pub struct AlertRuleConfig {
     /// May use `{{ $value }}` and `{{ $labels.NAME }}`.
     #[serde(default)]
     pub annotations: BTreeMap<String, String>,
+}
+
+fn default_rule_kind() -> String {
+    "threshold".to_owned()
 }
 
 fn default_rule_window() -> String {

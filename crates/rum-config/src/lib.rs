@@ -138,6 +138,9 @@ pub struct CollectorConfig {
     pub web_vitals_path: String,
     /// Path that takes Faro Web SDK payloads, and `{faro_path}/{key}`; docs/agents.md.
     pub faro_path: String,
+    /// How long browsers and CDNs may cache a site's `GET /rum/v1/config` (0: revalidate on every
+    /// page load, so a changed sample rate applies from the next one).
+    pub site_config_max_age: HumanDuration,
 }
 
 impl Default for CollectorConfig {
@@ -159,6 +162,7 @@ impl Default for CollectorConfig {
             shutdown_grace: HumanDuration::from_secs(DEFAULT_SHUTDOWN_GRACE_SECS),
             web_vitals_path: DEFAULT_WEB_VITALS_PATH.into(),
             faro_path: DEFAULT_FARO_PATH.into(),
+            site_config_max_age: HumanDuration::from_secs(0),
         }
     }
 }
@@ -316,7 +320,27 @@ pub struct SiteConfig {
     /// Burst above `rate` (default twice the rate).
     #[serde(default)]
     pub burst: Option<f64>,
+    /// Fraction of sessions kept, 0..1, decided from the session id: served to the script
+    /// (`GET /rum/v1/config`) and enforced here on every beacon. Unset: the script's own
+    /// `data-sample-rate` decides and the collector keeps whatever it sends.
+    #[serde(default)]
+    pub sample_rate: Option<f64>,
+    /// Script features switched off for this site (served to the script, which stops collecting
+    /// them from the next page load): names of the script's `disable` option.
+    #[serde(default)]
+    pub disable: Vec<String>,
 }
+
+/// What the script's `disable` option (and `sites[].disable`) can switch off.
+pub const SCRIPT_FEATURES: [&str; 7] = [
+    "vitals",
+    "navigation",
+    "errors",
+    "requests",
+    "spa",
+    "hints",
+    "actions",
+];
 
 impl SiteConfig {
     /// The site that `rum standalone` accepts when run without configuration.
@@ -332,6 +356,8 @@ impl SiteConfig {
             ip_privacy: None,
             rate: None,
             burst: None,
+            sample_rate: None,
+            disable: Vec::new(),
         }
     }
 }
@@ -490,6 +516,25 @@ impl Config {
                         "must be 0 (unlimited) or a positive number of beacons per second".into(),
                     );
                 }
+            }
+            if site
+                .sample_rate
+                .is_some_and(|rate| !(0.0..=1.0).contains(&rate))
+            {
+                return invalid(
+                    &format!("sites[{index}].sample_rate"),
+                    "must be a fraction of sessions from 0 to 1".into(),
+                );
+            }
+            if let Some(feature) = site
+                .disable
+                .iter()
+                .find(|feature| !SCRIPT_FEATURES.contains(&feature.as_str()))
+            {
+                return invalid(
+                    &format!("sites[{index}].disable"),
+                    format!("{feature:?}: use {}", SCRIPT_FEATURES.join(", ")),
+                );
             }
             for key in &site.keys {
                 if key.is_empty() || !seen_keys.insert(key.as_str()) {

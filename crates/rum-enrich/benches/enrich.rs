@@ -64,6 +64,7 @@ fn shop_site() -> SiteEnrichment {
             ..RoutePolicyConfig::default()
         })
         .expect("bench rules"),
+        sample_rate: None,
     }
 }
 

@@ -21,6 +21,7 @@ pub mod clock;
 pub mod geoip;
 pub mod pipeline;
 pub mod route;
+pub mod sampling;
 pub mod settings;
 pub mod user_agent;
 pub mod vendored;

@@ -50,6 +50,7 @@ use crate::client_ip::{ClientIpOrigin, ClientIpResolver, IpPrivacyExt};
 use crate::clock::{ClockPolicy, ClockVerdict};
 use crate::geoip::{GeoIp, GeoIpError, GeoIpReloader};
 use crate::route::{RouteOrigin, referrer_origin, strip_query_and_fragment};
+use crate::sampling;
 // Defined beside their compilation from the config file; still reachable from here.
 pub use crate::settings::{EnrichSettings, SiteEnrichment};
 use crate::user_agent::{ClientHints, DeviceSignals, UaCacheStats, UaClassifier, UserAgentError};
@@ -79,6 +80,9 @@ rum_ledger::drop_reasons! {
         /// The user agent is a crawler, headless browser or synthetic monitor, and the site does
         /// not keep bots.
         Bot = "bot",
+        /// The site's `sample_rate` leaves the beacon's session out (the page sent anyway: an
+        /// older tab, a cached configuration, or a script that could not fetch it).
+        SampledOut = "sampled_out",
     }
 }
 
@@ -152,6 +156,15 @@ impl Enricher {
         peer: IpAddr,
         headers: &HeaderMap,
     ) -> EnrichOutcome {
+        // First, as it is the cheapest decision and the most beacons it may drop.
+        if let Some(rate) = site.sample_rate {
+            if !sampling::in_sample(&beacon.session_id, rate) {
+                self.metrics.dropped.count(DropReason::SampledOut);
+                return EnrichOutcome::Drop(DropReason::SampledOut);
+            }
+            // The rate the beacon was kept at, whatever the page believed.
+            beacon.sample_rate = Some(rate);
+        }
         // A UA that is not visible ASCII (obs-text) was not sent by a browser: read as none.
         let user_agent = headers
             .get(USER_AGENT)
@@ -376,6 +389,7 @@ mod tests {
                 ..RoutePolicyConfig::default()
             })
             .expect("test rules compile"),
+            sample_rate: None,
         }
     }
 
@@ -616,6 +630,60 @@ mod tests {
         assert!(enrichment.is_bot);
         assert_eq!(enrichment.device_class, "bot");
         assert_eq!(recorder.counter(BOTS, &[("action", "kept")]), 1);
+    }
+
+    #[test]
+    fn a_site_sample_rate_drops_sessions_outside_it_and_stamps_the_rest() {
+        let (enricher, recorder) = enricher(&settings(&[]));
+        let request = headers(&[("user-agent", CHROME_WINDOWS)]);
+        let sampled = SiteEnrichment {
+            sample_rate: Some(0.25),
+            ..site(false, IpPrivacy::Drop, &[])
+        };
+        // "7vvvvv..." is just inside 25%, "8000..." just outside (the script's rule).
+        let mut inside = Beacon {
+            session_id: "7vvvvvvvvvvvvvvv".into(),
+            sample_rate: Some(1.0),
+            ..beacon()
+        };
+        let outcome = enricher.enrich(&mut inside, &sampled, ip("198.51.100.7"), &request);
+        assert_eq!(outcome, EnrichOutcome::Forward);
+        assert_eq!(
+            inside.sample_rate,
+            Some(0.25),
+            "the site's rate, not the page's"
+        );
+        let mut outside = Beacon {
+            session_id: "8000000000000000".into(),
+            ..beacon()
+        };
+        let outcome = enricher.enrich(&mut outside, &sampled, ip("198.51.100.7"), &request);
+        assert_eq!(outcome, EnrichOutcome::Drop(DropReason::SampledOut));
+        assert_eq!(
+            recorder.counter(
+                rum_ledger::DROPPED,
+                &[
+                    ("stage", "enrich"),
+                    ("reason", "sampled_out"),
+                    ("item", "beacon")
+                ]
+            ),
+            1
+        );
+        // Without a site rate the page's own rate stands.
+        let mut unsampled = Beacon {
+            session_id: "8000000000000000".into(),
+            sample_rate: Some(0.5),
+            ..beacon()
+        };
+        let outcome = enricher.enrich(
+            &mut unsampled,
+            &site(false, IpPrivacy::Drop, &[]),
+            ip("198.51.100.7"),
+            &request,
+        );
+        assert_eq!(outcome, EnrichOutcome::Forward);
+        assert_eq!(unsampled.sample_rate, Some(0.5));
     }
 
     #[test]

@@ -58,6 +58,8 @@ pub struct SiteEnrichment {
     pub ip_privacy: IpPrivacy,
     /// URL scrubbing and route templates.
     pub routes: RoutePolicy,
+    /// `sites[].sample_rate`: beacons of sessions outside it are dropped (crate::sampling).
+    pub sample_rate: Option<f64>,
 }
 
 fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
@@ -172,6 +174,7 @@ impl SiteEnrichment {
             keep_bots: site.keep_bots,
             ip_privacy: site.ip_privacy.unwrap_or(enrich.ip_privacy),
             routes,
+            sample_rate: site.sample_rate,
         })
     }
 }

@@ -240,7 +240,10 @@ pub fn beacon() -> impl Strategy<Value = Beacon> {
         proptest::option::of(connection()),
         proptest::option::of(device()),
         proptest::collection::vec(event(), 0..12),
-        (proptest::option::of(enrichment()), (text(), text())),
+        (
+            proptest::option::of(enrichment()),
+            (text(), text(), proptest::option::of(number())),
+        ),
     )
         .prop_map(
             |(
@@ -249,7 +252,7 @@ pub fn beacon() -> impl Strategy<Value = Beacon> {
                 connection,
                 device,
                 events,
-                (enrichment, (release, environment)),
+                (enrichment, (release, environment, sample_rate)),
             )| Beacon {
                 version,
                 site,
@@ -269,6 +272,7 @@ pub fn beacon() -> impl Strategy<Value = Beacon> {
                 counts_page_view,
                 release,
                 environment,
+                sample_rate,
             },
         )
 }

@@ -213,6 +213,7 @@ impl BeaconDecoder {
         let mut sequence = None;
         let mut release = None;
         let mut environment = None;
+        let mut sample_rate = None;
         let mut connection = None;
         let mut device = None;
         let mut events = None;
@@ -228,6 +229,7 @@ impl BeaconDecoder {
                 "seq" => sequence = Some(value),
                 "rel" => release = Some(value),
                 "env" => environment = Some(value),
+                "sr" => sample_rate = Some(value),
                 "conn" => connection = Some(value),
                 "dev" => device = Some(value),
                 "events" => events = Some(value),
@@ -289,6 +291,15 @@ impl BeaconDecoder {
             };
             match value.as_str().filter(|text| is_release_label(text)) {
                 Some(text) => *slot = text.to_owned(),
+                None => decoded.dropped_hints += 1,
+            }
+        }
+
+        // The script's sample rate, 0 < rate <= 1 (a session with rate 0 sends nothing): like a
+        // hint, a malformed one is dropped and counted, and the beacon reads as unsampled.
+        if let Some(value) = sample_rate.filter(|value| !value.is_null()) {
+            match value.as_f64().filter(|rate| *rate > 0.0 && *rate <= 1.0) {
+                Some(rate) => decoded.beacon.sample_rate = Some(rate),
                 None => decoded.dropped_hints += 1,
             }
         }

@@ -56,6 +56,7 @@ impl Writer {
             counts_page_view,
             release,
             environment,
+            sample_rate,
         } = beacon;
         self.uint32(1, *version);
         self.string(2, site);
@@ -86,6 +87,7 @@ impl Writer {
         }
         self.string(17, release);
         self.string(18, environment);
+        self.optional_double(19, *sample_rate);
     }
 
     fn connection(&mut self, connection: &Connection) {

@@ -33,6 +33,9 @@ pub fn beacon_to_json(beacon: &proto::Beacon) -> Value {
     if !beacon.environment.is_empty() {
         object.insert("env".into(), json!(beacon.environment));
     }
+    if let Some(rate) = beacon.sample_rate {
+        object.insert("sr".into(), json!(rate));
+    }
     if beacon.agent() != proto::Agent::Rum {
         object.insert("agent".into(), json!(beacon.agent().as_str_name()));
     }

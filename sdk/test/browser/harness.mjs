@@ -26,8 +26,14 @@ export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const USER_AGENT =
   'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36';
 
-/** What the collector front forwards to rum: the native beacon path and the agents' paths. */
-const BEACON_PATHS = ['/rum/v1/beacon', '/rum/v1/web-vitals', '/collect'];
+/**
+ * What the collector front forwards to rum: the native beacon path, the agents' paths, and the
+ * script's configuration (GET /rum/v1/config, which carries nothing of the visitor's).
+ */
+const BEACON_PATHS = ['/rum/v1/beacon', '/rum/v1/web-vitals', '/collect', '/rum/v1/config'];
+
+/** Whether a recorded request carried data (anything but the script's configuration GET). */
+export const sentData = (record) => record.path != '/rum/v1/config';
 
 /**
  * Requests (recorded) that reached rum on an agent's path for a site key (`?key=`, or Faro's
@@ -54,11 +60,13 @@ export async function waitFor(what, probe, timeoutMs = 10000) {
  * The rum config: one site per scenario (keep_bots as a second guard besides the user agent);
  * `actions` keeps user actions and business events in the `site` view; `aggregator` adds keys of
  * `[aggregator]` (TOML lines, after flush_interval) and `extraToml` is appended at the end (tables
- * such as `[aggregator.sessions]` or `[[aggregator.funnels]]`).
+ * such as `[aggregator.sessions]` or `[[aggregator.funnels]]`); `siteToml` adds keys to a site's
+ * `[[sites]]` entry, by site id (e.g. `sample_rate = 0`).
  */
-function rumConfig(sites, { actions = false, aggregator = '', extraToml = '' } = {}) {
+function rumConfig(sites, { actions = false, aggregator = '', extraToml = '', siteToml = {} } = {}) {
   const blocks = sites.map(
-    (site) => `[[sites]]\nid = "${site}"\nkeys = ["${site}-key"]\nallowed_origins = ["*"]\nkeep_bots = true\n`,
+    (site) =>
+      `[[sites]]\nid = "${site}"\nkeys = ["${site}-key"]\nallowed_origins = ["*"]\nkeep_bots = true\n${siteToml[site] ? `${siteToml[site]}\n` : ''}`,
   );
   return `${blocks.join('\n')}
 [aggregator]
@@ -109,6 +117,14 @@ async function startRum(sites, workDir, options) {
   return {
     ...addresses,
     log: () => log,
+    /** Rewrites the config with `next` options and reloads it (SIGHUP); resolves once applied. */
+    reconfigure: async (next) => {
+      const reloads = () => log.split('config reloaded').length;
+      const before = reloads();
+      await writeFile(configPath, rumConfig(sites, next));
+      child.kill('SIGHUP');
+      await waitFor('rum to reload its config', () => reloads() > before, 10000);
+    },
     stop: async () => {
       if (child.exitCode !== null) return;
       child.kill('SIGTERM');

@@ -74,7 +74,7 @@ const actions = `
 /** data-* attributes from the query: ?key=K&sample-rate=0 -> data-key="K" data-sample-rate="0". */
 const dataAttributes = (url) =>
   [...url.searchParams]
-    .filter(([name]) => !['nobeacon', 'csp'].includes(name))
+    .filter(([name]) => !['nobeacon', 'csp', 'hero'].includes(name))
     .map(([name, value]) => ` data-${name}="${value.replace(/"/g, '&quot;')}"`)
     .join('');
 
@@ -128,6 +128,15 @@ const pages = {
   });
 </script>
 </body></html>`,
+
+  /**
+   * rum.js configured from the query's data-* attributes (data-release among them) and a large
+   * image answered after ?hero= ms: the page's LCP, so two "releases" can differ in speed.
+   */
+  '/release.html': (url, { collector }) => `${head('release')}
+<script async src="${collector}/rum.js"${dataAttributes(url)}></script>
+</head><body><main><h1>Release</h1><p>Text that paints first.</p>
+<img id="hero" src="/hero.bmp?delay=${Number(url.searchParams.get('hero') || 0)}" alt=""></main></body></html>`,
 
   /** rum.js configured from the query's data-* attributes, with the action buttons. */
   '/plain.html': (url, { collector }) => `${head('plain')}${counters}

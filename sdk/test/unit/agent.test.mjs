@@ -6,7 +6,7 @@ import { MAX_PENDING_EVENTS, createAgent } from '../../src/agent.js';
 import { SESSION_KEY, inSample } from '../../src/session.js';
 
 /** An agent whose beacons land in `sent` (parsed) and whose storage is a Map. */
-const setup = (options = {}, first = { url: 'https://shop.example/', nav: 'navigate' }, items = new Map()) => {
+const setup = (options = {}, first = { url: 'https://shop.example/', nav: 'navigate' }, items = new Map(), held = false) => {
   const sent = [];
   const timers = [];
   let now = 1_763_760_000_000;
@@ -21,6 +21,7 @@ const setup = (options = {}, first = { url: 'https://shop.example/', nav: 'navig
     }),
     _hints: () => ({ conn: { type: '4g' }, dev: { cores: 8 } }),
     _timer: (callback, ms) => timers.push({ callback, ms }),
+    _held: held,
   };
   const agent = createAgent(options, env, first);
   return {
@@ -315,4 +316,40 @@ test('without release and environment the beacon has no rel or env, byte for byt
     agent._flush();
     assert.deepEqual(Object.keys(sent[0]), ['v', 'sid', 'pid', 'url', 'nav', 'sent', 'seq', 'conn', 'dev', 'events']);
   }
+});
+
+/** A tab (sessionStorage) whose session id is `sid`, last active just now. */
+const tabOf = (sid) => new Map([[SESSION_KEY, `${sid}.1763760000000`]]);
+
+test("the collector's sample rate replaces the tag's, decided on the same session id", () => {
+  // 7vvvvv... is inside 25%, 8000... outside (the table the collector shares, sampling.test.mjs).
+  const inside = setup({ sampleRate: 0 }, undefined, tabOf('7vvvvvvvvvvvvvvv'), true);
+  assert.equal(inside.agent._active, true, 'measures while the configuration is awaited');
+  inside.agent._vital(vital('LCP', 1500));
+  inside.agent._flush();
+  assert.equal(inside.sent.length, 0, 'a timer flush waits for the configuration');
+  inside.agent._configure({ sampleRate: 0.25, disable: ['actions'] });
+  inside.agent._flush();
+  assert.equal(inside.sent.length, 1);
+  assert.equal(inside.sent[0].sr, 0.25, 'the beacon carries the rate it was kept at');
+  assert.equal(inside.items.get('_rum_c'), 'actions', 'switches kept for the next page load');
+
+  const outside = setup({ sampleRate: 1 }, undefined, tabOf('8000000000000000'), true);
+  outside.agent._vital(vital('LCP', 1500));
+  outside.agent._configure({ sampleRate: 0.25 });
+  outside.agent._flush(1);
+  assert.equal(outside.sent.length, 0, 'sampled out by the collector');
+});
+
+test('without an answer the tag decides, and a final flush never waits', () => {
+  const hidden = setup({ sampleRate: 0.5 }, undefined, tabOf('0000000000000000'), true);
+  hidden.agent._vital(vital('LCP', 1500));
+  hidden.agent._flush(1);
+  assert.equal(hidden.sent.length, 1, 'the page was hidden before the configuration came');
+  assert.equal(hidden.sent[0].sr, 0.5);
+  const unread = setup({}, undefined, tabOf('0000000000000000'), true);
+  unread.agent._configure({});
+  unread.agent._flush();
+  assert.equal(unread.sent.length, 1);
+  assert.equal(unread.sent[0].sr, undefined, 'rate 1 is not sent');
 });

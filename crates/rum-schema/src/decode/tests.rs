@@ -653,3 +653,20 @@ fn release_and_environment_are_read_and_a_malformed_one_only_dropped() {
     assert!(is_release_label(&"x".repeat(64)));
     assert!(is_release_label("a-Z_0.9+:@/"));
 }
+
+#[test]
+fn the_sample_rate_is_read_and_a_malformed_one_only_dropped() {
+    let mut beacon = full();
+    beacon["sr"] = json!(0.25);
+    let decoded = decode_json(&beacon).unwrap();
+    assert_eq!(decoded.beacon.sample_rate, Some(0.25));
+    assert_eq!(decoded.dropped_hints, 0);
+    assert_eq!(decode_json(&full()).unwrap().beacon.sample_rate, None);
+    for bad in [json!(0), json!(-0.5), json!(1.5), json!("0.5"), json!([1])] {
+        let mut beacon = full();
+        beacon["sr"] = bad.clone();
+        let decoded = decode_json(&beacon).unwrap_or_else(|error| panic!("{bad}: {error:?}"));
+        assert_eq!(decoded.beacon.sample_rate, None, "{bad}");
+        assert_eq!(decoded.dropped_hints, 1, "{bad}");
+    }
+}
