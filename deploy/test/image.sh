@@ -3,7 +3,7 @@
 # a beacon is answered 202, /metrics is served, the process is not root, the HEALTHCHECK passes,
 # and SIGTERM stops it cleanly within the grace period. docs/deploy.md, "Container image".
 #
-# Usage: deploy/test/image.sh RUM_BINARY [--keep-image] [--tag NAME] [--measure]
+# Usage: deploy/test/image.sh RUM_BINARY [--tag NAME] [--measure]
 #
 # What this machine class needs, found by trying (docs/deploy.md, "Testing the image"):
 #   - podman 4.3 runs containers only with runc (crun fails on the hybrid cgroups here), and
@@ -11,25 +11,27 @@
 #     `runtime = "runc"` and `default_ulimits = []`;
 #   - no image registry is reachable: the base image is built from Debian packages
 #     (debootstrap --variant=minbase, then podman import) and passed as DEBIAN_IMAGE; it is cached
-#     in ~/.cache/rum-deploy, keyed by suite and package list, so only the first run pays (~30 s);
+#     in ~/.cache/rum-deploy as a tarball, keyed by suite and package list, so only the first run
+#     pays (~70 s here); later runs import it (a few seconds);
 #   - no Rust toolchain can be fetched inside a container, so the builder stage is skipped:
 #     BINARIES=context takes the binary cargo already built (stripped of debug info here) and the
 #     health probe (compiled here with the host's rustc) from the build context.
 #
 # --measure also prints the image size, the time from `podman run` to /readyz 200, and the
 # resident memory at idle (the figures in benches/README.md, "Deployment").
-# Containers, the context directory and (without --keep-image) the image are removed on any exit.
+# podman runs on a store of its own (images, layers, containers) inside the work directory,
+# removed on any exit, so nothing this test builds or runs stays in the machine's store. A caller
+# that runs the image further (measure.sh) passes its own store as RUM_PODMAN_STORE and removes
+# it itself.
 set -euo pipefail
 
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
-binary="${1:?usage: deploy/test/image.sh RUM_BINARY [--keep-image] [--tag NAME] [--measure]}"
+binary="${1:?usage: deploy/test/image.sh RUM_BINARY [--tag NAME] [--measure]}"
 shift
-keep_image=0
 measure=0
 image="localhost/rum:test-$$"
 while [ $# -gt 0 ]; do
   case "$1" in
-    --keep-image) keep_image=1 ;;
     --tag) image="${2:?--tag needs a name}"; shift ;;
     --measure) measure=1 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
@@ -48,14 +50,13 @@ base_tar="$cache/base-$suite-$key.tar"
 container="rum-image-test-$$"
 
 work="$(mktemp -d)"
+store="${RUM_PODMAN_STORE:-$work/store}"
+podman() { command podman --root "$store/root" --runroot "$store/run" "$@"; }
 cleanup() {
-  podman rm -f -v -t 0 "$container" "$container-hc" >/dev/null 2>&1 || true
-  if [ "$keep_image" = 0 ]; then
-    podman rmi -f "$image" >/dev/null 2>&1 || true
-    if [ -f "$work/dangling.before" ]; then
-      podman images -a -q --no-trunc --filter dangling=true | sort \
-        | comm -13 "$work/dangling.before" - | xargs -r podman rmi -f >/dev/null 2>&1 || true
-    fi
+  # One name per call: podman 4.3 removes nothing when one of several names does not exist.
+  for name in "$container" "$container-hc"; do podman rm -f -v -t 0 "$name" >/dev/null 2>&1 || true; done
+  if [ -z "${RUM_PODMAN_STORE:-}" ]; then
+    podman rmi -a -f >/dev/null 2>&1 || true
   fi
   rm -rf "$work"
 }
@@ -89,9 +90,7 @@ apt_mirror() {
   return 0
 }
 
-if podman image exists "$base_image"; then
-  echo "base image $base_image (cached)" >&2
-else
+if ! podman image exists "$base_image"; then
   if [ ! -s "$base_tar" ]; then
     mirror="$(apt_mirror | head -n1)"
     echo "building the base image: debootstrap --variant=minbase --include=$packages $suite ${mirror:-(default mirror)} (one-off)" >&2
@@ -107,7 +106,9 @@ else
     mv "$base_tar.partial" "$base_tar"
     echo "debootstrap took $((SECONDS - started)) s; cached in $base_tar" >&2
   fi
+  started=$SECONDS
   podman import -q "$base_tar" "$base_image" >/dev/null
+  echo "base image $base_image imported from $base_tar in $((SECONDS - started)) s" >&2
 fi
 
 # The build context: the binaries and the one file the Containerfile copies from the repo.
@@ -118,9 +119,6 @@ rustc --edition 2021 -O -C strip=symbols "$repo/deploy/container/healthcheck.rs"
   -o "$context/rum-healthcheck"
 cp "$repo/deploy/container/rum.toml" "$context/deploy/container/rum.toml"
 
-# The build leaves one untagged image per stage (its layer cache); those this build made are
-# removed with the image, and no other.
-podman images -a -q --no-trunc --filter dangling=true | sort > "$work/dangling.before"
 started=$SECONDS
 podman build -q --format docker --network host \
   --build-arg DEBIAN_IMAGE="$base_image" --build-arg BINARIES=context \

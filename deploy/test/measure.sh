@@ -20,13 +20,16 @@ duration="${2:-20s}"
 image="localhost/rum:measure-$$"
 tansu="${TANSU:-$HOME/.cargo/bin/tansu}"
 work="$(mktemp -d)"
+# image.sh builds into this store and leaves the image there; everything is removed on exit.
+export RUM_PODMAN_STORE="$work/store"
+podman() { command podman --root "$RUM_PODMAN_STORE/root" --runroot "$RUM_PODMAN_STORE/run" "$@"; }
 containers=()
 tansu_pid=""
 
 cleanup() {
   for name in "${containers[@]}"; do podman rm -f -v -t 0 "$name" >/dev/null 2>&1 || true; done
   [ -z "$tansu_pid" ] || kill "$tansu_pid" 2>/dev/null || true
-  podman rmi -f "$image" >/dev/null 2>&1 || true
+  podman rmi -a -f >/dev/null 2>&1 || true
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -36,7 +39,7 @@ printf '[containers]\ndefault_ulimits = []\n\n[engine]\nruntime = "runc"\n' > "$
 export CONTAINERS_CONF="$work/containers.conf"
 
 # Builds the image exactly as the test does, and reports its size and start-up.
-"$repo/deploy/test/image.sh" "$binary" --keep-image --tag "$image" --measure 2>"$work/image.log" \
+"$repo/deploy/test/image.sh" "$binary" --tag "$image" --measure 2>"$work/image.log" \
   | tee "$work/image.out" || { cat "$work/image.log" >&2; exit 1; }
 
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
