@@ -13,9 +13,10 @@
 #     (debootstrap --variant=minbase, then podman import) and passed as DEBIAN_IMAGE; it is cached
 #     in ~/.cache/rum-deploy as a tarball, keyed by suite and package list, so only the first run
 #     pays (~70 s here); later runs import it (a few seconds);
-#   - no Rust toolchain can be fetched inside a container, so the builder stage is skipped:
-#     BINARIES=context takes the binary cargo already built (stripped of debug info here) and the
-#     health probe (compiled here with the host's rustc) from the build context.
+#   - no Rust toolchain can be fetched inside a container (and Debian's rustc is too old for
+#     edition 2024), so the builder does not compile: PREBUILT=prebuilt makes it copy the binary
+#     cargo already built (stripped of debug info here) and the health probe (compiled here with
+#     the host's rustc) from the build context, on the same debootstrapped base as RUST_IMAGE.
 #
 # --measure also prints the image size, the time from `podman run` to /readyz 200, and the
 # resident memory at idle (the figures in benches/README.md, "Deployment").
@@ -58,6 +59,9 @@ cleanup() {
   if [ -z "${RUM_PODMAN_STORE:-}" ]; then
     podman rmi -a -f >/dev/null 2>&1 || true
   fi
+  # podman's overlay driver keeps its directory mounted while a store is in use.
+  awk -v dir="$work/" 'index($2, dir) == 1 { print $2 }' /proc/mounts | sort -r \
+    | while read -r mount; do umount "$mount" 2>/dev/null || umount -l "$mount" 2>/dev/null || true; done
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -111,17 +115,17 @@ if ! podman image exists "$base_image"; then
   echo "base image $base_image imported from $base_tar in $((SECONDS - started)) s" >&2
 fi
 
-# The build context: the binaries and the one file the Containerfile copies from the repo.
+# The build context: the binaries, and the one file the Containerfile copies from the repo.
 context="$work/context"
-mkdir -p "$context/deploy/container"
-objcopy --strip-debug "$binary" "$context/rum"
+mkdir -p "$context/deploy/container" "$context/prebuilt"
+objcopy --strip-debug "$binary" "$context/prebuilt/rum"
 rustc --edition 2021 -O -C strip=symbols "$repo/deploy/container/healthcheck.rs" \
-  -o "$context/rum-healthcheck"
+  -o "$context/prebuilt/rum-healthcheck"
 cp "$repo/deploy/container/rum.toml" "$context/deploy/container/rum.toml"
 
 started=$SECONDS
 podman build -q --format docker --network host \
-  --build-arg DEBIAN_IMAGE="$base_image" --build-arg BINARIES=context \
+  --build-arg RUST_IMAGE="$base_image" --build-arg DEBIAN_IMAGE="$base_image" --build-arg PREBUILT=prebuilt \
   --build-arg REVISION="$(git -C "$repo" rev-parse HEAD 2>/dev/null || echo unknown)" \
   -f "$repo/deploy/container/Containerfile" -t "$image" "$context" > "$work/build.log" 2>&1 \
   || { cat "$work/build.log" >&2; exit 1; }

@@ -30,6 +30,9 @@ cleanup() {
   for name in "${containers[@]}"; do podman rm -f -v -t 0 "$name" >/dev/null 2>&1 || true; done
   [ -z "$tansu_pid" ] || kill "$tansu_pid" 2>/dev/null || true
   podman rmi -a -f >/dev/null 2>&1 || true
+  # podman's overlay driver keeps its directory mounted while a store is in use.
+  awk -v dir="$work/" 'index($2, dir) == 1 { print $2 }' /proc/mounts | sort -r \
+    | while read -r mount; do umount "$mount" 2>/dev/null || umount -l "$mount" 2>/dev/null || true; done
   rm -rf "$work"
 }
 trap cleanup EXIT
