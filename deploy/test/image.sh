@@ -51,31 +51,17 @@ base_tar="$cache/base-$suite-$key.tar"
 container="rum-image-test-$$"
 
 work="$(mktemp -d)"
-store="${RUM_PODMAN_STORE:-$work/store}"
-podman() { command podman --root "$store/root" --runroot "$store/run" "$@"; }
+# shellcheck source=deploy/test/podman.sh
+. "$repo/deploy/test/podman.sh"
+podman_use "$work" "${RUM_PODMAN_STORE:-$work/store}"
 cleanup() {
   # One name per call: podman 4.3 removes nothing when one of several names does not exist.
   for name in "$container" "$container-hc"; do podman rm -f -v -t 0 "$name" >/dev/null 2>&1 || true; done
-  if [ -z "${RUM_PODMAN_STORE:-}" ]; then
-    podman rmi -a -f >/dev/null 2>&1 || true
-  fi
-  # podman's overlay driver keeps its directory mounted while a store is in use.
-  awk -v dir="$work/" 'index($2, dir) == 1 { print $2 }' /proc/mounts | sort -r \
-    | while read -r mount; do umount "$mount" 2>/dev/null || umount -l "$mount" 2>/dev/null || true; done
+  [ -n "${RUM_PODMAN_STORE:-}" ] || podman_discard "$work"
   rm -rf "$work"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-# Our own containers.conf, so nothing depends on the machine's: runc, and no rlimits to set.
-cat > "$work/containers.conf" <<'EOF'
-[containers]
-default_ulimits = []
-
-[engine]
-runtime = "runc"
-EOF
-export CONTAINERS_CONF="$work/containers.conf"
 
 # The mirror apt already uses on this machine (a deb822 .sources file or sources.list), so the
 # base image comes from where the rest of the system's packages do; debootstrap's default

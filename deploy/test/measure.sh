@@ -22,24 +22,20 @@ tansu="${TANSU:-$HOME/.cargo/bin/tansu}"
 work="$(mktemp -d)"
 # image.sh builds into this store and leaves the image there; everything is removed on exit.
 export RUM_PODMAN_STORE="$work/store"
-podman() { command podman --root "$RUM_PODMAN_STORE/root" --runroot "$RUM_PODMAN_STORE/run" "$@"; }
+# shellcheck source=deploy/test/podman.sh
+. "$repo/deploy/test/podman.sh"
+podman_use "$work" "$RUM_PODMAN_STORE"
 containers=()
 tansu_pid=""
 
 cleanup() {
   for name in "${containers[@]}"; do podman rm -f -v -t 0 "$name" >/dev/null 2>&1 || true; done
   [ -z "$tansu_pid" ] || kill "$tansu_pid" 2>/dev/null || true
-  podman rmi -a -f >/dev/null 2>&1 || true
-  # podman's overlay driver keeps its directory mounted while a store is in use.
-  awk -v dir="$work/" 'index($2, dir) == 1 { print $2 }' /proc/mounts | sort -r \
-    | while read -r mount; do umount "$mount" 2>/dev/null || umount -l "$mount" 2>/dev/null || true; done
+  podman_discard "$work"
   rm -rf "$work"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-printf '[containers]\ndefault_ulimits = []\n\n[engine]\nruntime = "runc"\n' > "$work/containers.conf"
-export CONTAINERS_CONF="$work/containers.conf"
 
 # Builds the image exactly as the test does, and reports its size and start-up.
 "$repo/deploy/test/image.sh" "$binary" --tag "$image" --measure 2>"$work/image.log" \
