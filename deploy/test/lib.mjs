@@ -15,9 +15,27 @@ export const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const rumBin = process.env.RUM_BIN;
 if (!rumBin) throw new Error('RUM_BIN must name the rum binary under test (deploy/test/run.sh sets it)');
 
+/**
+ * Runs `fn` when the test ends, last registered first (node's own `after` hooks run first
+ * registered first): a worker is stopped before the broker it talks to, and both before their
+ * directory is removed, whatever the outcome.
+ */
+const cleanups = new WeakMap();
+function onCleanup(t, fn) {
+  let stack = cleanups.get(t);
+  if (!stack) {
+    stack = [];
+    cleanups.set(t, stack);
+    t.after(async () => {
+      while (stack.length) await stack.pop()();
+    });
+  }
+  stack.push(fn);
+}
+
 export function tempDir(t) {
   const dir = mkdtempSync(join(tmpdir(), 'rum-deploy-test-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  onCleanup(t, () => rmSync(dir, { recursive: true, force: true }));
   return dir;
 }
 
@@ -119,7 +137,7 @@ export function startProcess(t, command, args, options) {
   child.stdout.on('data', (chunk) => (output += chunk));
   child.stderr.on('data', (chunk) => (output += chunk));
   const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
-  t.after(async () => {
+  onCleanup(t, async () => {
     if (child.exitCode === null && child.signalCode === null) {
       child.kill('SIGTERM');
       const timer = setTimeout(() => child.kill('SIGKILL'), 20000);
