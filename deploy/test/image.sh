@@ -137,6 +137,13 @@ if podman run --rm --network none --entrypoint /bin/sh "$image" -c true >/dev/nu
   fail "the image has a shell"
 fi
 
+# Names resolve in an image without /etc/nsswitch.conf or NSS modules (glibc's built-in files
+# and dns): brokers and Alertmanagers are usually named, not numbered. A refused connection
+# means the name was found.
+resolved="$(podman run --rm --network none --no-healthcheck --add-host rum-test-name:127.0.0.1 \
+  --entrypoint /usr/local/bin/rum-healthcheck "$image" rum-test-name:1 / 2>&1 || true)"
+case "$resolved" in *"Connection refused"*) ;; *) fail "host names do not resolve in the image: $resolved" ;; esac
+
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 public_port="$(free_port)"
 admin_port="$(free_port)"
