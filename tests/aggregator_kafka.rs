@@ -239,6 +239,12 @@ fn resend(index: usize) -> (&'static str, Vec<u8>) {
     (key, serde_json::to_vec(&beacon).unwrap())
 }
 
+/// Sends one beacon, then lets a millisecond pass: a session's occurrences are ordered by receive
+/// time (ms), and two of them in the same millisecond are ordered by their place in a chunk, which
+/// differs between a fleet (the session's beacons in different partitions) and standalone (one
+/// chunk). Seen here: a fast loopback put a session's home and cart page views in one
+/// millisecond and the funnels of the two deployments differed by that session. Real page views
+/// of one session are seconds apart.
 fn send(rum: &Rum, (key, body): (&str, Vec<u8>)) {
     let response = rum.post_beacon(
         &format!("key={key}"),
@@ -246,6 +252,7 @@ fn send(rum: &Rum, (key, body): (&str, Vec<u8>)) {
         &body,
     );
     assert_eq!(response.status, 202, "{}", response.text());
+    std::thread::sleep(Duration::from_millis(1));
 }
 
 /// The segment families (`rum_*` series with a `view` label) and the per-site session and
