@@ -138,15 +138,11 @@ allowed_origins = ["*"]
             String::from_utf8_lossy(&output.stdout),
             String::from_utf8_lossy(&output.stderr)
         );
+        // The brokers from the config (here its environment override) rather than the flag.
         let check = Command::new(env!("CARGO_BIN_EXE_rum"))
-            .args([
-                "topics",
-                "check",
-                "--brokers",
-                &broker.bootstrap(),
-                "--config",
-            ])
+            .args(["topics", "check", "--config"])
             .arg(&self.config_path)
+            .env("RUM_KAFKA__BROKERS", broker.bootstrap())
             .output()
             .unwrap();
         assert!(
@@ -179,16 +175,12 @@ allowed_origins = ["*"]
             .config
             .replace("tick_interval = \"300ms\"", "tick_interval = \"1h\"");
         assert_ne!(config, self.config, "the test config sets tick_interval");
+        // Its brokers from the config (the environment override), not --brokers.
         Rum::start(RumOptions {
             mode: "aggregator",
             config_toml: Some(&config),
-            args: vec![
-                "--brokers".into(),
-                broker.bootstrap(),
-                "--stage".into(),
-                "1".into(),
-            ],
-            ..RumOptions::default()
+            args: vec!["--stage".into(), "1".into()],
+            env: vec![("RUM_KAFKA__BROKERS", broker.bootstrap())],
         })
         .unwrap()
     }

@@ -35,9 +35,9 @@ pub enum StageChoice {
 
 #[derive(Args)]
 pub struct AggregatorArgs {
-    /// Kafka bootstrap servers, host:port[,host:port].
+    /// Kafka bootstrap servers, host:port[,host:port] [default: kafka.brokers of the config].
     #[arg(long)]
-    brokers: String,
+    brokers: Option<String>,
     /// TOML config file (views, windows, alert rules, topics). RUM_SECTION__KEY variables
     /// override it; flags override both.
     #[arg(long, short = 'c', env = "RUM_CONFIG")]
@@ -52,7 +52,10 @@ pub struct AggregatorArgs {
 
 fn load_config(args: &AggregatorArgs) -> anyhow::Result<Config> {
     let mut overrides: Vec<(String, String)> = std::env::vars().collect();
-    overrides.push(("RUM_KAFKA__BROKERS".into(), format!("{:?}", args.brokers)));
+    // The flag overrides the config file and the environment, as in `rum collector`.
+    if let Some(brokers) = &args.brokers {
+        overrides.push(("RUM_KAFKA__BROKERS".into(), format!("{brokers:?}")));
+    }
     if let Some(listen) = &args.listen_admin {
         overrides.push(("RUM_AGGREGATOR__ADMIN_LISTEN".into(), format!("{listen:?}")));
     }

@@ -24,9 +24,9 @@ enum TopicsAction {
 
 #[derive(Args)]
 struct TopicsTarget {
-    /// Kafka bootstrap servers, host:port[,host:port].
+    /// Kafka bootstrap servers, host:port[,host:port] [default: kafka.brokers of the config].
     #[arg(long)]
-    brokers: String,
+    brokers: Option<String>,
     /// TOML config file (`[kafka]` topic names, `[topics]` sizes).
     #[arg(long, short = 'c', env = "RUM_CONFIG")]
     config: Option<PathBuf>,
@@ -38,7 +38,10 @@ pub fn run(args: TopicsArgs) -> anyhow::Result<()> {
         TopicsAction::Check(target) => (target, false),
     };
     let mut overrides: Vec<(String, String)> = std::env::vars().collect();
-    overrides.push(("RUM_KAFKA__BROKERS".into(), format!("{:?}", target.brokers)));
+    // The flag overrides the config file and the environment, as in `rum collector`.
+    if let Some(brokers) = &target.brokers {
+        overrides.push(("RUM_KAFKA__BROKERS".into(), format!("{brokers:?}")));
+    }
     let config = rum_config::load(target.config.as_deref(), overrides)?;
     let specs = topics::specs(&config.kafka, &config.topics);
     let runtime = tokio::runtime::Builder::new_current_thread()
