@@ -77,6 +77,10 @@ pub struct Evaluator {
     alerts: HashMap<(usize, SegmentKey), ActiveAlert>,
     firing_gauges: Vec<metrics::Gauge>,
     pending_gauges: Vec<metrics::Gauge>,
+    /// What this evaluator has added to each rule's (firing, pending) gauges. A worker runs one
+    /// evaluator per partials partition it owns, all on the same `rum_alerts` series, so each adds
+    /// and takes back its own share instead of setting the value (which the last one would win).
+    contributed: Vec<(f64, f64)>,
 }
 
 impl Evaluator {
@@ -97,6 +101,7 @@ impl Evaluator {
                 .iter()
                 .map(|rule| gauge(rule, "pending"))
                 .collect(),
+            contributed: vec![(0.0, 0.0); settings.rules.len()],
             settings,
             alerts: HashMap::new(),
         }
@@ -106,11 +111,13 @@ impl Evaluator {
         &self.settings
     }
 
-    /// Zeroes this evaluator's `rum_alerts` gauges (its rules are being replaced; the new
-    /// evaluator sets those of the rules that stay).
-    fn clear_gauges(&self) {
-        for gauge in self.firing_gauges.iter().chain(&self.pending_gauges) {
-            gauge.set(0.0);
+    /// Takes this evaluator's share out of the `rum_alerts` gauges (its partition moved away, or
+    /// its rules are being replaced: the next evaluator adds its own).
+    fn clear_gauges(&mut self) {
+        for (index, (firing, pending)) in self.contributed.iter_mut().enumerate() {
+            self.firing_gauges[index].decrement(*firing);
+            self.pending_gauges[index].decrement(*pending);
+            (*firing, *pending) = (0.0, 0.0);
         }
     }
 
@@ -279,8 +286,11 @@ impl Evaluator {
                     .filter(|((rule, _), alert)| *rule == index && alert.status == status)
                     .count() as f64
             };
-            self.firing_gauges[index].set(count(AlertStatus::Firing));
-            self.pending_gauges[index].set(count(AlertStatus::Pending));
+            let now = (count(AlertStatus::Firing), count(AlertStatus::Pending));
+            let before = self.contributed[index];
+            self.firing_gauges[index].increment(now.0 - before.0);
+            self.pending_gauges[index].increment(now.1 - before.1);
+            self.contributed[index] = now;
         }
         self.due(now_ms)
     }
@@ -429,6 +439,12 @@ fn release_regressions<'a>(
     breaches
 }
 
+impl Drop for Evaluator {
+    fn drop(&mut self) {
+        self.clear_gauges();
+    }
+}
+
 /// Expands `{{ $value }}` and `{{ $labels.NAME }}` in an annotation.
 fn expand(template: &str, value: f64, labels: &BTreeMap<String, String>) -> String {
     let mut out = String::with_capacity(template.len());
@@ -480,8 +496,8 @@ pub async fn run_reloadable(
             update = updates.recv(), if updates_open => {
                 match (update, evaluator.take()) {
                     (Some(settings), Some(old)) => {
+                        // Dropping `old` (at the end of this arm) takes its share out of the gauges.
                         let snapshot = old.snapshot();
-                        old.clear_gauges();
                         if settings.evaluation_interval != old.settings().evaluation_interval {
                             tick = interval(settings.evaluation_interval);
                         }
@@ -749,6 +765,69 @@ mod tests {
         assert!(!resolved[0].firing);
         assert_eq!(resolved[0].starts_at_ms, fired_at);
         assert!(next.evaluate(&moved, recovered + 15_000).is_empty());
+    }
+
+    /// Two partitions' evaluators in one worker share the `rum_alerts` series: the gauge is their
+    /// sum, whichever evaluates last, and an evaluator that goes (its partition moved) takes its
+    /// share with it.
+    #[test]
+    fn the_evaluators_of_a_workers_partitions_add_up_on_the_gauges() {
+        use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+        use std::time::Duration;
+
+        let recorder = DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        // A snapshot reads a gauge and resets it to 0 (later increments then land on 0), so the
+        // gauge's value is the sum of what the snapshots read.
+        let total = std::cell::Cell::new(0.0);
+        let firing = || {
+            let read = snapshotter
+                .snapshot()
+                .into_vec()
+                .into_iter()
+                .find(|(key, ..)| {
+                    key.key().name() == "rum_alerts"
+                        && key
+                            .key()
+                            .labels()
+                            .any(|label| label.key() == "alertstate" && label.value() == "firing")
+                })
+                .map_or(0.0, |(.., value)| match value {
+                    DebugValue::Gauge(value) => value.into_inner(),
+                    _ => f64::NAN,
+                });
+            total.set(total.get() + read);
+            total.get()
+        };
+        let settings = || {
+            lcp_rule(
+                Duration::ZERO,
+                Duration::ZERO,
+                BTreeMap::new(),
+                BTreeMap::new(),
+            )
+        };
+        let (mut slow_partition, mut fast_partition) =
+            metrics::with_local_recorder(&recorder, || {
+                (Evaluator::new(settings()), Evaluator::new(settings()))
+            });
+        let mut slow = Stage2::new(AggregatorSettings::default());
+        let mut fast = Stage2::new(AggregatorSettings::default());
+        Feed::new().lcp(&mut slow, T0, 6000.0, 5);
+        Feed::new().lcp(&mut fast, T0, 500.0, 5);
+        slow_partition.evaluate(&slow, T0);
+        fast_partition.evaluate(&fast, T0);
+        assert_eq!(
+            firing(),
+            1.0,
+            "the fast partition's evaluation must not hide the slow one's"
+        );
+        slow_partition.evaluate(&slow, T0 + 1_000);
+        fast_partition.evaluate(&fast, T0 + 1_000);
+        assert_eq!(firing(), 1.0, "re-evaluating does not add again");
+        drop(slow_partition);
+        assert_eq!(firing(), 0.0, "the partition moved away with its alert");
+        drop(fast_partition);
     }
 
     /// Settings with a `site_release` view and one release_regression rule on p75 LCP over 5m:
