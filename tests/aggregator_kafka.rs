@@ -865,10 +865,14 @@ fn a_broker_killed_and_restarted_mid_stream_loses_and_doubles_nothing() {
     );
     let fleet = settled_union(&[&worker], 160.0, "the worker to count every page view");
     let reference = segment_series(&standalone);
+    // Not the funnels: their steps become final at minute boundaries, and without one clock (see
+    // `on_one_clock`, which the fleet test uses to compare them) a boundary can pass between
+    // reading the worker and reading standalone.
     let comparable = |series: &BTreeMap<String, String>| -> BTreeMap<String, String> {
         series
             .iter()
             .filter(|(key, _)| key.contains("window=\"1h\"") || key.contains("_total{"))
+            .filter(|(key, _)| !key.starts_with("rum_funnel"))
             .map(|(key, value)| (key.clone(), value.clone()))
             .collect()
     };
