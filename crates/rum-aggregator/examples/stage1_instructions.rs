@@ -14,7 +14,9 @@
 //! and flushes between rounds outside the counted function, as in production, where its pools
 //! of histograms and buffers are warm; without it each round starts cold, as the criterion
 //! bench's `decode_and_record` does. With `no-sessions` as the third argument sessions are off
-//! (`aggregator.sessions.enabled = false`), to state what following sessions costs.
+//! (`aggregator.sessions.enabled = false`), to state what following sessions costs. A fourth
+//! argument sets `aggregator.dedupe_capacity` (e.g. `3 steady sessions 10000`: the table is full
+//! from the warm-up on, so every new page view evicts the oldest, as at capacity in production).
 
 use std::hint::black_box;
 
@@ -45,6 +47,9 @@ fn main() {
     let steady = std::env::args().nth(2).as_deref() == Some("steady");
     let mut settings = AggregatorSettings::default();
     settings.sessions.enabled = std::env::args().nth(3).as_deref() != Some("no-sessions");
+    if let Some(capacity) = std::env::args().nth(4) {
+        settings.dedupe_capacity = capacity.parse().expect("dedupe capacity: a number");
+    }
     let batch = |round: u64| -> Vec<Vec<u8>> {
         (0..BEACONS)
             .map(|index| fixtures::five_vital_beacon(round * BEACONS + index, 50).encode_to_vec())

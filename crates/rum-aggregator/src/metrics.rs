@@ -7,7 +7,8 @@
 //! - `rum_aggregator_folded_total{dimension}`: values folded into `__other__` by top-N (dimension,
 //!   or `action` / `event` for names) or the site segment budget (`dimension="segment_budget"`).
 //! - `rum_aggregator_dedupe_total{outcome}`: re-sent metrics (`unchanged`, `replaced`,
-//!   `replaced_too_late`) and ids beyond a page view's capacity (`overflow`).
+//!   `replaced_too_late`, `stale`), ids beyond a page view's capacity (`overflow`) and metrics of
+//!   later beacons of page views the table had forgotten for capacity (`forgotten`).
 //! - `rum_dropped_total{stage="aggregator", reason, item}` (the drop ledger): beacons stage 1 could
 //!   not use (`undecodable`, `late`) and partials stage 2 could not (`late`, `unknown_view`,
 //!   `unknown_metric`, `undecodable`, `retraction_missed`).
@@ -83,14 +84,18 @@ pub(crate) enum DedupeOutcome {
     Overflow,
     /// A value from an earlier beacon of the page view (lower `seq`) than the one counted.
     Stale,
+    /// Counted as new in a later beacon (`seq > 0`) of a page view the table had forgotten for
+    /// capacity before its horizon: most likely counted twice.
+    Forgotten,
 }
 
-const DEDUPE_OUTCOMES: [&str; 5] = [
+const DEDUPE_OUTCOMES: [&str; 6] = [
     "unchanged",
     "replaced",
     "replaced_too_late",
     "overflow",
     "stale",
+    "forgotten",
 ];
 
 rum_ledger::drop_reasons! {
@@ -179,6 +184,12 @@ impl Stage1Metrics {
 
     pub fn dedupe(&self, outcome: DedupeOutcome) {
         self.dedupe[outcome as usize].increment(1);
+    }
+
+    pub fn dedupe_many(&self, outcome: DedupeOutcome, count: u64) {
+        if count > 0 {
+            self.dedupe[outcome as usize].increment(count);
+        }
     }
 }
 

@@ -359,7 +359,8 @@ impl Stage1 {
         let mut samples = std::mem::take(&mut self.samples);
         samples.clear();
         let (new_page_view, mut page_view) =
-            self.dedupe.page_view(&site, beacon.page_view_id, minute);
+            self.dedupe
+                .page_view(&site, beacon.page_view_id, minute, beacon.sequence);
         // Summed per beacon: one counter update per event type, not per event.
         let mut event_counts = [0u64; EVENT_TYPE_COUNT];
         for event in &beacon.events {
@@ -991,6 +992,8 @@ impl Stage1 {
         }
         self.metrics.partials.increment(partials.len() as u64);
         self.metrics.dedupe_entries.set(self.dedupe.len() as f64);
+        self.metrics
+            .dedupe_many(DedupeOutcome::Forgotten, self.dedupe.take_forgotten());
         partials
     }
 
