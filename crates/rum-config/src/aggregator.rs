@@ -24,7 +24,8 @@ pub const DEFAULT_TOP_N: usize = 100;
 pub const DEFAULT_SITE_SEGMENT_BUDGET: usize = 2_000;
 /// Distinct sites the aggregator keeps; more fold into `__other__`.
 pub const DEFAULT_MAX_SITES: usize = 100;
-/// Page views remembered to count a page view and a re-sent metric once (~170 bytes each).
+/// Page views remembered to count a page view and a re-sent metric once (120 bytes each: size it
+/// as page views per second x (allowed lateness + 1 minute), docs/aggregation.md).
 pub const DEFAULT_DEDUPE_CAPACITY: usize = 200_000;
 /// Distinct action names and business-event names kept per site (each); the rest fold into
 /// `__other__`.
