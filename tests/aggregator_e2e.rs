@@ -57,7 +57,12 @@ fn action_beacon(page_view: &str) -> Vec<u8> {
               "status": 503, "duration": 120 },
             { "type": "error",
               "message": "TypeError: Cannot read properties of undefined (reading 'id')",
-              "stack": "TypeError: x\n    at pay (https://shop.example.com/app.js:10:5)" }
+              "stack": "TypeError: x\n    at pay (https://shop.example.com/app.js:10:5)" },
+            { "type": "loaf", "count": 2, "blocking": 230,
+              "scripts": { "https://ads.example": 201, "https://shop.example.com": 60 } },
+            { "type": "resources",
+              "origins": { "https://cdn.example": { "bytes": 0, "untimed": 1, "durations": [80, 400] } },
+              "types": { "img": 2 } }
         ]
     }))
     .unwrap()
@@ -221,6 +226,34 @@ fn prometheus_reads_the_p75_computed_from_the_beacons_and_promtool_accepts_the_e
         }
     }
     assert!(queries >= 20);
+    // The third-party and long-frame panels see the page view that reported them.
+    for (expr, origin) in [
+        (
+            r#"topk(10, sum by (site, origin) (rate(rum_long_frame_script_seconds_total{view="site", site=~"demo", origin!="first-party"}[1m])))"#,
+            "https://ads.example",
+        ),
+        (
+            r#"topk(10, histogram_quantile(0.75, sum by (site, origin, le) (rate(rum_resource_duration_seconds_bucket{view="site", site=~"demo"}[1m]))))"#,
+            "https://cdn.example",
+        ),
+    ] {
+        let answer = wait_for(expr, Duration::from_secs(60), || {
+            let answer = prometheus
+                .get_json(&format!(
+                    "/api/v1/query?query={}",
+                    monitoring::encode_query(expr)
+                ))
+                .unwrap();
+            let found = answer["data"]["result"]
+                .as_array()
+                .is_some_and(|series| !series.is_empty());
+            found.then_some(answer)
+        });
+        assert_eq!(
+            answer["data"]["result"][0]["metric"]["origin"], origin,
+            "{expr}: {answer}"
+        );
+    }
     let p75_panel = prometheus
         .query_value(
             r#"rum_lcp_window_seconds{view="site", site=~"demo", window="5m", quantile="0.75"}"#,

@@ -15,14 +15,19 @@
 //! `rum_requests_slow_total`; in views with `actions = true`, by name: `rum_actions_total{action}`,
 //! `rum_action_frustrations_total{action, signal}`, `rum_action_time_seconds_total{action}` and
 //! `rum_action_timed_total{action}` (mean loading time = their ratio), `rum_events_total{event}`,
-//! `rum_event_value_total{event}`; and the `action_loading` histogram families above.
+//! `rum_event_value_total{event}`, `rum_long_frame_script_seconds_total{origin}`; and the
+//! `action_loading` histogram families above. Segments that reported long animation frames also
+//! have `rum_long_frames_total` and `rum_long_frame_blocking_seconds_total`.
 
 use std::fmt::Write;
 
 use crate::metric::MetricKind;
-use crate::names::{ActionTally, EventTally, NameKind, NamedCounts, split_failed_request};
+use crate::names::{
+    ActionTally, EventTally, NameKind, NamedCounts, RESOURCE_BOUNDS_MS, ResourceTally,
+    split_failed_request,
+};
 use crate::settings::{QUANTILES, WINDOWS};
-use crate::stage1::ERROR_KINDS;
+use crate::stage1::{ERROR_KINDS, RESOURCE_TYPES};
 use crate::stage2::{SegmentState, Stage2};
 use crate::view::SegmentKey;
 
@@ -273,11 +278,79 @@ pub fn render_all(stages: &[&Stage2]) -> String {
             }
         }
     }
+    render_long_frames(&mut out, &segments, &labels);
+    render_resource_types(&mut out, &segments, &labels);
     render_estimates(&mut out, first, &segments, &labels);
     render_names(&mut out, &segments, &labels);
     render_error_groups(&mut out, stages);
     render_sessions(&mut out, stages);
     out
+}
+
+/// Long animation frames and their blocking time, for the segments that had any (browsers
+/// without the Long Animation Frames API report none, so most segments of most sites have none).
+fn render_long_frames(
+    out: &mut String,
+    segments: &[(&SegmentKey, &SegmentState)],
+    labels: &[String],
+) {
+    let rows: Vec<(usize, &SegmentState)> = segments
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, segment))| segment.long_frames > 0)
+        .map(|(index, (_, segment))| (index, *segment))
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "# HELP rum_long_frames_total Long animation frames (50 ms and longer) the pages reported."
+    );
+    let _ = writeln!(out, "# TYPE rum_long_frames_total counter");
+    for (index, segment) in &rows {
+        let _ = writeln!(
+            out,
+            "rum_long_frames_total{{{}}} {}",
+            labels[*index], segment.long_frames
+        );
+    }
+    let family = "rum_long_frame_blocking_seconds_total";
+    let _ = writeln!(
+        out,
+        "# HELP {family} Blocking time of the long animation frames: their time past 50 ms without rendering."
+    );
+    let _ = writeln!(out, "# TYPE {family} counter");
+    for (index, segment) in &rows {
+        let seconds = segment.long_frame_blocking_micros as f64 / 1e9;
+        let _ = writeln!(out, "{family}{{{}}} {}", labels[*index], number(seconds));
+    }
+}
+
+/// Resources by initiator type, for the segments that reported any (types with none left out).
+fn render_resource_types(
+    out: &mut String,
+    segments: &[(&SegmentKey, &SegmentState)],
+    labels: &[String],
+) {
+    let family = "rum_resources_by_type_total";
+    let mut header = false;
+    for (index, (_, segment)) in segments.iter().enumerate() {
+        for (kind, count) in RESOURCE_TYPES.iter().zip(segment.resource_types) {
+            if count == 0 {
+                continue;
+            }
+            if !header {
+                let _ = writeln!(
+                    out,
+                    "# HELP {family} Resources the pages loaded (Resource Timing), by initiator type."
+                );
+                let _ = writeln!(out, "# TYPE {family} counter");
+                header = true;
+            }
+            let _ = writeln!(out, "{family}{{{},type=\"{kind}\"}} {count}", labels[index]);
+        }
+    }
 }
 
 /// The estimated totals of views with `estimated = true`: page views and errors weighed by 1 /
@@ -762,6 +835,28 @@ fn render_names(out: &mut String, segments: &[(&SegmentKey, &SegmentState)], lab
             |tally| number(tally.value_micros as f64 / 1e9),
         ),
     ];
+    let has_origins = named
+        .iter()
+        .any(|(_, names)| !names.script_origins.is_empty());
+    if has_origins {
+        let family = "rum_long_frame_script_seconds_total";
+        let _ = writeln!(
+            out,
+            "# HELP {family} Time scripts ran in long animation frames, by script origin (first-party, unknown or the origin)."
+        );
+        let _ = writeln!(out, "# TYPE {family} counter");
+        for (index, names) in &named {
+            for (name, tally) in &names.script_origins {
+                let _ = writeln!(
+                    out,
+                    "{family}{{{}}} {}",
+                    with_name(*index, NameKind::Origin.label(), name),
+                    number(tally.value_micros as f64 / 1e9)
+                );
+            }
+        }
+    }
+    render_resource_origins(out, &named, labels);
     let has_failed = named
         .iter()
         .any(|(_, names)| !names.failed_requests.is_empty());
@@ -776,6 +871,72 @@ fn render_names(out: &mut String, segments: &[(&SegmentKey, &SegmentState)], lab
                 push_label(&mut labels, "endpoint", endpoint);
                 push_label(&mut labels, "status", class);
                 let _ = writeln!(out, "{family}{{{labels}}} {}", value(tally));
+            }
+        }
+    }
+}
+
+/// Resources by origin: a duration histogram (`le` in seconds) and the byte and untimed counts.
+fn render_resource_origins(out: &mut String, named: &[(usize, &NamedCounts)], labels: &[String]) {
+    if named
+        .iter()
+        .all(|(_, names)| names.resource_origins.is_empty())
+    {
+        return;
+    }
+    let with_name = |index: usize, name: &str| {
+        let mut text = labels[index].clone();
+        push_label(&mut text, NameKind::Origin.label(), name);
+        text
+    };
+    let family = "rum_resource_duration_seconds";
+    let _ = writeln!(
+        out,
+        "# HELP {family} Resource load durations (Resource Timing: start to responseEnd), by origin (first-party or the origin)."
+    );
+    let _ = writeln!(out, "# TYPE {family} histogram");
+    for (index, names) in named {
+        for (name, tally) in &names.resource_origins {
+            let labels = with_name(*index, name);
+            let mut cumulative = 0;
+            for (bucket, count) in tally.buckets.iter().enumerate() {
+                cumulative += count;
+                let bound = RESOURCE_BOUNDS_MS
+                    .get(bucket)
+                    .map_or_else(|| "+Inf".to_owned(), |ms| number(ms / 1000.0));
+                let _ = writeln!(
+                    out,
+                    "{family}_bucket{{{labels},le=\"{bound}\"}} {cumulative}"
+                );
+            }
+            let sum = tally.duration_micros as f64 / 1e9;
+            let _ = writeln!(out, "{family}_sum{{{labels}}} {}", number(sum));
+            let _ = writeln!(out, "{family}_count{{{labels}}} {}", tally.count);
+        }
+    }
+    let families: [NamedFamily<ResourceTally>; 2] = [
+        (
+            "rum_resource_transfer_bytes_total",
+            "Bytes transferred for resources (transferSize: 0 when cached or cross-origin without Timing-Allow-Origin), by origin.",
+            |tally| tally.transfer_bytes.to_string(),
+        ),
+        (
+            "rum_resources_untimed_total",
+            "Cross-origin resources without Timing-Allow-Origin (their phases and sizes read 0; durations are real), by origin.",
+            |tally| tally.untimed.to_string(),
+        ),
+    ];
+    for (family, help, value) in families {
+        let _ = writeln!(out, "# HELP {family} {help}");
+        let _ = writeln!(out, "# TYPE {family} counter");
+        for (index, names) in named {
+            for (name, tally) in &names.resource_origins {
+                let _ = writeln!(
+                    out,
+                    "{family}{{{}}} {}",
+                    with_name(*index, name),
+                    value(tally)
+                );
             }
         }
     }

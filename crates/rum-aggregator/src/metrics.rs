@@ -18,6 +18,7 @@
 
 use metrics::{Counter, Gauge, counter, describe_counter, describe_gauge, gauge};
 use rum_ledger::{DropCounters, Item};
+use rum_schema::EVENT_TYPES;
 
 use crate::names::{NAME_KIND_COUNT, NameKind};
 use crate::view::Dimension;
@@ -68,11 +69,11 @@ pub(crate) enum EventType {
     Custom,
     Action,
     BusinessEvent,
+    LongFrames,
+    Resources,
 }
 
-const EVENT_TYPES: [&str; 7] = [
-    "vital", "nav", "error", "request", "custom", "action", "event",
-];
+/// `rum_aggregator_events_total{type}` labels, indexed by [`EventType`].
 pub(crate) const EVENT_TYPE_COUNT: usize = EVENT_TYPES.len();
 
 /// Outcomes counted by `rum_aggregator_dedupe_total{outcome}`, in label order.

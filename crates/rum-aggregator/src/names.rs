@@ -1,12 +1,13 @@
 //! Counters by name: user actions (count, frustration signals, loading time), business events
-//! (count, value sum) and failed fetch/XHR calls (count, time sum) of one segment, for views with
+//! (count, value sum), failed fetch/XHR calls (count, time sum) and the script time of long
+//! animation frames by script origin (count, time sum) of one segment, for views with
 //! `actions = true`. A failed call's name is its group: method, endpoint template and status
-//! class ([`failed_request_name`]).
+//! class ([`failed_request_name`]); a script's is its origin ([`origin_name`]).
 //!
 //! Names are labels, so they are bounded like dimension values: stage 1 by its per-chunk bound,
 //! stage 2 by a per-site top-N table per [`NameKind`] (`aggregator.top_names`), the rest folded
 //! into `__other__` and counted in `rum_aggregator_folded_total{dimension="action"|"event"|
-//! "request"}`.
+//! "request"|"origin"}`.
 //! Sums are integers (millionths), so merging partials in any order gives the same totals.
 
 use std::collections::BTreeMap;
@@ -23,14 +24,22 @@ pub enum NameKind {
     Event,
     /// A failed call's group (see [`failed_request_name`]).
     FailedRequest,
+    /// An origin: of scripts that ran in long animation frames, or of the resources a page loaded
+    /// (see [`origin_name`]). One table for both, so an origin keeps one label whichever it is.
+    /// Last: snapshots written before it hold the other three name tables in this order.
+    Origin,
 }
 
 /// Number of [`NameKind`]s.
-pub const NAME_KIND_COUNT: usize = 3;
+pub const NAME_KIND_COUNT: usize = 4;
 
 impl NameKind {
-    pub const ALL: [NameKind; NAME_KIND_COUNT] =
-        [NameKind::Action, NameKind::Event, NameKind::FailedRequest];
+    pub const ALL: [NameKind; NAME_KIND_COUNT] = [
+        NameKind::Action,
+        NameKind::Event,
+        NameKind::FailedRequest,
+        NameKind::Origin,
+    ];
 
     pub fn index(self) -> usize {
         self as usize
@@ -42,8 +51,26 @@ impl NameKind {
             NameKind::Action => "action",
             NameKind::Event => "event",
             NameKind::FailedRequest => "request",
+            NameKind::Origin => "origin",
         }
     }
+}
+
+/// The origin label of scripts of the page's own origin.
+pub const FIRST_PARTY: &str = "first-party";
+
+/// The name an origin is counted under: [`FIRST_PARTY`] when it is the page's own origin
+/// (`page_url` starts with it, followed by the path), `unknown` when the browser gave none (a
+/// script without a source URL: `eval`, some handlers), else the origin as sent
+/// (`https://cdn.example`).
+pub fn origin_name<'a>(origin: &'a [u8], page_url: &[u8]) -> &'a [u8] {
+    if origin.is_empty() {
+        return crate::view::UNKNOWN.as_bytes();
+    }
+    let same = page_url
+        .strip_prefix(origin)
+        .is_some_and(|rest| matches!(rest.first(), None | Some(b'/' | b'?' | b'#')));
+    if same { FIRST_PARTY.as_bytes() } else { origin }
 }
 
 /// Methods kept as they are; any other is `OTHER` (the label stays bounded).
@@ -179,6 +206,82 @@ impl EventTally {
     }
 }
 
+/// Upper bounds (ms) of the resource-duration buckets; a last bucket holds the rest. Exported as
+/// `rum_resource_duration_seconds` with `le` in seconds.
+pub const RESOURCE_BOUNDS_MS: [f64; 8] =
+    [50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0];
+
+/// Resource buckets: the bounds, then the rest.
+pub const RESOURCE_BUCKETS: usize = RESOURCE_BOUNDS_MS.len() + 1;
+
+/// The resources of one origin.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ResourceTally {
+    pub count: u64,
+    /// Cross-origin resources without `Timing-Allow-Origin`.
+    pub untimed: u64,
+    pub transfer_bytes: u64,
+    /// Sum of the durations (millionths of a ms).
+    pub duration_micros: u64,
+    /// Resources per duration bucket (not cumulative).
+    pub buckets: [u64; RESOURCE_BUCKETS],
+}
+
+impl ResourceTally {
+    /// One beacon's resources of the origin.
+    pub fn record(&mut self, durations_ms: &[f64], untimed: u32, transfer_bytes: u64) {
+        self.count += durations_ms.len() as u64;
+        self.untimed += u64::from(untimed);
+        self.transfer_bytes = self.transfer_bytes.saturating_add(transfer_bytes);
+        for duration in durations_ms {
+            let duration = duration.max(0.0);
+            self.duration_micros = self.duration_micros.saturating_add(micros(duration));
+            let bucket = RESOURCE_BOUNDS_MS
+                .iter()
+                .position(|bound| duration <= *bound)
+                .unwrap_or(RESOURCE_BOUNDS_MS.len());
+            self.buckets[bucket] += 1;
+        }
+    }
+
+    pub fn merge(&mut self, other: &ResourceTally) {
+        self.count += other.count;
+        self.untimed += other.untimed;
+        self.transfer_bytes = self.transfer_bytes.saturating_add(other.transfer_bytes);
+        self.duration_micros = self.duration_micros.saturating_add(other.duration_micros);
+        for (bucket, count) in self.buckets.iter_mut().zip(other.buckets) {
+            *bucket += count;
+        }
+    }
+
+    pub fn to_proto(self, name: &str) -> proto::ResourceTally {
+        proto::ResourceTally {
+            name: name.to_owned(),
+            count: self.count,
+            untimed: self.untimed,
+            transfer_bytes: self.transfer_bytes,
+            duration_micros: self.duration_micros,
+            buckets: self.buckets.to_vec(),
+        }
+    }
+
+    /// A tally as sent; buckets past this build's are added to the last one (a build with other
+    /// bounds would be a new field, so this only guards against a malformed partial).
+    pub fn from_proto(tally: &proto::ResourceTally) -> Self {
+        let mut buckets = [0; RESOURCE_BUCKETS];
+        for (index, count) in tally.buckets.iter().enumerate() {
+            buckets[index.min(RESOURCE_BUCKETS - 1)] += count;
+        }
+        Self {
+            count: tally.count,
+            untimed: tally.untimed,
+            transfer_bytes: tally.transfer_bytes,
+            duration_micros: tally.duration_micros,
+            buckets,
+        }
+    }
+}
+
 /// A non-negative value in integer millionths (the decoder refuses negative ones; a producer that
 /// sends one anyway adds nothing).
 fn micros(value: f64) -> u64 {
@@ -192,6 +295,10 @@ pub struct NamedCounts {
     pub events: BTreeMap<Arc<str>, EventTally>,
     /// Failed calls by group; the tally's value is the calls' duration (ms).
     pub failed_requests: BTreeMap<Arc<str>, EventTally>,
+    /// Long-frame script time by origin; count: loaf events naming it, value: script time (ms).
+    pub script_origins: BTreeMap<Arc<str>, EventTally>,
+    /// Resources by origin (the same origin names).
+    pub resource_origins: BTreeMap<Arc<str>, ResourceTally>,
 }
 
 /// [`NamedCounts`] as partial or snapshot fields.
@@ -200,16 +307,26 @@ pub struct NamedProto {
     pub actions: Vec<proto::ActionTally>,
     pub events: Vec<proto::EventTally>,
     pub failed_requests: Vec<proto::EventTally>,
+    pub script_origins: Vec<proto::EventTally>,
+    pub resource_origins: Vec<proto::ResourceTally>,
 }
 
 impl NamedCounts {
     pub fn is_empty(&self) -> bool {
-        self.actions.is_empty() && self.events.is_empty() && self.failed_requests.is_empty()
+        self.actions.is_empty()
+            && self.events.is_empty()
+            && self.failed_requests.is_empty()
+            && self.script_origins.is_empty()
+            && self.resource_origins.is_empty()
     }
 
     /// Entries held (for memory accounting).
     pub fn len(&self) -> usize {
-        self.actions.len() + self.events.len() + self.failed_requests.len()
+        self.actions.len()
+            + self.events.len()
+            + self.failed_requests.len()
+            + self.script_origins.len()
+            + self.resource_origins.len()
     }
 
     /// Approximate bytes held: map nodes, tallies and name strings.
@@ -224,9 +341,15 @@ impl NamedCounts {
             .events
             .keys()
             .chain(self.failed_requests.keys())
+            .chain(self.script_origins.keys())
             .map(|name| name.len() + NODE_OVERHEAD + std::mem::size_of::<EventTally>())
             .sum();
-        actions + events
+        let resources: usize = self
+            .resource_origins
+            .keys()
+            .map(|name| name.len() + NODE_OVERHEAD + std::mem::size_of::<ResourceTally>())
+            .sum();
+        actions + events + resources
     }
 
     pub fn action(&mut self, name: &Arc<str>) -> &mut ActionTally {
@@ -239,6 +362,14 @@ impl NamedCounts {
 
     pub fn failed_request(&mut self, name: &Arc<str>) -> &mut EventTally {
         self.failed_requests.entry(name.clone()).or_default()
+    }
+
+    pub fn script_origin(&mut self, name: &Arc<str>) -> &mut EventTally {
+        self.script_origins.entry(name.clone()).or_default()
+    }
+
+    pub fn resource_origin(&mut self, name: &Arc<str>) -> &mut ResourceTally {
+        self.resource_origins.entry(name.clone()).or_default()
     }
 
     /// The tallies as partial or snapshot fields, in name order.
@@ -257,6 +388,12 @@ impl NamedCounts {
                 .collect(),
             events: events(&self.events),
             failed_requests: events(&self.failed_requests),
+            script_origins: events(&self.script_origins),
+            resource_origins: self
+                .resource_origins
+                .iter()
+                .map(|(name, tally)| tally.to_proto(name))
+                .collect(),
         }
     }
 
@@ -265,8 +402,15 @@ impl NamedCounts {
         actions: &[proto::ActionTally],
         events: &[proto::EventTally],
         failed_requests: &[proto::EventTally],
+        script_origins: &[proto::EventTally],
+        resource_origins: &[proto::ResourceTally],
     ) -> Option<Self> {
-        if actions.is_empty() && events.is_empty() && failed_requests.is_empty() {
+        if actions.is_empty()
+            && events.is_empty()
+            && failed_requests.is_empty()
+            && script_origins.is_empty()
+            && resource_origins.is_empty()
+        {
             return None;
         }
         let mut names = NamedCounts::default();
@@ -284,6 +428,16 @@ impl NamedCounts {
             names
                 .failed_request(&Arc::from(tally.name.as_str()))
                 .merge(&EventTally::from_proto(tally));
+        }
+        for tally in script_origins {
+            names
+                .script_origin(&Arc::from(tally.name.as_str()))
+                .merge(&EventTally::from_proto(tally));
+        }
+        for tally in resource_origins {
+            names
+                .resource_origin(&Arc::from(tally.name.as_str()))
+                .merge(&ResourceTally::from_proto(tally));
         }
         Some(names)
     }

@@ -19,17 +19,39 @@ use crate::wire::{BeaconView, EventKind};
 
 use crate::dedupe::{Dedupe, Seen};
 use crate::error_groups::{ChunkErrors, ErrorOccurrence, host_of, session_hash};
-use crate::exact::ExactCounts;
+use crate::exact::{ExactCounts, to_micros};
 use crate::hdr;
 use crate::metric::{METRIC_COUNT, MetricKind};
 use crate::metrics::{BeaconDrop, DedupeOutcome, EVENT_TYPE_COUNT, EventType, Stage1Metrics};
-use crate::names::{NAME_KIND_COUNT, NameKind, NamedCounts, NamedProto, failed_request_name};
+use crate::names::{
+    NAME_KIND_COUNT, NameKind, NamedCounts, NamedProto, failed_request_name, origin_name,
+};
 use crate::sessions::{ChunkSessions, OccurrenceKind, session_key};
 use crate::settings::{AggregatorSettings, RETENTION_MINUTES, minute_of};
 use crate::view::{DIMENSION_COUNT, Dimension, OTHER, bounded_label};
 
 /// Error kinds kept apart; anything else counts as `other` (the label stays bounded).
 pub const ERROR_KINDS: [&str; 3] = ["error", "unhandledrejection", "other"];
+
+/// Resource initiator types counted apart (`rum_resources_by_type_total{type}`); any other is
+/// `other`.
+pub const RESOURCE_TYPES: [&str; 8] = [
+    "script",
+    "link",
+    "css",
+    "img",
+    "fetch",
+    "xmlhttprequest",
+    "iframe",
+    "other",
+];
+
+pub fn resource_type_index(kind: &[u8]) -> usize {
+    RESOURCE_TYPES
+        .iter()
+        .position(|known| known.as_bytes() == kind)
+        .unwrap_or(RESOURCE_TYPES.len() - 1)
+}
 
 fn error_kind_index(kind: &[u8]) -> usize {
     ERROR_KINDS
@@ -79,6 +101,11 @@ struct SegmentBuilder {
     estimated_errors: f64,
     requests_failed: u64,
     requests_slow: u64,
+    /// Long animation frames and their blocking time (millionths of a ms).
+    long_frames: u64,
+    long_frame_blocking_micros: u64,
+    /// Resources by initiator type ([`RESOURCE_TYPES`]).
+    resource_types: [u64; RESOURCE_TYPES.len()],
     /// Actions and business events by name (views with `actions = true`).
     names: Option<Box<NamedCounts>>,
 }
@@ -434,6 +461,12 @@ impl Stage1 {
                 Some(EventKind::BusinessEvent(_)) => {
                     event_counts[EventType::BusinessEvent as usize] += 1;
                 }
+                Some(EventKind::LongFrames(_)) => {
+                    event_counts[EventType::LongFrames as usize] += 1;
+                }
+                Some(EventKind::Resources(_)) => {
+                    event_counts[EventType::Resources as usize] += 1;
+                }
                 None => {}
             }
         }
@@ -528,6 +561,49 @@ impl Stage1 {
                         self.record_named(&segments, |names| {
                             names.event(&name).record(business.value);
                         });
+                    }
+                }
+                Some(EventKind::LongFrames(frames)) => {
+                    // Each loaf event holds only frames its page view's earlier beacons did not
+                    // (the script sends deltas), so it adds without dedupe.
+                    let blocking =
+                        u64::try_from(to_micros(frames.blocking_ms.max(0.0))).unwrap_or(0);
+                    for index in &segments {
+                        let builder = &mut self.builders[*index];
+                        builder.long_frames += u64::from(frames.count);
+                        builder.long_frame_blocking_micros =
+                            builder.long_frame_blocking_micros.saturating_add(blocking);
+                    }
+                    for (origin, duration_ms) in &frames.scripts {
+                        let origin = origin_name(origin, beacon.url);
+                        if let Some(name) = self.name(&site, NameKind::Origin, origin) {
+                            self.record_named(&segments, |names| {
+                                names
+                                    .script_origin(&name)
+                                    .record(Some(duration_ms.max(0.0)));
+                            });
+                        }
+                    }
+                }
+                Some(EventKind::Resources(resources)) => {
+                    // A delta like long frames: added without dedupe.
+                    for (kind, count) in &resources.types {
+                        let kind = resource_type_index(kind);
+                        for index in &segments {
+                            self.builders[*index].resource_types[kind] += u64::from(*count);
+                        }
+                    }
+                    for origin in &resources.origins {
+                        let name = origin_name(origin.origin, beacon.url);
+                        if let Some(name) = self.name(&site, NameKind::Origin, name) {
+                            self.record_named(&segments, |names| {
+                                names.resource_origin(&name).record(
+                                    &origin.durations_ms,
+                                    origin.untimed,
+                                    origin.transfer_bytes,
+                                );
+                            });
+                        }
                     }
                 }
                 _ => {}
@@ -947,6 +1023,8 @@ impl Stage1 {
                 actions,
                 events,
                 failed_requests,
+                script_origins,
+                resource_origins,
             } = builder
                 .names
                 .as_deref()
@@ -974,6 +1052,16 @@ impl Stage1 {
                 error_groups,
                 failed_requests,
                 sessions,
+                long_frames: builder.long_frames,
+                long_frame_blocking_micros: builder.long_frame_blocking_micros,
+                script_origins,
+                resource_origins,
+                resource_types: RESOURCE_TYPES
+                    .iter()
+                    .zip(builder.resource_types)
+                    .filter(|(_, count)| *count > 0)
+                    .map(|(kind, count)| ((*kind).to_owned(), count))
+                    .collect(),
             });
         }
         self.errors.clear();

@@ -23,11 +23,13 @@ use crate::exact::ExactCounts;
 use crate::hdr;
 use crate::metric::{METRIC_COUNT, MetricKind};
 use crate::metrics::{PartialDrop, Stage2Metrics};
-use crate::names::{ActionTally, EventTally, NAME_KIND_COUNT, NameKind, NamedCounts, NamedProto};
+use crate::names::{
+    ActionTally, EventTally, NAME_KIND_COUNT, NameKind, NamedCounts, NamedProto, ResourceTally,
+};
 use crate::sessions::Sessions;
 use crate::settings::{AggregatorSettings, QUANTILES, RETENTION_MINUTES, WINDOWS, minute_of};
 use crate::slot;
-use crate::stage1::ERROR_KINDS;
+use crate::stage1::{ERROR_KINDS, RESOURCE_TYPES, resource_type_index};
 use crate::topn::Admission;
 use crate::view::{DIMENSION_COUNT, Dimension, OTHER, SegmentKey, UNKNOWN, View};
 
@@ -69,6 +71,11 @@ pub struct SegmentState {
     /// Page views and errors weighed by 1 / their sample rate, cumulative (estimated totals).
     pub estimated_page_views: f64,
     pub estimated_errors: f64,
+    /// Long animation frames and their blocking time (millionths of a ms), cumulative.
+    pub long_frames: u64,
+    pub long_frame_blocking_micros: u64,
+    /// Resources by initiator type ([`RESOURCE_TYPES`]), cumulative.
+    pub resource_types: [u64; RESOURCE_TYPES.len()],
     /// Actions and business events by (folded) name, cumulative; views with `actions = true`.
     names: Option<Box<NamedCounts>>,
     /// The earliest minute applied: a release's segment that appeared last is the newest release.
@@ -88,6 +95,9 @@ impl SegmentState {
             requests_slow: 0,
             estimated_page_views: 0.0,
             estimated_errors: 0.0,
+            long_frames: 0,
+            long_frame_blocking_micros: 0,
+            resource_types: [0; RESOURCE_TYPES.len()],
             names: None,
             first_minute: minute,
             last_minute: minute,
@@ -414,6 +424,13 @@ impl Stage2 {
         }
         segment.requests_failed += partial.requests_failed;
         segment.requests_slow += partial.requests_slow;
+        segment.long_frames += partial.long_frames;
+        segment.long_frame_blocking_micros = segment
+            .long_frame_blocking_micros
+            .saturating_add(partial.long_frame_blocking_micros);
+        for (kind, count) in &partial.resource_types {
+            segment.resource_types[resource_type_index(kind.as_bytes())] += count;
+        }
         if view_index == 0 {
             self.activity.add(
                 &key.values[0],
@@ -442,6 +459,8 @@ impl Stage2 {
         if !partial.actions.is_empty()
             || !partial.events.is_empty()
             || !partial.failed_requests.is_empty()
+            || !partial.script_origins.is_empty()
+            || !partial.resource_origins.is_empty()
         {
             let site = key.values[0].clone();
             self.merge_names(view_index, &site, &key, &partial);
@@ -571,6 +590,26 @@ impl Stage2 {
             );
             failed_names.push((name, EventTally::from_proto(tally)));
         }
+        let mut origin_names = Vec::with_capacity(partial.script_origins.len());
+        for tally in &partial.script_origins {
+            let name = resolve(
+                &mut self.admission,
+                NameKind::Origin,
+                &tally.name,
+                tally.count,
+            );
+            origin_names.push((name, EventTally::from_proto(tally)));
+        }
+        let mut resource_names = Vec::with_capacity(partial.resource_origins.len());
+        for tally in &partial.resource_origins {
+            let name = resolve(
+                &mut self.admission,
+                NameKind::Origin,
+                &tally.name,
+                tally.count,
+            );
+            resource_names.push((name, ResourceTally::from_proto(tally)));
+        }
         let segment = self.segments.get_mut(key).expect("the caller inserted it");
         let counts = segment.names.get_or_insert_default();
         for (name, tally) in &names {
@@ -581,6 +620,12 @@ impl Stage2 {
         }
         for (name, tally) in &failed_names {
             counts.failed_request(name).merge(tally);
+        }
+        for (name, tally) in &origin_names {
+            counts.script_origin(name).merge(tally);
+        }
+        for (name, tally) in &resource_names {
+            counts.resource_origin(name).merge(tally);
         }
         if counting {
             for kind in NameKind::ALL {
@@ -813,6 +858,14 @@ impl Stage2 {
                     first_minute: segment.first_minute,
                     estimated_page_views: segment.estimated_page_views,
                     estimated_errors: segment.estimated_errors,
+                    long_frames: segment.long_frames,
+                    long_frame_blocking_micros: segment.long_frame_blocking_micros,
+                    resource_types: RESOURCE_TYPES
+                        .iter()
+                        .zip(segment.resource_types)
+                        .filter(|(_, count)| *count > 0)
+                        .map(|(kind, count)| ((*kind).to_owned(), count))
+                        .collect(),
                     ..Self::names_snapshot(segment)
                 })
                 .collect(),
@@ -837,6 +890,8 @@ impl Stage2 {
             actions,
             events,
             failed_requests,
+            script_origins,
+            resource_origins,
         } = segment
             .names()
             .map(NamedCounts::to_proto)
@@ -845,6 +900,8 @@ impl Stage2 {
             actions,
             events,
             failed_requests,
+            script_origins,
+            resource_origins,
             ..SegmentSnapshot::default()
         }
     }
@@ -911,9 +968,19 @@ impl Stage2 {
             segment.requests_slow = saved.requests_slow;
             segment.estimated_page_views = saved.estimated_page_views;
             segment.estimated_errors = saved.estimated_errors;
-            segment.names =
-                NamedCounts::from_proto(&saved.actions, &saved.events, &saved.failed_requests)
-                    .map(Box::new);
+            segment.long_frames = saved.long_frames;
+            segment.long_frame_blocking_micros = saved.long_frame_blocking_micros;
+            for (kind, count) in &saved.resource_types {
+                segment.resource_types[resource_type_index(kind.as_bytes())] += count;
+            }
+            segment.names = NamedCounts::from_proto(
+                &saved.actions,
+                &saved.events,
+                &saved.failed_requests,
+                &saved.script_origins,
+                &saved.resource_origins,
+            )
+            .map(Box::new);
             segment.last_minute = saved.last_minute;
             segment.minutes = saved
                 .slots

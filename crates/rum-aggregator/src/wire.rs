@@ -89,6 +89,8 @@ pub enum EventKind<'a> {
     Custom(CustomView),
     Action(ActionView<'a>),
     BusinessEvent(BusinessEventView<'a>),
+    LongFrames(LongFramesView<'a>),
+    Resources(ResourcesView<'a>),
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -151,6 +153,29 @@ pub struct ActionView<'a> {
 pub struct BusinessEventView<'a> {
     pub name: &'a [u8],
     pub value: Option<f64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LongFramesView<'a> {
+    pub count: u32,
+    pub blocking_ms: f64,
+    /// (origin, script time in ms), in the beacon's order.
+    pub scripts: Vec<(&'a [u8], f64)>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ResourcesView<'a> {
+    pub origins: Vec<OriginResourcesView<'a>>,
+    /// (initiator type, resources), in the beacon's order.
+    pub types: Vec<(&'a [u8], u32)>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OriginResourcesView<'a> {
+    pub origin: &'a [u8],
+    pub transfer_bytes: u64,
+    pub untimed: u32,
+    pub durations_ms: Vec<f64>,
 }
 
 /// Events a beacon usually carries (five vitals, navigation, an error or two); more grow the vector.
@@ -346,7 +371,7 @@ impl<'a> BeaconView<'a> {
 fn decode_event(message: &[u8]) -> Result<EventView<'_>, WireError> {
     let mut event = EventView::default();
     for_each_field(message, |reader, field, wire_type| {
-        if !(1..=7).contains(&field) {
+        if !(1..=9).contains(&field) {
             return Ok(false);
         }
         let body = read_bytes(reader, field, wire_type)?;
@@ -372,6 +397,14 @@ fn decode_event(message: &[u8]) -> Result<EventView<'_>, WireError> {
             (7, _) => {
                 EventKind::BusinessEvent(decode_business_event(body, BusinessEventView::default())?)
             }
+            (8, Some(EventKind::LongFrames(frames))) => {
+                EventKind::LongFrames(decode_long_frames(body, frames)?)
+            }
+            (8, _) => EventKind::LongFrames(decode_long_frames(body, LongFramesView::default())?),
+            (9, Some(EventKind::Resources(resources))) => {
+                EventKind::Resources(decode_resources(body, resources)?)
+            }
+            (9, _) => EventKind::Resources(decode_resources(body, ResourcesView::default())?),
             _ => {
                 // Custom: nothing of it is read, but it must still be well formed.
                 for_each_field(body, |_, _, _| Ok(false))?;
@@ -476,6 +509,96 @@ fn decode_business_event<'a>(
         Ok(true)
     })?;
     Ok(business)
+}
+
+fn decode_long_frames<'a>(
+    body: &'a [u8],
+    mut frames: LongFramesView<'a>,
+) -> Result<LongFramesView<'a>, WireError> {
+    for_each_field(body, |reader, field, wire_type| {
+        match field {
+            1 => frames.count = read_varint(reader, field, wire_type)? as u32,
+            2 => frames.blocking_ms = read_double(reader, field, wire_type)?,
+            3 => {
+                let script = read_bytes(reader, field, wire_type)?;
+                let mut origin: &[u8] = &[];
+                let mut duration_ms = 0.0;
+                for_each_field(script, |reader, field, wire_type| {
+                    match field {
+                        1 => origin = read_bytes(reader, field, wire_type)?,
+                        2 => duration_ms = read_double(reader, field, wire_type)?,
+                        _ => return Ok(false),
+                    }
+                    Ok(true)
+                })?;
+                frames.scripts.push((origin, duration_ms));
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    })?;
+    Ok(frames)
+}
+
+fn decode_resources<'a>(
+    body: &'a [u8],
+    mut resources: ResourcesView<'a>,
+) -> Result<ResourcesView<'a>, WireError> {
+    for_each_field(body, |reader, field, wire_type| {
+        match field {
+            1 => {
+                let message = read_bytes(reader, field, wire_type)?;
+                resources.origins.push(decode_origin_resources(message)?);
+            }
+            2 => {
+                let message = read_bytes(reader, field, wire_type)?;
+                let mut name: &[u8] = &[];
+                let mut count = 0;
+                for_each_field(message, |reader, field, wire_type| {
+                    match field {
+                        1 => name = read_bytes(reader, field, wire_type)?,
+                        2 => count = read_varint(reader, field, wire_type)? as u32,
+                        _ => return Ok(false),
+                    }
+                    Ok(true)
+                })?;
+                resources.types.push((name, count));
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    })?;
+    Ok(resources)
+}
+
+fn decode_origin_resources(message: &[u8]) -> Result<OriginResourcesView<'_>, WireError> {
+    let mut origin = OriginResourcesView::default();
+    for_each_field(message, |reader, field, wire_type| {
+        match (field, wire_type) {
+            (1, _) => origin.origin = read_bytes(reader, field, wire_type)?,
+            (2, _) => origin.transfer_bytes = read_varint(reader, field, wire_type)?,
+            (3, _) => origin.untimed = read_varint(reader, field, wire_type)? as u32,
+            // A repeated double arrives packed (how proto3 writers send it) or one by one (which
+            // a parser must accept as well).
+            (4, LENGTH_DELIMITED) => {
+                let packed = reader.bytes()?;
+                if packed.len() % 8 != 0 {
+                    return Err(WireError::Truncated);
+                }
+                origin.durations_ms.extend(
+                    packed.chunks_exact(8).map(|bytes| {
+                        f64::from_le_bytes(bytes.try_into().expect("chunks of 8 bytes"))
+                    }),
+                );
+            }
+            (4, _) => origin
+                .durations_ms
+                .push(read_double(reader, field, wire_type)?),
+            _ => return Ok(false),
+        }
+        Ok(true)
+    })?;
+    Ok(origin)
 }
 
 fn decode_request<'a>(
@@ -707,6 +830,32 @@ mod tests {
                                 value: business.value,
                             })
                         }
+                        event::Kind::LongFrames(frames) => EventKind::LongFrames(LongFramesView {
+                            count: frames.count,
+                            blocking_ms: frames.blocking_ms,
+                            scripts: frames
+                                .scripts
+                                .iter()
+                                .map(|script| (script.origin.as_bytes(), script.duration_ms))
+                                .collect(),
+                        }),
+                        event::Kind::Resources(resources) => EventKind::Resources(ResourcesView {
+                            origins: resources
+                                .origins
+                                .iter()
+                                .map(|origin| OriginResourcesView {
+                                    origin: origin.origin.as_bytes(),
+                                    transfer_bytes: origin.transfer_bytes,
+                                    untimed: origin.untimed,
+                                    durations_ms: origin.durations_ms.clone(),
+                                })
+                                .collect(),
+                            types: resources
+                                .types
+                                .iter()
+                                .map(|count| (count.r#type.as_bytes(), count.count))
+                                .collect(),
+                        }),
                     }),
                 })
                 .collect(),

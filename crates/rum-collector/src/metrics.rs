@@ -14,7 +14,7 @@
 //!   sampling and switches), `served`, `not_modified` (the browser's copy is current) or `refused`
 //!   (no key, an unknown key or an origin the site does not allow); it carries no beacon.
 //! - `rum_collector_events_accepted_total{type}`: events in accepted beacons (vital, nav, error,
-//!   request, custom).
+//!   request, custom, action, event, loaf, resources).
 //! - `rum_collector_ignored_total{what}`: `unknown_field`, `invalid_hint` (kept beacons, ignored
 //!   members).
 //! - `rum_collector_request_body_bytes` (histogram): body bytes on the wire of accepted beacons.
@@ -26,9 +26,9 @@ use std::collections::HashMap;
 
 use metrics::{Counter, Histogram, counter, describe_counter, describe_histogram, histogram};
 use rum_ledger::{DropCounters, Item};
-use rum_schema::DecodeReason;
 use rum_schema::proto::Agent;
 use rum_schema::proto::event::Kind;
+use rum_schema::{DecodeReason, EVENT_TYPES};
 
 use crate::agents::agent_label;
 
@@ -46,12 +46,6 @@ const AGENT_PAYLOADS: &str = "rum_collector_agent_payloads_total";
 
 /// Status codes the edge answers with; others are counted through a slower path.
 const KNOWN_STATUSES: [u16; 12] = [202, 204, 400, 403, 404, 405, 408, 413, 415, 429, 500, 503];
-
-/// `rum_collector_events_accepted_total{type}` labels, by the position [`CollectorMetrics::accepted`] counts
-/// them at.
-const EVENT_TYPES: [&str; 7] = [
-    "vital", "nav", "error", "request", "custom", "action", "event",
-];
 
 pub(crate) struct CollectorMetrics {
     requests_by_status: HashMap<u16, Counter>,
@@ -202,6 +196,8 @@ impl CollectorMetrics {
                 Some(Kind::Custom(_)) | None => 4,
                 Some(Kind::Action(_)) => 5,
                 Some(Kind::BusinessEvent(_)) => 6,
+                Some(Kind::LongFrames(_)) => 7,
+                Some(Kind::Resources(_)) => 8,
             };
             by_type[slot] += 1;
         }

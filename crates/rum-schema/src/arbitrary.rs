@@ -9,7 +9,8 @@ use proptest::prelude::*;
 
 use crate::proto::{
     Action, Attribution, Beacon, BusinessEvent, Connection, Custom, Device, Enrichment, Error,
-    Event, Navigation, Request, Vital, event,
+    Event, LongFrames, Navigation, OriginResources, Request, Resources, ScriptTime, TypeCount,
+    Vital, event,
 };
 
 /// Empty, short, and longer than 127 bytes (a two-byte length), with non-ASCII text.
@@ -151,6 +152,42 @@ pub fn event() -> BoxedStrategy<Event> {
         );
     let business = (text(), proptest::option::of(number()))
         .prop_map(|(name, value)| event::Kind::BusinessEvent(BusinessEvent { name, value }));
+    let script = (text(), number()).prop_map(|(origin, duration_ms)| ScriptTime {
+        origin,
+        duration_ms,
+    });
+    let frames = (
+        small_int(),
+        number(),
+        proptest::collection::vec(script, 0..4),
+    )
+        .prop_map(|(count, blocking_ms, scripts)| {
+            event::Kind::LongFrames(LongFrames {
+                count,
+                blocking_ms,
+                scripts,
+            })
+        });
+    let origin = (
+        text(),
+        any::<u64>(),
+        small_int(),
+        proptest::collection::vec(number(), 0..4),
+    )
+        .prop_map(
+            |(origin, transfer_bytes, untimed, durations_ms)| OriginResources {
+                origin,
+                transfer_bytes,
+                untimed,
+                durations_ms,
+            },
+        );
+    let type_count = (text(), small_int()).prop_map(|(r#type, count)| TypeCount { r#type, count });
+    let resources = (
+        proptest::collection::vec(origin, 0..3),
+        proptest::collection::vec(type_count, 0..3),
+    )
+        .prop_map(|(origins, types)| event::Kind::Resources(Resources { origins, types }));
     // Boxed arms: the unboxed union of seven tuple strategies overflowed a test thread's stack
     // in debug builds.
     proptest::option::of(prop_oneof![
@@ -161,6 +198,8 @@ pub fn event() -> BoxedStrategy<Event> {
         custom.boxed(),
         action.boxed(),
         business.boxed(),
+        frames.boxed(),
+        resources.boxed(),
     ])
     .prop_map(|kind| Event { kind })
     .boxed()

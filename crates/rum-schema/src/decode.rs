@@ -28,6 +28,17 @@ const MAX_ACTION_COUNT: f64 = 10_000.0;
 const MAX_NAME_CHARS: usize = 100;
 /// A business event's value (revenue, items): non-negative, at most a billion.
 const MAX_EVENT_VALUE: f64 = 1e9;
+/// Long animation frames one `loaf` event can count (the script sends one per beacon).
+const MAX_LONG_FRAMES: f64 = 10_000.0;
+/// Origins one `loaf` or `resources` event can name, and initiator types one `resources` event
+/// can count (the script keeps the first 50 it sees).
+pub const MAX_ORIGINS: usize = 50;
+/// Resource durations one origin of a `resources` event can carry.
+pub const MAX_RESOURCES_PER_ORIGIN: usize = 5_000;
+/// An initiator type (`script`, `xmlhttprequest`, ...): a short word.
+const MAX_INITIATOR_TYPE_BYTES: usize = 32;
+/// An origin is `scheme://host:port`: hosts are at most 253 bytes.
+const MAX_ORIGIN_BYTES: usize = 300;
 /// HTTP status codes have three digits; 0 means a network error.
 const MAX_HTTP_STATUS: f64 = 999.0;
 
@@ -387,6 +398,8 @@ impl BeaconDecoder {
             "custom" => proto::event::Kind::Custom(self.custom(value, decoded)?),
             "action" => proto::event::Kind::Action(self.action(value, decoded)?),
             "event" => proto::event::Kind::BusinessEvent(self.business_event(value, decoded)?),
+            "loaf" => proto::event::Kind::LongFrames(self.long_frames(value, decoded)?),
+            "resources" => proto::event::Kind::Resources(self.resources(value, decoded)?),
             _ => return Ok(None),
         };
         Ok(Some(proto::Event { kind: Some(kind) }))
@@ -664,6 +677,143 @@ impl BeaconDecoder {
         business.name = name.ok_or((DecodeReason::MissingField, "name"))?.to_owned();
         Ok(business)
     }
+}
+
+impl BeaconDecoder {
+    fn long_frames<'a, V: JsonValue<'a>>(
+        &self,
+        value: V,
+        decoded: &mut DecodedBeacon,
+    ) -> Result<proto::LongFrames, FieldError> {
+        let mut frames = proto::LongFrames::default();
+        let mut count = None;
+        for (key, member) in event_fields(value) {
+            match key {
+                "type" => {}
+                "count" => count = Some(whole_number(member, MAX_LONG_FRAMES, "count")? as u32),
+                "blocking" => frames.blocking_ms = duration(member, "blocking")?,
+                "scripts" => {
+                    let origins = member
+                        .fields()
+                        .ok_or((DecodeReason::InvalidFieldType, "scripts"))?;
+                    for (origin, time) in origins {
+                        if frames.scripts.len() == MAX_ORIGINS {
+                            return Err((DecodeReason::ValueOutOfRange, "scripts"));
+                        }
+                        if origin.len() > MAX_ORIGIN_BYTES {
+                            return Err((DecodeReason::StringTooLong, "scripts"));
+                        }
+                        frames.scripts.push(proto::ScriptTime {
+                            origin: origin.to_owned(),
+                            duration_ms: duration(time, "scripts")?,
+                        });
+                    }
+                }
+                _ => decoded.unknown_fields += 1,
+            }
+        }
+        let count = count.ok_or((DecodeReason::MissingField, "count"))?;
+        if count == 0 {
+            return Err((DecodeReason::ValueOutOfRange, "count"));
+        }
+        frames.count = count;
+        Ok(frames)
+    }
+
+    fn resources<'a, V: JsonValue<'a>>(
+        &self,
+        value: V,
+        decoded: &mut DecodedBeacon,
+    ) -> Result<proto::Resources, FieldError> {
+        let mut resources = proto::Resources::default();
+        for (key, member) in event_fields(value) {
+            match key {
+                "type" => {}
+                "origins" => {
+                    let origins = member
+                        .fields()
+                        .ok_or((DecodeReason::InvalidFieldType, "origins"))?;
+                    for (origin, summary) in origins {
+                        if resources.origins.len() == MAX_ORIGINS {
+                            return Err((DecodeReason::ValueOutOfRange, "origins"));
+                        }
+                        if origin.len() > MAX_ORIGIN_BYTES {
+                            return Err((DecodeReason::StringTooLong, "origins"));
+                        }
+                        resources
+                            .origins
+                            .push(origin_resources(origin, summary, decoded)?);
+                    }
+                }
+                "types" => {
+                    let types = member
+                        .fields()
+                        .ok_or((DecodeReason::InvalidFieldType, "types"))?;
+                    for (name, count) in types {
+                        if resources.types.len() == MAX_ORIGINS {
+                            return Err((DecodeReason::ValueOutOfRange, "types"));
+                        }
+                        if name.len() > MAX_INITIATOR_TYPE_BYTES {
+                            return Err((DecodeReason::StringTooLong, "types"));
+                        }
+                        resources.types.push(proto::TypeCount {
+                            r#type: name.to_owned(),
+                            count: whole_number(count, u32::MAX as f64, "types")? as u32,
+                        });
+                    }
+                }
+                _ => decoded.unknown_fields += 1,
+            }
+        }
+        Ok(resources)
+    }
+}
+
+/// One origin of a `resources` event: `{"bytes": n, "untimed": n, "durations": [ms, ...]}`.
+fn origin_resources<'a, V: JsonValue<'a>>(
+    origin: &str,
+    summary: V,
+    decoded: &mut DecodedBeacon,
+) -> Result<proto::OriginResources, FieldError> {
+    let fields = summary
+        .fields()
+        .ok_or((DecodeReason::InvalidFieldType, "origins"))?;
+    let mut resources = proto::OriginResources {
+        origin: origin.to_owned(),
+        ..proto::OriginResources::default()
+    };
+    let mut durations = None;
+    for (key, member) in fields {
+        match key {
+            // A petabyte: past any page, inside f64's exact integers.
+            "bytes" => resources.transfer_bytes = whole_number(member, 1e15, "bytes")? as u64,
+            "untimed" => {
+                resources.untimed = whole_number(member, u32::MAX as f64, "untimed")? as u32
+            }
+            "durations" => {
+                let (len, elements) = member
+                    .elements()
+                    .ok_or((DecodeReason::InvalidFieldType, "durations"))?;
+                if len > MAX_RESOURCES_PER_ORIGIN {
+                    return Err((DecodeReason::ValueOutOfRange, "durations"));
+                }
+                let mut values = Vec::with_capacity(len);
+                for element in elements {
+                    values.push(duration(element, "durations")?);
+                }
+                durations = Some(values);
+            }
+            _ => decoded.unknown_fields += 1,
+        }
+    }
+    resources.durations_ms = durations.ok_or((DecodeReason::MissingField, "durations"))?;
+    if resources.durations_ms.is_empty() {
+        return Err((DecodeReason::ValueOutOfRange, "durations"));
+    }
+    if resources.untimed as usize > resources.durations_ms.len() {
+        return Err((DecodeReason::ValueOutOfRange, "untimed"));
+    }
+    Ok(resources)
 }
 
 /// An action or business-event name: 1..100 characters.

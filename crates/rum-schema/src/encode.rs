@@ -12,7 +12,8 @@
 
 use crate::proto::{
     Action, Attribution, Beacon, BusinessEvent, Connection, Custom, Device, Enrichment, Error,
-    Event, Navigation, Request, Vital, event,
+    Event, LongFrames, Navigation, OriginResources, Request, Resources, ScriptTime, TypeCount,
+    Vital, event,
 };
 
 /// `beacon` as protobuf; prost's `Message::decode` reads it back.
@@ -141,6 +142,12 @@ impl Writer {
             Some(event::Kind::Action(action)) => self.message(6, |writer| writer.action(action)),
             Some(event::Kind::BusinessEvent(business)) => {
                 self.message(7, |writer| writer.business_event(business));
+            }
+            Some(event::Kind::LongFrames(frames)) => {
+                self.message(8, |writer| writer.long_frames(frames));
+            }
+            Some(event::Kind::Resources(resources)) => {
+                self.message(9, |writer| writer.resources(resources));
             }
         }
     }
@@ -282,6 +289,51 @@ impl Writer {
         self.optional_double(2, *value);
     }
 
+    fn long_frames(&mut self, frames: &LongFrames) {
+        let LongFrames {
+            count,
+            blocking_ms,
+            scripts,
+        } = frames;
+        self.uint32(1, *count);
+        self.double(2, *blocking_ms);
+        for script in scripts {
+            self.message(3, |writer| {
+                let ScriptTime {
+                    origin,
+                    duration_ms,
+                } = script;
+                writer.string(1, origin);
+                writer.double(2, *duration_ms);
+            });
+        }
+    }
+
+    fn resources(&mut self, resources: &Resources) {
+        let Resources { origins, types } = resources;
+        for origin in origins {
+            self.message(1, |writer| {
+                let OriginResources {
+                    origin,
+                    transfer_bytes,
+                    untimed,
+                    durations_ms,
+                } = origin;
+                writer.string(1, origin);
+                writer.uint64(2, *transfer_bytes);
+                writer.uint32(3, *untimed);
+                writer.packed_doubles(4, durations_ms);
+            });
+        }
+        for count in types {
+            self.message(2, |writer| {
+                let TypeCount { r#type, count } = count;
+                writer.string(1, r#type);
+                writer.uint32(2, *count);
+            });
+        }
+    }
+
     fn enrichment(&mut self, enrichment: &Enrichment) {
         let Enrichment {
             country,
@@ -320,6 +372,24 @@ impl Writer {
         if value {
             self.key(field, VARINT);
             self.buf.push(1);
+        }
+    }
+
+    fn uint64(&mut self, field: u32, value: u64) {
+        if value != 0 {
+            self.key(field, VARINT);
+            self.varint(value);
+        }
+    }
+
+    /// A packed `repeated double` (proto3's default for repeated scalars, as prost writes it).
+    fn packed_doubles(&mut self, field: u32, values: &[f64]) {
+        if !values.is_empty() {
+            self.key(field, LENGTH_DELIMITED);
+            self.varint((values.len() * 8) as u64);
+            for value in values {
+                self.buf.extend_from_slice(&value.to_le_bytes());
+            }
         }
     }
 

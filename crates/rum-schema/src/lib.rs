@@ -28,3 +28,17 @@ pub use decode::{
 pub use encode::encode_beacon;
 pub use limits::DecodeLimits;
 pub use reason::DecodeReason;
+
+/// The JSON `type` of each event kind, in the order of `rum.v1.Event`'s oneof (field 1 first):
+/// the `type` label of the edge's and the aggregator's event counters.
+pub const EVENT_TYPES: [&str; 9] = [
+    "vital",
+    "nav",
+    "error",
+    "request",
+    "custom",
+    "action",
+    "event",
+    "loaf",
+    "resources",
+];

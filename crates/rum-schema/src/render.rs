@@ -168,6 +168,38 @@ fn event_to_json(event: &proto::Event) -> Option<Value> {
             object.insert("name".into(), json!(business.name));
             put(&mut object, "value", business.value);
         }
+        Kind::LongFrames(frames) => {
+            object.insert("type".into(), json!("loaf"));
+            object.insert("count".into(), json!(frames.count));
+            object.insert("blocking".into(), json!(frames.blocking_ms));
+            let scripts: Map<String, Value> = frames
+                .scripts
+                .iter()
+                .map(|script| (script.origin.clone(), json!(script.duration_ms)))
+                .collect();
+            object.insert("scripts".into(), Value::Object(scripts));
+        }
+        Kind::Resources(resources) => {
+            object.insert("type".into(), json!("resources"));
+            let origins: Map<String, Value> = resources
+                .origins
+                .iter()
+                .map(|origin| {
+                    let mut fields = Map::new();
+                    put(&mut fields, "bytes", Some(origin.transfer_bytes));
+                    put(&mut fields, "untimed", Some(origin.untimed));
+                    fields.insert("durations".into(), json!(origin.durations_ms));
+                    (origin.origin.clone(), Value::Object(fields))
+                })
+                .collect();
+            object.insert("origins".into(), Value::Object(origins));
+            let types: Map<String, Value> = resources
+                .types
+                .iter()
+                .map(|count| (count.r#type.clone(), json!(count.count)))
+                .collect();
+            object.insert("types".into(), Value::Object(types));
+        }
     }
     Some(Value::Object(object))
 }

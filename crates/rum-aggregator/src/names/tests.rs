@@ -3,7 +3,10 @@
 
 use std::sync::Arc;
 
-use rum_schema::proto::{Action, Beacon, BusinessEvent, Enrichment, Event, Request, event};
+use rum_schema::proto::{
+    Action, Beacon, BusinessEvent, Enrichment, Event, LongFrames, OriginResources, Request,
+    Resources, ScriptTime, TypeCount, event,
+};
 
 use super::*;
 use crate::metric::MetricKind;
@@ -46,6 +49,47 @@ fn request(method: &str, endpoint: &str, status: u32, duration_ms: f64) -> Event
             status,
             duration_ms,
             endpoint: endpoint.to_owned(),
+        })),
+    }
+}
+
+/// A `loaf` event: `count` frames, `blocking_ms`, and script time by origin.
+fn frames(count: u32, blocking_ms: f64, scripts: &[(&str, f64)]) -> Event {
+    Event {
+        kind: Some(event::Kind::LongFrames(LongFrames {
+            count,
+            blocking_ms,
+            scripts: scripts
+                .iter()
+                .map(|(origin, duration_ms)| ScriptTime {
+                    origin: (*origin).to_owned(),
+                    duration_ms: *duration_ms,
+                })
+                .collect(),
+        })),
+    }
+}
+
+/// A `resources` event: per origin (bytes, untimed, durations), and counts by initiator type.
+fn resources(origins: &[(&str, u64, u32, &[f64])], types: &[(&str, u32)]) -> Event {
+    Event {
+        kind: Some(event::Kind::Resources(Resources {
+            origins: origins
+                .iter()
+                .map(|(origin, bytes, untimed, durations)| OriginResources {
+                    origin: (*origin).to_owned(),
+                    transfer_bytes: *bytes,
+                    untimed: *untimed,
+                    durations_ms: durations.to_vec(),
+                })
+                .collect(),
+            types: types
+                .iter()
+                .map(|(kind, count)| TypeCount {
+                    r#type: (*kind).to_owned(),
+                    count: *count,
+                })
+                .collect(),
         })),
     }
 }
@@ -276,6 +320,160 @@ fn failed_calls_group_by_endpoint_and_class_and_successes_are_left_out() {
 }
 
 #[test]
+fn origins_name_the_page_own_origin_first_party() {
+    let page = b"https://shop.example/cart?x=1";
+    assert_eq!(
+        origin_name(b"https://shop.example", page),
+        FIRST_PARTY.as_bytes()
+    );
+    assert_eq!(
+        origin_name(b"https://shop.example", b"https://shop.example"),
+        FIRST_PARTY.as_bytes()
+    );
+    // A longer host or another port is another origin.
+    assert_eq!(origin_name(b"https://shop.ex", page), b"https://shop.ex");
+    assert_eq!(
+        origin_name(b"https://shop.example:8443", page),
+        b"https://shop.example:8443"
+    );
+    assert_eq!(
+        origin_name(b"https://cdn.example", page),
+        b"https://cdn.example"
+    );
+    assert_eq!(origin_name(b"", page), b"unknown");
+}
+
+#[test]
+fn long_frames_and_resources_count_by_origin_through_both_stages() {
+    let settings = AggregatorSettings::default();
+    let beacons = [
+        beacon(
+            "pv1",
+            "/cart",
+            vec![
+                frames(
+                    2,
+                    230.5,
+                    &[
+                        ("https://ads.example", 201.0),
+                        ("https://shop.example", 60.0),
+                    ],
+                ),
+                resources(
+                    &[
+                        ("https://shop.example", 48_000, 0, &[12.0, 40.0, 300.0]),
+                        ("https://cdn.example", 0, 2, &[80.0, 12_000.0]),
+                    ],
+                    &[("script", 2), ("img", 2), ("beacon", 1)],
+                ),
+            ],
+        ),
+        beacon(
+            "pv2",
+            "/list",
+            vec![
+                frames(1, 70.0, &[("", 90.0), ("https://ads.example", 30.0)]),
+                resources(&[("https://cdn.example", 0, 1, &[50.0])], &[("img", 1)]),
+            ],
+        ),
+    ];
+    let (_, stage2) = run(&settings, &beacons);
+    let site = stage2
+        .segment(&key("site", &["shop"]))
+        .expect("site segment");
+    assert_eq!(site.long_frames, 3);
+    assert_eq!(site.long_frame_blocking_micros, 300_500_000);
+    let names = site.names().expect("names");
+    let scripts: Vec<(&str, u64, u64)> = names
+        .script_origins
+        .iter()
+        .map(|(name, tally)| (&**name, tally.count, tally.value_micros))
+        .collect();
+    assert_eq!(
+        scripts,
+        [
+            ("first-party", 1, 60_000_000),
+            ("https://ads.example", 2, 231_000_000),
+            ("unknown", 1, 90_000_000),
+        ]
+    );
+    let cdn = names.resource_origins[&Arc::from("https://cdn.example")];
+    assert_eq!((cdn.count, cdn.untimed, cdn.transfer_bytes), (3, 3, 0));
+    // 50 ms is in the first bucket (le 0.05), 80 ms in the second, 12 s past the last bound.
+    assert_eq!(cdn.buckets, [1, 1, 0, 0, 0, 0, 0, 0, 1]);
+    let own = names.resource_origins[&Arc::from(FIRST_PARTY)];
+    assert_eq!((own.count, own.untimed, own.transfer_bytes), (3, 0, 48_000));
+    assert_eq!(own.duration_micros, 352_000_000);
+
+    let text = crate::exposition::render(&stage2);
+    for line in [
+        r#"rum_long_frames_total{view="site",site="shop"} 3"#,
+        r#"rum_long_frame_blocking_seconds_total{view="site",site="shop"} 0.3005"#,
+        // Every view counts the frames, only views with actions keep origins.
+        r#"rum_long_frames_total{view="site_device",site="shop",device="desktop"} 3"#,
+        r#"rum_long_frame_script_seconds_total{view="site",site="shop",origin="https://ads.example"} 0.231"#,
+        r#"rum_long_frame_script_seconds_total{view="site_route",site="shop",route="/list",origin="unknown"} 0.09"#,
+        r#"rum_resource_duration_seconds_bucket{view="site",site="shop",origin="https://cdn.example",le="0.05"} 1"#,
+        r#"rum_resource_duration_seconds_bucket{view="site",site="shop",origin="https://cdn.example",le="10"} 2"#,
+        r#"rum_resource_duration_seconds_bucket{view="site",site="shop",origin="https://cdn.example",le="+Inf"} 3"#,
+        r#"rum_resource_duration_seconds_count{view="site",site="shop",origin="first-party"} 3"#,
+        r#"rum_resource_duration_seconds_sum{view="site",site="shop",origin="first-party"} 0.352"#,
+        r#"rum_resources_untimed_total{view="site",site="shop",origin="https://cdn.example"} 3"#,
+        r#"rum_resource_transfer_bytes_total{view="site",site="shop",origin="first-party"} 48000"#,
+        r#"rum_resources_by_type_total{view="site",site="shop",type="img"} 3"#,
+        r#"rum_resources_by_type_total{view="site",site="shop",type="script"} 2"#,
+        // An initiator type outside the known set counts as other.
+        r#"rum_resources_by_type_total{view="site",site="shop",type="other"} 1"#,
+    ] {
+        assert!(text.contains(line), "missing {line}");
+    }
+    assert!(!text.contains(r#"rum_long_frame_script_seconds_total{view="site_device""#));
+    assert!(
+        !text.contains(r#"type="fetch""#),
+        "types without resources are left out"
+    );
+}
+
+#[test]
+fn origins_past_the_bound_fold_into_other_and_are_counted() {
+    let settings = AggregatorSettings {
+        top_names: 2,
+        ..AggregatorSettings::default()
+    };
+    let beacons: Vec<Beacon> = (0..6)
+        .map(|index| {
+            let origin = format!("https://tp{index}.example");
+            beacon(
+                &format!("pv{index}"),
+                "/",
+                vec![
+                    frames(1, 10.0, &[(&origin, 60.0)]),
+                    resources(&[(&origin, 10, 0, &[5.0])], &[("script", 1)]),
+                ],
+            )
+        })
+        .collect();
+    let (stage1, stage2) = run(&settings, &beacons);
+    let names = stage2
+        .segment(&key("site", &["shop"]))
+        .and_then(|state| state.names())
+        .expect("names");
+    // Scripts and resources share the origin table: two origins admitted, four fold in each.
+    assert_eq!(names.script_origins.len(), 3);
+    assert_eq!(names.script_origins[&Arc::from(OTHER)].count, 4);
+    assert_eq!(names.resource_origins.len(), 3);
+    assert_eq!(names.resource_origins[&Arc::from(OTHER)].count, 4);
+    assert_eq!(
+        stage1.name_folds(NameKind::Origin) + stage2.name_folds(NameKind::Origin),
+        8
+    );
+    let text = crate::exposition::render(&stage2);
+    assert!(text.contains(
+        r#"rum_resource_duration_seconds_count{view="site",site="shop",origin="__other__"} 4"#
+    ));
+}
+
+#[test]
 fn failed_call_groups_past_the_bound_fold_into_other_everywhere() {
     let settings = AggregatorSettings {
         top_names: 2,
@@ -402,15 +600,22 @@ fn names_survive_a_stage2_snapshot() {
                     ),
                     business("purchase", Some(10.5)),
                     request("PUT", "/api/p", 503, 12.5),
+                    frames(1, 75.0, &[("https://ads.example", 120.0)]),
+                    resources(&[("https://cdn.example", 5, 1, &[33.0])], &[("img", 1)]),
                 ],
             )
         })
         .collect();
     let (_, stage2) = run(&settings, &beacons);
-    assert!(
-        crate::exposition::render(&stage2).contains("rum_request_failures_total"),
-        "the snapshot below holds failed calls"
-    );
+    let before = crate::exposition::render(&stage2);
+    for family in [
+        "rum_request_failures_total",
+        "rum_long_frame_script_seconds_total",
+        "rum_resource_duration_seconds_bucket",
+        "rum_resources_by_type_total",
+    ] {
+        assert!(before.contains(family), "the snapshot below holds {family}");
+    }
     let state = stage2.export();
     let (mut restored, dropped) = Stage2::import(settings.clone(), &state);
     assert_eq!(dropped, 0);

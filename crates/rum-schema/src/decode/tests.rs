@@ -670,3 +670,198 @@ fn the_sample_rate_is_read_and_a_malformed_one_only_dropped() {
         assert_eq!(decoded.dropped_hints, 1, "{bad}");
     }
 }
+
+#[test]
+fn long_frames_decode_with_their_bounds() {
+    let event = json!({ "type": "loaf", "count": 3, "blocking": 412.5,
+        "scripts": { "https://ads.example:8443": 210, "": 35.5 } });
+    let decoded = decode_json(&with_event(event.clone())).unwrap();
+    assert!(decoded.rejected_events.is_empty());
+    assert_eq!(
+        decoded.beacon.events[0].kind,
+        Some(proto::event::Kind::LongFrames(proto::LongFrames {
+            count: 3,
+            blocking_ms: 412.5,
+            // In document order (serde_json writes the keys sorted).
+            scripts: vec![
+                proto::ScriptTime {
+                    origin: String::new(),
+                    duration_ms: 35.5,
+                },
+                proto::ScriptTime {
+                    origin: "https://ads.example:8443".into(),
+                    duration_ms: 210.0,
+                },
+            ],
+        }))
+    );
+    // It renders back to what was sent.
+    let rendered = beacon_to_json(&decoded.beacon);
+    assert_eq!(
+        numbers_as_f64(rendered["events"][0].clone()),
+        numbers_as_f64(event)
+    );
+    // Without scripts or blocking time (a browser that attributes none): kept.
+    let bare = decode_json(&with_event(json!({"type": "loaf", "count": 1}))).unwrap();
+    assert!(bare.rejected_events.is_empty());
+
+    let many: serde_json::Map<String, Value> = (0..=MAX_ORIGINS)
+        .map(|index| (format!("https://{index}.example"), json!(1)))
+        .collect();
+    let cases = [
+        (
+            json!({"type": "loaf"}),
+            (DecodeReason::MissingField, "count"),
+        ),
+        (
+            json!({"type": "loaf", "count": 0}),
+            (DecodeReason::ValueOutOfRange, "count"),
+        ),
+        (
+            json!({"type": "loaf", "count": 1.5}),
+            (DecodeReason::ValueOutOfRange, "count"),
+        ),
+        (
+            json!({"type": "loaf", "count": 10_001}),
+            (DecodeReason::ValueOutOfRange, "count"),
+        ),
+        (
+            json!({"type": "loaf", "count": 1, "blocking": -1}),
+            (DecodeReason::ValueOutOfRange, "blocking"),
+        ),
+        (
+            json!({"type": "loaf", "count": 1, "scripts": [1]}),
+            (DecodeReason::InvalidFieldType, "scripts"),
+        ),
+        (
+            json!({"type": "loaf", "count": 1, "scripts": {"https://a.example": "x"}}),
+            (DecodeReason::InvalidFieldType, "scripts"),
+        ),
+        (
+            json!({"type": "loaf", "count": 1, "scripts": {"https://a.example": 4e6}}),
+            (DecodeReason::ValueOutOfRange, "scripts"),
+        ),
+        (
+            json!({"type": "loaf", "count": 1, "scripts": {"x".repeat(301): 1}}),
+            (DecodeReason::StringTooLong, "scripts"),
+        ),
+        (
+            json!({"type": "loaf", "count": 1, "scripts": many}),
+            (DecodeReason::ValueOutOfRange, "scripts"),
+        ),
+    ];
+    for (event, expected) in cases {
+        assert_eq!(event_rejection(event.clone()), expected, "{event}");
+    }
+}
+
+#[test]
+fn resources_decode_with_their_bounds() {
+    let event = json!({ "type": "resources",
+        "origins": {
+            "https://shop.example": { "bytes": 48213, "untimed": 0, "durations": [12.5, 40, 3] },
+            "https://cdn.example": { "bytes": 0, "untimed": 2, "durations": [80, 95] },
+        },
+        "types": { "script": 2, "img": 3 } });
+    let decoded = decode_json(&with_event(event.clone())).unwrap();
+    assert!(decoded.rejected_events.is_empty());
+    assert_eq!(
+        decoded.beacon.events[0].kind,
+        Some(proto::event::Kind::Resources(proto::Resources {
+            // In document order (serde_json writes the keys sorted).
+            origins: vec![
+                proto::OriginResources {
+                    origin: "https://cdn.example".into(),
+                    transfer_bytes: 0,
+                    untimed: 2,
+                    durations_ms: vec![80.0, 95.0],
+                },
+                proto::OriginResources {
+                    origin: "https://shop.example".into(),
+                    transfer_bytes: 48213,
+                    untimed: 0,
+                    durations_ms: vec![12.5, 40.0, 3.0],
+                },
+            ],
+            types: vec![
+                proto::TypeCount {
+                    r#type: "img".into(),
+                    count: 3,
+                },
+                proto::TypeCount {
+                    r#type: "script".into(),
+                    count: 2,
+                },
+            ],
+        }))
+    );
+    let rendered = beacon_to_json(&decoded.beacon);
+    assert_eq!(
+        numbers_as_f64(rendered["events"][0].clone()),
+        numbers_as_f64(event)
+    );
+
+    let origins =
+        |summary: Value| json!({"type": "resources", "origins": {"https://a.example": summary}});
+    let many: serde_json::Map<String, Value> = (0..=MAX_ORIGINS)
+        .map(|index| {
+            (
+                format!("https://{index}.example"),
+                json!({"durations": [1]}),
+            )
+        })
+        .collect();
+    let cases = [
+        (
+            json!({"type": "resources", "origins": []}),
+            (DecodeReason::InvalidFieldType, "origins"),
+        ),
+        (
+            json!({"type": "resources", "types": {"img": -1}}),
+            (DecodeReason::ValueOutOfRange, "types"),
+        ),
+        (
+            json!({"type": "resources", "types": {"x".repeat(33): 1}}),
+            (DecodeReason::StringTooLong, "types"),
+        ),
+        (
+            origins(json!(3)),
+            (DecodeReason::InvalidFieldType, "origins"),
+        ),
+        (
+            origins(json!({"bytes": 1})),
+            (DecodeReason::MissingField, "durations"),
+        ),
+        (
+            origins(json!({"durations": []})),
+            (DecodeReason::ValueOutOfRange, "durations"),
+        ),
+        (
+            origins(json!({"durations": [-1]})),
+            (DecodeReason::ValueOutOfRange, "durations"),
+        ),
+        (
+            origins(json!({"durations": "1"})),
+            (DecodeReason::InvalidFieldType, "durations"),
+        ),
+        (
+            origins(json!({"durations": [1], "untimed": 2})),
+            (DecodeReason::ValueOutOfRange, "untimed"),
+        ),
+        (
+            origins(json!({"durations": [1], "bytes": 1.5})),
+            (DecodeReason::ValueOutOfRange, "bytes"),
+        ),
+        (
+            origins(json!({"durations": vec![1; MAX_RESOURCES_PER_ORIGIN + 1]})),
+            (DecodeReason::ValueOutOfRange, "durations"),
+        ),
+        (
+            json!({"type": "resources", "origins": many}),
+            (DecodeReason::ValueOutOfRange, "origins"),
+        ),
+    ];
+    for (event, expected) in cases {
+        assert_eq!(event_rejection(event.clone()), expected, "{event}");
+    }
+}
