@@ -289,11 +289,11 @@ var createActions = (env, attributeOnly) => {
   let skip;
   const settleAt = (action) => Math.min(
     action.c + MAX_ACTION_MS,
-    action.f ? action.g ? Infinity : Math.max(action.B, action.b + QUIET_MS) : action.B
+    action.f ? action.g ? Infinity : Math.max(action.C, action.b + QUIET_MS) : action.C
   );
   const wake = (action, ms) => {
     const tick = action.N = {};
-    env.s(() => action.N == tick && check(action), ms);
+    env.w(() => action.N == tick && check(action), ms);
   };
   const check = (action) => {
     if (action.d) return close(action);
@@ -303,13 +303,13 @@ var createActions = (env, attributeOnly) => {
   };
   const settle = (action, at) => {
     action.d = 1;
-    pending.some((other) => !other.d) || env.C(false);
+    pending.some((other) => !other.d) || env.D(false);
     if (action.f)
       action.O = Math.min((action.g || at - action.b < QUIET_MS ? at : action.b) - action.c, MAX_ACTION_MS);
     close(action);
   };
   const close = (action) => {
-    const since = env.a() - action.D;
+    const since = env.a() - action.E;
     action == chain && since <= RAGE_GAP_MS ? wake(action, RAGE_GAP_MS + 1 - since) : report(action);
   };
   const report = (action) => {
@@ -318,7 +318,7 @@ var createActions = (env, attributeOnly) => {
     pending = pending.filter((other) => other != action);
     if (chain == action) chain = 0;
     const frustration = [];
-    if (action.w >= RAGE_CLICKS) frustration.push("rage");
+    if (action.x >= RAGE_CLICKS) frustration.push("rage");
     if (action.Q && !(action.f || action.j || action.k)) frustration.push("dead");
     if (action.k) frustration.push("error");
     const count = (n2) => Math.min(n2, MAX_COUNT);
@@ -326,11 +326,11 @@ var createActions = (env, attributeOnly) => {
       {
         type: "action",
         name: action.S,
-        kind: action.E,
+        kind: action.F,
         dur: action.O,
         errors: count(action.k),
-        requests: count(action.F),
-        clicks: count(action.w),
+        requests: count(action.G),
+        clicks: count(action.x),
         frustration: frustration.length ? frustration : void 0
       },
       action.e
@@ -338,10 +338,10 @@ var createActions = (env, attributeOnly) => {
   };
   const live = (time) => pending.filter((action) => !action.d && time >= action.c && (time <= settleAt(action) || settle(action, settleAt(action))));
   const open = (action, time) => {
-    action.D = time;
-    action.B = time + QUIET_MS;
+    action.E = time;
+    action.C = time + QUIET_MS;
     action.d = 0;
-    env.C(true);
+    env.D(true);
     check(action);
     return action;
   };
@@ -351,7 +351,7 @@ var createActions = (env, attributeOnly) => {
     if (last) check(last);
   };
   const start = (element, kind, time, extra) => {
-    const action = { S: actionName(element, attributeOnly), E: kind, G: element, c: time, b: time, g: 0, k: 0, F: 0, w: 1, e: env.e(), ...extra };
+    const action = { S: actionName(element, attributeOnly), F: kind, H: element, c: time, b: time, g: 0, k: 0, G: 0, x: 1, e: env.e(), ...extra };
     pending.push(action);
     return open(action, time);
   };
@@ -371,8 +371,8 @@ var createActions = (env, attributeOnly) => {
       skip = /** @type {any} */
       element.control;
       if (skipped) return;
-      if (chain?.G == element && !selected && time - chain.D <= RAGE_GAP_MS && Math.hypot(x2 - chain.V, y2 - chain.W) <= RAGE_RADIUS_PX) {
-        chain.w++;
+      if (chain?.H == element && !selected && time - chain.E <= RAGE_GAP_MS && Math.hypot(x2 - chain.V, y2 - chain.W) <= RAGE_RADIUS_PX) {
+        chain.x++;
         open(chain, time);
       } else {
         unchain();
@@ -387,11 +387,11 @@ var createActions = (env, attributeOnly) => {
      * @param {number} time
      */
     X: (form, submitter, time) => {
-      if (submitter && chain?.G == submitter) chain.E = "submit";
+      if (submitter && chain?.H == submitter) chain.F = "submit";
       else start(form, "submit", time);
     },
     /** Activity from `startTime` to `endTime` (a DOM mutation: both now; a resource entry). */
-    H: (startTime, endTime = startTime) => {
+    I: (startTime, endTime = startTime) => {
       for (const action of live(startTime)) {
         action.f = 1;
         action.b = Math.max(action.b, endTime);
@@ -403,7 +403,7 @@ var createActions = (env, attributeOnly) => {
       for (const action of counted) {
         action.f = 1;
         action.g++;
-        action.F++;
+        action.G++;
       }
       return () => {
         const end = env.a();
@@ -414,7 +414,7 @@ var createActions = (env, attributeOnly) => {
         }
       };
     },
-    x: () => {
+    y: () => {
       for (const action of live(env.a())) action.k++;
     },
     /** An input or scroll event: the page answered the user; a scroll also ends a rage series. */
@@ -511,12 +511,12 @@ var createAgent = (options, env, first) => {
   let flushTimer = false;
   const resolve = () => {
     if (consented) {
-      sessionId = resolveSession(env.y(), env.I(), (options.sessionTimeoutMin ?? 30) * 6e4);
+      sessionId = resolveSession(env.z(), env.J(), (options.sessionTimeoutMin ?? 30) * 6e4);
       sampled = inSample(sessionId, sampleRate);
     }
   };
   const startView = (url, ref, nav, t0) => {
-    current = { pid: newId(), url, ref, nav, c: t0, J: 0, z: {}, r: [], Z: {} };
+    current = { pid: newId(), url, ref, nav, c: t0, K: 0, A: {}, r: [], Z: {} };
     views.push(current);
     if (views.length > MAX_VIEWS) views.splice(1, 1);
     return current;
@@ -528,11 +528,11 @@ var createAgent = (options, env, first) => {
   const flush2 = (final) => {
     flushTimer = false;
     if (!consented || !sampled || held && !final) return;
-    const now = env.I();
+    const now = env.J();
     const hints = env._();
     for (const view of views) {
-      const events = [...Object.values(view.z), ...view.r];
-      if (events.length || !view.J) {
+      const events = [...Object.values(view.A), ...view.r];
+      if (events.length || !view.K) {
         const head = {
           v: 1,
           sid: sessionId,
@@ -545,16 +545,16 @@ var createAgent = (options, env, first) => {
           // The rate this session was kept at (absent: 1), so counts can be scaled back up.
           sr: sampleRate < 1 ? sampleRate : void 0,
           sent: now,
-          seq: view.J++,
+          seq: view.K++,
           ...hints
         };
         for (const body of packBeacons(head, events)) env.$(body);
-        view.z = {};
+        view.A = {};
         view.r = [];
       }
     }
     views = views.filter((view) => view == hard || view == current);
-    touchSession(env.y(), sessionId, now);
+    touchSession(env.z(), sessionId, now);
   };
   resolve();
   hard = startView(first.url, first.ref, first.nav, 0);
@@ -578,29 +578,29 @@ var createAgent = (options, env, first) => {
       if (sessionId) {
         sampled = inSample(sessionId, sampleRate);
         try {
-          env.y().setItem(CONFIG_KEY, (config.disable || "") + "");
+          env.z().setItem(CONFIG_KEY, (config.disable || "") + "");
         } catch {
         }
       }
     },
     /** The latest value of a vital of the document's page view; a re-sent value keeps its id. */
     ca: (event2) => {
-      hard.z[event2.name] = event2;
+      hard.A[event2.name] = event2;
     },
     /** Navigation timing, which belongs to the document's page view. */
     da: (event2) => push(event2, hard),
     /** An error, once per page view however often it repeats, at most maxErrors distinct ones. */
-    x: (event2) => {
+    y: (event2) => {
       const key = JSON.stringify(event2);
       const seen = current.Z;
       if (seen[key] || Object.keys(seen).length >= maxErrors) return;
       seen[key] = 1;
       push(event2);
-      if (!flushTimer) flushTimer = !!env.s(flush2, ERROR_FLUSH_MS);
+      if (!flushTimer) flushTimer = !!env.w(flush2, ERROR_FLUSH_MS);
     },
     n: push,
     /** A user action or business event of `view` (default: the current page view). */
-    K: push,
+    s: push,
     /** The page view events belong to now (an action is reported with the one it started in). */
     e: () => current,
     /**
@@ -664,8 +664,8 @@ var observeFrames = () => new PerformanceObserver((list) => {
   ) {
     const renderTime = entry.startTime + entry.duration;
     const frame = frameOf(renderTime);
-    if (frame) frame.A = Math.max(frame.A, entry.processingEnd);
-    else if (frames.push({ ha: renderTime, A: entry.processingEnd }) > MAX_FRAMES) frames.shift();
+    if (frame) frame.B = Math.max(frame.B, entry.processingEnd);
+    else if (frames.push({ ha: renderTime, B: entry.processingEnd }) > MAX_FRAMES) frames.shift();
   }
 }).observe(
   /** @type {any} */
@@ -704,7 +704,7 @@ var attribute = ({ name, value, entries }, scrub) => {
   if (name == "INP" && first) {
     const paint = Math.max(first.startTime + first.duration, first.processingStart);
     const frame = frameOf(first.startTime + first.duration);
-    const processingEnd = Math.min(frame ? frame.A : Math.max(...entries.map((e2) => e2.processingEnd)), paint);
+    const processingEnd = Math.min(frame ? frame.B : Math.max(...entries.map((e2) => e2.processingEnd)), paint);
     const withTarget = entries.find((e2) => e2.target);
     return {
       target: withTarget ? selector(withTarget.target) : entries.find((e2) => e2.targetSelector)?.targetSelector,
@@ -785,9 +785,9 @@ var init = safe((options) => {
         } catch {
         }
       },
-      I: Date.now,
+      J: Date.now,
       a: () => performance.now(),
-      y: () => {
+      z: () => {
         try {
           return sessionStorage;
         } catch {
@@ -804,7 +804,7 @@ var init = safe((options) => {
         };
       },
       // A prerendering page sends nothing until the user sees it.
-      s: (callback, ms) => setTimeout(() => document.prerendering || callback(), ms),
+      w: (callback, ms) => setTimeout(() => document.prerendering || callback(), ms),
       Y: remote
     },
     {
@@ -822,10 +822,13 @@ var init = safe((options) => {
     beaconFetch(configUrl, { credentials: "omit" }).then((response) => response.ok && response.json()).then(configured, () => configured());
   }
   const part = (name, setup) => enabled(name) && safe(setup)();
+  const summaries = [];
+  const slot = (map, key, make) => map[key] ?? (Object.keys(map).length < 50 ? map[key] = make() : void 0);
   listen("pageshow", (event2) => event2.persisted && current.ga(pageUrl(), event2.timeStamp), true);
   const hide = () => {
     if (document.prerendering) return;
     actions?.q();
+    for (const summary of summaries) summary();
     current.q(1);
   };
   listen("visibilitychange", () => document.visibilityState == "hidden" && hide());
@@ -863,7 +866,7 @@ var init = safe((options) => {
     document.readyState == "complete" ? later() : listen("load", later);
   });
   part("errors", () => {
-    const report = (kind, error, message, source, line, col) => current.x({
+    const report = (kind, error, message, source, line, col) => current.y({
       type: "error",
       kind,
       message: clip(stripUrlsIn(error instanceof Error ? error + "" : message), 1024),
@@ -942,15 +945,15 @@ var init = safe((options) => {
   });
   part("actions", () => {
     const clock = () => performance.now();
-    const observer = new MutationObserver(safe(() => active.H(clock())));
+    const observer = new MutationObserver(safe(() => active.I(clock())));
     const beacons = absolute(endpoint);
     const active = actions = createActions(
       {
         a: clock,
-        s: (callback, ms) => setTimeout(safe(callback), ms),
-        R: (event2, view) => current.K(event2, view),
+        w: (callback, ms) => setTimeout(safe(callback), ms),
+        R: (event2, view) => current.s(event2, view),
         e: () => current.e(),
-        C: (on) => on ? observer.observe(document, { subtree: true, childList: true, attributes: true, characterData: true }) : observer.disconnect()
+        D: (on) => on ? observer.observe(document, { subtree: true, childList: true, attributes: true, characterData: true }) : observer.disconnect()
       },
       options.actionNames == "attribute"
     );
@@ -982,7 +985,7 @@ var init = safe((options) => {
     );
     listen("submit", (event2) => active.X(event2.target, event2.submitter, event2.timeStamp), true);
     for (const type of ["input", "scroll"]) listen(type, active.j, true);
-    for (const type of ["error", "unhandledrejection"]) listen(type, active.x);
+    for (const type of ["error", "unhandledrejection"]) listen(type, active.y);
     new PerformanceObserver(
       safe((list) => {
         for (
@@ -990,9 +993,71 @@ var init = safe((options) => {
           /** @type {PerformanceResourceTiming[]} */
           list.getEntries()
         )
-          entry2.name.startsWith(beacons) || active.H(entry2.startTime, entry2.responseEnd);
+          entry2.name.startsWith(beacons) || active.I(entry2.startTime, entry2.responseEnd);
       })
     ).observe({ type: "resource" });
+  });
+  part("frames", () => {
+    let count = 0;
+    let blocking = 0;
+    let scripts = {};
+    new PerformanceObserver(
+      safe((list) => {
+        for (
+          const frame of
+          /** @type {any[]} */
+          list.getEntries()
+        ) {
+          count++;
+          blocking += frame.blockingDuration;
+          for (const script of frame.scripts) {
+            let origin = "";
+            try {
+              origin = new URL(script.sourceURL).origin;
+            } catch {
+            }
+            if (slot(scripts, origin, () => 0) != null) scripts[origin] += script.duration;
+          }
+        }
+      })
+    ).observe({ type: "long-animation-frame", buffered: true });
+    summaries.push(() => {
+      if (count) current.s({ type: "loaf", count, blocking, scripts });
+      count = blocking = 0;
+      scripts = {};
+    });
+  });
+  part("resources", () => {
+    const beacons = absolute(endpoint);
+    let origins = {};
+    let types = {};
+    let any = 0;
+    new PerformanceObserver(
+      safe((list) => {
+        for (
+          const entry2 of
+          /** @type {PerformanceResourceTiming[]} */
+          list.getEntries()
+        ) {
+          if (entry2.name.startsWith(beacons)) continue;
+          const type = entry2.initiatorType;
+          const summary = slot(origins, new URL(entry2.name).origin, () => ({ bytes: 0, untimed: 0, durations: [] }));
+          if (slot(types, type, () => 0) != null) types[type]++;
+          any = 1;
+          if (summary) {
+            summary.bytes += entry2.transferSize || 0;
+            summary.untimed += !entry2.responseStart;
+            summary.durations.push(Math.round(entry2.duration));
+          }
+        }
+      })
+    ).observe({ type: "resource", buffered: true });
+    summaries.push(() => {
+      if (any) current.s({ type: "resources", origins, types });
+      origins = {};
+      types = {};
+      any = 0;
+    });
   });
   part("spa", () => {
     const route = safe(() => current.fa(pageUrl()));
@@ -1014,7 +1079,7 @@ var consent = safe((granted) => {
 });
 var event = safe((name, options) => {
   const business = businessEvent(name, options);
-  if (business) agent?.K(business);
+  if (business) agent?.s(business);
 });
 var flush = safe(() => agent?.q(1));
 export {

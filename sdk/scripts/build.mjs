@@ -1,11 +1,13 @@
 // Builds the SDK with esbuild:
-//   dist/rum.js   IIFE for a <script> tag (minified; the collector serves it at /rum.js)
+//   dist/rum.js   IIFE for a <script> tag (bundled by esbuild, minified by terser; the collector
+//                 serves it at /rum.js)
 //   dist/rum.mjs  ES module for bundlers (web-vitals bundled in, not minified)
 //   dist/rum.d.ts type declarations of rum.mjs
 //   dist/view.html the admin listener's built-in view (view/, TypeScript + uPlot): one self-contained
 //                 page, script and styles inline (the collector embeds it and serves it at `/`)
 // Usage: node scripts/build.mjs [--outdir DIR]   (default: dist/)
 import { build as esbuild } from 'esbuild';
+import { minify } from 'terser';
 import { createHash } from 'node:crypto';
 import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
@@ -37,7 +39,11 @@ export async function build(outdir = join(sdkDir, 'dist')) {
     mangleProps: /^_/,
     reserveProps: /^__/,
   };
-  await esbuild({ ...common, entryPoints: ['src/iife.js'], outfile: join(outdir, 'rum.js'), format: 'iife', minify: true });
+  // terser's compressor (two passes, default safe options) makes it ~250 B gzip smaller than
+  // esbuild's minifier (7,947 -> 7,705 B on 2026-12-03): room for the features under the budget.
+  const [bundle] = (await esbuild({ ...common, banner: {}, entryPoints: ['src/iife.js'], format: 'iife', write: false })).outputFiles;
+  const minified = await minify(bundle.text, { ecma: 2020, compress: { passes: 2 }, mangle: true, format: { comments: false, preamble: banner } });
+  await writeFile(join(outdir, 'rum.js'), minified.code + '\n');
   await esbuild({ ...common, entryPoints: ['src/index.js'], outfile: join(outdir, 'rum.mjs'), format: 'esm' });
   await copyFile(join(sdkDir, 'src/rum.d.ts'), join(outdir, 'rum.d.ts'));
   await writeFile(join(outdir, 'view.html'), await buildView());

@@ -136,6 +136,14 @@ export const init = safe((/** @type {import('./rum').RumOptions} */ options) => 
       .then(configured, () => configured());
   }
   const part = (name, setup) => enabled(name) && safe(setup)();
+  /**
+   * What the page's last beacons add: the long animation frames and resources seen since the
+   * previous ones (parts 'frames' and 'resources'), pushed as one event each.
+   * @type {(() => void)[]}
+   */
+  const summaries = [];
+  /** `map[key]`, made by `make` while `map` has fewer than 50 keys (BEACON: at most 50 origins). */
+  const slot = (map, key, make) => map[key] ?? (Object.keys(map).length < 50 ? (map[key] = make()) : undefined);
 
   // Registered before web-vitals' own pageshow listener, so the restored page view exists when
   // web-vitals reports its first metrics for it.
@@ -145,6 +153,7 @@ export const init = safe((/** @type {import('./rum').RumOptions} */ options) => 
     if (document.prerendering) return;
     // Actions still loading or able to grow into a rage click end now, and go with this beacon.
     actions?._flush();
+    for (const summary of summaries) summary();
     current._flush(1);
   };
   listen('visibilitychange', () => document.visibilityState == 'hidden' && hide());
@@ -329,6 +338,68 @@ export const init = safe((/** @type {import('./rum').RumOptions} */ options) => 
           entry.name.startsWith(beacons) || active._activity(entry.startTime, entry.responseEnd);
       }),
     ).observe({ type: 'resource' });
+  });
+
+  part('frames', () => {
+    // Deltas: each beacon carries the frames its page view's earlier ones did not, so the
+    // collector adds them up without remembering anything.
+    let count = 0;
+    let blocking = 0;
+    /** Script time by the origin of the script's source ('' without one), at most 50 origins. */
+    let scripts = {};
+    new PerformanceObserver(
+      safe((list) => {
+        for (const frame of /** @type {any[]} */ (list.getEntries())) {
+          count++;
+          blocking += frame.blockingDuration;
+          for (const script of frame.scripts) {
+            let origin = '';
+            try {
+              origin = new URL(script.sourceURL).origin;
+            } catch {}
+            if (slot(scripts, origin, () => 0) != null) scripts[origin] += script.duration;
+          }
+        }
+      }),
+    ).observe({ type: 'long-animation-frame', buffered: true });
+    summaries.push(() => {
+      if (count) current._push({ type: 'loaf', count, blocking, scripts });
+      count = blocking = 0;
+      scripts = {};
+    });
+  });
+
+  part('resources', () => {
+    // Deltas, like the frames. Our own beacons are no resource of the page.
+    const beacons = absolute(endpoint);
+    /** By origin: transfer bytes, entries without Timing-Allow-Origin, durations (ms). */
+    let origins = {};
+    /** Entries by initiator type. */
+    let types = {};
+    let any = 0;
+    new PerformanceObserver(
+      safe((list) => {
+        for (const entry of /** @type {PerformanceResourceTiming[]} */ (list.getEntries())) {
+          if (entry.name.startsWith(beacons)) continue;
+          const type = entry.initiatorType;
+          const summary = slot(origins, new URL(entry.name).origin, () => ({ bytes: 0, untimed: 0, durations: [] }));
+          if (slot(types, type, () => 0) != null) types[type]++;
+          any = 1;
+          if (summary) {
+            summary.bytes += entry.transferSize || 0;
+            // Cross-origin without Timing-Allow-Origin: every phase reads 0, the duration is real.
+            summary.untimed += !entry.responseStart;
+            summary.durations.push(Math.round(entry.duration));
+          }
+        }
+      }),
+    ).observe({ type: 'resource', buffered: true });
+    summaries.push(() => {
+      if (any) current._push({ type: 'resources', origins, types });
+      origins = {};
+      types = {};
+      any = 0;
+    });
   });
 
   part('spa', () => {

@@ -2,7 +2,7 @@
 // functions as `window.rum` and reads the options from its data-* attributes (docs/sdk.md).
 
 /** Parts of the collection that can be switched off one by one. */
-export type RumFeature = 'vitals' | 'navigation' | 'errors' | 'requests' | 'spa' | 'hints' | 'actions';
+export type RumFeature = 'vitals' | 'navigation' | 'errors' | 'requests' | 'spa' | 'hints' | 'actions' | 'frames' | 'resources';
 
 /** Where a URL being scrubbed comes from. */
 export type RumUrlKind = 'page' | 'referrer' | 'request' | 'resource' | 'error';

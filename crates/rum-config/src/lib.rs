@@ -332,7 +332,7 @@ pub struct SiteConfig {
 }
 
 /// What the script's `disable` option (and `sites[].disable`) can switch off.
-pub const SCRIPT_FEATURES: [&str; 7] = [
+pub const SCRIPT_FEATURES: [&str; 9] = [
     "vitals",
     "navigation",
     "errors",
@@ -340,6 +340,8 @@ pub const SCRIPT_FEATURES: [&str; 7] = [
     "spa",
     "hints",
     "actions",
+    "frames",
+    "resources",
 ];
 
 impl SiteConfig {

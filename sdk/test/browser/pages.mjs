@@ -74,7 +74,7 @@ const actions = `
 /** data-* attributes from the query: ?key=K&sample-rate=0 -> data-key="K" data-sample-rate="0". */
 const dataAttributes = (url) =>
   [...url.searchParams]
-    .filter(([name]) => !['nobeacon', 'csp', 'hero'].includes(name))
+    .filter(([name]) => !['nobeacon', 'csp', 'hero', 'tp', 'tao'].includes(name))
     .map(([name, value]) => ` data-${name}="${value.replace(/"/g, '&quot;')}"`)
     .join('');
 
@@ -137,6 +137,25 @@ const pages = {
 <script async src="${collector}/rum.js"${dataAttributes(url)}></script>
 </head><body><main><h1>Release</h1><p>Text that paints first.</p>
 <img id="hero" src="/hero.bmp?delay=${Number(url.searchParams.get('hero') || 0)}" alt=""></main></body></html>`,
+
+  /**
+   * The third-parties test: resources of two other origins, `tao` (sends Timing-Allow-Origin) and
+   * `tp` (does not), and two long tasks once loaded: an inline (first-party) one of 120 ms, then
+   * one of 200 ms by `tp`'s script (its block.js). Each task is one long animation frame.
+   */
+  '/third-party.html': (url, { collector }) => `${head('third-party')}
+<script async src="${collector}/rum.js"${dataAttributes(url)}></script>
+<script>
+  addEventListener('load', () => setTimeout(() => {
+    const end = performance.now() + 120;
+    while (performance.now() < end);
+    window.__firstParty = 1;
+  }, 100));
+</script>
+<script defer src="${url.searchParams.get('tp')}/block.js?ms=200"></script>
+</head><body><main><h1>Third parties</h1><p>Text that paints first.</p>
+<img src="${url.searchParams.get('tao')}/pixel.bmp?n=1" alt=""><img src="${url.searchParams.get('tao')}/pixel.bmp?n=2" alt="">
+<img src="${url.searchParams.get('tp')}/pixel.bmp" alt=""></main></body></html>`,
 
   /** rum.js configured from the query's data-* attributes, with the action buttons. */
   '/plain.html': (url, { collector }) => `${head('plain')}${counters}
