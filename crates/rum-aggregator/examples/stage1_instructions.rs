@@ -17,6 +17,9 @@
 //! (`aggregator.sessions.enabled = false`), to state what following sessions costs. A fourth
 //! argument sets `aggregator.dedupe_capacity` (e.g. `3 steady sessions 10000`: the table is full
 //! from the warm-up on, so every new page view evicts the oldest, as at capacity in production).
+//! With `THIRD_PARTIES=1` in the environment every beacon also carries a `loaf` event (three
+//! script origins) and a `resources` event (ten resources of five origins, four initiator types),
+//! what a Chromium page's exit beacon adds.
 
 use std::hint::black_box;
 
@@ -24,11 +27,59 @@ use prost::Message;
 use rum_aggregator::settings::AggregatorSettings;
 use rum_aggregator::stage1::Stage1;
 use rum_aggregator::wire::BeaconView;
+use rum_schema::proto::{
+    Beacon, Event, LongFrames, OriginResources, Resources, ScriptTime, TypeCount, event,
+};
 
 #[path = "../benches/support/fixtures.rs"]
 mod fixtures;
 
 const BEACONS: u64 = 10_000;
+
+/// `beacon` with what a Chromium page's exit beacon adds: its long frames and its resources.
+fn with_third_parties(mut beacon: Beacon) -> Beacon {
+    let origins = [
+        "https://shop.example.com",
+        "https://cdn.example",
+        "https://fonts.example",
+        "https://tags.example",
+        "https://ads.example",
+    ];
+    beacon.events.push(Event {
+        kind: Some(event::Kind::LongFrames(LongFrames {
+            count: 2,
+            blocking_ms: 180.0,
+            scripts: origins[2..]
+                .iter()
+                .map(|origin| ScriptTime {
+                    origin: (*origin).to_owned(),
+                    duration_ms: 70.0,
+                })
+                .collect(),
+        })),
+    });
+    beacon.events.push(Event {
+        kind: Some(event::Kind::Resources(Resources {
+            origins: origins
+                .iter()
+                .map(|origin| OriginResources {
+                    origin: (*origin).to_owned(),
+                    transfer_bytes: 24_000,
+                    untimed: 1,
+                    durations_ms: vec![40.0, 320.0],
+                })
+                .collect(),
+            types: ["script", "img", "css", "fetch"]
+                .iter()
+                .map(|kind| TypeCount {
+                    r#type: (*kind).to_owned(),
+                    count: 2,
+                })
+                .collect(),
+        })),
+    });
+    beacon
+}
 
 /// One bench iteration: decode + record every beacon (the flush is not counted: in production it
 /// runs once a second, whatever the rate).
@@ -50,9 +101,17 @@ fn main() {
     if let Some(capacity) = std::env::args().nth(4) {
         settings.dedupe_capacity = capacity.parse().expect("dedupe capacity: a number");
     }
+    let third_parties = std::env::var_os("THIRD_PARTIES").is_some();
     let batch = |round: u64| -> Vec<Vec<u8>> {
         (0..BEACONS)
-            .map(|index| fixtures::five_vital_beacon(round * BEACONS + index, 50).encode_to_vec())
+            .map(|index| {
+                let beacon = fixtures::five_vital_beacon(round * BEACONS + index, 50);
+                if third_parties {
+                    with_third_parties(beacon).encode_to_vec()
+                } else {
+                    beacon.encode_to_vec()
+                }
+            })
             .collect()
     };
     let mut measured = std::time::Duration::ZERO;

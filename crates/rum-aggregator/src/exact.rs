@@ -22,10 +22,26 @@ pub struct ExactCounts {
 /// Millionths of the raw unit per raw unit.
 const MICROS: f64 = 1_000_000.0;
 
-/// A raw value (or a sum of them) in millionths, rounded.
+/// A raw value (or a sum of them) in millionths, rounded half away from zero (as `f64::round`).
 pub fn to_micros(raw: f64) -> i64 {
-    let scaled = (raw * MICROS).round();
-    if scaled.is_finite() { scaled as i64 } else { 0 }
+    let scaled = raw * MICROS;
+    if !scaled.is_finite() {
+        return 0;
+    }
+    // `f64::round` is a library call on x86-64 without SSE4.1 (~70 instructions, run for every
+    // sample); truncating with `as` is one instruction. Past 2^52 every double is a whole number.
+    if scaled.abs() >= 4_503_599_627_370_496.0 {
+        return scaled as i64;
+    }
+    let truncated = scaled as i64;
+    let fraction = scaled - truncated as f64;
+    if fraction >= 0.5 {
+        truncated + 1
+    } else if fraction <= -0.5 {
+        truncated - 1
+    } else {
+        truncated
+    }
 }
 
 /// The good / needs-improvement / poor split of a set of samples.
@@ -149,6 +165,27 @@ impl ExactCounts {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        #[test]
+        fn micros_round_like_f64_round(raw in proptest::prelude::any::<f64>(), small in -1e7f64..1e7) {
+            for value in [raw, small, small / 1e6, small.trunc() / 1e6 + 5e-7] {
+                let scaled = value * MICROS;
+                let expected = if scaled.is_finite() { scaled.round() as i64 } else { 0 };
+                proptest::prop_assert_eq!(to_micros(value), expected, "{}", value);
+            }
+        }
+    }
+
+    #[test]
+    fn micros_round_halves_away_from_zero() {
+        assert_eq!(to_micros(0.0000005), 1);
+        assert_eq!(to_micros(-0.0000005), -1);
+        assert_eq!(to_micros(2.5e-6), 3);
+        assert_eq!(to_micros(f64::NAN), 0);
+        assert_eq!(to_micros(1e300), i64::MAX);
+        assert_eq!(to_micros(-1e13), i64::MIN);
+    }
 
     #[test]
     fn sums_do_not_depend_on_the_order_samples_come_in() {

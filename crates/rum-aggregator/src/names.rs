@@ -229,11 +229,16 @@ pub struct ResourceTally {
 
 impl ResourceTally {
     /// One beacon's resources of the origin.
-    pub fn record(&mut self, durations_ms: &[f64], untimed: u32, transfer_bytes: u64) {
-        self.count += durations_ms.len() as u64;
+    pub fn record(
+        &mut self,
+        durations_ms: impl Iterator<Item = f64>,
+        untimed: u32,
+        transfer_bytes: u64,
+    ) {
         self.untimed += u64::from(untimed);
         self.transfer_bytes = self.transfer_bytes.saturating_add(transfer_bytes);
         for duration in durations_ms {
+            self.count += 1;
             let duration = duration.max(0.0);
             self.duration_micros = self.duration_micros.saturating_add(micros(duration));
             let bucket = RESOURCE_BOUNDS_MS

@@ -598,7 +598,7 @@ impl Stage1 {
                         if let Some(name) = self.name(&site, NameKind::Origin, name) {
                             self.record_named(&segments, |names| {
                                 names.resource_origin(&name).record(
-                                    &origin.durations_ms,
+                                    origin.durations_ms.iter(),
                                     origin.untimed,
                                     origin.transfer_bytes,
                                 );

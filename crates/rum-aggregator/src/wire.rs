@@ -89,8 +89,9 @@ pub enum EventKind<'a> {
     Custom(CustomView),
     Action(ActionView<'a>),
     BusinessEvent(BusinessEventView<'a>),
-    LongFrames(LongFramesView<'a>),
-    Resources(ResourcesView<'a>),
+    // Boxed: these own vectors, and the common events must not pay for their size and drops.
+    LongFrames(Box<LongFramesView<'a>>),
+    Resources(Box<ResourcesView<'a>>),
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -175,7 +176,46 @@ pub struct OriginResourcesView<'a> {
     pub origin: &'a [u8],
     pub transfer_bytes: u64,
     pub untimed: u32,
-    pub durations_ms: Vec<f64>,
+    pub durations_ms: Durations<'a>,
+}
+
+/// A repeated double, borrowed where it can be: the first packed run as its bytes (what proto3
+/// writers send: one run), anything else (more runs, unpacked elements) copied out.
+/// Compared and shown by value, however the values arrived.
+#[derive(Clone, Default)]
+pub struct Durations<'a> {
+    packed: &'a [u8],
+    more: Vec<f64>,
+}
+
+impl PartialEq for Durations<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+impl std::fmt::Debug for Durations<'_> {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl Durations<'_> {
+    pub fn len(&self) -> usize {
+        self.packed.len() / 8 + self.more.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The values in wire order.
+    pub fn iter(&self) -> impl Iterator<Item = f64> + '_ {
+        self.packed
+            .chunks_exact(8)
+            .map(|bytes| f64::from_le_bytes(bytes.try_into().expect("chunks of 8 bytes")))
+            .chain(self.more.iter().copied())
+    }
 }
 
 /// Events a beacon usually carries (five vitals, navigation, an error or two); more grow the vector.
@@ -398,13 +438,18 @@ fn decode_event(message: &[u8]) -> Result<EventView<'_>, WireError> {
                 EventKind::BusinessEvent(decode_business_event(body, BusinessEventView::default())?)
             }
             (8, Some(EventKind::LongFrames(frames))) => {
-                EventKind::LongFrames(decode_long_frames(body, frames)?)
+                EventKind::LongFrames(Box::new(decode_long_frames(body, *frames)?))
             }
-            (8, _) => EventKind::LongFrames(decode_long_frames(body, LongFramesView::default())?),
+            (8, _) => EventKind::LongFrames(Box::new(decode_long_frames(
+                body,
+                LongFramesView::default(),
+            )?)),
             (9, Some(EventKind::Resources(resources))) => {
-                EventKind::Resources(decode_resources(body, resources)?)
+                EventKind::Resources(Box::new(decode_resources(body, *resources)?))
             }
-            (9, _) => EventKind::Resources(decode_resources(body, ResourcesView::default())?),
+            (9, _) => {
+                EventKind::Resources(Box::new(decode_resources(body, ResourcesView::default())?))
+            }
             _ => {
                 // Custom: nothing of it is read, but it must still be well formed.
                 for_each_field(body, |_, _, _| Ok(false))?;
@@ -531,6 +576,9 @@ fn decode_long_frames<'a>(
                     }
                     Ok(true)
                 })?;
+                if frames.scripts.is_empty() {
+                    frames.scripts.reserve(4);
+                }
                 frames.scripts.push((origin, duration_ms));
             }
             _ => return Ok(false),
@@ -548,6 +596,10 @@ fn decode_resources<'a>(
         match field {
             1 => {
                 let message = read_bytes(reader, field, wire_type)?;
+                if resources.origins.is_empty() {
+                    // One allocation for a page's usual handful of origins.
+                    resources.origins.reserve(8);
+                }
                 resources.origins.push(decode_origin_resources(message)?);
             }
             2 => {
@@ -562,6 +614,9 @@ fn decode_resources<'a>(
                     }
                     Ok(true)
                 })?;
+                if resources.types.is_empty() {
+                    resources.types.reserve(8);
+                }
                 resources.types.push((name, count));
             }
             _ => return Ok(false),
@@ -585,14 +640,18 @@ fn decode_origin_resources(message: &[u8]) -> Result<OriginResourcesView<'_>, Wi
                 if packed.len() % 8 != 0 {
                     return Err(WireError::Truncated);
                 }
-                origin.durations_ms.extend(
-                    packed.chunks_exact(8).map(|bytes| {
+                let durations = &mut origin.durations_ms;
+                if durations.packed.is_empty() && durations.more.is_empty() {
+                    durations.packed = packed;
+                } else {
+                    durations.more.extend(packed.chunks_exact(8).map(|bytes| {
                         f64::from_le_bytes(bytes.try_into().expect("chunks of 8 bytes"))
-                    }),
-                );
+                    }));
+                }
             }
             (4, _) => origin
                 .durations_ms
+                .more
                 .push(read_double(reader, field, wire_type)?),
             _ => return Ok(false),
         }
@@ -830,32 +889,39 @@ mod tests {
                                 value: business.value,
                             })
                         }
-                        event::Kind::LongFrames(frames) => EventKind::LongFrames(LongFramesView {
-                            count: frames.count,
-                            blocking_ms: frames.blocking_ms,
-                            scripts: frames
-                                .scripts
-                                .iter()
-                                .map(|script| (script.origin.as_bytes(), script.duration_ms))
-                                .collect(),
-                        }),
-                        event::Kind::Resources(resources) => EventKind::Resources(ResourcesView {
-                            origins: resources
-                                .origins
-                                .iter()
-                                .map(|origin| OriginResourcesView {
-                                    origin: origin.origin.as_bytes(),
-                                    transfer_bytes: origin.transfer_bytes,
-                                    untimed: origin.untimed,
-                                    durations_ms: origin.durations_ms.clone(),
-                                })
-                                .collect(),
-                            types: resources
-                                .types
-                                .iter()
-                                .map(|count| (count.r#type.as_bytes(), count.count))
-                                .collect(),
-                        }),
+                        event::Kind::LongFrames(frames) => {
+                            EventKind::LongFrames(Box::new(LongFramesView {
+                                count: frames.count,
+                                blocking_ms: frames.blocking_ms,
+                                scripts: frames
+                                    .scripts
+                                    .iter()
+                                    .map(|script| (script.origin.as_bytes(), script.duration_ms))
+                                    .collect(),
+                            }))
+                        }
+                        event::Kind::Resources(resources) => {
+                            EventKind::Resources(Box::new(ResourcesView {
+                                origins: resources
+                                    .origins
+                                    .iter()
+                                    .map(|origin| OriginResourcesView {
+                                        origin: origin.origin.as_bytes(),
+                                        transfer_bytes: origin.transfer_bytes,
+                                        untimed: origin.untimed,
+                                        durations_ms: Durations {
+                                            packed: &[],
+                                            more: origin.durations_ms.clone(),
+                                        },
+                                    })
+                                    .collect(),
+                                types: resources
+                                    .types
+                                    .iter()
+                                    .map(|count| (count.r#type.as_bytes(), count.count))
+                                    .collect(),
+                            }))
+                        }
                     }),
                 })
                 .collect(),
