@@ -671,6 +671,8 @@ var observeFrames = () => new PerformanceObserver((list) => {
   /** @type {any} */
   { type: "event", buffered: true, durationThreshold: 40 }
 );
+var longFrames = [];
+var noteLongFrame = (frame) => longFrames.push(frame) > MAX_FRAMES && longFrames.shift();
 var navigationEntry = () => performance.getEntriesByType("navigation")[0];
 var attribute = ({ name, value, entries }, scrub) => {
   const first = entries[0];
@@ -706,12 +708,25 @@ var attribute = ({ name, value, entries }, scrub) => {
     const frame = frameOf(first.startTime + first.duration);
     const processingEnd = Math.min(frame ? frame.B : Math.max(...entries.map((e2) => e2.processingEnd)), paint);
     const withTarget = entries.find((e2) => e2.target);
+    let script;
+    let longest = 0;
+    for (const frame2 of longFrames)
+      if (frame2.startTime < paint && frame2.startTime + frame2.duration > first.startTime)
+        for (const candidate of frame2.scripts) {
+          const overlap = candidate.startTime + candidate.duration - Math.max(first.startTime, candidate.startTime);
+          if (overlap > longest) {
+            longest = overlap;
+            script = candidate;
+          }
+        }
     return {
       target: withTarget ? selector(withTarget.target) : entries.find((e2) => e2.targetSelector)?.targetSelector,
       interactionType: first.name.startsWith("key") ? "keyboard" : "pointer",
       inputDelay: first.processingStart - first.startTime,
       processing: processingEnd - first.processingStart,
-      presentation: paint - processingEnd
+      presentation: paint - processingEnd,
+      script: script?.sourceURL ? scrub(script.sourceURL, "resource") : void 0,
+      scriptDuration: script && longest
     };
   }
 };
@@ -836,10 +851,22 @@ var init = safe((options) => {
   part("vitals", () => {
     if (![].at) return;
     safe(observeFrames)();
+    const attributed = safe(attribute);
     for (const on of [x, b, S, T, W]) {
       safe(on)(
         safe(
-          (metric) => current.ca({ type: "vital", name: metric.name, value: metric.value, id: metric.id, rating: metric.rating, attr: attribute(metric, scrub) })
+          (metric) => current.ca({
+            type: "vital",
+            name: metric.name,
+            value: metric.value,
+            id: metric.id,
+            rating: metric.rating,
+            // Computed when the beacon is built: the long animation frame of an interaction is
+            // reported after web-vitals reports the interaction.
+            get attr() {
+              return attributed(metric, scrub);
+            }
+          })
         ),
         { reportAllChanges: true }
       );
@@ -1008,6 +1035,7 @@ var init = safe((options) => {
           /** @type {any[]} */
           list.getEntries()
         ) {
+          noteLongFrame(frame);
           count++;
           blocking += frame.blockingDuration;
           for (const script of frame.scripts) {

@@ -1,6 +1,7 @@
 // Attribution for LCP, CLS and INP, computed from the metric's entries exactly as the attribution
 // build of the pinned web-vitals (5.3.0: src/attribution/*.ts, src/lib/getSelector.ts) computes the
-// fields BEACON.md carries; the rest (LoAF scripts, load state, entry objects) is left out. The
+// fields BEACON.md carries; of the LoAF details only INP's longest script, the rest (load state,
+// entry objects) is left out. The
 // attribution build costs 4.8 KB gzip on its own, most of our budget; this is ~0.6 KB.
 // test/browser/vitals.test.mjs runs the attribution build on the same page and checks equality.
 
@@ -48,6 +49,16 @@ export const observeFrames = () =>
     }
   }).observe(/** @type {any} */ ({ type: 'event', buffered: true, durationThreshold: 40 }));
 
+/**
+ * The latest long animation frames (the script's 'frames' part adds them), for INP's longest
+ * script. At most MAX_FRAMES.
+ * @type {any[]}
+ */
+export const longFrames = [];
+
+/** Remembers a long animation frame. */
+export const noteLongFrame = (frame) => longFrames.push(frame) > MAX_FRAMES && longFrames.shift();
+
 /** The navigation entry of the document, if the browser has one. */
 export const navigationEntry = () => performance.getEntriesByType('navigation')[0];
 
@@ -92,12 +103,28 @@ export const attribute = ({ name, value, entries }, scrub) => {
     const frame = frameOf(first.startTime + first.duration);
     const processingEnd = Math.min(frame ? frame._processingEnd : Math.max(...entries.map((e) => e.processingEnd)), paint);
     const withTarget = entries.find((e) => e.target);
+    // The longest script of a long animation frame overlapping the interaction, as web-vitals'
+    // attribution build picks it (where the browser has LoAF and the frame is already reported).
+    // Its time is the part after the interaction started (web-vitals' intersectingDuration).
+    let script;
+    let longest = 0;
+    for (const frame of longFrames)
+      if (frame.startTime < paint && frame.startTime + frame.duration > first.startTime)
+        for (const candidate of frame.scripts) {
+          const overlap = candidate.startTime + candidate.duration - Math.max(first.startTime, candidate.startTime);
+          if (overlap > longest) {
+            longest = overlap;
+            script = candidate;
+          }
+        }
     return {
       target: withTarget ? selector(withTarget.target) : entries.find((e) => e.targetSelector)?.targetSelector,
       interactionType: first.name.startsWith('key') ? 'keyboard' : 'pointer',
       inputDelay: first.processingStart - first.startTime,
       processing: processingEnd - first.processingStart,
       presentation: paint - processingEnd,
+      script: script?.sourceURL ? scrub(script.sourceURL, 'resource') : undefined,
+      scriptDuration: script && longest,
     };
   }
 };

@@ -6,7 +6,7 @@
 import { onCLS, onFCP, onINP, onLCP, onTTFB } from 'web-vitals';
 import { businessEvent, createActions } from './action.js';
 import { createAgent } from './agent.js';
-import { attribute, navigationEntry, observeFrames } from './attribution.js';
+import { attribute, navigationEntry, noteLongFrame, observeFrames } from './attribution.js';
 import { clip, stripUrl, stripUrlsIn } from './beacon.js';
 import { CONFIG_KEY } from './session.js';
 
@@ -163,10 +163,23 @@ export const init = safe((/** @type {import('./rum').RumOptions} */ options) => 
     // web-vitals needs Array.prototype.at; older browsers measure nothing rather than throw.
     if (![].at) return;
     safe(observeFrames)();
+    // Runs while the beacon is built: whatever it meets, it must not cost the beacon.
+    const attributed = safe(attribute);
     for (const on of [onLCP, onCLS, onINP, onFCP, onTTFB]) {
       safe(on)(
         safe((metric) =>
-          current._vital({ type: 'vital', name: metric.name, value: metric.value, id: metric.id, rating: metric.rating, attr: attribute(metric, scrub) }),
+          current._vital({
+            type: 'vital',
+            name: metric.name,
+            value: metric.value,
+            id: metric.id,
+            rating: metric.rating,
+            // Computed when the beacon is built: the long animation frame of an interaction is
+            // reported after web-vitals reports the interaction.
+            get attr() {
+              return attributed(metric, scrub);
+            },
+          }),
         ),
         { reportAllChanges: true },
       );
@@ -350,6 +363,7 @@ export const init = safe((/** @type {import('./rum').RumOptions} */ options) => 
     new PerformanceObserver(
       safe((list) => {
         for (const frame of /** @type {any[]} */ (list.getEntries())) {
+          noteLongFrame(frame);
           count++;
           blocking += frame.blockingDuration;
           for (const script of frame.scripts) {

@@ -303,7 +303,8 @@ fn slot<T: PartialEq>(all: &[T], value: T) -> usize {
         .unwrap_or(0)
 }
 
-/// Cuts query and fragment off the URLs events carry (request, LCP attribution, error source): the
+/// Cuts query and fragment off the URLs events carry (request, LCP attribution and INP's longest
+/// script, error source): the
 /// browser script already sends them without a query, but the edge must not rely on every sender.
 fn strip_event_urls(beacon: &mut Beacon) {
     for event in &mut beacon.events {
@@ -313,6 +314,7 @@ fn strip_event_urls(beacon: &mut Beacon) {
             Some(event::Kind::Vital(vital)) => {
                 if let Some(attribution) = vital.attribution.as_mut() {
                     strip_query_and_fragment(&mut attribution.url);
+                    strip_query_and_fragment(&mut attribution.script);
                 }
             }
             _ => {}
@@ -449,6 +451,7 @@ mod tests {
                 kind: Some(event::Kind::Vital(Vital {
                     attribution: Some(Attribution {
                         url: "https://cdn.example.com/hero.jpg?sig=abc".into(),
+                        script: "https://tags.example.com/t.js?id=42".into(),
                         ..Attribution::default()
                     }),
                     ..Vital::default()
@@ -481,6 +484,13 @@ mod tests {
                 "https://shop.example.com/app.js",
                 "https://cdn.example.com/hero.jpg"
             ]
+        );
+        let Some(event::Kind::Vital(vital)) = &beacon.events[2].kind else {
+            panic!("the vital event stays third");
+        };
+        assert_eq!(
+            vital.attribution.as_ref().map(|a| a.script.as_str()),
+            Some("https://tags.example.com/t.js")
         );
         let Some(event::Kind::Request(request)) = &beacon.events[0].kind else {
             panic!("the request event stays first");

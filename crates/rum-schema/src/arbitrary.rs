@@ -49,21 +49,25 @@ pub fn any_i32() -> impl Strategy<Value = i32> {
 
 pub fn attribution() -> impl Strategy<Value = Attribution> {
     (
-        (text(), text(), text()),
-        proptest::collection::vec(optional_number(), 7),
+        (text(), text(), text(), text()),
+        proptest::collection::vec(optional_number(), 8),
     )
-        .prop_map(|((target, url, interaction_type), phases)| Attribution {
-            target,
-            url,
-            ttfb_ms: phases[0],
-            load_delay_ms: phases[1],
-            load_duration_ms: phases[2],
-            render_delay_ms: phases[3],
-            interaction_type,
-            input_delay_ms: phases[4],
-            processing_ms: phases[5],
-            presentation_ms: phases[6],
-        })
+        .prop_map(
+            |((target, url, interaction_type, script), phases)| Attribution {
+                target,
+                url,
+                ttfb_ms: phases[0],
+                load_delay_ms: phases[1],
+                load_duration_ms: phases[2],
+                render_delay_ms: phases[3],
+                interaction_type,
+                input_delay_ms: phases[4],
+                processing_ms: phases[5],
+                presentation_ms: phases[6],
+                script,
+                script_duration_ms: phases[7],
+            },
+        )
 }
 
 pub fn event() -> BoxedStrategy<Event> {

@@ -489,6 +489,10 @@ impl BeaconDecoder {
                     }
                     "presentation" => duration(member, "presentation")
                         .map(|n| attribution.presentation_ms = Some(n)),
+                    "script" => bounded_str(member, url_limit, "script")
+                        .map(|text| attribution.script = text.to_owned()),
+                    "scriptDuration" => duration(member, "scriptDuration")
+                        .map(|n| attribution.script_duration_ms = Some(n)),
                     _ => {
                         decoded.unknown_fields += 1;
                         Ok(())

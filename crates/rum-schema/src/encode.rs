@@ -181,6 +181,8 @@ impl Writer {
             input_delay_ms,
             processing_ms,
             presentation_ms,
+            script,
+            script_duration_ms,
         } = attribution;
         self.string(1, target);
         self.string(2, url);
@@ -192,6 +194,8 @@ impl Writer {
         self.optional_double(8, *input_delay_ms);
         self.optional_double(9, *processing_ms);
         self.optional_double(10, *presentation_ms);
+        self.string(11, script);
+        self.optional_double(12, *script_duration_ms);
     }
 
     fn navigation(&mut self, navigation: &Navigation) {

@@ -230,6 +230,12 @@ fn attribution_to_json(attribution: &proto::Attribution) -> Value {
     put(&mut object, "inputDelay", attribution.input_delay_ms);
     put(&mut object, "processing", attribution.processing_ms);
     put(&mut object, "presentation", attribution.presentation_ms);
+    put_text(&mut object, "script", &attribution.script);
+    put(
+        &mut object,
+        "scriptDuration",
+        attribution.script_duration_ms,
+    );
     Value::Object(object)
 }
 

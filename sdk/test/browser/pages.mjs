@@ -92,7 +92,7 @@ const pages = {
     const a = m.attribution || {};
     if (m.name == 'LCP') return { target: a.target, url: a.url, ttfb: a.timeToFirstByte, loadDelay: a.resourceLoadDelay, loadDuration: a.resourceLoadDuration, renderDelay: a.elementRenderDelay };
     if (m.name == 'CLS') return { target: a.largestShiftTarget };
-    if (m.name == 'INP') return { target: a.interactionTarget, interactionType: a.interactionType, inputDelay: a.inputDelay, processing: a.processingDuration, presentation: a.presentationDelay };
+    if (m.name == 'INP') return { target: a.interactionTarget, interactionType: a.interactionType, inputDelay: a.inputDelay, processing: a.processingDuration, presentation: a.presentationDelay, script: a.longestScript?.entry.sourceURL, scriptDuration: a.longestScript?.intersectingDuration };
   };
   for (const on of ['onLCP', 'onCLS', 'onINP', 'onFCP', 'onTTFB']) {
     webVitals[on]((m) => (__reference[m.name] = { value: m.value, attr: pick(m) }), { reportAllChanges: true });

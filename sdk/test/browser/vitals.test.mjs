@@ -116,6 +116,10 @@ test('the kitchen-sink page: beacons, values equal to web-vitals, aggregator met
   // (The LCP resource URL is sent without its query string, like every URL.)
   assert.equal(theirs.LCP.attr.url, `${env.pageOrigin}/hero.bmp?delay=700`);
   theirs.LCP.attr.url = `${env.pageOrigin}/hero.bmp`;
+  // INP's longest script: the page's own click handler (inline, so the page's URL), sent without
+  // its query string.
+  assert.equal(theirs.INP.attr.script?.split('?')[0], `${env.pageOrigin}/main.html`, JSON.stringify(theirs.INP.attr));
+  theirs.INP.attr.script = `${env.pageOrigin}/main.html`;
   for (const name of ['LCP', 'CLS', 'INP']) assert.deepEqual(ours[name].attr, JSON.parse(JSON.stringify(theirs[name].attr)), `${name} attribution`);
   assert.equal(ours.LCP.attr.target, '#hero');
   assert.equal(ours.INP.attr.target, '#buy');

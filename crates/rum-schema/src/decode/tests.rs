@@ -865,3 +865,31 @@ fn resources_decode_with_their_bounds() {
         assert_eq!(event_rejection(event.clone()), expected, "{event}");
     }
 }
+
+#[test]
+fn inp_longest_script_is_read_and_a_malformed_one_only_dropped() {
+    let inp = |attr: Value| json!({ "type": "vital", "name": "INP", "value": 168, "id": "v5-1", "attr": attr });
+    let decoded = decode_json(&with_event(inp(json!({
+        "target": "button#buy", "script": "https://tags.example/t.js", "scriptDuration": 131.5
+    }))))
+    .unwrap();
+    let Some(proto::event::Kind::Vital(vital)) = &decoded.beacon.events[0].kind else {
+        panic!("a vital");
+    };
+    let attribution = vital.attribution.as_ref().unwrap();
+    assert_eq!(attribution.script, "https://tags.example/t.js");
+    assert_eq!(attribution.script_duration_ms, Some(131.5));
+    let rendered = beacon_to_json(&decoded.beacon);
+    assert_eq!(
+        rendered["events"][0]["attr"]["script"],
+        "https://tags.example/t.js"
+    );
+    assert_eq!(rendered["events"][0]["attr"]["scriptDuration"], 131.5);
+    // Hints: a malformed member is dropped and counted, the vital kept.
+    let decoded = decode_json(&with_event(inp(
+        json!({ "script": 3, "scriptDuration": -1 }),
+    )))
+    .unwrap();
+    assert_eq!(decoded.beacon.events.len(), 1);
+    assert_eq!(decoded.dropped_hints, 2);
+}
