@@ -191,8 +191,8 @@ pub struct ViewConfig {
     /// Also keep the navigation-phase histograms (dns, connect, tls, download, dom, load).
     #[serde(default)]
     pub navigation: bool,
-    /// Also keep user actions (counts, frustration signals, loading time) and business events by
-    /// name.
+    /// Also keep, by name: user actions (counts, frustration signals, loading time), business
+    /// events, failed calls by endpoint, and long-frame script time and resources by origin.
     #[serde(default)]
     pub actions: bool,
     /// Also export estimated totals: page views and errors each weighed by 1 / the sample rate
