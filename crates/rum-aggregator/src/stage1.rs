@@ -46,18 +46,21 @@ pub const RESOURCE_TYPES: [&str; 8] = [
     "other",
 ];
 
-pub fn resource_type_index(kind: &[u8]) -> usize {
-    RESOURCE_TYPES
-        .iter()
-        .position(|known| known.as_bytes() == kind)
-        .unwrap_or(RESOURCE_TYPES.len() - 1)
+/// The position of `value` in a closed label set whose last member takes everything else
+/// ([`ERROR_KINDS`], [`RESOURCE_TYPES`]).
+pub fn closed_index(set: &[&str], value: &[u8]) -> usize {
+    set.iter()
+        .position(|known| known.as_bytes() == value)
+        .unwrap_or(set.len() - 1)
 }
 
-fn error_kind_index(kind: &[u8]) -> usize {
-    ERROR_KINDS
-        .iter()
-        .position(|known| known.as_bytes() == kind)
-        .unwrap_or(ERROR_KINDS.len() - 1)
+/// The non-zero counts of a closed label set, by name: how partials and snapshots carry them.
+pub fn nonzero_counts(set: &[&str], counts: &[u64]) -> std::collections::HashMap<String, u64> {
+    set.iter()
+        .zip(counts)
+        .filter(|(_, count)| **count > 0)
+        .map(|(name, count)| ((*name).to_owned(), *count))
+        .collect()
 }
 
 /// Samples buffered per builder before they are recorded in one go: appending to a vector is a
@@ -514,7 +517,7 @@ impl Stage1 {
         for event in &beacon.events {
             match &event.kind {
                 Some(EventKind::Error(error)) => {
-                    let kind = error_kind_index(error.kind);
+                    let kind = closed_index(&ERROR_KINDS, error.kind);
                     for index in &segments {
                         let builder = &mut self.builders[*index];
                         builder.errors[kind] += 1;
@@ -588,7 +591,7 @@ impl Stage1 {
                 Some(EventKind::Resources(resources)) => {
                     // A delta like long frames: added without dedupe.
                     for (kind, count) in &resources.types {
-                        let kind = resource_type_index(kind);
+                        let kind = closed_index(&RESOURCE_TYPES, kind);
                         for index in &segments {
                             self.builders[*index].resource_types[kind] += u64::from(*count);
                         }
@@ -1036,12 +1039,7 @@ impl Stage1 {
                 minute,
                 metrics,
                 page_views: builder.page_views,
-                errors: ERROR_KINDS
-                    .iter()
-                    .zip(builder.errors)
-                    .filter(|(_, count)| *count > 0)
-                    .map(|(kind, count)| ((*kind).to_owned(), count))
-                    .collect(),
+                errors: nonzero_counts(&ERROR_KINDS, &builder.errors),
                 requests_failed: builder.requests_failed,
                 requests_slow: builder.requests_slow,
                 beacons: builder.beacons,
@@ -1056,12 +1054,7 @@ impl Stage1 {
                 long_frame_blocking_micros: builder.long_frame_blocking_micros,
                 script_origins,
                 resource_origins,
-                resource_types: RESOURCE_TYPES
-                    .iter()
-                    .zip(builder.resource_types)
-                    .filter(|(_, count)| *count > 0)
-                    .map(|(kind, count)| ((*kind).to_owned(), count))
-                    .collect(),
+                resource_types: nonzero_counts(&RESOURCE_TYPES, &builder.resource_types),
             });
         }
         self.errors.clear();

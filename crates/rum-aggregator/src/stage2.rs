@@ -29,7 +29,7 @@ use crate::names::{
 use crate::sessions::Sessions;
 use crate::settings::{AggregatorSettings, QUANTILES, RETENTION_MINUTES, WINDOWS, minute_of};
 use crate::slot;
-use crate::stage1::{ERROR_KINDS, RESOURCE_TYPES, resource_type_index};
+use crate::stage1::{ERROR_KINDS, RESOURCE_TYPES, closed_index, nonzero_counts};
 use crate::topn::Admission;
 use crate::view::{DIMENSION_COUNT, Dimension, OTHER, SegmentKey, UNKNOWN, View};
 
@@ -416,11 +416,7 @@ impl Stage2 {
         segment.estimated_page_views += partial.estimated_page_views;
         segment.estimated_errors += partial.estimated_errors;
         for (kind, count) in &partial.errors {
-            let index = ERROR_KINDS
-                .iter()
-                .position(|known| known == kind)
-                .unwrap_or(ERROR_KINDS.len() - 1);
-            segment.errors[index] += count;
+            segment.errors[closed_index(&ERROR_KINDS, kind.as_bytes())] += count;
         }
         segment.requests_failed += partial.requests_failed;
         segment.requests_slow += partial.requests_slow;
@@ -429,7 +425,7 @@ impl Stage2 {
             .long_frame_blocking_micros
             .saturating_add(partial.long_frame_blocking_micros);
         for (kind, count) in &partial.resource_types {
-            segment.resource_types[resource_type_index(kind.as_bytes())] += count;
+            segment.resource_types[closed_index(&RESOURCE_TYPES, kind.as_bytes())] += count;
         }
         if view_index == 0 {
             self.activity.add(
@@ -860,12 +856,7 @@ impl Stage2 {
                     estimated_errors: segment.estimated_errors,
                     long_frames: segment.long_frames,
                     long_frame_blocking_micros: segment.long_frame_blocking_micros,
-                    resource_types: RESOURCE_TYPES
-                        .iter()
-                        .zip(segment.resource_types)
-                        .filter(|(_, count)| *count > 0)
-                        .map(|(kind, count)| ((*kind).to_owned(), count))
-                        .collect(),
+                    resource_types: nonzero_counts(&RESOURCE_TYPES, &segment.resource_types),
                     ..Self::names_snapshot(segment)
                 })
                 .collect(),
@@ -971,7 +962,7 @@ impl Stage2 {
             segment.long_frames = saved.long_frames;
             segment.long_frame_blocking_micros = saved.long_frame_blocking_micros;
             for (kind, count) in &saved.resource_types {
-                segment.resource_types[resource_type_index(kind.as_bytes())] += count;
+                segment.resource_types[closed_index(&RESOURCE_TYPES, kind.as_bytes())] += count;
             }
             segment.names = NamedCounts::from_proto(
                 &saved.actions,

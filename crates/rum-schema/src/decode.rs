@@ -701,12 +701,7 @@ impl BeaconDecoder {
                         .fields()
                         .ok_or((DecodeReason::InvalidFieldType, "scripts"))?;
                     for (origin, time) in origins {
-                        if frames.scripts.len() == MAX_ORIGINS {
-                            return Err((DecodeReason::ValueOutOfRange, "scripts"));
-                        }
-                        if origin.len() > MAX_ORIGIN_BYTES {
-                            return Err((DecodeReason::StringTooLong, "scripts"));
-                        }
+                        admit_origin(origin, frames.scripts.len(), "scripts")?;
                         frames.scripts.push(proto::ScriptTime {
                             origin: origin.to_owned(),
                             duration_ms: duration(time, "scripts")?,
@@ -738,12 +733,7 @@ impl BeaconDecoder {
                         .fields()
                         .ok_or((DecodeReason::InvalidFieldType, "origins"))?;
                     for (origin, summary) in origins {
-                        if resources.origins.len() == MAX_ORIGINS {
-                            return Err((DecodeReason::ValueOutOfRange, "origins"));
-                        }
-                        if origin.len() > MAX_ORIGIN_BYTES {
-                            return Err((DecodeReason::StringTooLong, "origins"));
-                        }
+                        admit_origin(origin, resources.origins.len(), "origins")?;
                         resources
                             .origins
                             .push(origin_resources(origin, summary, decoded)?);
@@ -771,6 +761,18 @@ impl BeaconDecoder {
         }
         Ok(resources)
     }
+}
+
+/// One more origin key of a `loaf` or `resources` event, `held` already read: at most
+/// [`MAX_ORIGINS`] of them, each at most [`MAX_ORIGIN_BYTES`].
+fn admit_origin(origin: &str, held: usize, field: &'static str) -> Result<(), FieldError> {
+    if held == MAX_ORIGINS {
+        return Err((DecodeReason::ValueOutOfRange, field));
+    }
+    if origin.len() > MAX_ORIGIN_BYTES {
+        return Err((DecodeReason::StringTooLong, field));
+    }
+    Ok(())
 }
 
 /// One origin of a `resources` event: `{"bytes": n, "untimed": n, "durations": [ms, ...]}`.
