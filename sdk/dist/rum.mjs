@@ -838,12 +838,14 @@ var init = safe((options) => {
   }
   const part = (name, setup) => enabled(name) && safe(setup)();
   const summaries = [];
+  const summarise = () => summaries.map((summary) => summary());
+  const beacons = absolute(endpoint);
   const slot = (map, key, make) => map[key] ?? (Object.keys(map).length < 50 ? map[key] = make() : void 0);
   listen("pageshow", (event2) => event2.persisted && current.ga(pageUrl(), event2.timeStamp), true);
   const hide = () => {
     if (document.prerendering) return;
     actions?.q();
-    for (const summary of summaries) summary();
+    summarise();
     current.q(1);
   };
   listen("visibilitychange", () => document.visibilityState == "hidden" && hide());
@@ -973,7 +975,6 @@ var init = safe((options) => {
   part("actions", () => {
     const clock = () => performance.now();
     const observer = new MutationObserver(safe(() => active.I(clock())));
-    const beacons = absolute(endpoint);
     const active = actions = createActions(
       {
         a: clock,
@@ -1056,7 +1057,6 @@ var init = safe((options) => {
     });
   });
   part("resources", () => {
-    const beacons = absolute(endpoint);
     let origins = {};
     let types = {};
     let any = 0;
@@ -1088,7 +1088,7 @@ var init = safe((options) => {
     });
   });
   part("spa", () => {
-    const route = safe(() => current.fa(pageUrl()));
+    const route = safe(() => (summarise(), current.fa(pageUrl())));
     for (const name of ["pushState", "replaceState"]) {
       const original = history[name];
       history[name] = function() {

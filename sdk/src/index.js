@@ -142,6 +142,9 @@ export const init = safe((/** @type {import('./rum').RumOptions} */ options) => 
    * @type {(() => void)[]}
    */
   const summaries = [];
+  const summarise = () => summaries.map((summary) => summary());
+  /** The beacon endpoint: our own requests to it are no activity or resource of the page. */
+  const beacons = absolute(endpoint);
   /** `map[key]`, made by `make` while `map` has fewer than 50 keys (BEACON: at most 50 origins). */
   const slot = (map, key, make) => map[key] ?? (Object.keys(map).length < 50 ? (map[key] = make()) : undefined);
 
@@ -153,7 +156,7 @@ export const init = safe((/** @type {import('./rum').RumOptions} */ options) => 
     if (document.prerendering) return;
     // Actions still loading or able to grow into a rage click end now, and go with this beacon.
     actions?._flush();
-    for (const summary of summaries) summary();
+    summarise();
     current._flush(1);
   };
   listen('visibilitychange', () => document.visibilityState == 'hidden' && hide());
@@ -297,7 +300,6 @@ export const init = safe((/** @type {import('./rum').RumOptions} */ options) => 
   part('actions', () => {
     const clock = () => performance.now();
     const observer = new MutationObserver(safe(() => active._activity(clock())));
-    const beacons = absolute(endpoint);
     const active = (actions = createActions(
       {
         _clock: clock,
@@ -384,8 +386,7 @@ export const init = safe((/** @type {import('./rum').RumOptions} */ options) => 
   });
 
   part('resources', () => {
-    // Deltas, like the frames. Our own beacons are no resource of the page.
-    const beacons = absolute(endpoint);
+    // Deltas, like the frames.
     /** By origin: transfer bytes, entries without Timing-Allow-Origin, durations (ms). */
     let origins = {};
     /** Entries by initiator type. */
@@ -417,7 +418,8 @@ export const init = safe((/** @type {import('./rum').RumOptions} */ options) => 
   });
 
   part('spa', () => {
-    const route = safe(() => current._route(pageUrl()));
+    // What the page view loaded and ran until the route change goes with it, not with the next.
+    const route = safe(() => (summarise(), current._route(pageUrl())));
     for (const name of ['pushState', 'replaceState']) {
       const original = history[name];
       history[name] = function () {

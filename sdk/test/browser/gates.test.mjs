@@ -82,9 +82,11 @@ test('the async loader snippet: queued init/mark apply; data measured before con
   assert.deepEqual(new Set(beacons.map((beacon) => beacon.nav)), new Set(['navigate', 'soft']));
   const first = beacons.filter((beacon) => beacon.nav == 'navigate').flatMap((beacon) => beacon.events);
   assert.deepEqual(
-    first.filter((event) => !['vital', 'nav', 'action'].includes(event.type)).map((event) => event.name || event.message || event.url),
+    first.filter((event) => !['vital', 'nav', 'action', 'resources'].includes(event.type)).map((event) => event.name || event.message || event.url),
     ['queued_mark', 'TypeError: boom from the page', 'Error: rejected by the page', `${env.pageOrigin}/api/500`],
   );
+  // What the page loaded before the route change goes with its page view, not with the soft one.
+  assert.equal(first.filter((event) => event.type == 'resources').length, 1, JSON.stringify(first));
   // The clicks too (the route change's click belongs to the page view it was made in).
   assert.deepEqual(first.filter((event) => event.type == 'action').map((event) => event.name).sort(), ['fetch', 'reject', 'route', 'throw']);
   for (const beacon of beacons) assert.equal(beacon.status, 202);
