@@ -1,6 +1,7 @@
 //! The aggregator end to end with real services on loopback: beacons posted to `rum standalone`, a
-//! real Prometheus scrapes it and the p75 it reports matches the one computed from the beacons; the
-//! scraped text passes `promtool check metrics`; a real Alertmanager receives a firing alert when a
+//! real Prometheus scrapes it (in OpenMetrics, which it asks for first, with its exemplar store on)
+//! and the p75 it reports matches the one computed from the beacons; the Prometheus text passes
+//! `promtool check metrics`; a real Alertmanager receives a firing alert when a
 //! segment goes over a threshold and sees it resolved when the segment recovers; a webhook receiver
 //! checks the HMAC signature of every delivery.
 
@@ -13,6 +14,7 @@ mod rum;
 #[path = "harness/wait.rs"]
 mod wait;
 
+use std::collections::HashSet;
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -24,6 +26,53 @@ use serde_json::{Value, json};
 use wait::wait_for;
 
 const TEXT_PLAIN: (&str, &str) = ("Content-Type", "text/plain;charset=UTF-8");
+
+/// What Prometheus 2.49 and later send when they scrape (Debian bookworm's 2.42 sends the older
+/// `application/openmetrics-text;version=1.0.0,...;q=0.75,...`): OpenMetrics first.
+const PROMETHEUS_ACCEPT: &str = "application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
+
+/// The families of an OpenMetrics exposition, checked on the way: `# EOF` once and last, no
+/// blank line or other comment, one `# TYPE` per family before its samples and `# HELP` right
+/// after it, families not interleaved (so the process's own and the aggregator's never both
+/// declare one), every sample named by its family and a suffix its type allows.
+fn openmetrics_families(text: &str) -> Vec<(String, String)> {
+    let body = text
+        .strip_suffix("# EOF\n")
+        .unwrap_or_else(|| panic!("no final # EOF:\n{text}"));
+    let mut families: Vec<(String, String)> = Vec::new();
+    let mut seen = HashSet::new();
+    for line in body.lines() {
+        assert!(!line.is_empty(), "a blank line in the OpenMetrics text");
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').expect("TYPE name kind");
+            assert!(seen.insert(name.to_owned()), "{name} declared twice");
+            families.push((name.to_owned(), kind.to_owned()));
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            let name = rest.split(' ').next().unwrap_or_default();
+            let current = families.last().map(|(family, _)| family.as_str());
+            assert_eq!(current, Some(name), "HELP away from its TYPE: {line}");
+            continue;
+        }
+        assert!(!line.starts_with('#'), "a comment: {line}");
+        let name = line.split(['{', ' ']).next().expect("sample name");
+        let (family, kind) = families.last().expect("a sample before any TYPE");
+        let suffixes: &[&str] = match kind.as_str() {
+            "counter" => &["_total", "_created"],
+            "histogram" => &["_bucket", "_sum", "_count", "_created"],
+            "summary" => &["", "_sum", "_count", "_created"],
+            _ => &[""],
+        };
+        assert!(
+            suffixes
+                .iter()
+                .any(|suffix| name.strip_suffix(suffix) == Some(family.as_str())),
+            "{name} is not a sample of the {kind} {family}"
+        );
+    }
+    families
+}
 
 fn now_ms() -> u64 {
     std::time::SystemTime::now()
@@ -261,9 +310,79 @@ fn prometheus_reads_the_p75_computed_from_the_beacons_and_promtool_accepts_the_e
         .unwrap();
     assert_eq!(p75_panel, Some(p75));
 
-    // The exposition rum served passes promtool's lint.
-    let exposition = rum.admin_get("/metrics").text();
+    // Prometheus scraped OpenMetrics and took it: the target is up without an error, and the
+    // counters' metadata names their family without `_total`, which only its OpenMetrics parser
+    // does (from the 0.0.4 text it would be `rum_page_views_total`). Its exemplar store answers.
+    let targets = prometheus.get_json("/api/v1/targets").unwrap();
+    let target = &targets["data"]["activeTargets"][0];
+    assert_eq!(target["health"], "up", "{targets}");
+    assert_eq!(target["lastError"], "", "{targets}");
+    let metadata = wait_for(
+        "prometheus to hold the metadata of rum_page_views",
+        Duration::from_secs(30),
+        || {
+            let metadata = prometheus
+                .get_json("/api/v1/metadata?metric=rum_page_views")
+                .unwrap();
+            metadata["data"]["rum_page_views"]
+                .is_array()
+                .then_some(metadata)
+        },
+    );
+    assert_eq!(
+        metadata["data"]["rum_page_views"][0]["type"], "counter",
+        "{metadata}"
+    );
+    let exemplars = prometheus
+        .get_json(&format!(
+            "/api/v1/query_exemplars?query={}",
+            monitoring::encode_query("rum_lcp_seconds_bucket")
+        ))
+        .unwrap();
+    assert_eq!(exemplars["status"], "success", "{exemplars}");
+
+    // What it was served: OpenMetrics for its Accept, every family once (the process's own and
+    // the aggregator's), the counters named without `_total`, the last line `# EOF`.
+    let openmetrics = http::request(
+        rum.admin,
+        "GET",
+        "/metrics",
+        &[("Accept", PROMETHEUS_ACCEPT.to_owned())],
+        b"",
+    );
+    assert_eq!(
+        openmetrics.header("content-type"),
+        Some("application/openmetrics-text; version=1.0.0; charset=utf-8")
+    );
+    let families = openmetrics_families(&openmetrics.text());
+    for expected in [
+        ("rum_page_views", "counter"),
+        ("rum_dropped", "counter"),
+        // (`rum_lcp_seconds` comes once a minute has settled, past this test's time.)
+        ("rum_resource_duration_seconds", "histogram"),
+        ("rum_sink_produce_latency_seconds", "histogram"),
+        ("rum_lcp_window_seconds", "summary"),
+    ] {
+        assert!(
+            families
+                .iter()
+                .any(|(name, kind)| (name.as_str(), kind.as_str()) == expected),
+            "{expected:?} missing from the OpenMetrics families {families:?}"
+        );
+    }
+
+    // The Prometheus text (what a client that does not ask for OpenMetrics gets, as before)
+    // passes promtool's lint. promtool (2.42) reads only that format: an exemplar is a parse
+    // error to it ("expected integer as timestamp, got #"), and it takes `rum_page_views_total` for
+    // a family other than `# TYPE rum_page_views counter` (one without help).
+    let exposition = rum.admin_get("/metrics");
+    assert_eq!(
+        exposition.header("content-type"),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
+    let exposition = exposition.text();
     assert!(exposition.contains("rum_lcp_window_seconds{"));
+    assert!(!exposition.contains("# EOF"));
     let mut promtool = Command::new("promtool")
         .args(["check", "metrics"])
         .stdin(Stdio::piped())

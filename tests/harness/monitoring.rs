@@ -130,7 +130,9 @@ fn service_dir(prefix: &str) -> anyhow::Result<PathBuf> {
     Ok(dir)
 }
 
-/// Prometheus scraping `target` (host:port, path /metrics) every second.
+/// Prometheus scraping `target` (host:port, path /metrics) every second, with its exemplar store
+/// on (`--enable-feature=exemplar-storage`: rum's OpenMetrics answer carries trace ids on histogram
+/// buckets, which Prometheus otherwise drops).
 pub fn start_prometheus(target: SocketAddr) -> anyhow::Result<Service> {
     let dir = service_dir("rum-test-prometheus")?;
     let port = free_port();
@@ -150,6 +152,7 @@ pub fn start_prometheus(target: SocketAddr) -> anyhow::Result<Service> {
             format!("--config.file={}", dir.join("prometheus.yml").display()),
             format!("--storage.tsdb.path={}", dir.join("data").display()),
             format!("--web.listen-address=127.0.0.1:{port}"),
+            "--enable-feature=exemplar-storage".to_owned(),
         ],
     )
 }

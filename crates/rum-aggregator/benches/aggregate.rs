@@ -148,6 +148,18 @@ fn stage2(c: &mut Criterion) {
     group.bench_function(format!("render_{}_segments", warm.segment_count()), |b| {
         b.iter(|| black_box(rum_aggregator::exposition::render(&warm)))
     });
+    // What Prometheus scrapes (it asks for OpenMetrics first): the same walk, other headers.
+    group.bench_function(
+        format!("render_openmetrics_{}_segments", warm.segment_count()),
+        |b| {
+            b.iter(|| {
+                black_box(rum_aggregator::exposition::render_in(
+                    &warm,
+                    rum_aggregator::exposition::Format::OpenMetrics,
+                ))
+            })
+        },
+    );
     group.finish();
 }
 

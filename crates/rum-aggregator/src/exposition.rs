@@ -21,6 +21,7 @@
 
 use std::fmt::Write;
 
+use crate::exemplar::{Exemplar, push_exemplar};
 use crate::metric::MetricKind;
 use crate::names::{
     ActionTally, EventTally, NameKind, NamedCounts, RESOURCE_BOUNDS_MS, ResourceTally,
@@ -30,6 +31,17 @@ use crate::settings::{QUANTILES, WINDOWS};
 use crate::stage1::{ERROR_KINDS, RESOURCE_TYPES};
 use crate::stage2::{SegmentState, Stage2};
 use crate::view::SegmentKey;
+
+/// The text format an exposition is rendered in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Format {
+    /// Prometheus text 0.0.4 (`text/plain; version=0.0.4`).
+    #[default]
+    Prometheus,
+    /// OpenMetrics 1.0.0: counters' `# TYPE` and `# HELP` name the family without `_total`, and
+    /// histogram buckets carry exemplars. The caller ends the whole exposition with `# EOF`.
+    OpenMetrics,
+}
 
 fn description(kind: MetricKind) -> &'static str {
     match kind {
@@ -79,7 +91,7 @@ fn segment_labels(stage2: &Stage2, key: &SegmentKey) -> String {
 }
 
 /// Prometheus float formatting (`+Inf`, no exponent surprises).
-fn number(value: f64) -> String {
+pub(crate) fn number(value: f64) -> String {
     if value.is_infinite() {
         if value > 0.0 {
             "+Inf".into()
@@ -96,14 +108,25 @@ type CounterFamily = (&'static str, &'static str, fn(&SegmentState) -> u64);
 
 type WindowStats = [Option<(u64, [f64; QUANTILES.len()])>; WINDOWS.len()];
 
-/// Renders every segment family of one stage 2.
+/// Renders every segment family of one stage 2 (Prometheus text 0.0.4).
 pub fn render(stage2: &Stage2) -> String {
-    render_all(&[stage2])
+    render_all_in(&[stage2], Format::Prometheus)
+}
+
+/// Renders every segment family of one stage 2 in `format`.
+pub fn render_in(stage2: &Stage2, format: Format) -> String {
+    render_all_in(&[stage2], format)
 }
 
 /// Renders every segment family of several stage-2 instances (a worker's partials partitions; each
-/// segment is in exactly one of them) as one exposition: each family once.
+/// segment is in exactly one of them) as one exposition: each family once (Prometheus text 0.0.4).
 pub fn render_all(stages: &[&Stage2]) -> String {
+    render_all_in(stages, Format::Prometheus)
+}
+
+/// [`render_all`] in `format`. In OpenMetrics the text holds families only: the caller appends
+/// `# EOF` after everything else on the page.
+pub fn render_all_in(stages: &[&Stage2], format: Format) -> String {
     let Some(first) = stages.first() else {
         return String::new();
     };
@@ -152,15 +175,21 @@ pub fn render_all(stages: &[&Stage2]) -> String {
             " in seconds"
         };
         if !stats.is_empty() {
-            let _ = writeln!(
-                out,
-                "# HELP {window_family} {} quantiles{unit} over rolling windows (HDR histogram).",
-                description(kind)
-            );
             // Typed `summary`: precomputed quantiles with a `quantile` label are what a summary is
             // (promtool refuses that label on gauges). The values move with the window, so there is
-            // no `_sum`/`_count`; the sample count is the `_window_samples` gauge.
-            let _ = writeln!(out, "# TYPE {window_family} summary");
+            // no `_sum`/`_count`; the sample count is the `_window_samples` gauge. OpenMetrics
+            // allows that too: a summary point "MAY consist of a Count, Sum, Created, and a set of
+            // quantiles".
+            header(
+                &mut out,
+                format,
+                &window_family,
+                "summary",
+                &format!(
+                    "{} quantiles{unit} over rolling windows (HDR histogram).",
+                    description(kind)
+                ),
+            );
             for (index, windows) in &stats {
                 for ((window, _), stat) in WINDOWS.iter().zip(windows) {
                     let Some((_, quantiles)) = stat else { continue };
@@ -175,12 +204,13 @@ pub fn render_all(stages: &[&Stage2]) -> String {
                 }
             }
             let samples_family = format!("rum_{}_window_samples", kind.name());
-            let _ = writeln!(
-                out,
-                "# HELP {samples_family} {} samples over rolling windows.",
-                description(kind)
+            header(
+                &mut out,
+                format,
+                &samples_family,
+                "gauge",
+                &format!("{} samples over rolling windows.", description(kind)),
             );
-            let _ = writeln!(out, "# TYPE {samples_family} gauge");
             for (index, windows) in &stats {
                 for ((window, _), stat) in WINDOWS.iter().zip(windows) {
                     let Some((samples, _)) = stat else { continue };
@@ -203,12 +233,16 @@ pub fn render_all(stages: &[&Stage2]) -> String {
                 continue;
             };
             if !wrote_header {
-                let _ = writeln!(
-                    out,
-                    "# HELP {family} {}{unit}, exact counts at threshold-aligned bounds (settled minutes).",
-                    description(kind)
+                header(
+                    &mut out,
+                    format,
+                    &family,
+                    "histogram",
+                    &format!(
+                        "{}{unit}, exact counts at threshold-aligned bounds (settled minutes).",
+                        description(kind)
+                    ),
                 );
-                let _ = writeln!(out, "# TYPE {family} histogram");
                 wrote_header = true;
             }
             let bounds = kind.bucket_bounds();
@@ -217,11 +251,19 @@ pub fn render_all(stages: &[&Stage2]) -> String {
                 let bound = bounds
                     .get(position)
                     .map_or(f64::INFINITY, |bound| kind.raw_to_exported(*bound));
-                let _ = writeln!(
-                    out,
-                    "{family}_bucket{{{},le=\"{}\"}} {count}",
-                    labels[index],
-                    number(bound)
+                // Looked up only where it can be written: the 0.0.4 path stays as it was.
+                let exemplar = match format {
+                    Format::OpenMetrics => segment.exemplar(kind, position),
+                    Format::Prometheus => None,
+                };
+                bucket_line(
+                    &mut out,
+                    format,
+                    &family,
+                    &labels[index],
+                    bound,
+                    count,
+                    exemplar,
                 );
                 total = count;
             }
@@ -256,18 +298,19 @@ pub fn render_all(stages: &[&Stage2]) -> String {
         if segments.is_empty() {
             continue;
         }
-        let _ = writeln!(out, "# HELP {family} {help}");
-        let _ = writeln!(out, "# TYPE {family} counter");
+        header(&mut out, format, family, "counter", help);
         for (index, (_, segment)) in segments.iter().enumerate() {
             let _ = writeln!(out, "{family}{{{}}} {}", labels[index], value(segment));
         }
     }
     if !segments.is_empty() {
-        let _ = writeln!(
-            out,
-            "# HELP rum_errors_total JavaScript errors and unhandled rejections, by kind."
+        header(
+            &mut out,
+            format,
+            "rum_errors_total",
+            "counter",
+            "JavaScript errors and unhandled rejections, by kind.",
         );
-        let _ = writeln!(out, "# TYPE rum_errors_total counter");
         for (index, (_, segment)) in segments.iter().enumerate() {
             for (kind, count) in ERROR_KINDS.iter().zip(segment.errors) {
                 let _ = writeln!(
@@ -278,12 +321,12 @@ pub fn render_all(stages: &[&Stage2]) -> String {
             }
         }
     }
-    render_long_frames(&mut out, &segments, &labels);
-    render_resource_types(&mut out, &segments, &labels);
-    render_estimates(&mut out, first, &segments, &labels);
-    render_names(&mut out, &segments, &labels);
-    render_error_groups(&mut out, stages);
-    render_sessions(&mut out, stages);
+    render_long_frames(&mut out, format, &segments, &labels);
+    render_resource_types(&mut out, format, &segments, &labels);
+    render_estimates(&mut out, format, first, &segments, &labels);
+    render_names(&mut out, format, &segments, &labels);
+    render_error_groups(&mut out, format, stages);
+    render_sessions(&mut out, format, stages);
     out
 }
 
@@ -291,6 +334,7 @@ pub fn render_all(stages: &[&Stage2]) -> String {
 /// without the Long Animation Frames API report none, so most segments of most sites have none).
 fn render_long_frames(
     out: &mut String,
+    format: Format,
     segments: &[(&SegmentKey, &SegmentState)],
     labels: &[String],
 ) {
@@ -303,11 +347,13 @@ fn render_long_frames(
     if rows.is_empty() {
         return;
     }
-    let _ = writeln!(
+    header(
         out,
-        "# HELP rum_long_frames_total Long animation frames (50 ms and longer) the pages reported."
+        format,
+        "rum_long_frames_total",
+        "counter",
+        "Long animation frames (50 ms and longer) the pages reported.",
     );
-    let _ = writeln!(out, "# TYPE rum_long_frames_total counter");
     for (index, segment) in &rows {
         let _ = writeln!(
             out,
@@ -316,11 +362,13 @@ fn render_long_frames(
         );
     }
     let family = "rum_long_frame_blocking_seconds_total";
-    let _ = writeln!(
+    header(
         out,
-        "# HELP {family} Blocking time of the long animation frames: their time past 50 ms without rendering."
+        format,
+        family,
+        "counter",
+        "Blocking time of the long animation frames: their time past 50 ms without rendering.",
     );
-    let _ = writeln!(out, "# TYPE {family} counter");
     for (index, segment) in &rows {
         let seconds = segment.long_frame_blocking_micros as f64 / 1e9;
         let _ = writeln!(out, "{family}{{{}}} {}", labels[*index], number(seconds));
@@ -330,23 +378,26 @@ fn render_long_frames(
 /// Resources by initiator type, for the segments that reported any (types with none left out).
 fn render_resource_types(
     out: &mut String,
+    format: Format,
     segments: &[(&SegmentKey, &SegmentState)],
     labels: &[String],
 ) {
     let family = "rum_resources_by_type_total";
-    let mut header = false;
+    let mut wrote_header = false;
     for (index, (_, segment)) in segments.iter().enumerate() {
         for (kind, count) in RESOURCE_TYPES.iter().zip(segment.resource_types) {
             if count == 0 {
                 continue;
             }
-            if !header {
-                let _ = writeln!(
+            if !wrote_header {
+                header(
                     out,
-                    "# HELP {family} Resources the pages loaded (Resource Timing), by initiator type."
+                    format,
+                    family,
+                    "counter",
+                    "Resources the pages loaded (Resource Timing), by initiator type.",
                 );
-                let _ = writeln!(out, "# TYPE {family} counter");
-                header = true;
+                wrote_header = true;
             }
             let _ = writeln!(out, "{family}{{{},type=\"{kind}\"}} {count}", labels[index]);
         }
@@ -357,6 +408,7 @@ fn render_resource_types(
 /// the sample rate each was kept at (floats: a kept page view of a 10% sample stands for 10).
 fn render_estimates(
     out: &mut String,
+    format: Format,
     stage2: &Stage2,
     segments: &[(&SegmentKey, &SegmentState)],
     labels: &[String],
@@ -389,7 +441,7 @@ fn render_estimates(
         ),
     ];
     for (family, help, value) in families {
-        header(out, family, "counter", help);
+        header(out, format, family, "counter", help);
         for (index, segment) in &rows {
             let _ = writeln!(
                 out,
@@ -401,19 +453,81 @@ fn render_estimates(
     }
 }
 
-/// Writes one family's header.
-fn header(out: &mut String, family: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {family} {help}");
-    let _ = writeln!(out, "# TYPE {family} {kind}");
+/// Writes one family's header: `# HELP` then `# TYPE` in 0.0.4 (as it always was); in
+/// OpenMetrics `# TYPE` then `# HELP` (the order the spec recommends), a counter named by its
+/// family (`rum_page_views` for the samples `rum_page_views_total`) and the help escaped.
+fn header(out: &mut String, format: Format, family: &str, kind: &str, help: &str) {
+    match format {
+        Format::Prometheus => {
+            let _ = writeln!(out, "# HELP {family} {help}");
+            let _ = writeln!(out, "# TYPE {family} {kind}");
+        }
+        Format::OpenMetrics => {
+            let (name, kind) = openmetrics_family(family, kind);
+            let _ = writeln!(out, "# TYPE {name} {kind}");
+            let _ = write!(out, "# HELP {name} ");
+            push_escaped(out, help);
+            out.push('\n');
+        }
+    }
 }
 
-/// One histogram series from non-cumulative bucket counts at `bounds_ms`, in seconds.
+/// The OpenMetrics family name and type of a family declared as `family` of `kind` in 0.0.4: a
+/// counter's family is its name without `_total` (its samples keep it). Every counter here ends in
+/// `_total` (a test checks); one that did not would be typed `unknown`, which keeps its name and
+/// so every query of it, where renaming its samples would break them.
+fn openmetrics_family<'a>(family: &'a str, kind: &'a str) -> (&'a str, &'a str) {
+    if kind != "counter" {
+        return (family, kind);
+    }
+    match family.strip_suffix("_total") {
+        Some(name) => (name, kind),
+        None => (family, "unknown"),
+    }
+}
+
+/// Appends `text` with OpenMetrics escaping (backslash, double quote, newline).
+fn push_escaped(out: &mut String, text: &str) {
+    for character in text.chars() {
+        match character {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            other => out.push(other),
+        }
+    }
+}
+
+/// One `_bucket` sample: `le` is the bucket's upper bound in the exported unit, `count` the
+/// cumulative count, and `exemplar` a trace that fell in the bucket (OpenMetrics only).
+fn bucket_line(
+    out: &mut String,
+    format: Format,
+    family: &str,
+    labels: &str,
+    le: f64,
+    count: u64,
+    exemplar: Option<Exemplar>,
+) {
+    let _ = write!(
+        out,
+        "{family}_bucket{{{labels},le=\"{}\"}} {count}",
+        number(le)
+    );
+    push_exemplar(out, format, exemplar);
+    out.push('\n');
+}
+
+/// One histogram series from non-cumulative bucket counts at `bounds_ms`, in seconds, with the
+/// exemplar `exemplar(bucket)` gives for each bucket (OpenMetrics only).
 fn render_buckets(
     out: &mut String,
+    format: Format,
     family: &str,
     labels: &str,
     bounds_ms: &[u64],
     buckets: &crate::sessions::Buckets,
+    exemplar: impl Fn(usize) -> Option<Exemplar>,
 ) {
     let mut total = 0;
     for (position, count) in buckets.counts.iter().enumerate() {
@@ -421,11 +535,11 @@ fn render_buckets(
         let bound = bounds_ms
             .get(position)
             .map_or(f64::INFINITY, |bound| *bound as f64 / 1000.0);
-        let _ = writeln!(
-            out,
-            "{family}_bucket{{{labels},le=\"{}\"}} {total}",
-            number(bound)
-        );
+        let exemplar = match format {
+            Format::OpenMetrics => exemplar(position),
+            Format::Prometheus => None,
+        };
+        bucket_line(out, format, family, labels, bound, total, exemplar);
     }
     let _ = writeln!(
         out,
@@ -437,7 +551,7 @@ fn render_buckets(
 
 /// Session and funnel families per site (each site's sessions live in one stage 2), and the
 /// session table's health.
-fn render_sessions(out: &mut String, stages: &[&Stage2]) {
+fn render_sessions(out: &mut String, format: Format, stages: &[&Stage2]) {
     use crate::sessions::{DURATION_BOUNDS_MS, STEP_BOUNDS_MS};
     let Some(first) = stages.first() else { return };
     if !first.sessions().enabled() {
@@ -478,7 +592,7 @@ fn render_sessions(out: &mut String, stages: &[&Stage2]) {
     ];
     if !sites.is_empty() {
         for (family, help, value) in counters {
-            header(out, family, "counter", help);
+            header(out, format, family, "counter", help);
             for (site, sessions) in &sites {
                 let _ = writeln!(
                     out,
@@ -490,6 +604,7 @@ fn render_sessions(out: &mut String, stages: &[&Stage2]) {
         }
         header(
             out,
+            format,
             "rum_sessions_active",
             "gauge",
             "Sessions tracked now (not yet idle for aggregator.sessions.idle).",
@@ -504,6 +619,7 @@ fn render_sessions(out: &mut String, stages: &[&Stage2]) {
         }
         header(
             out,
+            format,
             "rum_session_duration_seconds",
             "histogram",
             "Duration of ended sessions: first to last beacon.",
@@ -511,10 +627,12 @@ fn render_sessions(out: &mut String, stages: &[&Stage2]) {
         for (site, sessions) in &sites {
             render_buckets(
                 out,
+                format,
                 "rum_session_duration_seconds",
                 &site_labels(site),
                 &DURATION_BOUNDS_MS,
                 &sessions.ended.duration,
+                |_| None,
             );
         }
         type RouteFamily = (
@@ -535,7 +653,7 @@ fn render_sessions(out: &mut String, stages: &[&Stage2]) {
             ),
         ];
         for (family, help, counts) in routes {
-            header(out, family, "counter", help);
+            header(out, format, family, "counter", help);
             for (site, sessions) in &sites {
                 for (route, count) in &counts(&sessions.ended).counts {
                     let mut labels = site_labels(site);
@@ -553,6 +671,7 @@ fn render_sessions(out: &mut String, stages: &[&Stage2]) {
     if !with_funnels.is_empty() {
         header(
             out,
+            format,
             "rum_funnel_sessions_total",
             "counter",
             "Sessions that reached a funnel step (once per session, in order, within the funnel's window).",
@@ -574,6 +693,7 @@ fn render_sessions(out: &mut String, stages: &[&Stage2]) {
         }
         header(
             out,
+            format,
             "rum_funnel_conversions_total",
             "counter",
             "Sessions that reached a funnel's last step.",
@@ -593,6 +713,7 @@ fn render_sessions(out: &mut String, stages: &[&Stage2]) {
         }
         header(
             out,
+            format,
             "rum_funnel_step_seconds",
             "histogram",
             "Time from a funnel's first step to each step, per session that reached it.",
@@ -608,10 +729,12 @@ fn render_sessions(out: &mut String, stages: &[&Stage2]) {
                     push_label(&mut labels, "step", &(index + 1).to_string());
                     render_buckets(
                         out,
+                        format,
                         "rum_funnel_step_seconds",
                         &labels,
                         &STEP_BOUNDS_MS,
                         times,
+                        |_| None,
                     );
                 }
             }
@@ -635,6 +758,7 @@ fn render_sessions(out: &mut String, stages: &[&Stage2]) {
         .sum();
     header(
         out,
+        format,
         "rum_aggregator_sessions_tracked",
         "gauge",
         "Sessions held (bounded by aggregator.sessions.capacity per stage-2 state).",
@@ -642,6 +766,7 @@ fn render_sessions(out: &mut String, stages: &[&Stage2]) {
     let _ = writeln!(out, "rum_aggregator_sessions_tracked {tracked}");
     header(
         out,
+        format,
         "rum_aggregator_sessions_evicted_total",
         "counter",
         "Sessions ended early because the session table was full (their counts are in, possibly split).",
@@ -649,6 +774,7 @@ fn render_sessions(out: &mut String, stages: &[&Stage2]) {
     let _ = writeln!(out, "rum_aggregator_sessions_evicted_total {evicted}");
     header(
         out,
+        format,
         "rum_aggregator_session_occurrences_dropped_total",
         "counter",
         "Funnel occurrences dropped because their session held too many not yet final.",
@@ -659,6 +785,7 @@ fn render_sessions(out: &mut String, stages: &[&Stage2]) {
     );
     header(
         out,
+        format,
         "rum_aggregator_session_routes_folded_total",
         "counter",
         "Entry and exit routes counted under __other__ (past aggregator.top_n per site).",
@@ -671,7 +798,7 @@ type ErrorGroupRow = (String, String, u64, u64);
 
 /// The most frequent error groups of each site: occurrences (Space-Saving counts) and affected
 /// sessions, labelled by site, `error` (fingerprint prefix and normalised message) and kind.
-fn render_error_groups(out: &mut String, stages: &[&Stage2]) {
+fn render_error_groups(out: &mut String, format: Format, stages: &[&Stage2]) {
     let Some(first) = stages.first() else { return };
     let limit = first.settings().top_errors;
     let mut sites: Vec<(&str, Vec<ErrorGroupRow>)> = stages
@@ -704,11 +831,13 @@ fn render_error_groups(out: &mut String, stages: &[&Stage2]) {
         return;
     }
     sites.sort_by(|a, b| a.0.cmp(b.0));
-    let _ = writeln!(
+    header(
         out,
-        "# HELP rum_error_group_total Occurrences of the most frequent error groups per site (fingerprint: normalised message + top in-app frame; Space-Saving, over by at most occurrences / aggregator.error_groups)."
+        format,
+        "rum_error_group_total",
+        "counter",
+        "Occurrences of the most frequent error groups per site (fingerprint: normalised message + top in-app frame; Space-Saving, over by at most occurrences / aggregator.error_groups).",
     );
-    let _ = writeln!(out, "# TYPE rum_error_group_total counter");
     for (_, rows) in &sites {
         for (labels, kind, count, _) in rows {
             let mut labels = labels.clone();
@@ -716,11 +845,13 @@ fn render_error_groups(out: &mut String, stages: &[&Stage2]) {
             let _ = writeln!(out, "rum_error_group_total{{{labels}}} {count}");
         }
     }
-    let _ = writeln!(
+    header(
         out,
-        "# HELP rum_error_group_sessions Distinct sessions an error group hit (exact up to 64, HyperLogLog within ~3% past that)."
+        format,
+        "rum_error_group_sessions",
+        "gauge",
+        "Distinct sessions an error group hit (exact up to 64, HyperLogLog within ~3% past that).",
     );
-    let _ = writeln!(out, "# TYPE rum_error_group_sessions gauge");
     for (_, rows) in &sites {
         for (labels, _, _, sessions) in rows {
             let _ = writeln!(out, "rum_error_group_sessions{{{labels}}} {sessions}");
@@ -733,7 +864,12 @@ type NamedFamily<T> = (&'static str, &'static str, fn(&T) -> String);
 
 /// The action and business-event families: one series per (segment, name), plus the signal of
 /// frustration counters.
-fn render_names(out: &mut String, segments: &[(&SegmentKey, &SegmentState)], labels: &[String]) {
+fn render_names(
+    out: &mut String,
+    format: Format,
+    segments: &[(&SegmentKey, &SegmentState)],
+    labels: &[String],
+) {
     let named: Vec<(usize, &NamedCounts)> = segments
         .iter()
         .enumerate()
@@ -764,8 +900,7 @@ fn render_names(out: &mut String, segments: &[(&SegmentKey, &SegmentState)], lab
     let has_actions = named.iter().any(|(_, names)| !names.actions.is_empty());
     let has_events = named.iter().any(|(_, names)| !names.events.is_empty());
     for (family, help, value) in action_families.into_iter().filter(|_| has_actions) {
-        let _ = writeln!(out, "# HELP {family} {help}");
-        let _ = writeln!(out, "# TYPE {family} counter");
+        header(out, format, family, "counter", help);
         for (index, names) in &named {
             for (name, tally) in &names.actions {
                 let _ = writeln!(
@@ -779,11 +914,13 @@ fn render_names(out: &mut String, segments: &[(&SegmentKey, &SegmentState)], lab
     }
     if has_actions {
         let family = "rum_action_frustrations_total";
-        let _ = writeln!(
+        header(
             out,
-            "# HELP {family} Actions with a frustration signal (rage, dead or error click), by name."
+            format,
+            family,
+            "counter",
+            "Actions with a frustration signal (rage, dead or error click), by name.",
         );
-        let _ = writeln!(out, "# TYPE {family} counter");
         for (index, names) in &named {
             for (name, tally) in &names.actions {
                 let labels = with_name(*index, NameKind::Action.label(), name);
@@ -810,8 +947,7 @@ fn render_names(out: &mut String, segments: &[(&SegmentKey, &SegmentState)], lab
         ),
     ];
     for (family, help, value) in event_families.into_iter().filter(|_| has_events) {
-        let _ = writeln!(out, "# HELP {family} {help}");
-        let _ = writeln!(out, "# TYPE {family} counter");
+        header(out, format, family, "counter", help);
         for (index, names) in &named {
             for (name, tally) in &names.events {
                 let _ = writeln!(
@@ -840,11 +976,13 @@ fn render_names(out: &mut String, segments: &[(&SegmentKey, &SegmentState)], lab
         .any(|(_, names)| !names.script_origins.is_empty());
     if has_origins {
         let family = "rum_long_frame_script_seconds_total";
-        let _ = writeln!(
+        header(
             out,
-            "# HELP {family} Time scripts ran in long animation frames, by script origin (first-party, unknown or the origin)."
+            format,
+            family,
+            "counter",
+            "Time scripts ran in long animation frames, by script origin (first-party, unknown or the origin).",
         );
-        let _ = writeln!(out, "# TYPE {family} counter");
         for (index, names) in &named {
             for (name, tally) in &names.script_origins {
                 let _ = writeln!(
@@ -856,13 +994,12 @@ fn render_names(out: &mut String, segments: &[(&SegmentKey, &SegmentState)], lab
             }
         }
     }
-    render_resource_origins(out, &named, labels);
+    render_resource_origins(out, format, &named, labels);
     let has_failed = named
         .iter()
         .any(|(_, names)| !names.failed_requests.is_empty());
     for (family, help, value) in failed_families.into_iter().filter(|_| has_failed) {
-        let _ = writeln!(out, "# HELP {family} {help}");
-        let _ = writeln!(out, "# TYPE {family} counter");
+        header(out, format, family, "counter", help);
         for (index, names) in &named {
             for (name, tally) in &names.failed_requests {
                 let (method, endpoint, class) = split_failed_request(name);
@@ -877,7 +1014,12 @@ fn render_names(out: &mut String, segments: &[(&SegmentKey, &SegmentState)], lab
 }
 
 /// Resources by origin: a duration histogram (`le` in seconds) and the byte and untimed counts.
-fn render_resource_origins(out: &mut String, named: &[(usize, &NamedCounts)], labels: &[String]) {
+fn render_resource_origins(
+    out: &mut String,
+    format: Format,
+    named: &[(usize, &NamedCounts)],
+    labels: &[String],
+) {
     if named
         .iter()
         .all(|(_, names)| names.resource_origins.is_empty())
@@ -890,11 +1032,13 @@ fn render_resource_origins(out: &mut String, named: &[(usize, &NamedCounts)], la
         text
     };
     let family = "rum_resource_duration_seconds";
-    let _ = writeln!(
+    header(
         out,
-        "# HELP {family} Resource load durations (Resource Timing: start to responseEnd), by origin (first-party or the origin)."
+        format,
+        family,
+        "histogram",
+        "Resource load durations (Resource Timing: start to responseEnd), by origin (first-party or the origin).",
     );
-    let _ = writeln!(out, "# TYPE {family} histogram");
     for (index, names) in named {
         for (name, tally) in &names.resource_origins {
             let labels = with_name(*index, name);
@@ -903,11 +1047,8 @@ fn render_resource_origins(out: &mut String, named: &[(usize, &NamedCounts)], la
                 cumulative += count;
                 let bound = RESOURCE_BOUNDS_MS
                     .get(bucket)
-                    .map_or_else(|| "+Inf".to_owned(), |ms| number(ms / 1000.0));
-                let _ = writeln!(
-                    out,
-                    "{family}_bucket{{{labels},le=\"{bound}\"}} {cumulative}"
-                );
+                    .map_or(f64::INFINITY, |ms| ms / 1000.0);
+                bucket_line(out, format, family, &labels, bound, cumulative, None);
             }
             let sum = tally.duration_micros as f64 / 1e9;
             let _ = writeln!(out, "{family}_sum{{{labels}}} {}", number(sum));
@@ -927,8 +1068,7 @@ fn render_resource_origins(out: &mut String, named: &[(usize, &NamedCounts)], la
         ),
     ];
     for (family, help, value) in families {
-        let _ = writeln!(out, "# HELP {family} {help}");
-        let _ = writeln!(out, "# TYPE {family} counter");
+        header(out, format, family, "counter", help);
         for (index, names) in named {
             for (name, tally) in &names.resource_origins {
                 let _ = writeln!(
@@ -945,6 +1085,309 @@ fn render_resource_origins(out: &mut String, named: &[(usize, &NamedCounts)], la
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashSet;
+
+    use rum_schema::proto::{
+        Action, Beacon, BusinessEvent, Enrichment, Error, Event, LongFrames, Navigation,
+        OriginResources, Request, Resources, ScriptTime, TypeCount, Vital, VitalName, event,
+    };
+
+    use crate::settings::AggregatorSettings;
+
+    const T0: i64 = 1_763_760_000_000;
+    const MINUTE_MS: i64 = 60_000;
+
+    /// A stage 2 with every family: vitals and navigation phases (windows and, settled,
+    /// histograms), errors, failed calls, actions, events, long frames, resources, an error group
+    /// and an ended session on a funnel.
+    fn every_family() -> Stage2 {
+        let config = rum_config::load_str(
+            "[[aggregator.funnels]]\nname = \"checkout\"\nsteps = [{ route = \"/cart\" }, { action = \"Pay\" }]\n",
+            "test.toml",
+            Vec::<(String, String)>::new(),
+        )
+        .expect("config");
+        let settings = AggregatorSettings::from_config(&config.aggregator).expect("settings");
+        let kind = |kind| Event { kind: Some(kind) };
+        let vital = |name: VitalName, value| {
+            kind(event::Kind::Vital(Vital {
+                name: name as i32,
+                value,
+                id: format!("{name:?}"),
+                ..Vital::default()
+            }))
+        };
+        let events = vec![
+            vital(VitalName::Lcp, 2400.0),
+            vital(VitalName::Cls, 0.05),
+            vital(VitalName::Inp, 120.0),
+            kind(event::Kind::Navigation(Navigation {
+                dns_ms: Some(12.0),
+                load_ms: Some(900.0),
+                ..Navigation::default()
+            })),
+            kind(event::Kind::Error(Error {
+                kind: "error".into(),
+                message: "TypeError: x is \"undefined\"".into(),
+                stack: "TypeError\n    at pay (https://shop.example/app.js:1:2)".into(),
+                ..Error::default()
+            })),
+            kind(event::Kind::Request(Request {
+                url: "https://shop.example/api/cart".into(),
+                method: "POST".into(),
+                status: 503,
+                duration_ms: 120.0,
+                endpoint: "/api/cart".into(),
+            })),
+            kind(event::Kind::Action(Action {
+                name: "Pay".into(),
+                duration_ms: Some(400.0),
+                rage: true,
+                ..Action::default()
+            })),
+            kind(event::Kind::BusinessEvent(BusinessEvent {
+                name: "purchase".into(),
+                value: Some(59.9),
+            })),
+            kind(event::Kind::LongFrames(LongFrames {
+                count: 2,
+                blocking_ms: 230.0,
+                scripts: vec![ScriptTime {
+                    origin: "https://ads.example".into(),
+                    duration_ms: 201.0,
+                }],
+            })),
+            kind(event::Kind::Resources(Resources {
+                origins: vec![OriginResources {
+                    origin: "https://cdn.example".into(),
+                    transfer_bytes: 100,
+                    untimed: 1,
+                    durations_ms: vec![80.0, 400.0],
+                }],
+                types: vec![TypeCount {
+                    r#type: "img".into(),
+                    count: 2,
+                }],
+            })),
+        ];
+        let beacon = Beacon {
+            version: 1,
+            site: "shop".into(),
+            session_id: "s1".into(),
+            page_view_id: "pv1".into(),
+            url: "https://shop.example/cart".into(),
+            received_at_ms: T0 + 1_000,
+            enrichment: Some(Enrichment {
+                route: "/cart".into(),
+                device_class: "desktop".into(),
+                ..Enrichment::default()
+            }),
+            events,
+            ..Beacon::default()
+        };
+        let (_, mut stage2) = crate::tests::aggregate_both(&settings, &[beacon], T0);
+        // Past the lateness (histograms settle) and the session's idle time (it ends), still
+        // inside the 1h window.
+        stage2.advance(T0 + 40 * MINUTE_MS);
+        stage2
+    }
+
+    /// The families of an OpenMetrics text without its `# EOF`, checked on the way: no blank line
+    /// or other comment, one `# TYPE` per family before its samples and `# HELP` right after it,
+    /// families not interleaved, every sample named by its family and a suffix its type allows.
+    fn openmetrics_families(text: &str) -> Vec<(String, String)> {
+        let mut families: Vec<(String, String)> = Vec::new();
+        let mut seen = HashSet::new();
+        for line in text.lines() {
+            assert!(!line.is_empty(), "a blank line:\n{text}");
+            if let Some(rest) = line.strip_prefix("# TYPE ") {
+                let (name, kind) = rest.split_once(' ').expect("TYPE name kind");
+                assert!(seen.insert(name.to_owned()), "{name} declared twice");
+                families.push((name.to_owned(), kind.to_owned()));
+                continue;
+            }
+            if let Some(rest) = line.strip_prefix("# HELP ") {
+                let name = rest.split(' ').next().unwrap_or_default();
+                let current = families.last().map(|(family, _)| family.as_str());
+                assert_eq!(current, Some(name), "HELP away from its TYPE: {line}");
+                continue;
+            }
+            assert!(!line.starts_with('#'), "a comment: {line}");
+            let name = line.split(['{', ' ']).next().expect("sample name");
+            let (family, kind) = families.last().expect("a sample before any TYPE");
+            let suffixes: &[&str] = match kind.as_str() {
+                "counter" => &["_total", "_created"],
+                "histogram" => &["_bucket", "_sum", "_count", "_created"],
+                "summary" => &["", "_sum", "_count", "_created"],
+                _ => &[""],
+            };
+            assert!(
+                suffixes
+                    .iter()
+                    .any(|suffix| name.strip_suffix(suffix) == Some(family.as_str())),
+                "{name} is not a sample of the {kind} {family}"
+            );
+        }
+        families
+    }
+
+    #[test]
+    fn the_openmetrics_rendering_has_the_same_samples_and_counters_named_by_family() {
+        let stage2 = every_family();
+        let text = render(&stage2);
+        let openmetrics = render_in(&stage2, Format::OpenMetrics);
+        // Every counter of the 0.0.4 text ends in `_total`, so none is typed unknown in
+        // OpenMetrics.
+        for declared in text.lines().filter_map(|line| line.strip_prefix("# TYPE ")) {
+            let (name, kind) = declared.split_once(' ').expect("TYPE name kind");
+            assert!(
+                kind != "counter" || name.ends_with("_total"),
+                "{name} is a counter without _total"
+            );
+        }
+        let families = openmetrics_families(&openmetrics);
+        for expected in [
+            ("rum_lcp_window_seconds", "summary"),
+            ("rum_lcp_window_samples", "gauge"),
+            ("rum_lcp_seconds", "histogram"),
+            ("rum_cls", "histogram"),
+            ("rum_nav_load_seconds", "histogram"),
+            ("rum_page_views", "counter"),
+            ("rum_errors", "counter"),
+            ("rum_long_frames", "counter"),
+            ("rum_resources_by_type", "counter"),
+            ("rum_actions", "counter"),
+            ("rum_action_frustrations", "counter"),
+            ("rum_events", "counter"),
+            ("rum_resource_duration_seconds", "histogram"),
+            ("rum_error_group", "counter"),
+            ("rum_error_group_sessions", "gauge"),
+            ("rum_sessions", "counter"),
+            ("rum_session_duration_seconds", "histogram"),
+            ("rum_funnel_sessions", "counter"),
+            ("rum_funnel_step_seconds", "histogram"),
+            ("rum_aggregator_sessions_tracked", "gauge"),
+        ] {
+            assert!(
+                families
+                    .iter()
+                    .any(|(name, kind)| (name.as_str(), kind.as_str()) == expected),
+                "{expected:?} missing from\n{openmetrics}"
+            );
+        }
+        assert!(openmetrics.contains(
+            "# TYPE rum_page_views counter\n# HELP rum_page_views Page views (each page-view id counted once).\nrum_page_views_total{view=\"site\",site=\"shop\"} 1\n"
+        ));
+        // The samples are the 0.0.4 text's, line for line (no exemplar was offered).
+        let samples = |text: &str| -> Vec<String> {
+            text.lines()
+                .filter(|line| !line.starts_with('#'))
+                .map(str::to_owned)
+                .collect()
+        };
+        assert_eq!(samples(&openmetrics), samples(&text));
+        // The caller writes the one `# EOF`, after the process's own families.
+        assert!(!openmetrics.contains("# EOF"));
+    }
+
+    #[test]
+    fn a_bucket_carries_its_exemplar_in_openmetrics_only() {
+        let exemplar = Exemplar {
+            trace_id: [
+                0x4b, 0xf9, 0x2f, 0x35, 0x77, 0xb3, 0x4d, 0xa6, 0xa3, 0xce, 0x92, 0x9d, 0x0e, 0x0e,
+                0x47, 0x36,
+            ],
+            value: 1.834,
+            unix_ms: 1_764_810_000_123,
+        };
+        let labels = "view=\"site\",site=\"shop\"";
+        let mut openmetrics = String::new();
+        bucket_line(
+            &mut openmetrics,
+            Format::OpenMetrics,
+            "rum_lcp_seconds",
+            labels,
+            2.5,
+            42,
+            Some(exemplar),
+        );
+        assert_eq!(
+            openmetrics,
+            "rum_lcp_seconds_bucket{view=\"site\",site=\"shop\",le=\"2.5\"} 42 # {trace_id=\"4bf92f3577b34da6a3ce929d0e0e4736\"} 1.834 1764810000.123\n"
+        );
+        let mut text = String::new();
+        bucket_line(
+            &mut text,
+            Format::Prometheus,
+            "rum_lcp_seconds",
+            labels,
+            2.5,
+            42,
+            Some(exemplar),
+        );
+        assert_eq!(
+            text,
+            "rum_lcp_seconds_bucket{view=\"site\",site=\"shop\",le=\"2.5\"} 42\n"
+        );
+        // The fixed-bucket writer takes one per bucket too.
+        let buckets = crate::sessions::Buckets {
+            counts: vec![1, 2, 0],
+            sum_ms: 4_000,
+        };
+        let mut series = String::new();
+        render_buckets(
+            &mut series,
+            Format::OpenMetrics,
+            "rum_x_seconds",
+            labels,
+            &[1_000, 2_000],
+            &buckets,
+            |bucket| (bucket == 1).then_some(exemplar),
+        );
+        let lines: Vec<&str> = series.lines().collect();
+        assert!(!lines[0].contains('#'));
+        assert!(lines[1].starts_with(
+            "rum_x_seconds_bucket{view=\"site\",site=\"shop\",le=\"2\"} 3 # {trace_id="
+        ));
+        assert!(!lines[2].contains('#'));
+    }
+
+    #[test]
+    fn openmetrics_names_a_counter_by_its_family_and_types_one_without_total_unknown() {
+        assert_eq!(
+            openmetrics_family("rum_page_views_total", "counter"),
+            ("rum_page_views", "counter")
+        );
+        assert_eq!(
+            openmetrics_family("rum_legacy", "counter"),
+            ("rum_legacy", "unknown")
+        );
+        assert_eq!(
+            openmetrics_family("rum_lcp_seconds", "histogram"),
+            ("rum_lcp_seconds", "histogram")
+        );
+        let mut out = String::new();
+        header(
+            &mut out,
+            Format::OpenMetrics,
+            "rum_x_total",
+            "counter",
+            "A \"quoted\" \\ help.",
+        );
+        assert_eq!(
+            out,
+            "# TYPE rum_x counter\n# HELP rum_x A \\\"quoted\\\" \\\\ help.\n"
+        );
+        let mut text = String::new();
+        header(
+            &mut text,
+            Format::Prometheus,
+            "rum_x_total",
+            "counter",
+            "X.",
+        );
+        assert_eq!(text, "# HELP rum_x_total X.\n# TYPE rum_x_total counter\n");
+    }
 
     #[test]
     fn label_values_are_escaped() {

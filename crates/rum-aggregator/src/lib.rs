@@ -21,6 +21,7 @@ pub mod api;
 pub mod dedupe;
 pub mod error_groups;
 pub mod exact;
+pub mod exemplar;
 pub mod exposition;
 pub mod hdr;
 pub mod metric;

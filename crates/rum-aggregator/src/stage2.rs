@@ -20,6 +20,7 @@ use rum_schema::proto::{
 use crate::activity::Activity;
 use crate::error_groups::SiteErrors;
 use crate::exact::ExactCounts;
+use crate::exemplar::{Exemplar, Exemplars};
 use crate::hdr;
 use crate::metric::{METRIC_COUNT, MetricKind};
 use crate::metrics::{PartialDrop, Stage2Metrics};
@@ -78,6 +79,8 @@ pub struct SegmentState {
     pub resource_types: [u64; RESOURCE_TYPES.len()],
     /// Actions and business events by (folded) name, cumulative; views with `actions = true`.
     names: Option<Box<NamedCounts>>,
+    /// Trace ids of the cumulative histograms' buckets (OpenMetrics exemplars), once there is one.
+    exemplars: Option<Box<Exemplars>>,
     /// The earliest minute applied: a release's segment that appeared last is the newest release.
     first_minute: i64,
     last_minute: i64,
@@ -99,6 +102,7 @@ impl SegmentState {
             long_frame_blocking_micros: 0,
             resource_types: [0; RESOURCE_TYPES.len()],
             names: None,
+            exemplars: None,
             first_minute: minute,
             last_minute: minute,
         }
@@ -122,6 +126,12 @@ impl SegmentState {
     /// The cumulative exact counts of a metric (settled minutes only), if it was ever seen.
     pub fn cumulative(&self, kind: MetricKind) -> Option<&ExactCounts> {
         self.settled[kind.index()].as_ref()
+    }
+
+    /// The exemplar kept for `bucket` (an index into `kind.bucket_bounds()`, its length = `+Inf`)
+    /// of the cumulative histogram of `kind`.
+    pub fn exemplar(&self, kind: MetricKind, bucket: usize) -> Option<Exemplar> {
+        self.exemplars.as_ref()?.get(kind, bucket)
     }
 
     fn slot(&mut self, minute: i64) -> &mut MinuteSlot {

@@ -176,14 +176,15 @@ async fn serve(config: Config, stages: StageChoice) -> anyhow::Result<()> {
         );
         let api_handle = handle.clone();
         exposition = exposition
-            .with_extra(Arc::new(move || {
+            .with_extra(move |format| {
                 let handle = handle.clone();
-                Box::pin(async move {
-                    tokio::task::spawn_blocking(move || handle.render())
+                let format = crate::exposition_format(format.is_openmetrics());
+                async move {
+                    tokio::task::spawn_blocking(move || handle.render(format))
                         .await
                         .unwrap_or_default()
-                })
-            }))
+                }
+            })
             .with_api(Arc::new(move |path, query| {
                 let handle = api_handle.clone();
                 Box::pin(async move {

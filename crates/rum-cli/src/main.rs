@@ -220,6 +220,16 @@ fn load_config(args: &ServeArgs, mode: Mode) -> anyhow::Result<Config> {
     Ok(config)
 }
 
+/// The aggregator's rendering of the format `/metrics` negotiated (OpenMetrics when the scraper
+/// asked for it, with exemplars; Prometheus text 0.0.4 otherwise).
+pub(crate) fn exposition_format(openmetrics: bool) -> rum_aggregator::exposition::Format {
+    if openmetrics {
+        rum_aggregator::exposition::Format::OpenMetrics
+    } else {
+        rum_aggregator::exposition::Format::Prometheus
+    }
+}
+
 pub(crate) fn install_prometheus() -> anyhow::Result<PrometheusHandle> {
     let latency_buckets = [
         0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
@@ -312,10 +322,18 @@ fn serve(args: ServeArgs, mode: Mode) -> anyhow::Result<()> {
                 let handle = pipeline.aggregator.handle.clone();
                 let api_handle = handle.clone();
                 exposition = exposition
-                    .with_extra(Arc::new(move || {
+                    .with_extra(move |format| {
                         let handle = handle.clone();
-                        Box::pin(async move { handle.render().await })
-                    }))
+                        let format = exposition_format(format.is_openmetrics());
+                        async move {
+                            handle
+                                .query(move |stage2| {
+                                    rum_aggregator::exposition::render_in(stage2, format)
+                                })
+                                .await
+                                .unwrap_or_default()
+                        }
+                    })
                     .with_api(Arc::new(move |path, query| {
                         let handle = api_handle.clone();
                         Box::pin(async move { handle.api(path, query).await })

@@ -1,4 +1,5 @@
-//! The admin listener: `/metrics` (Prometheus text), `/healthz` (the process is alive), `/readyz`
+//! The admin listener: `/metrics` (Prometheus text 0.0.4, or OpenMetrics 1.0.0 with exemplars for
+//! a scraper that asks for it, see [`negotiate`]), `/healthz` (the process is alive), `/readyz`
 //! (every readiness check passes), the JSON under `/api/` and the built-in view at `/` (a page that
 //! reads them). Never on the public port.
 //!
@@ -23,10 +24,155 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::sync::oneshot;
 
-/// Renders extra Prometheus families for `/metrics` (the aggregator's per-segment data).
-/// Asynchronous: the text is made elsewhere (the aggregator renders on its own thread) while the
-/// admin connection's task waits.
-pub type ExtraMetrics = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = String> + Send>> + Send + Sync>;
+/// Renders extra families for `/metrics` (the aggregator's per-segment data) in the format
+/// asked for, without `# EOF` (the exposition writes it once, last). Asynchronous: the text is made
+/// elsewhere (the aggregator renders on its own thread) while the admin connection's task waits.
+pub type ExtraMetrics =
+    Arc<dyn Fn(MetricsFormat) -> Pin<Box<dyn Future<Output = String> + Send>> + Send + Sync>;
+
+/// The text format of a `/metrics` answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MetricsFormat {
+    /// Prometheus text 0.0.4: what `/metrics` always answered, and still does for any client that
+    /// does not name OpenMetrics (`curl`, `*/*`, `text/plain`).
+    #[default]
+    PrometheusText,
+    /// OpenMetrics 1.0.0: the only text format with exemplars (trace ids on histogram buckets).
+    /// Prometheus asks for it first.
+    OpenMetrics,
+}
+
+impl MetricsFormat {
+    pub fn content_type(self) -> &'static str {
+        match self {
+            MetricsFormat::PrometheusText => "text/plain; version=0.0.4; charset=utf-8",
+            MetricsFormat::OpenMetrics => {
+                "application/openmetrics-text; version=1.0.0; charset=utf-8"
+            }
+        }
+    }
+
+    pub fn is_openmetrics(self) -> bool {
+        self == MetricsFormat::OpenMetrics
+    }
+}
+
+/// The format to answer a `/metrics` request whose `Accept` headers are `accept` in.
+///
+/// OpenMetrics when a media range names `application/openmetrics-text` (no version, 1.0.0 or
+/// 0.0.1: both are answered as 1.0.0) with a q-value above 0 and at least as high as the best one
+/// the 0.0.4 text matches (`text/plain`, `text/*`, `*/*`); the 0.0.4 text otherwise, including for
+/// no `Accept` at all or one naming only formats not served (protobuf): a scraper that does not
+/// ask for OpenMetrics gets exactly what it always got. Prometheus's default,
+/// `application/openmetrics-text;version=1.0.0;q=0.5,...,text/plain;version=0.0.4;q=0.3,*/*;q=0.2`
+/// (older releases: no q on the first), gets OpenMetrics.
+pub fn negotiate<'a>(accept: impl IntoIterator<Item = &'a str>) -> MetricsFormat {
+    let mut openmetrics = 0.0_f32;
+    let mut text = 0.0_f32;
+    for range in accept.into_iter().flat_map(|value| value.split(',')) {
+        let mut parts = range.split(';');
+        let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        let mut quality = 1.0_f32;
+        let mut version = None;
+        for parameter in parts {
+            let Some((name, value)) = parameter.split_once('=') else {
+                continue;
+            };
+            let value = value.trim().trim_matches('"');
+            match name.trim().to_ascii_lowercase().as_str() {
+                // An unreadable q-value counts as a refusal, not as the default 1.
+                "q" => quality = value.parse::<f32>().unwrap_or(0.0).clamp(0.0, 1.0),
+                "version" => version = Some(value.to_owned()),
+                _ => {}
+            }
+        }
+        match media.as_str() {
+            "application/openmetrics-text"
+                if version
+                    .as_deref()
+                    .is_none_or(|version| version == "1.0.0" || version == "0.0.1") =>
+            {
+                openmetrics = openmetrics.max(quality);
+            }
+            "text/plain" | "text/*" | "*/*" => text = text.max(quality),
+            _ => {}
+        }
+    }
+    if openmetrics > 0.0 && openmetrics >= text {
+        MetricsFormat::OpenMetrics
+    } else {
+        MetricsFormat::PrometheusText
+    }
+}
+
+/// The OpenMetrics form of the metrics exporter's Prometheus text (small: the process's own
+/// metrics). Per family `# TYPE` then `# HELP`; a counter's family is its name without `_total`
+/// (its samples keep it); the blank lines between families and any other comment dropped (neither
+/// is allowed in OpenMetrics); `"` in help escaped.
+///
+/// Every counter this workspace registers ends in `_total`; one that did not would be typed
+/// `unknown` here rather than renamed: its samples keep their name, so every query and rule
+/// written against it keeps working (only its metadata type changes).
+pub fn openmetrics_from_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 64);
+    // A `# HELP` waits for its `# TYPE` (the exporter writes HELP first): (name, help).
+    let mut help: Option<(&str, &str)> = None;
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            flush_help(&mut out, help.take(), None);
+            let (name, description) = rest.split_once(' ').unwrap_or((rest, ""));
+            help = Some((name, description));
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').unwrap_or((rest, "unknown"));
+            let (family, kind) = match kind {
+                "counter" => match name.strip_suffix("_total") {
+                    Some(family) => (family, kind),
+                    None => (name, "unknown"),
+                },
+                // 0.0.4's `untyped` is OpenMetrics' `unknown`.
+                "untyped" => (name, "unknown"),
+                _ => (name, kind),
+            };
+            let matching = match help.take() {
+                Some(pending) if pending.0 == name => Some(pending),
+                other => {
+                    flush_help(&mut out, other, None);
+                    None
+                }
+            };
+            out.push_str("# TYPE ");
+            out.push_str(family);
+            out.push(' ');
+            out.push_str(kind);
+            out.push('\n');
+            flush_help(&mut out, matching, Some(family));
+            continue;
+        }
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        flush_help(&mut out, help.take(), None);
+        out.push_str(line);
+        out.push('\n');
+    }
+    flush_help(&mut out, help.take(), None);
+    out
+}
+
+/// Writes a pending `# HELP` under `family` (its own name when `None`). The exporter's 0.0.4
+/// escaping already covers backslash and newline; OpenMetrics also escapes `"`.
+fn flush_help(out: &mut String, help: Option<(&str, &str)>, family: Option<&str>) {
+    let Some((name, description)) = help else {
+        return;
+    };
+    out.push_str("# HELP ");
+    out.push_str(family.unwrap_or(name));
+    out.push(' ');
+    out.push_str(&description.replace('"', "\\\""));
+    out.push('\n');
+}
 
 /// Answers a JSON endpoint under `/api/` (the aggregator's, docs/api.md): `(path, query)` ->
 /// `Some((status, body))`, or `None` for a path it does not serve.
@@ -93,8 +239,13 @@ impl MetricsExposition {
         }
     }
 
-    /// Adds families rendered by `render` after the process's own.
-    pub fn with_extra(mut self, render: ExtraMetrics) -> Self {
+    /// Adds families rendered by `render` after the process's own, in the format it is given.
+    pub fn with_extra<Render, Rendered>(mut self, render: Render) -> Self
+    where
+        Render: Fn(MetricsFormat) -> Rendered + Send + Sync + 'static,
+        Rendered: Future<Output = String> + Send + 'static,
+    {
+        let render: ExtraMetrics = Arc::new(move |format| Box::pin(render(format)));
         self.extra.push(render);
         self
     }
@@ -121,8 +272,10 @@ impl MetricsExposition {
         self
     }
 
-    /// The exposition as the chunks it was rendered in (no copy of the large ones).
-    pub async fn render_chunks(&self) -> Vec<Bytes> {
+    /// The exposition in `format` as the chunks it was rendered in (no copy of the large ones:
+    /// each extra renderer writes its families in `format` itself; only the exporter's own small
+    /// text is converted). In OpenMetrics the last chunk is the one `# EOF`.
+    pub async fn render_chunks(&self, format: MetricsFormat) -> Vec<Bytes> {
         for refresh in &self.refresh {
             refresh();
         }
@@ -130,20 +283,31 @@ impl MetricsExposition {
         if !own.is_empty() && !own.ends_with('\n') {
             own.push('\n');
         }
+        if format.is_openmetrics() {
+            own = openmetrics_from_text(&own);
+        }
         let mut chunks = vec![Bytes::from(own)];
         for render in &self.extra {
-            let mut extra = render().await;
+            let mut extra = render(format).await;
             if !extra.is_empty() && !extra.ends_with('\n') {
                 extra.push('\n');
             }
             chunks.push(Bytes::from(extra));
         }
+        if format.is_openmetrics() {
+            chunks.push(Bytes::from_static(b"# EOF\n"));
+        }
         chunks
     }
 
-    /// The exposition as one string (tests and tools).
+    /// The exposition as one string, Prometheus text 0.0.4 (tests and tools).
     pub async fn render(&self) -> String {
-        let chunks = self.render_chunks().await;
+        self.render_in(MetricsFormat::PrometheusText).await
+    }
+
+    /// The exposition as one string in `format`.
+    pub async fn render_in(&self, format: MetricsFormat) -> String {
+        let chunks = self.render_chunks(format).await;
         let mut text = String::with_capacity(chunks.iter().map(Bytes::len).sum());
         for chunk in chunks {
             text.push_str(&String::from_utf8_lossy(&chunk));
@@ -296,12 +460,17 @@ async fn handle<B>(state: &AdminState, request: &Request<B>) -> Response<Chunks>
     match request.uri().path() {
         "/" | "/index.html" => view(),
         "/metrics" => {
-            let chunks = state.exposition.render_chunks().await;
+            let accept = request.headers().get_all(header::ACCEPT);
+            let format = negotiate(accept.iter().filter_map(|value| value.to_str().ok()));
+            let chunks = state.exposition.render_chunks(format).await;
             let mut response = Response::new(Chunks::new(chunks));
-            response.headers_mut().insert(
+            let headers = response.headers_mut();
+            headers.insert(
                 header::CONTENT_TYPE,
-                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+                HeaderValue::from_static(format.content_type()),
             );
+            // The body depends on Accept: a cache between here and a scraper must not mix them.
+            headers.insert(header::VARY, HeaderValue::from_static("accept"));
             response
         }
         "/healthz" => text(StatusCode::OK, "ok\n"),
@@ -421,6 +590,238 @@ impl Body for Chunks {
 mod tests {
     use super::*;
     use http_body_util::BodyExt;
+    use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+    use std::collections::HashSet;
+
+    use MetricsFormat::{OpenMetrics, PrometheusText};
+
+    #[test]
+    fn prometheus_gets_openmetrics_and_everyone_else_the_0_0_4_text() {
+        let cases = [
+            // Prometheus 2.49 and later (the default scrape_protocols).
+            (
+                "application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2",
+                OpenMetrics,
+            ),
+            // Prometheus up to 2.48 (Debian bookworm's 2.42).
+            (
+                "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
+                OpenMetrics,
+            ),
+            // Prometheus 3 with protobuf first (not served here): the best of the rest.
+            (
+                "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.6,application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.3,text/plain;version=0.0.4;q=0.2,*/*;q=0.1",
+                OpenMetrics,
+            ),
+            (
+                "application/openmetrics-text; version=\"0.0.1\"",
+                OpenMetrics,
+            ),
+            ("Application/OpenMetrics-Text", OpenMetrics),
+            (
+                "text/plain;q=0.5, application/openmetrics-text",
+                OpenMetrics,
+            ),
+            // curl, a browser, a plain text client.
+            ("*/*", PrometheusText),
+            (
+                "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+                PrometheusText,
+            ),
+            ("text/plain", PrometheusText),
+            ("text/plain;version=0.0.4", PrometheusText),
+            ("", PrometheusText),
+            ("application/json", PrometheusText),
+            ("application/openmetrics-text;version=2.0.0", PrometheusText),
+            ("application/openmetrics-text;q=0", PrometheusText),
+            ("application/openmetrics-text;q=high", PrometheusText),
+            (
+                "text/plain, application/openmetrics-text;q=0.9",
+                PrometheusText,
+            ),
+        ];
+        for (accept, expected) in cases {
+            assert_eq!(negotiate([accept]), expected, "{accept}");
+        }
+        assert_eq!(negotiate([]), PrometheusText);
+        // Several Accept headers are one list.
+        assert_eq!(
+            negotiate(["text/plain;q=0.1", "application/openmetrics-text;q=0.5"]),
+            OpenMetrics
+        );
+    }
+
+    /// A recorder of its own (not the process's global one) with a counter, a counter without
+    /// `_total`, a gauge, a histogram and a summary.
+    fn exporter() -> PrometheusHandle {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(
+                Matcher::Full("rum_test_latency_seconds".into()),
+                &[0.1, 1.0],
+            )
+            .expect("buckets")
+            .build_recorder();
+        let handle = recorder.handle();
+        metrics::with_local_recorder(&recorder, || {
+            metrics::describe_counter!("rum_test_requests_total", "Requests \"served\".");
+            metrics::counter!("rum_test_requests_total", "outcome" => "ok").increment(3);
+            metrics::counter!("rum_test_legacy").increment(1);
+            metrics::describe_gauge!("rum_test_depth", "Queue depth.");
+            metrics::gauge!("rum_test_depth").set(2.0);
+            metrics::histogram!("rum_test_latency_seconds").record(0.5);
+            metrics::histogram!("rum_test_size_bytes").record(7.0);
+        });
+        handle
+    }
+
+    /// What an aggregator's renderer gives in each format.
+    const EXTRA_TEXT: &str =
+        "# HELP rum_x_total X.\n# TYPE rum_x_total counter\nrum_x_total{view=\"site\"} 1\n";
+    const EXTRA_OPENMETRICS: &str =
+        "# TYPE rum_x counter\n# HELP rum_x X.\nrum_x_total{view=\"site\"} 1\n";
+
+    fn exposition(handle: PrometheusHandle) -> MetricsExposition {
+        MetricsExposition::new(handle).with_extra(|format| async move {
+            match format {
+                PrometheusText => EXTRA_TEXT.to_owned(),
+                OpenMetrics => EXTRA_OPENMETRICS.to_owned(),
+            }
+        })
+    }
+
+    /// The families of an OpenMetrics text, checked on the way: `# EOF` once and last, no blank
+    /// line or other comment, one `# TYPE` per family and before its samples, families not
+    /// interleaved, every sample named by its family and a suffix its type allows.
+    fn openmetrics_families(text: &str) -> Vec<(String, String)> {
+        assert!(text.ends_with("\n# EOF\n"), "no final # EOF:\n{text}");
+        let body = &text[..text.len() - "# EOF\n".len()];
+        let mut families: Vec<(String, String)> = Vec::new();
+        let mut seen = HashSet::new();
+        for line in body.lines() {
+            assert!(!line.is_empty(), "a blank line:\n{text}");
+            if let Some(rest) = line.strip_prefix("# TYPE ") {
+                let (name, kind) = rest.split_once(' ').expect("TYPE name kind");
+                assert!(seen.insert(name.to_owned()), "{name} declared twice");
+                families.push((name.to_owned(), kind.to_owned()));
+                continue;
+            }
+            if let Some(rest) = line.strip_prefix("# HELP ") {
+                let name = rest.split(' ').next().unwrap_or_default();
+                let current = families.last().map(|(family, _)| family.as_str());
+                assert_eq!(current, Some(name), "HELP away from its TYPE: {line}");
+                continue;
+            }
+            assert!(!line.starts_with('#'), "a comment: {line}");
+            let name = line.split(['{', ' ']).next().expect("sample name");
+            let (family, kind) = families.last().expect("a sample before any TYPE");
+            let suffixes: &[&str] = match kind.as_str() {
+                "counter" => &["_total", "_created"],
+                "histogram" => &["_bucket", "_sum", "_count", "_created"],
+                "summary" => &["", "_sum", "_count", "_created"],
+                _ => &[""],
+            };
+            assert!(
+                suffixes
+                    .iter()
+                    .any(|suffix| name.strip_suffix(suffix) == Some(family.as_str())),
+                "{name} is not a sample of the {kind} {family}"
+            );
+        }
+        families
+    }
+
+    #[tokio::test]
+    async fn the_0_0_4_text_is_the_exporters_followed_by_the_extra_families_as_before() {
+        // One family: the exporter writes several in hash order, which differs between renders.
+        let recorder = PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        metrics::with_local_recorder(&recorder, || {
+            metrics::describe_counter!("rum_test_requests_total", "Requests.");
+            metrics::counter!("rum_test_requests_total", "outcome" => "ok").increment(3);
+        });
+        let text = exposition(handle).render().await;
+        // Byte for byte what it always was, the exporter's blank line after its family included.
+        assert_eq!(
+            text,
+            format!(
+                "# HELP rum_test_requests_total Requests.\n# TYPE rum_test_requests_total counter\nrum_test_requests_total{{outcome=\"ok\"}} 3\n\n{EXTRA_TEXT}"
+            )
+        );
+    }
+
+    #[tokio::test]
+    async fn the_openmetrics_text_names_counter_families_without_total_and_ends_with_eof() {
+        let text = exposition(exporter()).render_in(OpenMetrics).await;
+        let families = openmetrics_families(&text);
+        for expected in [
+            ("rum_test_requests", "counter"),
+            ("rum_test_legacy", "unknown"),
+            ("rum_test_depth", "gauge"),
+            ("rum_test_latency_seconds", "histogram"),
+            ("rum_test_size_bytes", "summary"),
+            ("rum_x", "counter"),
+        ] {
+            assert!(
+                families
+                    .iter()
+                    .any(|(name, kind)| (name.as_str(), kind.as_str()) == expected),
+                "{expected:?} missing from\n{text}"
+            );
+        }
+        assert!(text.contains(
+            "# TYPE rum_test_requests counter\n# HELP rum_test_requests Requests \\\"served\\\".\n"
+        ));
+        assert!(text.contains("rum_test_requests_total{outcome=\"ok\"} 3\n"));
+        // Typed unknown, not renamed: its queries keep working.
+        assert!(text.contains("\nrum_test_legacy 1\n"));
+        // The extra families as their renderer wrote them, then the one `# EOF`.
+        assert!(
+            text.ends_with(&format!("{EXTRA_OPENMETRICS}# EOF\n")),
+            "{text}"
+        );
+        assert_eq!(text.matches("# EOF").count(), 1);
+    }
+
+    #[tokio::test]
+    async fn metrics_answers_in_the_format_the_accept_header_asks_for() {
+        let state = AdminState::new(exposition(exporter()));
+        for (accept, content_type, last_line) in [
+            (
+                Some(
+                    "application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2",
+                ),
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                "# EOF",
+            ),
+            (
+                Some("*/*"),
+                "text/plain; version=0.0.4; charset=utf-8",
+                "rum_x_total{view=\"site\"} 1",
+            ),
+            (
+                None,
+                "text/plain; version=0.0.4; charset=utf-8",
+                "rum_x_total{view=\"site\"} 1",
+            ),
+        ] {
+            let mut request = Request::builder().uri("/metrics");
+            if let Some(accept) = accept {
+                request = request.header(header::ACCEPT, accept);
+            }
+            let response = handle(&state, &request.body(()).expect("request")).await;
+            assert_eq!(response.status(), StatusCode::OK);
+            assert_eq!(response.headers()[header::CONTENT_TYPE], content_type);
+            assert_eq!(response.headers()[header::VARY], "accept");
+            let body = response
+                .into_body()
+                .collect()
+                .await
+                .expect("body")
+                .to_bytes();
+            let body = String::from_utf8(body.to_vec()).expect("utf-8");
+            assert_eq!(body.lines().last(), Some(last_line), "{accept:?}");
+        }
+    }
 
     #[tokio::test]
     async fn chunks_are_sent_in_order_with_their_exact_length() {

@@ -114,9 +114,9 @@ impl Stage2Handle {
             .flatten()
     }
 
-    /// The per-segment Prometheus families of every caught-up partition.
-    pub fn render(&self) -> String {
-        self.query(crate::exposition::render_all)
+    /// The per-segment families of every caught-up partition, in `format`.
+    pub fn render(&self, format: crate::exposition::Format) -> String {
+        self.query(move |stages| crate::exposition::render_all_in(stages, format))
             .unwrap_or_default()
     }
 }
