@@ -88,6 +88,7 @@ session_timeout = "6s"
 name = "site"
 dimensions = ["site"]
 navigation = true
+actions = true
 
 [[aggregator.views]]
 name = "site_route"
@@ -220,6 +221,25 @@ fn beacon(index: usize) -> (&'static str, Vec<u8>) {
     beacon["events"][0]["value"] = json!(300.0 + (index * 7919 % 5700) as f64);
     beacon["events"][1]["value"] = json!((index % 37) as f64 / 100.0);
     beacon["events"][2]["value"] = json!(40.0 + (index * 31 % 600) as f64);
+    // What a Chromium page's exit beacon adds, so their partial and snapshot fields cross the
+    // broker too: long frames, resources and calls by origin and endpoint, and a traced load.
+    let third_party = ["https://ads.example", "https://cdn.example"][index % 2];
+    let events = beacon["events"].as_array_mut().unwrap();
+    events.push(
+        json!({ "type": "loaf", "count": 1 + index % 3, "blocking": (index % 90) as f64,
+        "scripts": { third_party: 50.0 + (index % 7) as f64, "https://shop.example.com": 12.5 } }),
+    );
+    events.push(json!({ "type": "resources",
+        "origins": { third_party: { "bytes": 1000 * (index % 5), "untimed": index % 2,
+                                    "durations": [20.0 + (index % 300) as f64, 75.5] } },
+        "types": { "script": 1, "img": 1 } }));
+    let second_status = [200, 404, 503, 0][index % 4];
+    events.push(json!({ "type": "calls", "endpoints": {
+        format!("GET https://shop.example.com/api/items/{index}"): {
+            "durations": [30.0 + (index % 400) as f64, 95.0],
+            "status": [200, second_status],
+            "trace": format!("{:032x}", index + 1), "traced": 95.0 } } }));
+    beacon["trace"] = json!(format!("{:032x}", index + 1_000_000));
     (site_key, serde_json::to_vec(&beacon).unwrap())
 }
 
@@ -503,6 +523,18 @@ fn two_collectors_and_three_workers_export_what_standalone_does() {
         &comparable(&reference),
         "fleet vs standalone",
     );
+    // The comparison covers the named families the exit beacons add.
+    for family in [
+        "rum_request_duration_seconds_bucket{view=\"site\"",
+        "rum_long_frame_script_seconds_total{view=\"site\"",
+        "rum_resource_duration_seconds_bucket{view=\"site\"",
+        "rum_long_frames_total{view=\"site_route\"",
+    ] {
+        assert!(
+            comparable(&fleet).keys().any(|key| key.starts_with(family)),
+            "the fleet exports {family}"
+        );
+    }
     // Each worker's view endpoints answer for the sites it owns: together, both sites, once each.
     let mut sites: Vec<String> = workers
         .iter()

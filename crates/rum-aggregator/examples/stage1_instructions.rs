@@ -19,7 +19,9 @@
 //! from the warm-up on, so every new page view evicts the oldest, as at capacity in production).
 //! With `THIRD_PARTIES=1` in the environment every beacon also carries a `loaf` event (three
 //! script origins) and a `resources` event (ten resources of five origins, four initiator types),
-//! what a Chromium page's exit beacon adds.
+//! what a Chromium page's exit beacon adds. With `CALLS=1` every beacon also names its page
+//! load's backend trace (exemplars on its samples) and carries a `calls` event: three endpoints,
+//! six calls of three status classes, one of them traced.
 
 use std::hint::black_box;
 
@@ -28,7 +30,8 @@ use rum_aggregator::settings::AggregatorSettings;
 use rum_aggregator::stage1::Stage1;
 use rum_aggregator::wire::BeaconView;
 use rum_schema::proto::{
-    Beacon, Event, LongFrames, OriginResources, Resources, ScriptTime, TypeCount, event,
+    Beacon, Calls, EndpointCalls, Event, LongFrames, OriginResources, Resources, ScriptTime,
+    TypeCount, event,
 };
 
 #[path = "../benches/support/fixtures.rs"]
@@ -81,6 +84,31 @@ fn with_third_parties(mut beacon: Beacon) -> Beacon {
     beacon
 }
 
+/// `beacon` with a traced page load and the fetch/XHR calls of a page: three endpoints.
+fn with_calls(mut beacon: Beacon) -> Beacon {
+    beacon.trace_id = vec![0x4b; 16];
+    let endpoint =
+        |method: &str, endpoint: &str, calls: &[(f64, u32)], traced: bool| EndpointCalls {
+            method: method.to_owned(),
+            url: format!("https://shop.example.com{endpoint}"),
+            endpoint: endpoint.to_owned(),
+            durations_ms: calls.iter().map(|(duration, _)| *duration).collect(),
+            statuses: calls.iter().map(|(_, status)| *status).collect(),
+            trace_id: if traced { vec![0x5c; 16] } else { Vec::new() },
+            traced_ms: traced.then_some(calls[0].0),
+        };
+    beacon.events.push(Event {
+        kind: Some(event::Kind::Calls(Calls {
+            endpoints: vec![
+                endpoint("GET", "/api/items/:id", &[(120.0, 200), (80.0, 200)], true),
+                endpoint("POST", "/api/cart", &[(300.0, 201), (90.0, 409)], false),
+                endpoint("GET", "/api/stock", &[(45.0, 200), (2_000.0, 503)], false),
+            ],
+        })),
+    });
+    beacon
+}
+
 /// One bench iteration: decode + record every beacon (the flush is not counted: in production it
 /// runs once a second, whatever the rate).
 #[inline(never)]
@@ -102,15 +130,18 @@ fn main() {
         settings.dedupe_capacity = capacity.parse().expect("dedupe capacity: a number");
     }
     let third_parties = std::env::var_os("THIRD_PARTIES").is_some();
+    let calls = std::env::var_os("CALLS").is_some();
     let batch = |round: u64| -> Vec<Vec<u8>> {
         (0..BEACONS)
             .map(|index| {
-                let beacon = fixtures::five_vital_beacon(round * BEACONS + index, 50);
+                let mut beacon = fixtures::five_vital_beacon(round * BEACONS + index, 50);
                 if third_parties {
-                    with_third_parties(beacon).encode_to_vec()
-                } else {
-                    beacon.encode_to_vec()
+                    beacon = with_third_parties(beacon);
                 }
+                if calls {
+                    beacon = with_calls(beacon);
+                }
+                beacon.encode_to_vec()
             })
             .collect()
     };

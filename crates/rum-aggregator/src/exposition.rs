@@ -15,8 +15,11 @@
 //! `rum_requests_slow_total`; in views with `actions = true`, by name: `rum_actions_total{action}`,
 //! `rum_action_frustrations_total{action, signal}`, `rum_action_time_seconds_total{action}` and
 //! `rum_action_timed_total{action}` (mean loading time = their ratio), `rum_events_total{event}`,
-//! `rum_event_value_total{event}`, `rum_long_frame_script_seconds_total{origin}`; and the
-//! `action_loading` histogram families above. Segments that reported long animation frames also
+//! `rum_event_value_total{event}`, `rum_long_frame_script_seconds_total{origin}`, the resource
+//! families by origin, `rum_request_failures_total{method, endpoint, status}` and the histogram of
+//! every call `rum_request_duration_seconds{method, endpoint, status}`; and the `action_loading`
+//! histogram families above. In OpenMetrics, histogram buckets carry the latest traced sample
+//! that fell in them as an exemplar (`exemplar.rs`). Segments that reported long animation frames also
 //! have `rum_long_frames_total` and `rum_long_frame_blocking_seconds_total`.
 
 use std::fmt::Write;
@@ -24,8 +27,8 @@ use std::fmt::Write;
 use crate::exemplar::{Exemplar, push_exemplar};
 use crate::metric::MetricKind;
 use crate::names::{
-    ActionTally, EventTally, NameKind, NamedCounts, RESOURCE_BOUNDS_MS, ResourceTally,
-    split_failed_request,
+    ActionTally, CALL_BOUNDS_MS, EventTally, NameKind, NamedCounts, RESOURCE_BOUNDS_MS,
+    ResourceTally, split_failed_request,
 };
 use crate::settings::{QUANTILES, WINDOWS};
 use crate::stage1::{ERROR_KINDS, RESOURCE_TYPES};
@@ -995,6 +998,7 @@ fn render_names(
         }
     }
     render_resource_origins(out, format, &named, labels);
+    render_calls(out, format, &named, labels);
     let has_failed = named
         .iter()
         .any(|(_, names)| !names.failed_requests.is_empty());
@@ -1010,6 +1014,96 @@ fn render_names(
                 let _ = writeln!(out, "{family}{{{labels}}} {}", value(tally));
             }
         }
+    }
+}
+
+/// Every call by group: a duration histogram (`le` in seconds) with `method`, `endpoint` and
+/// `status` class labels, and the group's latest traced call as the exemplar of its bucket.
+fn render_calls(
+    out: &mut String,
+    format: Format,
+    named: &[(usize, &NamedCounts)],
+    labels: &[String],
+) {
+    if named.iter().all(|(_, names)| names.calls.is_empty()) {
+        return;
+    }
+    let family = "rum_request_duration_seconds";
+    header(
+        out,
+        format,
+        family,
+        "histogram",
+        "Fetch/XHR call durations by method, endpoint template and status class (network, 1xx..5xx, other).",
+    );
+    for (index, names) in named {
+        for (name, tally) in &names.calls {
+            let (method, endpoint, class) = split_failed_request(name);
+            let mut labels = labels[*index].clone();
+            push_label(&mut labels, "method", method);
+            push_label(&mut labels, "endpoint", endpoint);
+            push_label(&mut labels, "status", class);
+            let histogram = DurationHistogram {
+                bounds_ms: &CALL_BOUNDS_MS,
+                buckets: &tally.buckets,
+                count: tally.count,
+                sum_micros: tally.duration_micros,
+            };
+            histogram.render(out, format, family, &labels, tally.exemplar);
+        }
+    }
+}
+
+/// A named tally's duration histogram: non-cumulative counts at bounds in ms (the last bucket
+/// holds the rest), exported in seconds.
+struct DurationHistogram<'a> {
+    bounds_ms: &'a [f64],
+    buckets: &'a [u64],
+    count: u64,
+    sum_micros: u64,
+}
+
+impl DurationHistogram<'_> {
+    /// Its `_bucket`, `_sum` and `_count` lines; `exemplar` (a value in seconds) goes on the
+    /// bucket its value falls in, by the exported bounds as `le` reads them, so it is within it.
+    fn render(
+        &self,
+        out: &mut String,
+        format: Format,
+        family: &str,
+        labels: &str,
+        exemplar: Option<Exemplar>,
+    ) {
+        let bound = |bucket: usize| {
+            self.bounds_ms
+                .get(bucket)
+                .map_or(f64::INFINITY, |ms| ms / 1000.0)
+        };
+        let traced = exemplar.map(|exemplar| {
+            let bucket = (0..self.bounds_ms.len())
+                .position(|bucket| exemplar.value <= bound(bucket))
+                .unwrap_or(self.bounds_ms.len());
+            (bucket, exemplar)
+        });
+        let mut cumulative = 0;
+        for (bucket, count) in self.buckets.iter().enumerate() {
+            cumulative += count;
+            let exemplar = traced
+                .filter(|(at, _)| *at == bucket)
+                .map(|(_, exemplar)| exemplar);
+            bucket_line(
+                out,
+                format,
+                family,
+                labels,
+                bound(bucket),
+                cumulative,
+                exemplar,
+            );
+        }
+        let sum = self.sum_micros as f64 / 1e9;
+        let _ = writeln!(out, "{family}_sum{{{labels}}} {}", number(sum));
+        let _ = writeln!(out, "{family}_count{{{labels}}} {}", self.count);
     }
 }
 
@@ -1041,18 +1135,13 @@ fn render_resource_origins(
     );
     for (index, names) in named {
         for (name, tally) in &names.resource_origins {
-            let labels = with_name(*index, name);
-            let mut cumulative = 0;
-            for (bucket, count) in tally.buckets.iter().enumerate() {
-                cumulative += count;
-                let bound = RESOURCE_BOUNDS_MS
-                    .get(bucket)
-                    .map_or(f64::INFINITY, |ms| ms / 1000.0);
-                bucket_line(out, format, family, &labels, bound, cumulative, None);
-            }
-            let sum = tally.duration_micros as f64 / 1e9;
-            let _ = writeln!(out, "{family}_sum{{{labels}}} {}", number(sum));
-            let _ = writeln!(out, "{family}_count{{{labels}}} {}", tally.count);
+            let histogram = DurationHistogram {
+                bounds_ms: &RESOURCE_BOUNDS_MS,
+                buckets: &tally.buckets,
+                count: tally.count,
+                sum_micros: tally.duration_micros,
+            };
+            histogram.render(out, format, family, &with_name(*index, name), None);
         }
     }
     let families: [NamedFamily<ResourceTally>; 2] = [

@@ -71,6 +71,7 @@ pub(crate) enum EventType {
     BusinessEvent,
     LongFrames,
     Resources,
+    Calls,
 }
 
 /// `rum_aggregator_events_total{type}` labels, indexed by [`EventType`].

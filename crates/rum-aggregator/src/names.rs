@@ -1,8 +1,9 @@
 //! Counters by name: user actions (count, frustration signals, loading time), business events
-//! (count, value sum), failed fetch/XHR calls (count, time sum) and the script time of long
-//! animation frames by script origin (count, time sum) of one segment, for views with
-//! `actions = true`. A failed call's name is its group: method, endpoint template and status
-//! class ([`failed_request_name`]); a script's is its origin ([`origin_name`]).
+//! (count, value sum), failed fetch/XHR calls (count, time sum), every call (duration histogram
+//! with its latest traced call as exemplar), the script time of long animation frames and the
+//! resources by origin, of one segment, for views with `actions = true`. A call's name is its
+//! group: method, endpoint template and status class ([`request_name`]); a script's or a
+//! resource's is its origin ([`origin_name`]).
 //!
 //! Names are labels, so they are bounded like dimension values: stage 1 by its per-chunk bound,
 //! stage 2 by a per-site top-N table per [`NameKind`] (`aggregator.top_names`), the rest folded
@@ -16,13 +17,14 @@ use std::sync::Arc;
 use rum_schema::proto;
 
 use crate::exact::to_micros;
+use crate::exemplar::Exemplar;
 
 /// What a name names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NameKind {
     Action,
     Event,
-    /// A failed call's group (see [`failed_request_name`]).
+    /// A call's group (see [`request_name`]): of failed calls and of all calls, one table.
     FailedRequest,
     /// An origin: of scripts that ran in long animation frames, or of the resources a page loaded
     /// (see [`origin_name`]). One table for both, so an origin keeps one label whichever it is.
@@ -76,12 +78,21 @@ pub fn origin_name<'a>(origin: &'a [u8], page_url: &[u8]) -> &'a [u8] {
 /// Methods kept as they are; any other is `OTHER` (the label stays bounded).
 const METHODS: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
 
-/// The group of a failed call: `METHOD endpoint class`, one string so it is bounded and folded
-/// like any name, split into the `method`, `endpoint` and `status` labels when exported
-/// ([`split_failed_request`]). The class is `network` (status 0: no response), `4xx` or `5xx`
-/// (`other` past 599); an endpoint the edge did not name is `unknown`. Spaces cannot occur in an
-/// endpoint (the edge's template encodes them), so the split is unambiguous.
-pub fn failed_request_name(method: &[u8], endpoint: &[u8], status: u32) -> String {
+/// The group of a call: `METHOD endpoint class`, one string so it is bounded and folded like any
+/// name, split into the `method`, `endpoint` and `status` labels when exported
+/// ([`split_failed_request`]). The class is `network` (status 0: no response, or an opaque one),
+/// `1xx` .. `5xx` (`other` past 599); an endpoint the edge did not name is `unknown`. Spaces
+/// cannot occur in an endpoint (the edge's template encodes them), so the split is unambiguous.
+/// Failed calls and all calls share the names (one table: an endpoint keeps one label).
+pub fn request_name(method: &[u8], endpoint: &[u8], status: u32) -> String {
+    let mut name = String::new();
+    request_name_into(&mut name, method, endpoint, status);
+    name
+}
+
+/// [`request_name`] written into `name` (cleared first): stage 1 names every call group of every
+/// beacon, and `format!` cost ~1,500 instructions a name where pushing three parts costs ~100.
+pub fn request_name_into(name: &mut String, method: &[u8], endpoint: &[u8], status: u32) {
     let method = METHODS
         .iter()
         .find(|known| known.as_bytes().eq_ignore_ascii_case(method))
@@ -93,14 +104,23 @@ pub fn failed_request_name(method: &[u8], endpoint: &[u8], status: u32) -> Strin
         .unwrap_or("unknown");
     let class = match status {
         0 => "network",
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
         400..=499 => "4xx",
         500..=599 => "5xx",
         _ => "other",
     };
-    format!("{method} {endpoint} {class}")
+    name.clear();
+    name.reserve(method.len() + endpoint.len() + class.len() + 2);
+    name.push_str(method);
+    name.push(' ');
+    name.push_str(endpoint);
+    name.push(' ');
+    name.push_str(class);
 }
 
-/// `(method, endpoint, status class)` of a [`failed_request_name`]; `__other__` (folded) gives
+/// `(method, endpoint, status class)` of a [`request_name`]; `__other__` (folded) gives
 /// `__other__` for all three.
 pub fn split_failed_request(name: &str) -> (&str, &str, &str) {
     let mut parts = name.splitn(2, ' ');
@@ -273,18 +293,119 @@ impl ResourceTally {
     /// A tally as sent; buckets past this build's are added to the last one (a build with other
     /// bounds would be a new field, so this only guards against a malformed partial).
     pub fn from_proto(tally: &proto::ResourceTally) -> Self {
-        let mut buckets = [0; RESOURCE_BUCKETS];
-        for (index, count) in tally.buckets.iter().enumerate() {
-            buckets[index.min(RESOURCE_BUCKETS - 1)] += count;
-        }
         Self {
             count: tally.count,
             untimed: tally.untimed,
             transfer_bytes: tally.transfer_bytes,
             duration_micros: tally.duration_micros,
-            buckets,
+            buckets: fixed_buckets(&tally.buckets),
         }
     }
+}
+
+/// Upper bounds (ms) of the call-duration buckets; a last bucket holds the rest. Exported as
+/// `rum_request_duration_seconds` with `le` in seconds (finer than resources' at the low end: an
+/// API answers in tens of milliseconds).
+pub const CALL_BOUNDS_MS: [f64; 10] = [
+    25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0, 30000.0,
+];
+
+/// Call buckets: the bounds, then the rest.
+pub const CALL_BUCKETS: usize = CALL_BOUNDS_MS.len() + 1;
+
+/// The fetch/XHR calls of one group (method, endpoint and status class, see [`request_name`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct CallTally {
+    pub count: u64,
+    /// Sum of the durations (millionths of a ms).
+    pub duration_micros: u64,
+    /// Calls per duration bucket (not cumulative).
+    pub buckets: [u64; CALL_BUCKETS],
+    /// The latest traced call: an exemplar on its bucket.
+    pub exemplar: Option<Exemplar>,
+}
+
+impl CallTally {
+    /// The bucket of a duration (ms).
+    pub fn bucket(duration_ms: f64) -> usize {
+        CALL_BOUNDS_MS
+            .iter()
+            .position(|bound| duration_ms <= *bound)
+            .unwrap_or(CALL_BOUNDS_MS.len())
+    }
+
+    /// One call.
+    pub fn record(&mut self, duration_ms: f64) {
+        let duration = duration_ms.max(0.0);
+        self.count += 1;
+        self.duration_micros = self.duration_micros.saturating_add(micros(duration));
+        self.buckets[Self::bucket(duration)] += 1;
+    }
+
+    /// Keeps `exemplar` unless the one held is newer.
+    pub fn offer(&mut self, exemplar: Exemplar) {
+        if self
+            .exemplar
+            .is_none_or(|held| held.unix_ms <= exemplar.unix_ms)
+        {
+            self.exemplar = Some(exemplar);
+        }
+    }
+
+    pub fn merge(&mut self, other: &CallTally) {
+        self.count += other.count;
+        self.duration_micros = self.duration_micros.saturating_add(other.duration_micros);
+        for (bucket, count) in self.buckets.iter_mut().zip(other.buckets) {
+            *bucket += count;
+        }
+        if let Some(exemplar) = other.exemplar {
+            self.offer(exemplar);
+        }
+    }
+
+    pub fn to_proto(self, name: &str) -> proto::CallTally {
+        proto::CallTally {
+            name: name.to_owned(),
+            count: self.count,
+            duration_micros: self.duration_micros,
+            buckets: self.buckets.to_vec(),
+            exemplar: self.exemplar.map(|exemplar| proto::Exemplar {
+                trace_id: exemplar.trace_id.to_vec(),
+                // In ms, as the calls were measured.
+                value: exemplar.value * 1000.0,
+                at_ms: exemplar.unix_ms,
+                metric: String::new(),
+            }),
+        }
+    }
+
+    /// A tally as sent; buckets past this build's are added to the last one, and an exemplar
+    /// whose trace id is not 16 bytes is left out.
+    pub fn from_proto(tally: &proto::CallTally) -> Self {
+        Self {
+            count: tally.count,
+            duration_micros: tally.duration_micros,
+            buckets: fixed_buckets(&tally.buckets),
+            exemplar: tally.exemplar.as_ref().and_then(|exemplar| {
+                Some(Exemplar {
+                    trace_id: exemplar.trace_id.as_slice().try_into().ok()?,
+                    value: exemplar.value / 1000.0,
+                    unix_ms: exemplar.at_ms,
+                })
+            }),
+        }
+    }
+}
+
+/// Bucket counts as sent, in this build's `N` buckets: counts past the last are added to it (a
+/// build with other bounds would be a new field, so this only guards against a malformed
+/// partial).
+fn fixed_buckets<const N: usize>(sent: &[u64]) -> [u64; N] {
+    let mut buckets = [0; N];
+    for (index, count) in sent.iter().enumerate() {
+        buckets[index.min(N - 1)] += count;
+    }
+    buckets
 }
 
 /// A non-negative value in integer millionths (the decoder refuses negative ones; a producer that
@@ -304,6 +425,8 @@ pub struct NamedCounts {
     pub script_origins: BTreeMap<Arc<str>, EventTally>,
     /// Resources by origin (the same origin names).
     pub resource_origins: BTreeMap<Arc<str>, ResourceTally>,
+    /// Every fetch/XHR call by group (the failed calls' names, all classes).
+    pub calls: BTreeMap<Arc<str>, CallTally>,
 }
 
 /// [`NamedCounts`] as partial or snapshot fields.
@@ -314,6 +437,7 @@ pub struct NamedProto {
     pub failed_requests: Vec<proto::EventTally>,
     pub script_origins: Vec<proto::EventTally>,
     pub resource_origins: Vec<proto::ResourceTally>,
+    pub calls: Vec<proto::CallTally>,
 }
 
 impl NamedCounts {
@@ -323,6 +447,7 @@ impl NamedCounts {
             && self.failed_requests.is_empty()
             && self.script_origins.is_empty()
             && self.resource_origins.is_empty()
+            && self.calls.is_empty()
     }
 
     /// Entries held (for memory accounting).
@@ -332,6 +457,7 @@ impl NamedCounts {
             + self.failed_requests.len()
             + self.script_origins.len()
             + self.resource_origins.len()
+            + self.calls.len()
     }
 
     /// Approximate bytes held: map nodes, tallies and name strings.
@@ -354,7 +480,12 @@ impl NamedCounts {
             .keys()
             .map(|name| name.len() + NODE_OVERHEAD + std::mem::size_of::<ResourceTally>())
             .sum();
-        actions + events + resources
+        let calls: usize = self
+            .calls
+            .keys()
+            .map(|name| name.len() + NODE_OVERHEAD + std::mem::size_of::<CallTally>())
+            .sum();
+        actions + events + resources + calls
     }
 
     pub fn action(&mut self, name: &Arc<str>) -> &mut ActionTally {
@@ -375,6 +506,10 @@ impl NamedCounts {
 
     pub fn resource_origin(&mut self, name: &Arc<str>) -> &mut ResourceTally {
         self.resource_origins.entry(name.clone()).or_default()
+    }
+
+    pub fn call(&mut self, name: &Arc<str>) -> &mut CallTally {
+        self.calls.entry(name.clone()).or_default()
     }
 
     /// The tallies as partial or snapshot fields, in name order.
@@ -399,6 +534,11 @@ impl NamedCounts {
                 .iter()
                 .map(|(name, tally)| tally.to_proto(name))
                 .collect(),
+            calls: self
+                .calls
+                .iter()
+                .map(|(name, tally)| tally.to_proto(name))
+                .collect(),
         }
     }
 
@@ -409,12 +549,14 @@ impl NamedCounts {
         failed_requests: &[proto::EventTally],
         script_origins: &[proto::EventTally],
         resource_origins: &[proto::ResourceTally],
+        calls: &[proto::CallTally],
     ) -> Option<Self> {
         if actions.is_empty()
             && events.is_empty()
             && failed_requests.is_empty()
             && script_origins.is_empty()
             && resource_origins.is_empty()
+            && calls.is_empty()
         {
             return None;
         }
@@ -443,6 +585,11 @@ impl NamedCounts {
             names
                 .resource_origin(&Arc::from(tally.name.as_str()))
                 .merge(&ResourceTally::from_proto(tally));
+        }
+        for tally in calls {
+            names
+                .call(&Arc::from(tally.name.as_str()))
+                .merge(&CallTally::from_proto(tally));
         }
         Some(names)
     }

@@ -24,7 +24,7 @@ use crate::hdr;
 use crate::metric::{METRIC_COUNT, MetricKind};
 use crate::metrics::{BeaconDrop, DedupeOutcome, EVENT_TYPE_COUNT, EventType, Stage1Metrics};
 use crate::names::{
-    NAME_KIND_COUNT, NameKind, NamedCounts, NamedProto, failed_request_name, origin_name,
+    CallTally, NAME_KIND_COUNT, NameKind, NamedCounts, NamedProto, origin_name, request_name_into,
 };
 use crate::sessions::{ChunkSessions, OccurrenceKind, session_key};
 use crate::settings::{AggregatorSettings, RETENTION_MINUTES, minute_of};
@@ -111,6 +111,32 @@ struct SegmentBuilder {
     resource_types: [u64; RESOURCE_TYPES.len()],
     /// Actions and business events by name (views with `actions = true`).
     names: Option<Box<NamedCounts>>,
+    /// Samples of traced page views: the latest per metric and bucket.
+    exemplars: Vec<SampleExemplar>,
+}
+
+/// A sample of a page view whose load named its backend trace.
+#[derive(Clone, Copy)]
+struct SampleExemplar {
+    kind: MetricKind,
+    bucket: usize,
+    trace_id: [u8; 16],
+    value: f64,
+    at_ms: i64,
+}
+
+impl SegmentBuilder {
+    /// Keeps `exemplar` as its metric and bucket's (the latest wins).
+    fn offer(&mut self, exemplar: SampleExemplar) {
+        match self
+            .exemplars
+            .iter_mut()
+            .find(|held| held.kind == exemplar.kind && held.bucket == exemplar.bucket)
+        {
+            Some(held) => *held = exemplar,
+            None => self.exemplars.push(exemplar),
+        }
+    }
 }
 
 /// One value to record, possibly replacing an earlier one of the same page view and metric id
@@ -198,6 +224,8 @@ pub struct Stage1 {
     segments: Vec<usize>,
     /// Reused buffer for one beacon's samples.
     samples: Vec<Sample>,
+    /// A call group's name as it is built (reused: no allocation per name).
+    request_name: String,
     /// Reused V2 serializer (it keeps a dense-sized buffer).
     serializer: hdrhistogram::serialization::V2Serializer,
     /// Reset histograms ready for reuse, per metric (their ranges differ).
@@ -332,6 +360,7 @@ impl Stage1 {
             label_key: Vec::new(),
             segments: Vec::new(),
             samples: Vec::new(),
+            request_name: String::new(),
             serializer: hdrhistogram::serialization::V2Serializer::new(),
             pool: Default::default(),
             pending_pool: Vec::new(),
@@ -470,6 +499,7 @@ impl Stage1 {
                 Some(EventKind::Resources(_)) => {
                     event_counts[EventType::Resources as usize] += 1;
                 }
+                Some(EventKind::Calls(_)) => event_counts[EventType::Calls as usize] += 1,
                 None => {}
             }
         }
@@ -514,6 +544,21 @@ impl Stage1 {
                 }
             }
         }
+        // A page view whose load named its backend trace links its samples to it.
+        if let Ok(trace_id) = <[u8; 16]>::try_from(beacon.trace_id) {
+            for sample in samples.iter().filter(|sample| sample.replaces.is_none()) {
+                let exemplar = SampleExemplar {
+                    kind: sample.kind,
+                    bucket: sample.kind.bucket_index(sample.value),
+                    trace_id,
+                    value: sample.value,
+                    at_ms: beacon.received_at_ms,
+                };
+                for index in &segments {
+                    self.builders[*index].offer(exemplar);
+                }
+            }
+        }
         for event in &beacon.events {
             match &event.kind {
                 Some(EventKind::Error(error)) => {
@@ -534,11 +579,16 @@ impl Stage1 {
                         builder.requests_slow += u64::from(slow);
                     }
                     if failed && self.keeps_names {
-                        let group =
-                            failed_request_name(request.method, request.endpoint, request.status);
-                        if let Some(name) =
-                            self.name(&site, NameKind::FailedRequest, group.as_bytes())
-                        {
+                        let mut group = std::mem::take(&mut self.request_name);
+                        request_name_into(
+                            &mut group,
+                            request.method,
+                            request.endpoint,
+                            request.status,
+                        );
+                        let name = self.name(&site, NameKind::FailedRequest, group.as_bytes());
+                        self.request_name = group;
+                        if let Some(name) = name {
                             self.record_named(&segments, |names| {
                                 names
                                     .failed_request(&name)
@@ -607,6 +657,12 @@ impl Stage1 {
                                 );
                             });
                         }
+                    }
+                }
+                Some(EventKind::Calls(calls)) if self.keeps_names => {
+                    // A delta like long frames: added without dedupe.
+                    for endpoint in &calls.endpoints {
+                        self.record_calls(&site, &segments, endpoint, beacon.received_at_ms);
                     }
                 }
                 _ => {}
@@ -708,6 +764,53 @@ impl Stage1 {
         {
             self.error_group_folds += 1;
             self.metrics.folded_error_group();
+        }
+    }
+
+    /// One endpoint's calls of a `calls` event: tallied by status class here, then one name
+    /// lookup per class (a page's calls to one endpoint mostly share one).
+    fn record_calls(
+        &mut self,
+        site: &Arc<str>,
+        segments: &[usize],
+        endpoint: &crate::wire::EndpointCallsView,
+        received_at_ms: i64,
+    ) {
+        /// `network`, `1xx` .. `5xx`, `other`, as [`request_name`] classes them.
+        fn class(status: u32) -> usize {
+            match status {
+                0 => 0,
+                100..=599 => (status / 100) as usize,
+                _ => 6,
+            }
+        }
+        let mut classes: [(u32, CallTally); 7] = Default::default();
+        let traced = <[u8; 16]>::try_from(endpoint.trace_id)
+            .ok()
+            .zip(endpoint.traced_ms);
+        // Durations without a status (a malformed producer's) are left out.
+        for (duration, status) in endpoint.durations_ms.iter().zip(endpoint.statuses.iter()) {
+            let (held_status, tally) = &mut classes[class(status)];
+            *held_status = status;
+            tally.record(duration);
+            if let Some((trace_id, traced_ms)) = traced
+                && traced_ms == duration
+            {
+                tally.offer(crate::exemplar::Exemplar {
+                    trace_id,
+                    value: duration.max(0.0) / 1000.0,
+                    unix_ms: received_at_ms,
+                });
+            }
+        }
+        for (status, tally) in classes.iter().filter(|(_, tally)| tally.count > 0) {
+            let mut group = std::mem::take(&mut self.request_name);
+            request_name_into(&mut group, endpoint.method, endpoint.endpoint, *status);
+            let name = self.name(site, NameKind::FailedRequest, group.as_bytes());
+            self.request_name = group;
+            if let Some(name) = name {
+                self.record_named(segments, |names| names.call(&name).merge(tally));
+            }
         }
     }
 
@@ -1028,6 +1131,7 @@ impl Stage1 {
                 failed_requests,
                 script_origins,
                 resource_origins,
+                calls,
             } = builder
                 .names
                 .as_deref()
@@ -1055,6 +1159,17 @@ impl Stage1 {
                 script_origins,
                 resource_origins,
                 resource_types: nonzero_counts(&RESOURCE_TYPES, &builder.resource_types),
+                calls,
+                exemplars: builder
+                    .exemplars
+                    .iter()
+                    .map(|exemplar| rum_schema::proto::Exemplar {
+                        trace_id: exemplar.trace_id.to_vec(),
+                        value: exemplar.value,
+                        at_ms: exemplar.at_ms,
+                        metric: exemplar.kind.name().to_owned(),
+                    })
+                    .collect(),
             });
         }
         self.errors.clear();

@@ -25,7 +25,8 @@ use crate::hdr;
 use crate::metric::{METRIC_COUNT, MetricKind};
 use crate::metrics::{PartialDrop, Stage2Metrics};
 use crate::names::{
-    ActionTally, EventTally, NAME_KIND_COUNT, NameKind, NamedCounts, NamedProto, ResourceTally,
+    ActionTally, CallTally, EventTally, NAME_KIND_COUNT, NameKind, NamedCounts, NamedProto,
+    ResourceTally,
 };
 use crate::sessions::Sessions;
 use crate::settings::{AggregatorSettings, QUANTILES, RETENTION_MINUTES, WINDOWS, minute_of};
@@ -126,6 +127,44 @@ impl SegmentState {
     /// The cumulative exact counts of a metric (settled minutes only), if it was ever seen.
     pub fn cumulative(&self, kind: MetricKind) -> Option<&ExactCounts> {
         self.settled[kind.index()].as_ref()
+    }
+
+    /// Takes in exemplars as partials and snapshots carry them (raw values, by metric name);
+    /// one of an unknown metric or without a 16-byte trace id is left out.
+    fn add_exemplars(&mut self, exemplars: &[rum_schema::proto::Exemplar]) {
+        for saved in exemplars {
+            let (Some(kind), Ok(trace_id)) = (
+                MetricKind::from_name(&saved.metric),
+                <[u8; 16]>::try_from(saved.trace_id.as_slice()),
+            ) else {
+                continue;
+            };
+            self.exemplars.get_or_insert_default().offer(
+                kind,
+                kind.bucket_index(saved.value),
+                Exemplar {
+                    trace_id,
+                    value: kind.raw_to_exported(saved.value),
+                    unix_ms: saved.at_ms,
+                },
+            );
+        }
+    }
+
+    /// The exemplars as partials and snapshots carry them.
+    fn exemplars_proto(&self) -> Vec<rum_schema::proto::Exemplar> {
+        let Some(exemplars) = &self.exemplars else {
+            return Vec::new();
+        };
+        exemplars
+            .iter()
+            .map(|(kind, _, exemplar)| rum_schema::proto::Exemplar {
+                trace_id: exemplar.trace_id.to_vec(),
+                value: kind.exported_to_raw(exemplar.value),
+                at_ms: exemplar.unix_ms,
+                metric: kind.name().to_owned(),
+            })
+            .collect()
     }
 
     /// The exemplar kept for `bucket` (an index into `kind.bucket_bounds()`, its length = `+Inf`)
@@ -437,6 +476,7 @@ impl Stage2 {
         for (kind, count) in &partial.resource_types {
             segment.resource_types[closed_index(&RESOURCE_TYPES, kind.as_bytes())] += count;
         }
+        segment.add_exemplars(&partial.exemplars);
         if view_index == 0 {
             self.activity.add(
                 &key.values[0],
@@ -467,6 +507,7 @@ impl Stage2 {
             || !partial.failed_requests.is_empty()
             || !partial.script_origins.is_empty()
             || !partial.resource_origins.is_empty()
+            || !partial.calls.is_empty()
         {
             let site = key.values[0].clone();
             self.merge_names(view_index, &site, &key, &partial);
@@ -616,6 +657,16 @@ impl Stage2 {
             );
             resource_names.push((name, ResourceTally::from_proto(tally)));
         }
+        let mut call_names = Vec::with_capacity(partial.calls.len());
+        for tally in &partial.calls {
+            let name = resolve(
+                &mut self.admission,
+                NameKind::FailedRequest,
+                &tally.name,
+                tally.count,
+            );
+            call_names.push((name, CallTally::from_proto(tally)));
+        }
         let segment = self.segments.get_mut(key).expect("the caller inserted it");
         let counts = segment.names.get_or_insert_default();
         for (name, tally) in &names {
@@ -632,6 +683,9 @@ impl Stage2 {
         }
         for (name, tally) in &resource_names {
             counts.resource_origin(name).merge(tally);
+        }
+        for (name, tally) in &call_names {
+            counts.call(name).merge(tally);
         }
         if counting {
             for kind in NameKind::ALL {
@@ -867,6 +921,7 @@ impl Stage2 {
                     long_frames: segment.long_frames,
                     long_frame_blocking_micros: segment.long_frame_blocking_micros,
                     resource_types: nonzero_counts(&RESOURCE_TYPES, &segment.resource_types),
+                    exemplars: segment.exemplars_proto(),
                     ..Self::names_snapshot(segment)
                 })
                 .collect(),
@@ -893,6 +948,7 @@ impl Stage2 {
             failed_requests,
             script_origins,
             resource_origins,
+            calls,
         } = segment
             .names()
             .map(NamedCounts::to_proto)
@@ -903,6 +959,7 @@ impl Stage2 {
             failed_requests,
             script_origins,
             resource_origins,
+            calls,
             ..SegmentSnapshot::default()
         }
     }
@@ -974,12 +1031,14 @@ impl Stage2 {
             for (kind, count) in &saved.resource_types {
                 segment.resource_types[closed_index(&RESOURCE_TYPES, kind.as_bytes())] += count;
             }
+            segment.add_exemplars(&saved.exemplars);
             segment.names = NamedCounts::from_proto(
                 &saved.actions,
                 &saved.events,
                 &saved.failed_requests,
                 &saved.script_origins,
                 &saved.resource_origins,
+                &saved.calls,
             )
             .map(Box::new);
             segment.last_minute = saved.last_minute;

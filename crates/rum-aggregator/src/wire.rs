@@ -57,6 +57,8 @@ pub struct BeaconView<'a> {
     pub release: &'a [u8],
     /// The fraction of sessions kept when it was sent; `None`: every session (1).
     pub sample_rate: Option<f64>,
+    /// The page load's backend trace id (16 bytes; empty when the page named none).
+    pub trace_id: &'a [u8],
     pub connection: Option<ConnectionView<'a>>,
     pub events: Vec<EventView<'a>>,
     pub enrichment: Option<EnrichmentView<'a>>,
@@ -92,6 +94,7 @@ pub enum EventKind<'a> {
     // Boxed: these own vectors, and the common events must not pay for their size and drops.
     LongFrames(Box<LongFramesView<'a>>),
     Resources(Box<ResourcesView<'a>>),
+    Calls(Box<CallsView<'a>>),
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -179,6 +182,23 @@ pub struct OriginResourcesView<'a> {
     pub durations_ms: Durations<'a>,
 }
 
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CallsView<'a> {
+    pub endpoints: Vec<EndpointCallsView<'a>>,
+}
+
+/// The calls of one method and URL, without the URL (the edge's endpoint template names them).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EndpointCallsView<'a> {
+    pub method: &'a [u8],
+    pub endpoint: &'a [u8],
+    pub durations_ms: Durations<'a>,
+    pub statuses: Statuses<'a>,
+    /// The slowest traced call's trace id (16 bytes; empty when none) and duration.
+    pub trace_id: &'a [u8],
+    pub traced_ms: Option<f64>,
+}
+
 /// A repeated double, borrowed where it can be: the first packed run as its bytes (what proto3
 /// writers send: one run), anything else (more runs, unpacked elements) copied out.
 /// Compared and shown by value, however the values arrived.
@@ -218,6 +238,40 @@ impl Durations<'_> {
     }
 }
 
+/// A repeated uint32, borrowed like [`Durations`]: the first packed run as its bytes, anything else
+/// copied out. A malformed varint in the packed run was refused when it was read.
+#[derive(Clone, Default)]
+pub struct Statuses<'a> {
+    packed: &'a [u8],
+    more: Vec<u32>,
+}
+
+impl PartialEq for Statuses<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+impl std::fmt::Debug for Statuses<'_> {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl Statuses<'_> {
+    /// The values in wire order (truncated to 32 bits, as prost reads a `uint32`).
+    pub fn iter(&self) -> impl Iterator<Item = u32> + '_ {
+        let mut packed = Reader::new(self.packed);
+        std::iter::from_fn(move || {
+            if packed.rest.is_empty() {
+                return None;
+            }
+            packed.varint().ok().map(|value| value as u32)
+        })
+        .chain(self.more.iter().copied())
+    }
+}
+
 /// Events a beacon usually carries (five vitals, navigation, an error or two); more grow the vector.
 const EVENTS_CAPACITY: usize = 8;
 
@@ -236,7 +290,19 @@ impl<'a> Reader<'a> {
         Self { rest: bytes }
     }
 
+    /// Keys and most lengths are one byte: that case stays inline at every call site.
+    #[inline(always)]
     fn varint(&mut self) -> Result<u64, WireError> {
+        if let Some((&byte, rest)) = self.rest.split_first()
+            && byte < 0x80
+        {
+            self.rest = rest;
+            return Ok(u64::from(byte));
+        }
+        self.long_varint()
+    }
+
+    fn long_varint(&mut self) -> Result<u64, WireError> {
         let mut value = 0u64;
         for (position, byte) in self.rest.iter().copied().enumerate().take(10) {
             value |= u64::from(byte & 0x7f) << (7 * position);
@@ -362,6 +428,7 @@ impl<'a> BeaconView<'a> {
                 16 => beacon.counts_page_view = Some(read_varint(reader, field, wire_type)? != 0),
                 17 => beacon.release = read_bytes(reader, field, wire_type)?,
                 19 => beacon.sample_rate = Some(read_double(reader, field, wire_type)?),
+                20 => beacon.trace_id = read_bytes(reader, field, wire_type)?,
                 10 => {
                     let message = read_bytes(reader, field, wire_type)?;
                     let connection = beacon.connection.get_or_insert_with(Default::default);
@@ -411,7 +478,7 @@ impl<'a> BeaconView<'a> {
 fn decode_event(message: &[u8]) -> Result<EventView<'_>, WireError> {
     let mut event = EventView::default();
     for_each_field(message, |reader, field, wire_type| {
-        if !(1..=9).contains(&field) {
+        if !(1..=10).contains(&field) {
             return Ok(false);
         }
         let body = read_bytes(reader, field, wire_type)?;
@@ -450,6 +517,10 @@ fn decode_event(message: &[u8]) -> Result<EventView<'_>, WireError> {
             (9, _) => {
                 EventKind::Resources(Box::new(decode_resources(body, ResourcesView::default())?))
             }
+            (10, Some(EventKind::Calls(calls))) => {
+                EventKind::Calls(Box::new(decode_calls(body, *calls)?))
+            }
+            (10, _) => EventKind::Calls(Box::new(decode_calls(body, CallsView::default())?)),
             _ => {
                 // Custom: nothing of it is read, but it must still be well formed.
                 for_each_field(body, |_, _, _| Ok(false))?;
@@ -629,35 +700,99 @@ fn decode_resources<'a>(
 fn decode_origin_resources(message: &[u8]) -> Result<OriginResourcesView<'_>, WireError> {
     let mut origin = OriginResourcesView::default();
     for_each_field(message, |reader, field, wire_type| {
-        match (field, wire_type) {
-            (1, _) => origin.origin = read_bytes(reader, field, wire_type)?,
-            (2, _) => origin.transfer_bytes = read_varint(reader, field, wire_type)?,
-            (3, _) => origin.untimed = read_varint(reader, field, wire_type)? as u32,
-            // A repeated double arrives packed (how proto3 writers send it) or one by one (which
-            // a parser must accept as well).
-            (4, LENGTH_DELIMITED) => {
-                let packed = reader.bytes()?;
-                if packed.len() % 8 != 0 {
-                    return Err(WireError::Truncated);
-                }
-                let durations = &mut origin.durations_ms;
-                if durations.packed.is_empty() && durations.more.is_empty() {
-                    durations.packed = packed;
-                } else {
-                    durations.more.extend(packed.chunks_exact(8).map(|bytes| {
-                        f64::from_le_bytes(bytes.try_into().expect("chunks of 8 bytes"))
-                    }));
-                }
-            }
-            (4, _) => origin
-                .durations_ms
-                .more
-                .push(read_double(reader, field, wire_type)?),
+        match field {
+            1 => origin.origin = read_bytes(reader, field, wire_type)?,
+            2 => origin.transfer_bytes = read_varint(reader, field, wire_type)?,
+            3 => origin.untimed = read_varint(reader, field, wire_type)? as u32,
+            4 => read_durations(reader, field, wire_type, &mut origin.durations_ms)?,
             _ => return Ok(false),
         }
         Ok(true)
     })?;
     Ok(origin)
+}
+
+/// One occurrence of a repeated double: packed (how proto3 writers send it) or a single element
+/// (which a parser must accept as well).
+fn read_durations<'a>(
+    reader: &mut Reader<'a>,
+    field: u32,
+    wire_type: u8,
+    durations: &mut Durations<'a>,
+) -> Result<(), WireError> {
+    if wire_type != LENGTH_DELIMITED {
+        durations.more.push(read_double(reader, field, wire_type)?);
+        return Ok(());
+    }
+    let packed = reader.bytes()?;
+    if packed.len() % 8 != 0 {
+        return Err(WireError::Truncated);
+    }
+    if durations.packed.is_empty() && durations.more.is_empty() {
+        durations.packed = packed;
+    } else {
+        durations.more.extend(
+            packed
+                .chunks_exact(8)
+                .map(|bytes| f64::from_le_bytes(bytes.try_into().expect("chunks of 8 bytes"))),
+        );
+    }
+    Ok(())
+}
+
+fn decode_calls<'a>(body: &'a [u8], mut calls: CallsView<'a>) -> Result<CallsView<'a>, WireError> {
+    for_each_field(body, |reader, field, wire_type| {
+        if field != 1 {
+            return Ok(false);
+        }
+        let message = read_bytes(reader, field, wire_type)?;
+        if calls.endpoints.is_empty() {
+            calls.endpoints.reserve(4);
+        }
+        calls.endpoints.push(decode_endpoint_calls(message)?);
+        Ok(true)
+    })?;
+    Ok(calls)
+}
+
+fn decode_endpoint_calls(message: &[u8]) -> Result<EndpointCallsView<'_>, WireError> {
+    let mut calls = EndpointCallsView::default();
+    for_each_field(message, |reader, field, wire_type| {
+        match field {
+            1 => calls.method = read_bytes(reader, field, wire_type)?,
+            3 => calls.endpoint = read_bytes(reader, field, wire_type)?,
+            4 => read_durations(reader, field, wire_type, &mut calls.durations_ms)?,
+            5 if wire_type == LENGTH_DELIMITED => {
+                let packed = reader.bytes()?;
+                // Checked here, so iterating never meets a malformed varint.
+                let mut check = Reader::new(packed);
+                while !check.rest.is_empty() {
+                    check.varint()?;
+                }
+                let statuses = &mut calls.statuses;
+                if statuses.packed.is_empty() && statuses.more.is_empty() {
+                    statuses.packed = packed;
+                } else {
+                    statuses.more.extend(
+                        Statuses {
+                            packed,
+                            more: Vec::new(),
+                        }
+                        .iter(),
+                    );
+                }
+            }
+            5 => calls
+                .statuses
+                .more
+                .push(read_varint(reader, field, wire_type)? as u32),
+            6 => calls.trace_id = read_bytes(reader, field, wire_type)?,
+            7 => calls.traced_ms = Some(read_double(reader, field, wire_type)?),
+            _ => return Ok(false),
+        }
+        Ok(true)
+    })?;
+    Ok(calls)
 }
 
 fn decode_request<'a>(
@@ -683,8 +818,8 @@ mod tests {
     use proptest::prelude::*;
     use prost::Message;
     use rum_schema::proto::{
-        Action, Attribution, Beacon, BusinessEvent, Connection, Custom, Device, Enrichment, Error,
-        Event, Navigation, Request, Vital, event,
+        Action, Attribution, Beacon, BusinessEvent, Calls, Connection, Custom, Device,
+        EndpointCalls, Enrichment, Error, Event, Navigation, Request, Vital, event,
     };
 
     #[test]
@@ -705,6 +840,7 @@ mod tests {
             release: "2026.12.1+abc123".into(),
             environment: "production".into(),
             sample_rate: Some(0.1),
+            trace_id: vec![0xab; 16],
             connection: Some(Connection {
                 effective_type: "4g".into(),
                 rtt_ms: Some(50.0),
@@ -775,6 +911,20 @@ mod tests {
                         value: Some(59.9),
                     })),
                 },
+                Event {
+                    kind: Some(event::Kind::Calls(Calls {
+                        endpoints: vec![EndpointCalls {
+                            method: "GET".into(),
+                            url: "https://api.example.com/items/42".into(),
+                            endpoint: "api.example.com/items/:id".into(),
+                            durations_ms: vec![12.5, 300.0],
+                            // 300 needs two varint bytes: the packed run is read varint by varint.
+                            statuses: vec![200, 300],
+                            trace_id: vec![0xcd; 16],
+                            traced_ms: Some(300.0),
+                        }],
+                    })),
+                },
             ],
             enrichment: Some(Enrichment {
                 country: "DE".into(),
@@ -793,6 +943,7 @@ mod tests {
         assert_eq!(view.received_at_ms, 1_763_760_000_123);
         assert_eq!(view.sequence, Some(3));
         assert_eq!(view.counts_page_view, Some(false));
+        assert_eq!(view.trace_id, [0xab; 16]);
         assert_eq!(
             view.connection.as_ref().map(|c| text(c.effective_type)),
             Some("4g")
@@ -825,6 +976,21 @@ mod tests {
         assert!(
             matches!(kinds[6], EventKind::BusinessEvent(b) if text(b.name) == "purchase" && b.value == Some(59.9))
         );
+        let EventKind::Calls(calls) = kinds[7] else {
+            panic!("calls eighth");
+        };
+        let endpoint = &calls.endpoints[0];
+        assert_eq!(text(endpoint.method), "GET");
+        assert_eq!(text(endpoint.endpoint), "api.example.com/items/:id");
+        assert_eq!(
+            endpoint.durations_ms.iter().collect::<Vec<_>>(),
+            [12.5, 300.0]
+        );
+        assert_eq!(endpoint.statuses.iter().collect::<Vec<_>>(), [200, 300]);
+        assert_eq!(
+            (endpoint.trace_id, endpoint.traced_ms),
+            (&[0xcd; 16][..], Some(300.0))
+        );
     }
 
     /// The fields of prost's full decode that the projection keeps, in the projection's shape.
@@ -840,6 +1006,7 @@ mod tests {
             counts_page_view: beacon.counts_page_view,
             release: beacon.release.as_bytes(),
             sample_rate: beacon.sample_rate,
+            trace_id: &beacon.trace_id,
             connection: beacon.connection.as_ref().map(|connection| ConnectionView {
                 effective_type: connection.effective_type.as_bytes(),
             }),
@@ -922,6 +1089,26 @@ mod tests {
                                     .collect(),
                             }))
                         }
+                        event::Kind::Calls(calls) => EventKind::Calls(Box::new(CallsView {
+                            endpoints: calls
+                                .endpoints
+                                .iter()
+                                .map(|endpoint| EndpointCallsView {
+                                    method: endpoint.method.as_bytes(),
+                                    endpoint: endpoint.endpoint.as_bytes(),
+                                    durations_ms: Durations {
+                                        packed: &[],
+                                        more: endpoint.durations_ms.clone(),
+                                    },
+                                    statuses: Statuses {
+                                        packed: &[],
+                                        more: endpoint.statuses.clone(),
+                                    },
+                                    trace_id: &endpoint.trace_id,
+                                    traced_ms: endpoint.traced_ms,
+                                })
+                                .collect(),
+                        })),
                     }),
                 })
                 .collect(),

@@ -28,7 +28,7 @@ mod sites;
 
 pub use admin::{
     ADMIN_THREAD_NAME, AdminServer, AdminState, ApiHandler, ExtraMetrics, MetricsExposition,
-    ReadinessCheck, RefreshMetrics, RunningAdmin,
+    MetricsFormat, ReadinessCheck, RefreshMetrics, RunningAdmin, negotiate,
 };
 pub use body::gunzip;
 pub use error::HttpError;

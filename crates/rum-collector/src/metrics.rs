@@ -198,6 +198,7 @@ impl CollectorMetrics {
                 Some(Kind::BusinessEvent(_)) => 6,
                 Some(Kind::LongFrames(_)) => 7,
                 Some(Kind::Resources(_)) => 8,
+                Some(Kind::Calls(_)) => 9,
             };
             by_type[slot] += 1;
         }

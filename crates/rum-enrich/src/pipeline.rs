@@ -303,13 +303,18 @@ fn slot<T: PartialEq>(all: &[T], value: T) -> usize {
         .unwrap_or(0)
 }
 
-/// Cuts query and fragment off the URLs events carry (request, LCP attribution and INP's longest
-/// script, error source): the
+/// Cuts query and fragment off the URLs events carry (request, calls, LCP attribution and INP's
+/// longest script, error source): the
 /// browser script already sends them without a query, but the edge must not rely on every sender.
 fn strip_event_urls(beacon: &mut Beacon) {
     for event in &mut beacon.events {
         match &mut event.kind {
             Some(event::Kind::Request(request)) => strip_query_and_fragment(&mut request.url),
+            Some(event::Kind::Calls(calls)) => {
+                for endpoint in &mut calls.endpoints {
+                    strip_query_and_fragment(&mut endpoint.url);
+                }
+            }
             Some(event::Kind::Error(error)) => strip_query_and_fragment(&mut error.source),
             Some(event::Kind::Vital(vital)) => {
                 if let Some(attribution) = vital.attribution.as_mut() {
@@ -327,8 +332,16 @@ fn strip_event_urls(beacon: &mut Beacon) {
 fn name_endpoints(beacon: &mut Beacon, routes: &crate::route::RoutePolicy) {
     let page_origin = referrer_origin(&beacon.url);
     for event in &mut beacon.events {
-        if let Some(event::Kind::Request(request)) = &mut event.kind {
-            request.endpoint = routes.endpoint(&request.url, &page_origin);
+        match &mut event.kind {
+            Some(event::Kind::Request(request)) => {
+                request.endpoint = routes.endpoint(&request.url, &page_origin);
+            }
+            Some(event::Kind::Calls(calls)) => {
+                for endpoint in &mut calls.endpoints {
+                    endpoint.endpoint = routes.endpoint(&endpoint.url, &page_origin);
+                }
+            }
+            _ => {}
         }
     }
 }
@@ -431,7 +444,7 @@ mod tests {
 
     #[test]
     fn urls_inside_events_lose_query_and_fragment() {
-        use rum_schema::proto::{Attribution, Error, Event, Request, Vital};
+        use rum_schema::proto::{Attribution, Calls, EndpointCalls, Error, Event, Request, Vital};
         let (enricher, _recorder) = enricher(&settings(&[PROXY]));
         let mut beacon = beacon();
         beacon.events = vec![
@@ -455,6 +468,17 @@ mod tests {
                         ..Attribution::default()
                     }),
                     ..Vital::default()
+                })),
+            },
+            Event {
+                kind: Some(event::Kind::Calls(Calls {
+                    endpoints: vec![EndpointCalls {
+                        method: "GET".into(),
+                        url: "https://shop.example.com/api/items/12345?token=secret#top".into(),
+                        durations_ms: vec![12.0],
+                        statuses: vec![200],
+                        ..EndpointCalls::default()
+                    }],
                 })),
             },
         ];
@@ -498,6 +522,17 @@ mod tests {
         assert_eq!(
             request.endpoint, "api.example.com/cart",
             "named at the edge"
+        );
+        let Some(event::Kind::Calls(calls)) = &beacon.events[3].kind else {
+            panic!("the calls event stays fourth");
+        };
+        assert_eq!(
+            calls.endpoints[0].url,
+            "https://shop.example.com/api/items/12345"
+        );
+        assert_eq!(
+            calls.endpoints[0].endpoint, "/api/items/:id",
+            "each of a calls event's endpoints is named at the edge, ids collapsed"
         );
     }
 

@@ -8,9 +8,9 @@
 use proptest::prelude::*;
 
 use crate::proto::{
-    Action, Attribution, Beacon, BusinessEvent, Connection, Custom, Device, Enrichment, Error,
-    Event, LongFrames, Navigation, OriginResources, Request, Resources, ScriptTime, TypeCount,
-    Vital, event,
+    Action, Attribution, Beacon, BusinessEvent, Calls, Connection, Custom, Device, EndpointCalls,
+    Enrichment, Error, Event, LongFrames, Navigation, OriginResources, Request, Resources,
+    ScriptTime, TypeCount, Vital, event,
 };
 
 /// Empty, short, and longer than 127 bytes (a two-byte length), with non-ASCII text.
@@ -192,6 +192,30 @@ pub fn event() -> BoxedStrategy<Event> {
         proptest::collection::vec(type_count, 0..3),
     )
         .prop_map(|(origins, types)| event::Kind::Resources(Resources { origins, types }));
+    let endpoint = (
+        (text(), text(), text()),
+        proptest::collection::vec(number(), 0..4),
+        proptest::collection::vec(any::<u32>(), 0..4),
+        (
+            proptest::collection::vec(any::<u8>(), 0..17),
+            optional_number(),
+        ),
+    )
+        .prop_map(
+            |((method, url, endpoint), durations_ms, statuses, (trace_id, traced_ms))| {
+                EndpointCalls {
+                    method,
+                    url,
+                    endpoint,
+                    durations_ms,
+                    statuses,
+                    trace_id,
+                    traced_ms,
+                }
+            },
+        );
+    let calls = proptest::collection::vec(endpoint, 0..3)
+        .prop_map(|endpoints| event::Kind::Calls(Calls { endpoints }));
     // Boxed arms: the unboxed union of seven tuple strategies overflowed a test thread's stack
     // in debug builds.
     proptest::option::of(prop_oneof![
@@ -204,6 +228,7 @@ pub fn event() -> BoxedStrategy<Event> {
         business.boxed(),
         frames.boxed(),
         resources.boxed(),
+        calls.boxed(),
     ])
     .prop_map(|kind| Event { kind })
     .boxed()
@@ -285,7 +310,12 @@ pub fn beacon() -> impl Strategy<Value = Beacon> {
         proptest::collection::vec(event(), 0..12),
         (
             proptest::option::of(enrichment()),
-            (text(), text(), proptest::option::of(number())),
+            (
+                text(),
+                text(),
+                proptest::option::of(number()),
+                proptest::collection::vec(any::<u8>(), 0..17),
+            ),
         ),
     )
         .prop_map(
@@ -295,7 +325,7 @@ pub fn beacon() -> impl Strategy<Value = Beacon> {
                 connection,
                 device,
                 events,
-                (enrichment, (release, environment, sample_rate)),
+                (enrichment, (release, environment, sample_rate, trace_id)),
             )| Beacon {
                 version,
                 site,
@@ -316,6 +346,7 @@ pub fn beacon() -> impl Strategy<Value = Beacon> {
                 release,
                 environment,
                 sample_rate,
+                trace_id,
             },
         )
 }

@@ -39,6 +39,12 @@ pub const MAX_RESOURCES_PER_ORIGIN: usize = 5_000;
 const MAX_INITIATOR_TYPE_BYTES: usize = 32;
 /// An origin is `scheme://host:port`: hosts are at most 253 bytes.
 const MAX_ORIGIN_BYTES: usize = 300;
+/// Endpoints (method and URL) one `calls` event can carry (the script keeps the first 50 it sees).
+pub const MAX_ENDPOINTS: usize = 50;
+/// Calls one endpoint of a `calls` event can carry.
+pub const MAX_CALLS_PER_ENDPOINT: usize = 5_000;
+/// A method as the script sends it (it clips to 32).
+const MAX_METHOD_BYTES: usize = 32;
 /// HTTP status codes have three digits; 0 means a network error.
 const MAX_HTTP_STATUS: f64 = 999.0;
 
@@ -225,6 +231,7 @@ impl BeaconDecoder {
         let mut release = None;
         let mut environment = None;
         let mut sample_rate = None;
+        let mut trace = None;
         let mut connection = None;
         let mut device = None;
         let mut events = None;
@@ -241,6 +248,7 @@ impl BeaconDecoder {
                 "rel" => release = Some(value),
                 "env" => environment = Some(value),
                 "sr" => sample_rate = Some(value),
+                "trace" => trace = Some(value),
                 "conn" => connection = Some(value),
                 "dev" => device = Some(value),
                 "events" => events = Some(value),
@@ -311,6 +319,14 @@ impl BeaconDecoder {
         if let Some(value) = sample_rate.filter(|value| !value.is_null()) {
             match value.as_f64().filter(|rate| *rate > 0.0 && *rate <= 1.0) {
                 Some(rate) => decoded.beacon.sample_rate = Some(rate),
+                None => decoded.dropped_hints += 1,
+            }
+        }
+
+        // The page load's backend trace: only a link, so a malformed one is a dropped hint.
+        if let Some(value) = trace.filter(|value| !value.is_null()) {
+            match value.as_str().and_then(trace_id) {
+                Some(id) => decoded.beacon.trace_id = id.to_vec(),
                 None => decoded.dropped_hints += 1,
             }
         }
@@ -400,6 +416,7 @@ impl BeaconDecoder {
             "event" => proto::event::Kind::BusinessEvent(self.business_event(value, decoded)?),
             "loaf" => proto::event::Kind::LongFrames(self.long_frames(value, decoded)?),
             "resources" => proto::event::Kind::Resources(self.resources(value, decoded)?),
+            "calls" => proto::event::Kind::Calls(self.calls(value, decoded)?),
             _ => return Ok(None),
         };
         Ok(Some(proto::Event { kind: Some(kind) }))
@@ -761,6 +778,139 @@ impl BeaconDecoder {
         }
         Ok(resources)
     }
+}
+
+impl BeaconDecoder {
+    fn calls<'a, V: JsonValue<'a>>(
+        &self,
+        value: V,
+        decoded: &mut DecodedBeacon,
+    ) -> Result<proto::Calls, FieldError> {
+        let mut calls = proto::Calls::default();
+        for (key, member) in event_fields(value) {
+            match key {
+                "type" => {}
+                "endpoints" => {
+                    let endpoints = member
+                        .fields()
+                        .ok_or((DecodeReason::InvalidFieldType, "endpoints"))?;
+                    for (key, summary) in endpoints {
+                        if calls.endpoints.len() == MAX_ENDPOINTS {
+                            return Err((DecodeReason::ValueOutOfRange, "endpoints"));
+                        }
+                        let endpoint = self.endpoint_calls(key, summary, decoded)?;
+                        calls.endpoints.push(endpoint);
+                    }
+                }
+                _ => decoded.unknown_fields += 1,
+            }
+        }
+        Ok(calls)
+    }
+
+    /// One endpoint of a `calls` event: the key `METHOD url`, the value
+    /// `{"durations": [ms, ...], "status": [n, ...], "trace": "<32 hex>", "traced": ms}`.
+    fn endpoint_calls<'a, V: JsonValue<'a>>(
+        &self,
+        key: &str,
+        summary: V,
+        decoded: &mut DecodedBeacon,
+    ) -> Result<proto::EndpointCalls, FieldError> {
+        let (method, url) = key
+            .split_once(' ')
+            .filter(|(method, url)| !method.is_empty() && !url.is_empty())
+            .ok_or((DecodeReason::InvalidFieldType, "endpoints"))?;
+        if method.len() > MAX_METHOD_BYTES || url.len() > self.limits.max_url_bytes {
+            return Err((DecodeReason::StringTooLong, "endpoints"));
+        }
+        let fields = summary
+            .fields()
+            .ok_or((DecodeReason::InvalidFieldType, "endpoints"))?;
+        let mut calls = proto::EndpointCalls {
+            method: method.to_owned(),
+            url: url.to_owned(),
+            ..proto::EndpointCalls::default()
+        };
+        let mut trace = None;
+        let mut traced = None;
+        for (key, member) in fields {
+            match key {
+                "durations" => {
+                    let (len, elements) = bounded_elements(member, "durations")?;
+                    calls.durations_ms.reserve(len);
+                    for element in elements {
+                        calls.durations_ms.push(duration(element, "durations")?);
+                    }
+                }
+                "status" => {
+                    let (len, elements) = bounded_elements(member, "status")?;
+                    calls.statuses.reserve(len);
+                    for element in elements {
+                        calls
+                            .statuses
+                            .push(whole_number(element, MAX_HTTP_STATUS, "status")? as u32);
+                    }
+                }
+                "trace" => trace = Some(member),
+                "traced" => traced = Some(member),
+                _ => decoded.unknown_fields += 1,
+            }
+        }
+        if calls.durations_ms.is_empty() {
+            return Err((DecodeReason::MissingField, "durations"));
+        }
+        if calls.statuses.len() != calls.durations_ms.len() {
+            return Err((DecodeReason::ValueOutOfRange, "status"));
+        }
+        // The trace is a link, not a measurement: a malformed one (or half of one) is a dropped
+        // hint and the calls are kept.
+        match (trace, traced) {
+            (None, None) => {}
+            (Some(trace), Some(traced)) => {
+                match (
+                    trace.as_str().and_then(trace_id),
+                    duration(traced, "traced"),
+                ) {
+                    (Some(id), Ok(ms)) => {
+                        calls.trace_id = id.to_vec();
+                        calls.traced_ms = Some(ms);
+                    }
+                    _ => decoded.dropped_hints += 1,
+                }
+            }
+            _ => decoded.dropped_hints += 1,
+        }
+        Ok(calls)
+    }
+}
+
+/// The elements of a `calls` endpoint's array: 1..[`MAX_CALLS_PER_ENDPOINT`] of them.
+fn bounded_elements<'a, V: JsonValue<'a>>(
+    member: V,
+    field: &'static str,
+) -> Result<(usize, impl Iterator<Item = V>), FieldError> {
+    let (len, elements) = member
+        .elements()
+        .ok_or((DecodeReason::InvalidFieldType, field))?;
+    if len > MAX_CALLS_PER_ENDPOINT {
+        return Err((DecodeReason::ValueOutOfRange, field));
+    }
+    Ok((len, elements))
+}
+
+/// A W3C trace id: 32 hex digits, not all zero (the spec's invalid id), as its 16 bytes.
+pub fn trace_id(text: &str) -> Option<[u8; 16]> {
+    let digits = text.as_bytes();
+    if digits.len() != 32 {
+        return None;
+    }
+    let mut id = [0; 16];
+    for (byte, pair) in id.iter_mut().zip(digits.chunks_exact(2)) {
+        let high = (pair[0] as char).to_digit(16)?;
+        let low = (pair[1] as char).to_digit(16)?;
+        *byte = (high << 4 | low) as u8;
+    }
+    id.iter().any(|byte| *byte != 0).then_some(id)
 }
 
 /// One more origin key of a `loaf` or `resources` event, `held` already read: at most

@@ -11,9 +11,9 @@
 //! is encoded. A property test checks the bytes equal prost's on arbitrary beacons.
 
 use crate::proto::{
-    Action, Attribution, Beacon, BusinessEvent, Connection, Custom, Device, Enrichment, Error,
-    Event, LongFrames, Navigation, OriginResources, Request, Resources, ScriptTime, TypeCount,
-    Vital, event,
+    Action, Attribution, Beacon, BusinessEvent, Calls, Connection, Custom, Device, EndpointCalls,
+    Enrichment, Error, Event, LongFrames, Navigation, OriginResources, Request, Resources,
+    ScriptTime, TypeCount, Vital, event,
 };
 
 /// `beacon` as protobuf; prost's `Message::decode` reads it back.
@@ -58,6 +58,7 @@ impl Writer {
             release,
             environment,
             sample_rate,
+            trace_id,
         } = beacon;
         self.uint32(1, *version);
         self.string(2, site);
@@ -89,6 +90,7 @@ impl Writer {
         self.string(17, release);
         self.string(18, environment);
         self.optional_double(19, *sample_rate);
+        self.bytes(20, trace_id);
     }
 
     fn connection(&mut self, connection: &Connection) {
@@ -149,6 +151,7 @@ impl Writer {
             Some(event::Kind::Resources(resources)) => {
                 self.message(9, |writer| writer.resources(resources));
             }
+            Some(event::Kind::Calls(calls)) => self.message(10, |writer| writer.calls(calls)),
         }
     }
 
@@ -338,6 +341,30 @@ impl Writer {
         }
     }
 
+    fn calls(&mut self, calls: &Calls) {
+        let Calls { endpoints } = calls;
+        for endpoint in endpoints {
+            self.message(1, |writer| {
+                let EndpointCalls {
+                    method,
+                    url,
+                    endpoint,
+                    durations_ms,
+                    statuses,
+                    trace_id,
+                    traced_ms,
+                } = endpoint;
+                writer.string(1, method);
+                writer.string(2, url);
+                writer.string(3, endpoint);
+                writer.packed_doubles(4, durations_ms);
+                writer.packed_uint32s(5, statuses);
+                writer.bytes(6, trace_id);
+                writer.optional_double(7, *traced_ms);
+            });
+        }
+    }
+
     fn enrichment(&mut self, enrichment: &Enrichment) {
         let Enrichment {
             country,
@@ -397,6 +424,21 @@ impl Writer {
         }
     }
 
+    /// A packed `repeated uint32`, as prost writes it.
+    fn packed_uint32s(&mut self, field: u32, values: &[u32]) {
+        if !values.is_empty() {
+            self.key(field, LENGTH_DELIMITED);
+            let length: usize = values
+                .iter()
+                .map(|value| varint_into(u64::from(*value), &mut [0; 10]))
+                .sum();
+            self.varint(length as u64);
+            for value in values {
+                self.varint(u64::from(*value));
+            }
+        }
+    }
+
     fn uint32(&mut self, field: u32, value: u32) {
         if value != 0 {
             self.key(field, VARINT);
@@ -441,10 +483,14 @@ impl Writer {
     }
 
     fn string(&mut self, field: u32, text: &str) {
-        if !text.is_empty() {
+        self.bytes(field, text.as_bytes());
+    }
+
+    fn bytes(&mut self, field: u32, bytes: &[u8]) {
+        if !bytes.is_empty() {
             self.key(field, LENGTH_DELIMITED);
-            self.varint(text.len() as u64);
-            self.buf.extend_from_slice(text.as_bytes());
+            self.varint(bytes.len() as u64);
+            self.buf.extend_from_slice(bytes);
         }
     }
 

@@ -31,7 +31,7 @@ pub use reason::DecodeReason;
 
 /// The JSON `type` of each event kind, in the order of `rum.v1.Event`'s oneof (field 1 first):
 /// the `type` label of the edge's and the aggregator's event counters.
-pub const EVENT_TYPES: [&str; 9] = [
+pub const EVENT_TYPES: [&str; 10] = [
     "vital",
     "nav",
     "error",
@@ -41,4 +41,5 @@ pub const EVENT_TYPES: [&str; 9] = [
     "event",
     "loaf",
     "resources",
+    "calls",
 ];

@@ -36,6 +36,9 @@ pub fn beacon_to_json(beacon: &proto::Beacon) -> Value {
     if let Some(rate) = beacon.sample_rate {
         object.insert("sr".into(), json!(rate));
     }
+    if !beacon.trace_id.is_empty() {
+        object.insert("trace".into(), json!(hex(&beacon.trace_id)));
+    }
     if beacon.agent() != proto::Agent::Rum {
         object.insert("agent".into(), json!(beacon.agent().as_str_name()));
     }
@@ -200,8 +203,37 @@ fn event_to_json(event: &proto::Event) -> Option<Value> {
                 .collect();
             object.insert("types".into(), Value::Object(types));
         }
+        Kind::Calls(calls) => {
+            object.insert("type".into(), json!("calls"));
+            let endpoints: Map<String, Value> = calls
+                .endpoints
+                .iter()
+                .map(|calls| {
+                    let mut fields = Map::new();
+                    fields.insert("durations".into(), json!(calls.durations_ms));
+                    fields.insert("status".into(), json!(calls.statuses));
+                    if !calls.trace_id.is_empty() {
+                        fields.insert("trace".into(), json!(hex(&calls.trace_id)));
+                    }
+                    put(&mut fields, "traced", calls.traced_ms);
+                    if !calls.endpoint.is_empty() {
+                        fields.insert("endpoint".into(), json!(calls.endpoint));
+                    }
+                    (
+                        format!("{} {}", calls.method, calls.url),
+                        Value::Object(fields),
+                    )
+                })
+                .collect();
+            object.insert("endpoints".into(), Value::Object(endpoints));
+        }
     }
     Some(Value::Object(object))
+}
+
+/// Bytes as lowercase hex digits (trace ids as the W3C spells them).
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 /// The beacon spelling of an action kind (BEACON "What this collector adds").

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use rum_schema::proto::{
-    Action, Beacon, BusinessEvent, Enrichment, Event, LongFrames, OriginResources, Request,
-    Resources, ScriptTime, TypeCount, event,
+    Action, Beacon, BusinessEvent, Calls, EndpointCalls, Enrichment, Event, LongFrames,
+    OriginResources, Request, Resources, ScriptTime, TypeCount, Vital, VitalName, event,
 };
 
 use super::*;
@@ -93,6 +93,31 @@ fn resources(origins: &[(&str, u64, u32, &[f64])], types: &[(&str, u32)]) -> Eve
         })),
     }
 }
+
+/// A `calls` event: per endpoint (method, endpoint template, (duration, status) pairs, the traced
+/// call's trace id and duration).
+#[allow(clippy::type_complexity)]
+fn calls(endpoints: &[(&str, &str, &[(f64, u32)], Option<([u8; 16], f64)>)]) -> Event {
+    Event {
+        kind: Some(event::Kind::Calls(Calls {
+            endpoints: endpoints
+                .iter()
+                .map(|(method, endpoint, calls, traced)| EndpointCalls {
+                    method: (*method).to_owned(),
+                    url: format!("https://shop.example{endpoint}"),
+                    endpoint: (*endpoint).to_owned(),
+                    durations_ms: calls.iter().map(|(duration, _)| *duration).collect(),
+                    statuses: calls.iter().map(|(_, status)| *status).collect(),
+                    trace_id: traced.map(|(id, _)| id.to_vec()).unwrap_or_default(),
+                    traced_ms: traced.map(|(_, ms)| ms),
+                })
+                .collect(),
+        })),
+    }
+}
+
+const TRACE_A: [u8; 16] = [0xa1; 16];
+const TRACE_B: [u8; 16] = [0xb2; 16];
 
 fn beacon(page_view: &str, route: &str, events: Vec<Event>) -> Beacon {
     Beacon {
@@ -244,22 +269,22 @@ fn actions_and_events_count_in_views_that_keep_them_only() {
 }
 
 #[test]
-fn a_failed_call_is_named_by_method_endpoint_and_status_class() {
+fn a_call_is_named_by_method_endpoint_and_status_class() {
     assert_eq!(
-        failed_request_name(b"post", b"/api/cart/:id", 503),
+        request_name(b"post", b"/api/cart/:id", 503),
         "POST /api/cart/:id 5xx"
     );
-    assert_eq!(failed_request_name(b"GET", b"", 0), "GET unknown network");
+    assert_eq!(request_name(b"GET", b"", 0), "GET unknown network");
     assert_eq!(
-        failed_request_name(b"BREW", b"api.example.com/v1/:uuid", 418),
+        request_name(b"BREW", b"api.example.com/v1/:uuid", 418),
         "OTHER api.example.com/v1/:uuid 4xx"
     );
-    assert_eq!(
-        failed_request_name(b"GET", b"/a b", 999),
-        "GET unknown other"
-    );
-    // 399 is not a failure (the caller only names failures), but its class stays bounded.
-    assert_eq!(failed_request_name(b"GET", b"/x", 399), "GET /x other");
+    assert_eq!(request_name(b"GET", b"/a b", 999), "GET unknown other");
+    // Every call is named (`calls` events), so successes have their classes too.
+    assert_eq!(request_name(b"GET", b"/x", 399), "GET /x 3xx");
+    assert_eq!(request_name(b"GET", b"/x", 204), "GET /x 2xx");
+    assert_eq!(request_name(b"GET", b"/x", 101), "GET /x 1xx");
+    assert_eq!(request_name(b"GET", b"/x", 600), "GET /x other");
     assert_eq!(
         split_failed_request("POST /api/cart/:id 5xx"),
         ("POST", "/api/cart/:id", "5xx")
@@ -602,6 +627,12 @@ fn names_survive_a_stage2_snapshot() {
                     request("PUT", "/api/p", 503, 12.5),
                     frames(1, 75.0, &[("https://ads.example", 120.0)]),
                     resources(&[("https://cdn.example", 5, 1, &[33.0])], &[("img", 1)]),
+                    calls(&[(
+                        "GET",
+                        "/api/p",
+                        &[(20.0, 200), (25.0, 503)],
+                        Some((TRACE_A, 25.0)),
+                    )]),
                 ],
             )
         })
@@ -643,4 +674,202 @@ fn names_survive_a_stage2_snapshot() {
         .expect("names");
     assert_eq!(names.actions[&Arc::from("a0")].count, 3);
     assert!(!names.actions.contains_key(&Arc::from("brand new")));
+}
+
+#[test]
+fn every_call_counts_by_endpoint_and_status_class_with_its_trace_as_exemplar() {
+    let settings = AggregatorSettings::default();
+    let beacons = [
+        beacon(
+            "pv1",
+            "/cart",
+            vec![calls(&[
+                (
+                    "GET",
+                    "/api/items/:id",
+                    &[(20.0, 200), (120.0, 200), (40.0, 404), (3_000.0, 0)],
+                    Some((TRACE_A, 120.0)),
+                ),
+                ("post", "/api/cart", &[(300.0, 201)], None),
+            ])],
+        ),
+        beacon(
+            "pv2",
+            "/list",
+            vec![calls(&[(
+                "GET",
+                "/api/items/:id",
+                &[(60.0, 204)],
+                Some((TRACE_B, 60.0)),
+            )])],
+        ),
+    ];
+    let (_, stage2) = run(&settings, &beacons);
+    let names = stage2
+        .segment(&key("site", &["shop"]))
+        .and_then(|state| state.names())
+        .expect("names");
+    let groups: Vec<(&str, u64, u64)> = names
+        .calls
+        .iter()
+        .map(|(name, tally)| (&**name, tally.count, tally.duration_micros))
+        .collect();
+    assert_eq!(
+        groups,
+        [
+            ("GET /api/items/:id 2xx", 3, 200_000_000),
+            ("GET /api/items/:id 4xx", 1, 40_000_000),
+            ("GET /api/items/:id network", 1, 3_000_000_000),
+            ("POST /api/cart 2xx", 1, 300_000_000),
+        ]
+    );
+    let ok = names.calls[&Arc::from("GET /api/items/:id 2xx")];
+    // 20 ms in le 0.025, 60 ms in le 0.1, 120 ms in le 0.25.
+    assert_eq!(ok.buckets, [1, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0]);
+    // Both page views' traced calls fell in this group; one exemplar, the latest (same
+    // receive time: the later beacon's).
+    let exemplar = ok.exemplar.expect("a traced call");
+    assert_eq!(exemplar.trace_id, TRACE_B);
+    assert_eq!(exemplar.value, 0.06);
+    assert!(
+        names.calls[&Arc::from("GET /api/items/:id 4xx")]
+            .exemplar
+            .is_none(),
+        "the trace belongs to the call of its duration only"
+    );
+    // Calls are named, so only views with `actions = true` keep them.
+    assert!(
+        stage2
+            .segment(&key("site_device", &["shop", "desktop"]))
+            .and_then(|state| state.names())
+            .is_none_or(|names| names.calls.is_empty())
+    );
+
+    let text = crate::exposition::render(&stage2);
+    let series = r#"view="site",site="shop",method="GET",endpoint="/api/items/:id",status="2xx""#;
+    for line in [
+        format!(r#"rum_request_duration_seconds_bucket{{{series},le="0.025"}} 1"#),
+        format!(r#"rum_request_duration_seconds_bucket{{{series},le="0.1"}} 2"#),
+        format!(r#"rum_request_duration_seconds_bucket{{{series},le="+Inf"}} 3"#),
+        format!(r#"rum_request_duration_seconds_count{{{series}}} 3"#),
+        format!(r#"rum_request_duration_seconds_sum{{{series}}} 0.2"#),
+        r#"rum_request_duration_seconds_count{view="site",site="shop",method="GET",endpoint="/api/items/:id",status="network"} 1"#.to_owned(),
+        r#"rum_request_duration_seconds_count{view="site",site="shop",method="POST",endpoint="/api/cart",status="2xx"} 1"#.to_owned(),
+    ] {
+        assert!(text.contains(&line), "missing {line}");
+    }
+    assert!(!text.contains(" # {"), "no exemplar in the 0.0.4 text");
+    // In OpenMetrics the traced call's bucket (60 ms: le 0.1) carries its trace, and only it.
+    let open = crate::exposition::render_in(&stage2, crate::exposition::Format::OpenMetrics);
+    let traced = format!(
+        r#"rum_request_duration_seconds_bucket{{{series},le="0.1"}} 2 # {{trace_id="{}"}} 0.06 1763760001.000"#,
+        "b2".repeat(16)
+    );
+    assert!(open.contains(&traced), "missing {traced}");
+    assert_eq!(
+        open.lines()
+            .filter(
+                |line| line.starts_with("rum_request_duration_seconds_bucket")
+                    && line.contains(series)
+                    && line.contains(" # {")
+            )
+            .count(),
+        1,
+        "one bucket of the series carries the exemplar"
+    );
+}
+
+#[test]
+fn a_traced_page_load_links_its_samples_as_exemplars_per_bucket() {
+    let settings = AggregatorSettings::default();
+    let vital = |name: VitalName, value: f64, id: &str| Event {
+        kind: Some(event::Kind::Vital(Vital {
+            name: name as i32,
+            value,
+            id: id.to_owned(),
+            ..Vital::default()
+        })),
+    };
+    let traced = |page_view: &str, trace: [u8; 16], lcp: f64, ttfb: f64| Beacon {
+        trace_id: trace.to_vec(),
+        ..beacon(
+            page_view,
+            "/p",
+            vec![
+                vital(VitalName::Lcp, lcp, "lcp"),
+                vital(VitalName::Ttfb, ttfb, "ttfb"),
+            ],
+        )
+    };
+    let beacons = [
+        traced("pv1", TRACE_A, 2_400.0, 180.0),
+        traced("pv2", TRACE_B, 6_000.0, 190.0),
+        // Without a trace: counted, no exemplar.
+        beacon("pv3", "/p", vec![vital(VitalName::Lcp, 900.0, "lcp")]),
+    ];
+    let (_, stage2) = run(&settings, &beacons);
+    let segment = stage2
+        .segment(&key("site", &["shop"]))
+        .expect("site segment");
+    let lcp = MetricKind::Lcp;
+    let at = |raw: f64| lcp.bucket_index(raw);
+    let slow = segment.exemplar(lcp, at(6_000.0)).expect("pv2's LCP");
+    assert_eq!((slow.trace_id, slow.value), (TRACE_B, 6.0));
+    let good = segment.exemplar(lcp, at(2_400.0)).expect("pv1's LCP");
+    assert_eq!(good.trace_id, TRACE_A);
+    assert_eq!(segment.exemplar(lcp, at(900.0)), None, "pv3 named no trace");
+    // Both TTFBs fall in one bucket: the later page view's trace is kept.
+    let ttfb = MetricKind::Ttfb;
+    assert_eq!(
+        segment
+            .exemplar(ttfb, ttfb.bucket_index(180.0))
+            .map(|exemplar| exemplar.trace_id),
+        Some(TRACE_B)
+    );
+    // Every view's segments get them (exemplars are no label).
+    let device = stage2
+        .segment(&key("site_device", &["shop", "desktop"]))
+        .expect("device segment");
+    assert!(device.exemplar(lcp, at(6_000.0)).is_some());
+
+    // They survive a snapshot.
+    let state = stage2.export();
+    let (restored, _) = Stage2::import(settings, &state);
+    assert_eq!(
+        restored
+            .segment(&key("site", &["shop"]))
+            .and_then(|segment| segment.exemplar(lcp, at(6_000.0))),
+        Some(slow)
+    );
+    assert_eq!(restored.export(), state);
+}
+
+#[test]
+fn exemplars_appear_on_settled_buckets_in_openmetrics_only() {
+    let settings = AggregatorSettings {
+        allowed_lateness_minutes: 0,
+        ..AggregatorSettings::default()
+    };
+    let vital = Event {
+        kind: Some(event::Kind::Vital(Vital {
+            name: VitalName::Lcp as i32,
+            value: 2_400.0,
+            id: "lcp".into(),
+            ..Vital::default()
+        })),
+    };
+    let beacons = [Beacon {
+        trace_id: TRACE_A.to_vec(),
+        ..beacon("pv1", "/p", vec![vital])
+    }];
+    let (_, mut stage2) = run(&settings, &beacons);
+    // The minute settles once the clock is past it.
+    stage2.advance(T0 + 3 * 60_000);
+    let open = crate::exposition::render_in(&stage2, crate::exposition::Format::OpenMetrics);
+    let line = format!(
+        r#"rum_lcp_seconds_bucket{{view="site",site="shop",le="2.5"}} 1 # {{trace_id="{}"}} 2.4 1763760001.000"#,
+        "a1".repeat(16)
+    );
+    assert!(open.contains(&line), "missing {line} in\n{open}");
+    assert!(!crate::exposition::render(&stage2).contains(" # {"));
 }

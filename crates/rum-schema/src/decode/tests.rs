@@ -893,3 +893,168 @@ fn inp_longest_script_is_read_and_a_malformed_one_only_dropped() {
     assert_eq!(decoded.beacon.events.len(), 1);
     assert_eq!(decoded.dropped_hints, 2);
 }
+
+const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const TRACE_BYTES: [u8; 16] = [
+    0x4b, 0xf9, 0x2f, 0x35, 0x77, 0xb3, 0x4d, 0xa6, 0xa3, 0xce, 0x92, 0x9d, 0x0e, 0x0e, 0x47, 0x36,
+];
+
+#[test]
+fn calls_decode_with_their_bounds_and_a_bad_trace_is_only_dropped() {
+    let event = json!({ "type": "calls", "endpoints": {
+        "GET https://api.example.com/items/42": { "durations": [120.5, 80], "status": [200, 404],
+                                                   "trace": TRACE, "traced": 120.5 },
+        "POST https://shop.example.com/api/cart": { "durations": [300], "status": [0] } } });
+    let decoded = decode_json(&with_event(event.clone())).unwrap();
+    assert!(decoded.rejected_events.is_empty());
+    assert_eq!(decoded.dropped_hints, 0);
+    assert_eq!(
+        decoded.beacon.events[0].kind,
+        Some(proto::event::Kind::Calls(proto::Calls {
+            endpoints: vec![
+                proto::EndpointCalls {
+                    method: "GET".into(),
+                    url: "https://api.example.com/items/42".into(),
+                    endpoint: String::new(),
+                    durations_ms: vec![120.5, 80.0],
+                    statuses: vec![200, 404],
+                    trace_id: TRACE_BYTES.to_vec(),
+                    traced_ms: Some(120.5),
+                },
+                proto::EndpointCalls {
+                    method: "POST".into(),
+                    url: "https://shop.example.com/api/cart".into(),
+                    durations_ms: vec![300.0],
+                    statuses: vec![0],
+                    ..proto::EndpointCalls::default()
+                },
+            ],
+        }))
+    );
+    let rendered = beacon_to_json(&decoded.beacon);
+    assert_eq!(
+        numbers_as_f64(rendered["events"][0].clone()),
+        numbers_as_f64(event)
+    );
+
+    // The trace is a link: a malformed or half one is a dropped hint, the calls kept.
+    for trace in [
+        json!({"trace": "00000000000000000000000000000000", "traced": 1}),
+        json!({"trace": "4bf92f3577b34da6a3ce929d0e0e47", "traced": 1}),
+        json!({"trace": "zzf92f3577b34da6a3ce929d0e0e4736", "traced": 1}),
+        json!({"trace": TRACE}),
+        json!({"traced": 1}),
+        json!({"trace": TRACE, "traced": -1}),
+    ] {
+        let mut summary = json!({"durations": [1], "status": [200]});
+        for (key, value) in trace.as_object().unwrap() {
+            summary[key] = value.clone();
+        }
+        let decoded = decode_json(&with_event(
+            json!({"type": "calls", "endpoints": {"GET /x": summary}}),
+        ))
+        .unwrap();
+        let Some(proto::event::Kind::Calls(calls)) = &decoded.beacon.events[0].kind else {
+            panic!("the calls are kept with {trace}");
+        };
+        assert!(calls.endpoints[0].trace_id.is_empty(), "{trace}");
+        assert_eq!(calls.endpoints[0].traced_ms, None, "{trace}");
+        assert_eq!(decoded.dropped_hints, 1, "{trace}");
+    }
+
+    let endpoint = |summary: Value| json!({"type": "calls", "endpoints": {"GET /x": summary}});
+    let many: serde_json::Map<String, Value> = (0..=MAX_ENDPOINTS)
+        .map(|index| {
+            (
+                format!("GET /{index}"),
+                json!({"durations": [1], "status": [200]}),
+            )
+        })
+        .collect();
+    let cases = [
+        (
+            json!({"type": "calls", "endpoints": []}),
+            (DecodeReason::InvalidFieldType, "endpoints"),
+        ),
+        (
+            json!({"type": "calls", "endpoints": {"GET": {"durations": [1], "status": [1]}}}),
+            (DecodeReason::InvalidFieldType, "endpoints"),
+        ),
+        (
+            json!({"type": "calls", "endpoints": {" /x": {"durations": [1], "status": [1]}}}),
+            (DecodeReason::InvalidFieldType, "endpoints"),
+        ),
+        (
+            json!({"type": "calls", "endpoints": {format!("{} /x", "M".repeat(33)): {"durations": [1], "status": [1]}}}),
+            (DecodeReason::StringTooLong, "endpoints"),
+        ),
+        (
+            json!({"type": "calls", "endpoints": {format!("GET /{}", "x".repeat(2048)): {"durations": [1], "status": [1]}}}),
+            (DecodeReason::StringTooLong, "endpoints"),
+        ),
+        (
+            endpoint(json!(3)),
+            (DecodeReason::InvalidFieldType, "endpoints"),
+        ),
+        (
+            endpoint(json!({"status": [200]})),
+            (DecodeReason::MissingField, "durations"),
+        ),
+        (
+            endpoint(json!({"durations": [], "status": []})),
+            (DecodeReason::MissingField, "durations"),
+        ),
+        (
+            endpoint(json!({"durations": [1, 2], "status": [200]})),
+            (DecodeReason::ValueOutOfRange, "status"),
+        ),
+        (
+            endpoint(json!({"durations": [1]})),
+            (DecodeReason::ValueOutOfRange, "status"),
+        ),
+        (
+            endpoint(json!({"durations": [-1], "status": [200]})),
+            (DecodeReason::ValueOutOfRange, "durations"),
+        ),
+        (
+            endpoint(json!({"durations": [1], "status": [1000]})),
+            (DecodeReason::ValueOutOfRange, "status"),
+        ),
+        (
+            endpoint(json!({"durations": [1], "status": ["200"]})),
+            (DecodeReason::InvalidFieldType, "status"),
+        ),
+        (
+            endpoint(json!({"durations": vec![1; MAX_CALLS_PER_ENDPOINT + 1], "status": [200]})),
+            (DecodeReason::ValueOutOfRange, "durations"),
+        ),
+        (
+            json!({"type": "calls", "endpoints": many}),
+            (DecodeReason::ValueOutOfRange, "endpoints"),
+        ),
+    ];
+    for (event, expected) in cases {
+        assert_eq!(event_rejection(event.clone()), expected, "{event}");
+    }
+}
+
+#[test]
+fn the_page_loads_trace_is_read_and_a_malformed_one_only_dropped() {
+    let decoded = decode_json(&with("trace", Some(json!(TRACE)))).unwrap();
+    assert_eq!(decoded.beacon.trace_id, TRACE_BYTES);
+    assert_eq!(decoded.dropped_hints, 0);
+    assert_eq!(beacon_to_json(&decoded.beacon)["trace"], TRACE);
+    // Upper-case digits name the same trace.
+    let upper = decode_json(&with("trace", Some(json!(TRACE.to_uppercase())))).unwrap();
+    assert_eq!(upper.beacon.trace_id, TRACE_BYTES);
+    for bad in [
+        json!("00000000000000000000000000000000"),
+        json!("4bf92f"),
+        json!(42),
+        json!(format!("{TRACE}00")),
+    ] {
+        let decoded = decode_json(&with("trace", Some(bad.clone()))).unwrap();
+        assert!(decoded.beacon.trace_id.is_empty(), "{bad}");
+        assert_eq!(decoded.dropped_hints, 1, "{bad}");
+    }
+}
