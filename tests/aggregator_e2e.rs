@@ -111,11 +111,17 @@ fn action_beacon(page_view: &str) -> Vec<u8> {
               "scripts": { "https://ads.example": 201, "https://shop.example.com": 60 } },
             { "type": "resources",
               "origins": { "https://cdn.example": { "bytes": 0, "untimed": 1, "durations": [80, 400] } },
-              "types": { "img": 2 } }
+              "types": { "img": 2 } },
+            { "type": "calls", "endpoints": {
+                "GET https://api.example.com/v1/items/12345": { "durations": [40, 180, 95], "status": [200, 200, 404],
+                                                                "trace": CALL_TRACE, "traced": 180 } } }
         ]
     }))
     .unwrap()
 }
+
+/// The trace id of the traced call in [`action_beacon`].
+const CALL_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 
 fn post(rum: &Rum, body: &[u8]) {
     let response = rum.post_beacon("key=demo", &[TEXT_PLAIN], body);
@@ -275,15 +281,22 @@ fn prometheus_reads_the_p75_computed_from_the_beacons_and_promtool_accepts_the_e
         }
     }
     assert!(queries >= 20);
-    // The third-party and long-frame panels see the page view that reported them.
-    for (expr, origin) in [
+    // The third-party, long-frame and API panels see the page view that reported them.
+    for (expr, label, value) in [
         (
             r#"topk(10, sum by (site, origin) (rate(rum_long_frame_script_seconds_total{view="site", site=~"demo", origin!="first-party"}[1m])))"#,
+            "origin",
             "https://ads.example",
         ),
         (
             r#"topk(10, histogram_quantile(0.75, sum by (site, origin, le) (rate(rum_resource_duration_seconds_bucket{view="site", site=~"demo"}[1m]))))"#,
+            "origin",
             "https://cdn.example",
+        ),
+        (
+            r#"topk(10, histogram_quantile(0.95, sum by (site, method, endpoint, le) (rate(rum_request_duration_seconds_bucket{view="site", site=~"demo"}[1m]))))"#,
+            "endpoint",
+            "api.example.com/v1/items/:id",
         ),
     ] {
         let answer = wait_for(expr, Duration::from_secs(60), || {
@@ -299,7 +312,7 @@ fn prometheus_reads_the_p75_computed_from_the_beacons_and_promtool_accepts_the_e
             found.then_some(answer)
         });
         assert_eq!(
-            answer["data"]["result"][0]["metric"]["origin"], origin,
+            answer["data"]["result"][0]["metric"][label], value,
             "{expr}: {answer}"
         );
     }
@@ -340,6 +353,30 @@ fn prometheus_reads_the_p75_computed_from_the_beacons_and_promtool_accepts_the_e
         ))
         .unwrap();
     assert_eq!(exemplars["status"], "success", "{exemplars}");
+    // The traced call's trace id is stored as the exemplar of its bucket (180 ms: le 0.25), so
+    // Grafana can jump from that bucket to the trace.
+    let query = r#"rum_request_duration_seconds_bucket{view="site",site="demo",endpoint="api.example.com/v1/items/:id",status="2xx"}"#;
+    let stored = wait_for(
+        "prometheus to store the call's exemplar",
+        Duration::from_secs(30),
+        || {
+            let answer = prometheus
+                .get_json(&format!(
+                    "/api/v1/query_exemplars?query={}",
+                    monitoring::encode_query(query)
+                ))
+                .unwrap();
+            answer["data"]
+                .as_array()
+                .filter(|series| !series.is_empty())
+                .map(|series| series.clone())
+        },
+    );
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    assert_eq!(stored[0]["seriesLabels"]["le"], "0.25", "{stored:?}");
+    let exemplar = &stored[0]["exemplars"][0];
+    assert_eq!(exemplar["labels"]["trace_id"], CALL_TRACE, "{stored:?}");
+    assert_eq!(exemplar["value"], "0.18", "{stored:?}");
 
     // What it was served: OpenMetrics for its Accept, every family once (the process's own and
     // the aggregator's), the counters named without `_total`, the last line `# EOF`.
