@@ -18,7 +18,7 @@ use rum_aggregator::worker::stage2::{
 use rum_alerts::{AlertObserver, AlertSettings, Notifier, Receiver};
 use rum_collector::{AdminServer, AdminState, MetricsExposition};
 use rum_config::Config;
-use rum_transport::log::StartFrom;
+use rum_transport::log::{LogError, StartFrom};
 use rum_transport::{
     GroupTimeouts, KafkaClientSettings, KafkaGroupConsumer, KafkaLogProducer, KafkaPartitionReader,
 };
@@ -130,7 +130,7 @@ async fn serve(config: Config, stages: StageChoice) -> anyhow::Result<()> {
         let producer = KafkaLogProducer::new(&client("stage1"), message_timeout)?;
         let reader = KafkaPartitionReader::new(&client("stage1-reader"))?;
         let worker = Stage1Worker::new(settings, consumer, producer, reader, Arc::clone(&health))
-            .with_context(|| topics_hint(&topics))?;
+            .map_err(|error| startup_error(error, &topics, &config.kafka.brokers))?;
         let stop = Arc::clone(&stop);
         threads.push(
             std::thread::Builder::new()
@@ -247,9 +247,66 @@ fn orphan_after(
     snapshot_interval * 3 + session * 2
 }
 
-fn topics_hint(topics: &Topics) -> String {
-    format!(
-        "cannot read the topics {}, {}, {} and {}: create them with `rum topics create`",
-        topics.beacons, topics.partials, topics.stage1_state, topics.stage2_state
-    )
+/// Why a worker could not read its topics' metadata, with what to do about it: a missing topic is
+/// created with `rum topics create`; anything else (unreachable brokers, a timeout, refused
+/// credentials) is the connection's, and saying "create the topics" then would send the operator
+/// the wrong way.
+fn startup_error(error: LogError, topics: &Topics, brokers: &str) -> anyhow::Error {
+    let missing = matches!(&error, LogError::Invalid(reason) if reason.ends_with("does not exist"));
+    let hint = if missing {
+        format!(
+            "cannot read the topics {}, {}, {} and {}: create them with `rum topics create`",
+            topics.beacons, topics.partials, topics.stage1_state, topics.stage2_state
+        )
+    } else {
+        format!(
+            "cannot read the topics' metadata from the brokers {brokers}: check that they are \
+             reachable from here (kafka.brokers) and the client settings (kafka.librdkafka)"
+        )
+    };
+    anyhow::Error::new(error).context(hint)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn topics() -> Topics {
+        Topics {
+            beacons: "rum.beacons".into(),
+            partials: "rum.partials".into(),
+            stage1_state: "rum.state.stage1".into(),
+            stage2_state: "rum.state.stage2".into(),
+        }
+    }
+
+    #[test]
+    fn a_missing_topic_says_create_it_and_unreachable_brokers_say_so() {
+        let missing = startup_error(
+            LogError::Invalid("topic rum.beacons does not exist".into()),
+            &topics(),
+            "kafka:9092",
+        );
+        assert!(
+            format!("{missing:#}").contains("create them with `rum topics create`"),
+            "{missing:#}"
+        );
+        let unreachable = startup_error(
+            LogError::Kafka(
+                "Meta data fetch error: BrokerTransportFailure (Local: Broker transport failure)"
+                    .into(),
+            ),
+            &topics(),
+            "kafka:9092",
+        );
+        let text = format!("{unreachable:#}");
+        assert!(
+            text.contains("from the brokers kafka:9092") && !text.contains("rum topics create"),
+            "{text}"
+        );
+        assert!(
+            text.contains("BrokerTransportFailure"),
+            "the cause is kept: {text}"
+        );
+    }
 }
