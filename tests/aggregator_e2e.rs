@@ -369,7 +369,7 @@ fn prometheus_reads_the_p75_computed_from_the_beacons_and_promtool_accepts_the_e
             answer["data"]
                 .as_array()
                 .filter(|series| !series.is_empty())
-                .map(|series| series.clone())
+                .cloned()
         },
     );
     assert_eq!(stored.len(), 1, "{stored:?}");
