@@ -3,6 +3,103 @@ var __defProp = Object.defineProperty;
 var __defNormalProp = (obj, key, value) => key in obj ? __defProp(obj, key, { enumerable: true, configurable: true, writable: true, value }) : obj[key] = value;
 var __publicField = (obj, key, value) => __defNormalProp(obj, typeof key !== "symbol" ? key + "" : key, value);
 
+// src/attribution.js
+var selector = (node) => {
+  if (!node) return;
+  let text3 = "";
+  try {
+    while (node.nodeType != 9) {
+      const name = node.nodeName;
+      const part = node.id ? "#" + node.id : [node.nodeType == 1 ? name.toLowerCase() : name.toUpperCase().replace("#", ""), ...[...node.classList].sort()].join(".");
+      if (text3.length + part.length > 99) return text3 || part;
+      text3 = text3 ? part + ">" + text3 : part;
+      if (node.id) break;
+      node = node.parentNode;
+    }
+  } catch {
+  }
+  return text3;
+};
+var frames = [];
+var MAX_FRAMES = 100;
+var frameOf = (renderTime) => {
+  for (let i2 = frames.length; i2--; ) if (Math.abs(renderTime - frames[i2].R) <= 8) return frames[i2];
+};
+var observeFrames = () => new PerformanceObserver((list) => {
+  for (
+    const entry of
+    /** @type {PerformanceEventTiming[]} */
+    list.getEntries()
+  ) {
+    const renderTime = entry.startTime + entry.duration;
+    const frame = frameOf(renderTime);
+    if (frame) frame.w = Math.max(frame.w, entry.processingEnd);
+    else if (frames.push({ R: renderTime, w: entry.processingEnd }) > MAX_FRAMES) frames.shift();
+  }
+}).observe(
+  /** @type {any} */
+  { type: "event", buffered: true, durationThreshold: 40 }
+);
+var longFrames = [];
+var noteLongFrame = (frame) => longFrames.push(frame) > MAX_FRAMES && longFrames.shift();
+var navigationEntry = () => performance.getEntriesByType("navigation")[0];
+var attribute = ({ name, value, entries }, scrub) => {
+  const first = entries[0];
+  if (name == "LCP") {
+    const lcp = entries.at(-1);
+    const navigation = navigationEntry();
+    let ttfb = 0;
+    let requestStart = 0;
+    let responseEnd = 0;
+    if (lcp && navigation && navigation.responseStart > 0 && navigation.responseStart < performance.now()) {
+      const activation = navigation.activationStart || 0;
+      const resource = lcp.url && performance.getEntriesByType("resource").find((entry) => entry.name == lcp.url);
+      ttfb = Math.max(0, navigation.responseStart - activation);
+      requestStart = Math.max(ttfb, resource ? (resource.requestStart || resource.startTime) - activation : 0);
+      responseEnd = Math.min(value, Math.max(requestStart, resource ? resource.responseEnd - activation : 0));
+    }
+    return {
+      target: lcp?.element ? selector(lcp.element) : lcp?.id ? "#" + lcp.id : void 0,
+      url: lcp?.url ? scrub(lcp.url, "resource") : void 0,
+      ttfb,
+      loadDelay: requestStart - ttfb,
+      loadDuration: responseEnd - requestStart,
+      renderDelay: value - responseEnd
+    };
+  }
+  if (name == "CLS" && first) {
+    const sources = entries.reduce((a2, b2) => a2.value > b2.value ? a2 : b2).sources;
+    const source = sources.find((s2) => s2.node?.nodeType == 1) || sources[0];
+    return source && { target: selector(source.node) };
+  }
+  if (name == "INP" && first) {
+    const paint = Math.max(first.startTime + first.duration, first.processingStart);
+    const frame = frameOf(first.startTime + first.duration);
+    const processingEnd = Math.min(frame ? frame.w : Math.max(...entries.map((e2) => e2.processingEnd)), paint);
+    const withTarget = entries.find((e2) => e2.target);
+    let script;
+    let longest = 0;
+    for (const frame2 of longFrames)
+      if (frame2.startTime < paint && frame2.startTime + frame2.duration > first.startTime)
+        for (const candidate of frame2.scripts) {
+          const overlap = candidate.startTime + candidate.duration - Math.max(first.startTime, candidate.startTime);
+          if (overlap > longest) {
+            longest = overlap;
+            script = candidate;
+          }
+        }
+    return {
+      target: withTarget ? selector(withTarget.target) : entries.find((e2) => e2.targetSelector)?.targetSelector,
+      interactionType: first.name.startsWith("key") ? "keyboard" : "pointer",
+      inputDelay: first.processingStart - first.startTime,
+      processing: processingEnd - first.processingStart,
+      presentation: paint - processingEnd,
+      script: script?.sourceURL ? scrub(script.sourceURL, "resource") : void 0,
+      scriptDuration: script && longest
+    };
+  }
+};
+
 // node_modules/web-vitals/dist/web-vitals.js
 var e = -1;
 var t = (t2) => {
@@ -84,9 +181,9 @@ var g = () => {
       });
     });
   }
-  return { get firstHiddenTime() {
+  return { get C() {
     return l;
-  }, onHidden(e2) {
+  }, D(e2) {
     u.add(e2);
   } };
 };
@@ -99,10 +196,10 @@ var T = (e2, s2 = {}) => {
     const c2 = g();
     let a2, d2 = r("FCP");
     const f2 = h("paint", (e3) => {
-      for (const t2 of e3) "first-contentful-paint" === t2.name && (f2.disconnect(), t2.startTime < c2.firstHiddenTime && (d2.value = Math.max(t2.startTime - o(), 0), d2.entries.push(t2), a2(true)));
+      for (const t2 of e3) "first-contentful-paint" === t2.name && (f2.disconnect(), t2.startTime < c2.C && (d2.value = Math.max(t2.startTime - o(), 0), d2.entries.push(t2), a2(true)));
     });
-    f2 && (a2 = n(e2, d2, y, s2.reportAllChanges), t((t2) => {
-      d2 = r("FCP"), a2 = n(e2, d2, y, s2.reportAllChanges), i(() => {
+    f2 && (a2 = n(e2, d2, y, s2.a), t((t2) => {
+      d2 = r("FCP"), a2 = n(e2, d2, y, s2.a), i(() => {
         d2.value = performance.now() - t2.timeStamp, a2(true);
       });
     }));
@@ -117,10 +214,10 @@ var b = (e2, s2 = {}) => {
       for (const t2 of e3) l2.h(t2);
       l2.i > f2.value && (f2.value = l2.i, f2.entries = l2.o, c2());
     }, m2 = h("layout-shift", u2);
-    m2 && (c2 = n(e2, f2, E, s2.reportAllChanges), o2.onHidden(() => {
+    m2 && (c2 = n(e2, f2, E, s2.a), o2.D(() => {
       u2(m2.takeRecords()), c2(true);
     }), t(() => {
-      l2.i = 0, f2 = r("CLS", 0), c2 = n(e2, f2, E, s2.reportAllChanges), i(c2);
+      l2.i = 0, f2 = r("CLS", 0), c2 = n(e2, f2, E, s2.a), i(c2);
     }), setTimeout(c2));
   }));
 };
@@ -191,10 +288,10 @@ var S = (e2, i2 = {}) => {
         t2 && t2.L !== c2.value && (c2.value = t2.L, c2.entries = t2.entries, o2());
       });
     }, l2 = h("event", f2, { durationThreshold: i2.durationThreshold ?? 40 });
-    o2 = n(e2, c2, B, i2.reportAllChanges), l2 && (l2.observe({ type: "first-input", buffered: true }), s2.onHidden(() => {
+    o2 = n(e2, c2, B, i2.a), l2 && (l2.observe({ type: "first-input", buffered: true }), s2.D(() => {
       f2(l2.takeRecords()), o2(true);
     }), t(() => {
-      d2.v(), c2 = r("INP"), o2 = n(e2, c2, B, i2.reportAllChanges);
+      d2.v(), c2 = r("INP"), o2 = n(e2, c2, B, i2.a);
     }));
   });
 };
@@ -212,11 +309,11 @@ var x = (e2, s2 = {}) => {
     const c2 = g();
     let d2, l2 = r("LCP");
     const u2 = a(s2, q), m2 = (e3) => {
-      s2.reportAllChanges || (e3 = e3.slice(-1));
-      for (const t2 of e3) u2.h(t2), t2.startTime < c2.firstHiddenTime && (l2.value = Math.max(t2.startTime - o(), 0), l2.entries = [t2], d2());
+      s2.a || (e3 = e3.slice(-1));
+      for (const t2 of e3) u2.h(t2), t2.startTime < c2.C && (l2.value = Math.max(t2.startTime - o(), 0), l2.entries = [t2], d2());
     }, p2 = h("largest-contentful-paint", m2);
     if (p2) {
-      d2 = n(e2, l2, N, s2.reportAllChanges);
+      d2 = n(e2, l2, N, s2.a);
       const o2 = f(() => {
         m2(p2.takeRecords()), p2.disconnect(), d2(true);
       }), c3 = (e3) => {
@@ -224,7 +321,7 @@ var x = (e2, s2 = {}) => {
       };
       for (const e3 of ["keydown", "click", "visibilitychange"]) addEventListener(e3, c3, { capture: true });
       t((t2) => {
-        l2 = r("LCP"), d2 = n(e2, l2, N, s2.reportAllChanges), i(() => {
+        l2 = r("LCP"), d2 = n(e2, l2, N, s2.a), i(() => {
           l2.value = performance.now() - t2.timeStamp, d2(true);
         });
       });
@@ -236,205 +333,72 @@ var O = (e2) => {
   document.prerendering ? v(() => O(e2)) : "complete" !== document.readyState ? addEventListener("load", () => O(e2), true) : setTimeout(e2);
 };
 var W = (e2, i2 = {}) => {
-  let c2 = r("TTFB"), a2 = n(e2, c2, H, i2.reportAllChanges);
+  let c2 = r("TTFB"), a2 = n(e2, c2, H, i2.a);
   O(() => {
     const d2 = s();
     d2 && (c2.value = Math.max(d2.responseStart - o(), 0), c2.entries = [d2], a2(true), t(() => {
-      c2 = r("TTFB", 0), a2 = n(e2, c2, H, i2.reportAllChanges), a2(true);
+      c2 = r("TTFB", 0), a2 = n(e2, c2, H, i2.a), a2(true);
     }));
   });
 };
 
-// src/action.js
-var QUIET_MS = 100;
-var MAX_ACTION_MS = 1e4;
-var LATE_ENTRY_MS = 100;
-var RAGE_CLICKS = 3;
-var RAGE_GAP_MS = 1e3;
-var RAGE_RADIUS_PX = 100;
-var MAX_NAME_CHARS = 100;
-var MAX_COUNT = 1e4;
-var MAX_EVENT_VALUE = 1e9;
-var INTERACTIVE = "a,button,input,select,textarea,label,summary,[role=button],[data-rum-action]";
-var RESPONSIVE = "a,button,input,select,textarea,label,summary,[contenteditable]";
-var label = (value) => value ? [...(value + "").slice(0, 1e3).replace(/\s+/g, " ").trim()].slice(0, MAX_NAME_CHARS).join("") : "";
-var text = (node) => node && (node.innerText ?? node.textContent);
-var actionElement = (target) => target.closest(INTERACTIVE) || target;
-var actionName = (element, attributeOnly) => {
-  const tag = element.tagName.toLowerCase();
-  let name = label(element.closest("[data-rum-action]")?.getAttribute("data-rum-action"));
-  const field = /^(input|select|textarea)$/.test(tag);
-  for (const source of attributeOnly ? [] : [
-    () => text(element.labels?.[0]),
-    () => field ? /^(submit|button|reset)$/.test(element.type) && element.value : !element.isContentEditable && text(element),
-    "aria-label",
-    () => element.getAttribute("aria-labelledby")?.split(" ").map((id) => text(element.ownerDocument.getElementById(id))).join(" "),
-    "alt",
-    "name",
-    "title",
-    "placeholder"
-  ])
-    name || (name = label(typeof source == "string" ? element.getAttribute(source) : source()));
-  return name || "<" + tag + ">";
+// src/session.js
+var SESSION_KEY = "_rum_s";
+var CONFIG_KEY = "_rum_c";
+var newId = () => randomDigits(16, 32);
+var randomDigits = (count, base) => crypto.getRandomValues(new Uint8Array(count)).reduce((digits, byte) => digits + (byte & base - 1).toString(base), "");
+var inSample = (sessionId, rate) => parseInt(sessionId.slice(0, 6), 32) / 2 ** 30 < rate;
+var resolveSession = (storage, now, timeoutMs) => {
+  let id;
+  try {
+    const [, stored, last] = /^([0-9a-v]{16})\.(\d+)$/.exec(storage.getItem(SESSION_KEY)) || [];
+    if (now - +last < timeoutMs) id = stored;
+  } catch {
+  }
+  id = id || newId();
+  touchSession(storage, id, now);
+  return id;
 };
-var businessEvent = (name, options) => {
-  const raw = options?.value;
-  const value = raw == null ? void 0 : +raw;
-  name = label(name);
-  if (name && !(value < 0 || value > MAX_EVENT_VALUE || value != value)) return { type: "event", name, value };
+var touchSession = (storage, id, now) => {
+  try {
+    storage.setItem(SESSION_KEY, id + "." + now);
+  } catch {
+  }
 };
-var createActions = (env, attributeOnly) => {
-  let pending = [];
-  let chain;
-  let skip;
-  const settleAt = (action) => Math.min(
-    action.c + MAX_ACTION_MS,
-    action.f ? action.g ? Infinity : Math.max(action.C, action.b + QUIET_MS) : action.C
-  );
-  const wake = (action, ms) => {
-    const tick = action.N = {};
-    env.w(() => action.N == tick && check(action), ms);
-  };
-  const check = (action) => {
-    if (action.d) return close(action);
-    const at = settleAt(action);
-    const wait = at + LATE_ENTRY_MS - env.a();
-    wait > 0 ? wake(action, wait) : settle(action, at);
-  };
-  const settle = (action, at) => {
-    action.d = 1;
-    pending.some((other) => !other.d) || env.D(false);
-    if (action.f)
-      action.O = Math.min((action.g || at - action.b < QUIET_MS ? at : action.b) - action.c, MAX_ACTION_MS);
-    close(action);
-  };
-  const close = (action) => {
-    const since = env.a() - action.E;
-    action == chain && since <= RAGE_GAP_MS ? wake(action, RAGE_GAP_MS + 1 - since) : report(action);
-  };
-  const report = (action) => {
-    if (action.P) return;
-    action.P = 1;
-    pending = pending.filter((other) => other != action);
-    if (chain == action) chain = 0;
-    const frustration = [];
-    if (action.x >= RAGE_CLICKS) frustration.push("rage");
-    if (action.Q && !(action.f || action.j || action.k)) frustration.push("dead");
-    if (action.k) frustration.push("error");
-    const count = (n2) => Math.min(n2, MAX_COUNT);
-    env.R(
-      {
-        type: "action",
-        name: action.S,
-        kind: action.F,
-        dur: action.O,
-        errors: count(action.k),
-        requests: count(action.G),
-        clicks: count(action.x),
-        frustration: frustration.length ? frustration : void 0
-      },
-      action.e
-    );
-  };
-  const live = (time) => pending.filter((action) => !action.d && time >= action.c && (time <= settleAt(action) || settle(action, settleAt(action))));
-  const open = (action, time) => {
-    action.E = time;
-    action.C = time + QUIET_MS;
-    action.d = 0;
-    env.D(true);
-    check(action);
-    return action;
-  };
-  const unchain = () => {
-    const last = chain;
-    chain = 0;
-    if (last) check(last);
-  };
-  const start = (element, kind, time, extra) => {
-    const action = { S: actionName(element, attributeOnly), F: kind, H: element, c: time, b: time, g: 0, k: 0, G: 0, x: 1, e: env.e(), ...extra };
-    pending.push(action);
-    return open(action, time);
-  };
-  return {
-    /**
-     * A trusted click on `target` at `time`, `x`/`y` in CSS px; `selected`: it selected text.
-     * @param {Element} target
-     * @param {string} kind click | tap | key
-     * @param {number} x
-     * @param {number} y
-     * @param {number} time
-     * @param {boolean} [selected]
-     */
-    U: (target, kind, x2, y2, time, selected) => {
-      const element = actionElement(target);
-      const skipped = element == skip;
-      skip = /** @type {any} */
-      element.control;
-      if (skipped) return;
-      if (chain?.H == element && !selected && time - chain.E <= RAGE_GAP_MS && Math.hypot(x2 - chain.V, y2 - chain.W) <= RAGE_RADIUS_PX) {
-        chain.x++;
-        open(chain, time);
-      } else {
-        unchain();
-        chain = start(element, kind, time, { V: x2, W: y2, Q: !selected && !target.closest(RESPONSIVE) });
-      }
-    },
-    /**
-     * A form submission. The click or key press that submitted it is this action (kind `submit`,
-     * named after the button); else it is a new action named after the form.
-     * @param {HTMLFormElement} form
-     * @param {HTMLElement | null} submitter
-     * @param {number} time
-     */
-    X: (form, submitter, time) => {
-      if (submitter && chain?.H == submitter) chain.F = "submit";
-      else start(form, "submit", time);
-    },
-    /** Activity from `startTime` to `endTime` (a DOM mutation: both now; a resource entry). */
-    I: (startTime, endTime = startTime) => {
-      for (const action of live(startTime)) {
-        action.f = 1;
-        action.b = Math.max(action.b, endTime);
-      }
-    },
-    /** A fetch/XHR call starting now; returns what to call when it has settled. */
-    n: () => {
-      const counted = live(env.a());
-      for (const action of counted) {
-        action.f = 1;
-        action.g++;
-        action.G++;
-      }
-      return () => {
-        const end = env.a();
-        for (const action of counted) {
-          action.g--;
-          action.b = Math.max(action.b, end);
-          check(action);
-        }
-      };
-    },
-    y: () => {
-      for (const action of live(env.a())) action.k++;
-    },
-    /** An input or scroll event: the page answered the user; a scroll also ends a rage series. */
-    j: (event2) => {
-      for (const action of live(env.a())) action.j = 1;
-      if (event2.type == "scroll") unchain();
-    },
-    /**
-     * The page is hidden or left: every action is settled and reported now. None counts as dead:
-     * a click that navigates away (location.href in a div's handler) looks just like that.
-     */
-    q: () => {
-      chain = 0;
-      for (const action of pending) {
-        action.j = 1;
-        action.d ? report(action) : settle(action, env.a());
-      }
+
+// src/calls.js
+var slot = (map, key, make) => map[key] ?? (Object.keys(map).length < 50 ? map[key] = make() : void 0);
+var add = (map, key, value) => slot(map, key, () => 0) != null && (map[key] += value);
+var MAX_CALLS = 5e3;
+var noteCall = (endpoints, key, duration, status, trace) => {
+  const calls = slot(endpoints, key, () => (
+    /** @type {{durations: number[], status: number[], trace?: string, traced?: number}} */
+    { durations: [], status: [] }
+  ));
+  if (calls?.durations.length < MAX_CALLS) {
+    calls.durations.push(duration);
+    calls.status.push(status);
+    if (trace && !(calls.traced >= duration)) {
+      calls.trace = trace;
+      calls.traced = duration;
     }
-  };
+  }
 };
+var traced = (origins, url) => (
+  /** @type {any} */
+  (origins?.split?.(/[\s,]+/) || origins)?.some?.((origin) => origin.test ? origin.test(
+    /** @type {any} */
+    url
+  ) : origin == url.origin)
+);
+var traceparent = (sampled) => {
+  let header;
+  do
+    header = randomDigits(48, 16).replace(/.{32}/, "00-$&-") + "-0" + +sampled;
+  while (/-0{16}/.test(header));
+  return header;
+};
+var serverTrace = (entry) => entry.serverTiming?.find((timing) => timing.name == "traceparent")?.description.match(/^00-(?!0{32})([\da-f]{32})-[\da-f]{16}-[\da-f]{2}$/)?.[1];
 
 // src/beacon.js
 var MAX_BEACON_BYTES = 64e3;
@@ -470,37 +434,14 @@ var packBeacons = (head, events, maxBytes = MAX_BEACON_BYTES) => {
 var stripUrl = (url) => url.replace(/[?#][^]*/, "").replace(/\/\/[^/]*@/, "//");
 var stripUrlsIn = (text3) => text3.replace(/(\/\/[^\s?#()]*)[?#][^\s():]*/g, "$1");
 
-// src/session.js
-var SESSION_KEY = "_rum_s";
-var CONFIG_KEY = "_rum_c";
-var newId = () => crypto.getRandomValues(new Uint8Array(16)).reduce((id, byte) => id + (byte & 31).toString(32), "");
-var inSample = (sessionId, rate) => parseInt(sessionId.slice(0, 6), 32) / 2 ** 30 < rate;
-var resolveSession = (storage, now, timeoutMs) => {
-  let id;
-  try {
-    const [, stored, last] = /^([0-9a-v]{16})\.(\d+)$/.exec(storage.getItem(SESSION_KEY)) || [];
-    if (now - +last < timeoutMs) id = stored;
-  } catch {
-  }
-  id = id || newId();
-  touchSession(storage, id, now);
-  return id;
-};
-var touchSession = (storage, id, now) => {
-  try {
-    storage.setItem(SESSION_KEY, id + "." + now);
-  } catch {
-  }
-};
-
 // src/agent.js
 var MAX_PENDING_EVENTS = 200;
 var MAX_VIEWS = 8;
 var ERROR_FLUSH_MS = 5e3;
-var label2 = (value) => typeof value == "string" && /^[\w.+:@/-]{1,64}$/.test(value) ? value : void 0;
+var label = (value) => typeof value == "string" && /^[\w.+:@/-]{1,64}$/.test(value) ? value : void 0;
 var createAgent = (options, env, first) => {
   let sampleRate = options.sampleRate ?? 1;
-  let held = env.Y;
+  let held = env.S;
   const maxErrors = options.maxErrors ?? 10;
   let consented = !options.requireConsent;
   let sessionId = "";
@@ -511,60 +452,59 @@ var createAgent = (options, env, first) => {
   let flushTimer = false;
   const resolve = () => {
     if (consented) {
-      sessionId = resolveSession(env.z(), env.J(), (options.sessionTimeoutMin ?? 30) * 6e4);
+      sessionId = resolveSession(env.x, env.E(), (options.sessionTimeoutMin ?? 30) * 6e4);
       sampled = inSample(sessionId, sampleRate);
     }
   };
-  const startView = (url, ref, nav, t0) => {
-    current = { pid: newId(), url, ref, nav, c: t0, K: 0, A: {}, r: [], Z: {} };
+  const startView = (fields, t0) => {
+    current = { F: { pid: newId(), ...fields }, e: t0, G: 0, y: {}, j: [], U: {} };
     views.push(current);
     if (views.length > MAX_VIEWS) views.splice(1, 1);
     return current;
   };
   const push = (event2, view = current) => {
-    if (view.r.length < MAX_PENDING_EVENTS) view.r.push(event2);
+    if (view.j.length < MAX_PENDING_EVENTS) view.j.push(event2);
     if (!views.includes(view)) views.push(view);
   };
   const flush2 = (final) => {
     flushTimer = false;
     if (!consented || !sampled || held && !final) return;
-    const now = env.J();
-    const hints = env._();
+    const now = env.E();
+    const hints = env.V();
     for (const view of views) {
-      const events = [...Object.values(view.A), ...view.r];
-      if (events.length || !view.K) {
+      const events = [...Object.values(view.y), ...view.j];
+      if (events.length || !view.G) {
         const head = {
           v: 1,
           sid: sessionId,
-          pid: view.pid,
-          url: view.url,
-          ref: view.ref,
-          nav: view.nav,
-          rel: label2(options.release),
-          env: label2(options.environment),
+          ...view.F,
+          rel: label(options.release),
+          env: label(options.environment),
           // The rate this session was kept at (absent: 1), so counts can be scaled back up.
           sr: sampleRate < 1 ? sampleRate : void 0,
           sent: now,
-          seq: view.K++,
+          seq: view.G++,
           ...hints
         };
-        for (const body of packBeacons(head, events)) env.$(body);
-        view.A = {};
-        view.r = [];
+        for (const body of packBeacons(head, events)) env.W(body);
+        view.y = {};
+        view.j = [];
       }
     }
     views = views.filter((view) => view == hard || view == current);
-    touchSession(env.z(), sessionId, now);
+    touchSession(env.x, sessionId, now);
   };
   resolve();
-  hard = startView(first.url, first.ref, first.nav, 0);
+  hard = startView(first, 0);
   return {
     /**
      * False when this session is sampled out (and neither the consent gate nor the collector's
      * configuration can change that): do nothing.
      */
-    aa: !consented || sampled || held,
-    q: flush2,
+    X: !consented || sampled || held,
+    k: flush2,
+    /** Whether this session's beacons are sent now (consented, in the sample): traceparent's sampled flag. */
+    Y: () => consented && sampled,
     /**
      * The collector's configuration for the site (GET /rum/v1/config): its sample rate replaces
      * the tag's, decided again on the same session id; its switches are kept for the session's
@@ -572,61 +512,60 @@ var createAgent = (options, env, first) => {
      * `{}` when it could not be read.
      * @param {{sampleRate?: number, disable?: string[]}} config
      */
-    ba: (config) => {
+    Z: (config) => {
       held = false;
-      if (config.sampleRate != null) sampleRate = +config.sampleRate;
+      sampleRate = +(config.sampleRate ?? sampleRate);
       if (sessionId) {
         sampled = inSample(sessionId, sampleRate);
         try {
-          env.z().setItem(CONFIG_KEY, (config.disable || "") + "");
+          env.x.setItem(CONFIG_KEY, (config.disable || "") + "");
         } catch {
         }
       }
     },
     /** The latest value of a vital of the document's page view; a re-sent value keeps its id. */
-    ca: (event2) => {
-      hard.A[event2.name] = event2;
+    _: (event2) => {
+      hard.y[event2.name] = event2;
     },
     /** Navigation timing, which belongs to the document's page view. */
-    da: (event2) => push(event2, hard),
+    $: (event2) => push(event2, hard),
     /** An error, once per page view however often it repeats, at most maxErrors distinct ones. */
-    y: (event2) => {
+    z: (event2) => {
       const key = JSON.stringify(event2);
-      const seen = current.Z;
+      const seen = current.U;
       if (seen[key] || Object.keys(seen).length >= maxErrors) return;
       seen[key] = 1;
       push(event2);
-      if (!flushTimer) flushTimer = !!env.w(flush2, ERROR_FLUSH_MS);
+      flushTimer || (flushTimer = !!env.A(flush2, ERROR_FLUSH_MS));
     },
-    n: push,
     /** A user action or business event of `view` (default: the current page view). */
-    s: push,
+    d: push,
     /** The page view events belong to now (an action is reported with the one it started in). */
-    e: () => current,
+    f: () => current,
     /**
      * A custom timing; without a value, the time since the current page view started.
      * @param {string} name
      * @param {number} [value] ms
      */
-    ea: (name, value) => {
-      value = value == null ? env.a() - current.c : +value;
+    aa: (name, value) => {
+      value = value == null ? env.b() - current.e : +value;
       if (value >= 0 && value <= 36e5) push({ type: "custom", name, value });
     },
     /** An SPA route change: the current page view is sent and a soft one starts. */
-    fa: (url) => {
-      if (url == current.url) return;
-      const ref = current.url;
+    ba: (url) => {
+      const ref = current.F.url;
+      if (url == ref) return;
       flush2();
-      startView(url, ref, "soft", env.a());
+      startView({ url, ref, nav: "soft" }, env.b());
     },
     /** A back-forward-cache restore: a new page view of the document, with its own vitals. */
-    ga: (url, t0) => {
+    ca: (url, t0) => {
       flush2();
       resolve();
-      hard = startView(url, void 0, "back-forward-cache", t0);
+      hard = startView({ url, nav: "back-forward-cache" }, t0);
     },
     /** @param {boolean} granted */
-    M: (granted) => {
+    H: (granted) => {
       const wasConsented = consented;
       consented = granted;
       if (granted && !wasConsented && !sessionId) resolve();
@@ -634,101 +573,195 @@ var createAgent = (options, env, first) => {
   };
 };
 
-// src/attribution.js
-var selector = (node) => {
-  if (!node) return;
-  let text3 = "";
-  try {
-    while (node.nodeType != 9) {
-      const name = node.nodeName;
-      const part = node.id ? "#" + node.id : [node.nodeType == 1 ? name.toLowerCase() : name.toUpperCase().replace("#", ""), ...[...node.classList].sort()].join(".");
-      if (text3.length + part.length > 99) return text3 || part;
-      text3 = text3 ? part + ">" + text3 : part;
-      if (node.id) break;
-      node = node.parentNode;
-    }
-  } catch {
-  }
-  return text3;
+// src/action.js
+var QUIET_MS = 100;
+var MAX_ACTION_MS = 1e4;
+var LATE_ENTRY_MS = 100;
+var RAGE_CLICKS = 3;
+var RAGE_GAP_MS = 1e3;
+var RAGE_RADIUS_PX = 100;
+var MAX_NAME_CHARS = 100;
+var MAX_COUNT = 1e4;
+var MAX_EVENT_VALUE = 1e9;
+var INTERACTIVE = "a,button,input,select,textarea,label,summary,[role=button],[data-rum-action]";
+var RESPONSIVE = "a,button,input,select,textarea,label,summary,[contenteditable]";
+var label2 = (value) => value ? [...(value + "").slice(0, 1e3).replace(/\s+/g, " ").trim()].slice(0, MAX_NAME_CHARS).join("") : "";
+var text = (node) => node && (node.innerText ?? node.textContent);
+var actionElement = (target) => target.closest(INTERACTIVE) || target;
+var actionName = (element, attributeOnly) => {
+  const tag = element.tagName.toLowerCase();
+  let name = label2(element.closest("[data-rum-action]")?.getAttribute("data-rum-action"));
+  const field = /^(input|select|textarea)$/.test(tag);
+  for (const source of attributeOnly ? [] : [
+    () => text(element.labels?.[0]),
+    () => field ? /^(submit|button|reset)$/.test(element.type) && element.value : !element.isContentEditable && text(element),
+    "aria-label",
+    () => element.getAttribute("aria-labelledby")?.split(" ").map((id) => text(element.ownerDocument.getElementById(id))).join(" "),
+    "alt",
+    "name",
+    "title",
+    "placeholder"
+  ])
+    name || (name = label2(typeof source == "string" ? element.getAttribute(source) : source()));
+  return name || "<" + tag + ">";
 };
-var frames = [];
-var MAX_FRAMES = 100;
-var frameOf = (renderTime) => {
-  for (let i2 = frames.length; i2--; ) if (Math.abs(renderTime - frames[i2].ha) <= 8) return frames[i2];
+var businessEvent = (name, options) => {
+  const raw = options?.value;
+  const value = raw == null ? void 0 : +raw;
+  name = label2(name);
+  if (name && !(value < 0 || value > MAX_EVENT_VALUE || value != value)) return { type: "event", name, value };
 };
-var observeFrames = () => new PerformanceObserver((list) => {
-  for (
-    const entry of
-    /** @type {PerformanceEventTiming[]} */
-    list.getEntries()
-  ) {
-    const renderTime = entry.startTime + entry.duration;
-    const frame = frameOf(renderTime);
-    if (frame) frame.B = Math.max(frame.B, entry.processingEnd);
-    else if (frames.push({ ha: renderTime, B: entry.processingEnd }) > MAX_FRAMES) frames.shift();
-  }
-}).observe(
-  /** @type {any} */
-  { type: "event", buffered: true, durationThreshold: 40 }
-);
-var longFrames = [];
-var noteLongFrame = (frame) => longFrames.push(frame) > MAX_FRAMES && longFrames.shift();
-var navigationEntry = () => performance.getEntriesByType("navigation")[0];
-var attribute = ({ name, value, entries }, scrub) => {
-  const first = entries[0];
-  if (name == "LCP") {
-    const lcp = entries[entries.length - 1];
-    const navigation = navigationEntry();
-    let ttfb = 0;
-    let requestStart = 0;
-    let responseEnd = 0;
-    if (lcp && navigation && navigation.responseStart > 0 && navigation.responseStart < performance.now()) {
-      const activation = navigation.activationStart || 0;
-      const resource = lcp.url && performance.getEntriesByType("resource").find((entry) => entry.name == lcp.url);
-      ttfb = Math.max(0, navigation.responseStart - activation);
-      requestStart = Math.max(ttfb, resource ? (resource.requestStart || resource.startTime) - activation : 0);
-      responseEnd = Math.min(value, Math.max(requestStart, resource ? resource.responseEnd - activation : 0));
-    }
-    return {
-      target: lcp?.element ? selector(lcp.element) : lcp?.id ? "#" + lcp.id : void 0,
-      url: lcp?.url ? scrub(lcp.url, "resource") : void 0,
-      ttfb,
-      loadDelay: requestStart - ttfb,
-      loadDuration: responseEnd - requestStart,
-      renderDelay: value - responseEnd
-    };
-  }
-  if (name == "CLS" && first) {
-    const sources = entries.reduce((a2, b2) => a2.value > b2.value ? a2 : b2).sources;
-    const source = sources.find((s2) => s2.node?.nodeType == 1) || sources[0];
-    return source && { target: selector(source.node) };
-  }
-  if (name == "INP" && first) {
-    const paint = Math.max(first.startTime + first.duration, first.processingStart);
-    const frame = frameOf(first.startTime + first.duration);
-    const processingEnd = Math.min(frame ? frame.B : Math.max(...entries.map((e2) => e2.processingEnd)), paint);
-    const withTarget = entries.find((e2) => e2.target);
-    let script;
-    let longest = 0;
-    for (const frame2 of longFrames)
-      if (frame2.startTime < paint && frame2.startTime + frame2.duration > first.startTime)
-        for (const candidate of frame2.scripts) {
-          const overlap = candidate.startTime + candidate.duration - Math.max(first.startTime, candidate.startTime);
-          if (overlap > longest) {
-            longest = overlap;
-            script = candidate;
-          }
+var createActions = (env, attributeOnly) => {
+  let pending = [];
+  let chain;
+  let skip;
+  const settleAt = (action) => Math.min(
+    action.e + MAX_ACTION_MS,
+    action.n ? action.q ? Infinity : Math.max(action.I, action.c + QUIET_MS) : action.I
+  );
+  const wake = (action, ms) => {
+    const tick = action.da = {};
+    env.A(() => action.da == tick && check(action), ms);
+  };
+  const check = (action) => {
+    if (action.g) return close(action);
+    const at = settleAt(action);
+    const wait = at + LATE_ENTRY_MS - env.b();
+    wait > 0 ? wake(action, wait) : settle(action, at);
+  };
+  const settle = (action, at) => {
+    action.g = 1;
+    pending.some((other) => !other.g) || env.J(false);
+    if (action.n)
+      action.ea = Math.min((action.q || at - action.c < QUIET_MS ? at : action.c) - action.e, MAX_ACTION_MS);
+    close(action);
+  };
+  const close = (action) => {
+    const since = env.b() - action.K;
+    action == chain && since <= RAGE_GAP_MS ? wake(action, RAGE_GAP_MS + 1 - since) : report(action);
+  };
+  const report = (action) => {
+    if (action.fa) return;
+    action.fa = 1;
+    pending = pending.filter((other) => other != action);
+    if (chain == action) chain = 0;
+    const frustration = [];
+    if (action.B >= RAGE_CLICKS) frustration.push("rage");
+    if (action.ga && !(action.n || action.r || action.s)) frustration.push("dead");
+    if (action.s) frustration.push("error");
+    const count = (n2) => Math.min(n2, MAX_COUNT);
+    env.ha(
+      {
+        type: "action",
+        name: action.ia,
+        kind: action.M,
+        dur: action.ea,
+        errors: count(action.s),
+        requests: count(action.N),
+        clicks: count(action.B),
+        frustration: frustration.length ? frustration : void 0
+      },
+      action.f
+    );
+  };
+  const live = (time) => pending.filter((action) => !action.g && time >= action.e && (time <= settleAt(action) || settle(action, settleAt(action))));
+  const open = (action, time) => {
+    action.K = time;
+    action.I = time + QUIET_MS;
+    action.g = 0;
+    env.J(true);
+    check(action);
+    return action;
+  };
+  const unchain = () => {
+    const last = chain;
+    chain = 0;
+    if (last) check(last);
+  };
+  const start = (element, kind, time, extra) => {
+    const action = { ia: actionName(element, attributeOnly), M: kind, O: element, e: time, c: time, q: 0, s: 0, N: 0, B: 1, f: env.f(), ...extra };
+    pending.push(action);
+    return open(action, time);
+  };
+  return {
+    /**
+     * A trusted click on `target` at `time`, `x`/`y` in CSS px; `selected`: it selected text.
+     * @param {Element} target
+     * @param {string} kind click | tap | key
+     * @param {number} x
+     * @param {number} y
+     * @param {number} time
+     * @param {boolean} [selected]
+     */
+    ja: (target, kind, x2, y2, time, selected) => {
+      const element = actionElement(target);
+      const skipped = element == skip;
+      skip = /** @type {any} */
+      element.control;
+      if (skipped) return;
+      if (chain?.O == element && !selected && time - chain.K <= RAGE_GAP_MS && Math.hypot(x2 - chain.ka, y2 - chain.la) <= RAGE_RADIUS_PX) {
+        chain.B++;
+        open(chain, time);
+      } else {
+        unchain();
+        chain = start(element, kind, time, { ka: x2, la: y2, ga: !selected && !target.closest(RESPONSIVE) });
+      }
+    },
+    /**
+     * A form submission. The click or key press that submitted it is this action (kind `submit`,
+     * named after the button); else it is a new action named after the form.
+     * @param {HTMLFormElement} form
+     * @param {HTMLElement | null} submitter
+     * @param {number} time
+     */
+    ma: (form, submitter, time) => {
+      if (submitter && chain?.O == submitter) chain.M = "submit";
+      else start(form, "submit", time);
+    },
+    /** Activity from `startTime` to `endTime` (a DOM mutation: both now; a resource entry). */
+    P: (startTime, endTime = startTime) => {
+      for (const action of live(startTime)) {
+        action.n = 1;
+        action.c = Math.max(action.c, endTime);
+      }
+    },
+    /** A fetch/XHR call starting now; returns what to call when it has settled. */
+    na: () => {
+      const counted = live(env.b());
+      for (const action of counted) {
+        action.n = 1;
+        action.q++;
+        action.N++;
+      }
+      return () => {
+        const end = env.b();
+        for (const action of counted) {
+          action.q--;
+          action.c = Math.max(action.c, end);
+          check(action);
         }
-    return {
-      target: withTarget ? selector(withTarget.target) : entries.find((e2) => e2.targetSelector)?.targetSelector,
-      interactionType: first.name.startsWith("key") ? "keyboard" : "pointer",
-      inputDelay: first.processingStart - first.startTime,
-      processing: processingEnd - first.processingStart,
-      presentation: paint - processingEnd,
-      script: script?.sourceURL ? scrub(script.sourceURL, "resource") : void 0,
-      scriptDuration: script && longest
-    };
-  }
+      };
+    },
+    z: () => {
+      for (const action of live(env.b())) action.s++;
+    },
+    /** An input or scroll event: the page answered the user; a scroll also ends a rage series. */
+    r: (event2) => {
+      for (const action of live(env.b())) action.r = 1;
+      if (event2.type == "scroll") unchain();
+    },
+    /**
+     * The page is hidden or left: every action is settled and reported now. None counts as dead:
+     * a click that navigates away (location.href in a div's handler) looks just like that.
+     */
+    k: () => {
+      chain = 0;
+      for (const action of pending) {
+        action.r = 1;
+        action.g ? report(action) : settle(action, env.b());
+      }
+    }
+  };
 };
 
 // src/index.js
@@ -757,9 +790,14 @@ var listen = (type, fn, capture) => addEventListener(type, safe(fn), capture);
 var init = safe((options) => {
   if (agent || !options.key || self.__rum) return;
   self.__rum = 1;
+  let storage;
+  try {
+    storage = sessionStorage;
+  } catch {
+  }
   let disabled = (options.disable || "") + ",";
   try {
-    disabled += sessionStorage.getItem(CONFIG_KEY);
+    disabled += storage.getItem(CONFIG_KEY);
   } catch {
   }
   const enabled = (part2) => !disabled.split(/[\s,]+/).includes(part2);
@@ -790,7 +828,7 @@ var init = safe((options) => {
   agent = createAgent(
     options,
     {
-      $: (body) => {
+      W: (body) => {
         try {
           if (navigator.sendBeacon(beaconUrl, body)) return;
         } catch {
@@ -800,64 +838,147 @@ var init = safe((options) => {
         } catch {
         }
       },
-      J: Date.now,
-      a: () => performance.now(),
-      z: () => {
-        try {
-          return sessionStorage;
-        } catch {
-        }
-      },
-      _: () => {
-        if (!hints) return {};
+      E: Date.now,
+      b: () => performance.now(),
+      x: storage,
+      V: () => {
         const nav = navigator;
         const connection = nav.connection;
-        return {
+        return hints && {
           conn: connection && { type: connection.effectiveType, rtt: connection.rtt, down: connection.downlink, save: connection.saveData },
           // The screen (CSS px) tells a tablet from a phone when the user agent does not (Android tablets that say `Mobile`).
           dev: { mem: nav.deviceMemory, cores: nav.hardwareConcurrency, touch: nav.maxTouchPoints, sw: screen.width, sh: screen.height, vw: innerWidth, vh: innerHeight }
         };
       },
       // A prerendering page sends nothing until the user sees it.
-      w: (callback, ms) => setTimeout(() => document.prerendering || callback(), ms),
-      Y: remote
+      A: (callback, ms) => setTimeout(() => document.prerendering || callback(), ms),
+      S: remote
     },
     {
       url: pageUrl(),
       ref: document.referrer ? scrub(document.referrer, "referrer") : void 0,
       // As web-vitals' initMetric decides it.
-      nav: document.prerendering || entry.activationStart > 0 ? "prerender" : document.wasDiscarded ? "restore" : (entry.type || "navigate").replace("_", "-")
+      nav: document.prerendering || entry.activationStart > 0 ? "prerender" : document.wasDiscarded ? "restore" : (entry.type || "navigate").replace("_", "-"),
+      trace: serverTrace(entry)
     }
   );
-  if (earlyConsent != null) agent.M(earlyConsent);
-  if (!agent.aa) return;
+  if (earlyConsent != null) agent.H(earlyConsent);
   const current = agent;
-  if (remote) {
-    const configured = (config) => current.ba(config || {});
-    beaconFetch(configUrl, { credentials: "omit" }).then((response) => response.ok && response.json()).then(configured, () => configured());
-  }
+  const active = agent.X;
   const part = (name, setup) => enabled(name) && safe(setup)();
   const summaries = [];
   const summarise = () => summaries.map((summary) => summary());
   const beacons = absolute(endpoint);
-  const slot = (map, key, make) => map[key] ?? (Object.keys(map).length < 50 ? map[key] = make() : void 0);
-  listen("pageshow", (event2) => event2.persisted && current.ga(pageUrl(), event2.timeStamp), true);
+  const observe = (type, handle) => new PerformanceObserver(safe((list) => list.getEntries().map(handle))).observe({ type, buffered: true });
+  part("requests", () => {
+    const slowMs = options.slowRequestMs ?? 1e3;
+    let endpoints = {};
+    summaries.push(() => {
+      if (Object.keys(endpoints).length) current.d({ type: "calls", endpoints });
+      endpoints = {};
+    });
+    const call = (method, url, set) => {
+      const start = performance.now();
+      const done = safe(actions?.na() || noop);
+      let trace;
+      try {
+        if (set && traced(options.traceOrigins, new URL(url, location.href))) {
+          const header = traceparent(current.Y());
+          set("traceparent", header);
+          trace = header.slice(3, 35);
+          if (options.traceState) set("tracestate", options.traceState);
+        }
+      } catch {
+      }
+      return safe((result, aborted) => {
+        done();
+        const duration = performance.now() - start;
+        const status = result ? result.status : 0;
+        if (!active || aborted) return;
+        url = scrub(url, "request");
+        method = clip((method + "").toUpperCase(), 32);
+        if (!result || result.type != "opaque" && (!status || status >= 400) || duration >= slowMs)
+          current.d({ type: "request", url, method, status, duration });
+        noteCall(endpoints, method + " " + url, Math.round(duration), status, trace);
+      });
+    };
+    if (!active && !options.traceOrigins) return;
+    const nativeFetch = self.fetch;
+    if (nativeFetch)
+      self.fetch = function(input, init2) {
+        let args = arguments;
+        let finish = noop;
+        let request;
+        try {
+          finish = call(init2?.method || input?.method || "GET", input?.url || input, (name, value) => {
+            const headers = (request || (request = new Request(input, init2))).headers;
+            if (headers.has(name) || request.mode == "no-cors") throw 0;
+            headers.set(name, value);
+            args = [request];
+          });
+        } catch {
+        }
+        return nativeFetch.apply(this, args).then(
+          (response) => {
+            finish(response);
+            return response;
+          },
+          (error) => {
+            finish(0, error?.name == "AbortError");
+            throw error;
+          }
+        );
+      };
+    const prototype = XMLHttpRequest.prototype;
+    const open = prototype.open;
+    const sendXhr = prototype.send;
+    const setHeader = prototype.setRequestHeader;
+    prototype.open = function(method, url) {
+      try {
+        this.Q = [method, url];
+      } catch {
+      }
+      return open.apply(this, arguments);
+    };
+    prototype.setRequestHeader = function(name) {
+      if (/^traceparent$/i.test(name)) this.oa = this.Q;
+      return setHeader.apply(this, arguments);
+    };
+    prototype.send = function() {
+      try {
+        const request = this.Q;
+        if (request) {
+          const finish = call(request[0], request[1], this.oa != request && setHeader.bind(this));
+          this.addEventListener("abort", () => request[2] = 1);
+          this.addEventListener("loadend", () => finish(this, request[2]), { once: true });
+        }
+      } catch {
+      }
+      return sendXhr.apply(this, arguments);
+    };
+  });
+  if (!active) return;
+  if (remote) {
+    const configured = (config) => current.Z(config || {});
+    beaconFetch(configUrl, { credentials: "omit" }).then((response) => response.ok && response.json()).then(configured, () => configured());
+  }
+  listen("pageshow", (event2) => event2.persisted && current.ca(pageUrl(), event2.timeStamp), true);
   const hide = () => {
     if (document.prerendering) return;
-    actions?.q();
+    actions?.k();
     summarise();
-    current.q(1);
+    current.k(1);
   };
   listen("visibilitychange", () => document.visibilityState == "hidden" && hide());
   listen("pagehide", hide);
   part("vitals", () => {
     if (![].at) return;
-    safe(observeFrames)();
+    observeFrames();
     const attributed = safe(attribute);
     for (const on of [x, b, S, T, W]) {
       safe(on)(
         safe(
-          (metric) => current.ca({
+          (metric) => current._({
             type: "vital",
             name: metric.name,
             value: metric.value,
@@ -870,14 +991,14 @@ var init = safe((options) => {
             }
           })
         ),
-        { reportAllChanges: true }
+        { a: true }
       );
     }
   });
   part("navigation", () => {
     const send = () => {
       const timing = navigationEntry();
-      current.da({
+      current.$({
         type: "nav",
         dns: timing.domainLookupEnd - timing.domainLookupStart,
         connect: timing.connectEnd - timing.connectStart,
@@ -895,7 +1016,7 @@ var init = safe((options) => {
     document.readyState == "complete" ? later() : listen("load", later);
   });
   part("errors", () => {
-    const report = (kind, error, message, source, line, col) => current.y({
+    const report = (kind, error, message, source, line, col) => current.z({
       type: "error",
       kind,
       message: clip(stripUrlsIn(error instanceof Error ? error + "" : message), 1024),
@@ -907,81 +1028,16 @@ var init = safe((options) => {
     listen("error", (event2) => report("error", event2.error, event2.message, event2.filename, event2.lineno, event2.colno));
     listen("unhandledrejection", (event2) => report("unhandledrejection", event2.reason, text2(event2.reason)));
   });
-  part("requests", () => {
-    const slowMs = options.slowRequestMs ?? 1e3;
-    const record = safe((method, url, result, start, error) => {
-      const duration = performance.now() - start;
-      const status = result ? result.status : 0;
-      const failed = !result || result.type != "opaque" && (!status || status >= 400);
-      if (error?.name == "AbortError" || !failed && duration < slowMs) return;
-      current.n({ type: "request", url: scrub(url, "request"), method: clip((method + "").toUpperCase(), 32), status, duration });
-    });
-    const nativeFetch = self.fetch;
-    if (nativeFetch)
-      self.fetch = function(input, init2) {
-        const start = performance.now();
-        let method, url;
-        let done = noop;
-        try {
-          method = init2?.method || input?.method || "GET";
-          url = input?.url || input;
-          done = safe(actions?.n() || noop);
-        } catch {
-        }
-        return nativeFetch.apply(this, arguments).then(
-          (response) => {
-            done();
-            record(method, url, response, start);
-            return response;
-          },
-          (error) => {
-            done();
-            record(method, url, 0, start, error);
-            throw error;
-          }
-        );
-      };
-    const prototype = XMLHttpRequest.prototype;
-    const open = prototype.open;
-    const sendXhr = prototype.send;
-    prototype.open = function(method, url) {
-      try {
-        this.ia = [method, url];
-      } catch {
-      }
-      return open.apply(this, arguments);
-    };
-    prototype.send = function() {
-      try {
-        const request = this.ia;
-        const start = performance.now();
-        if (request) {
-          const done = safe(actions?.n() || noop);
-          this.addEventListener("abort", () => request[2] = 1);
-          this.addEventListener(
-            "loadend",
-            () => {
-              done();
-              request[2] || record(request[0], request[1], this, start);
-            },
-            { once: true }
-          );
-        }
-      } catch {
-      }
-      return sendXhr.apply(this, arguments);
-    };
-  });
   part("actions", () => {
     const clock = () => performance.now();
-    const observer = new MutationObserver(safe(() => active.I(clock())));
-    const active = actions = createActions(
+    const observer = new MutationObserver(safe(() => active2.P(clock())));
+    const active2 = actions = createActions(
       {
-        a: clock,
-        w: (callback, ms) => setTimeout(safe(callback), ms),
-        R: (event2, view) => current.s(event2, view),
-        e: () => current.e(),
-        D: (on) => on ? observer.observe(document, { subtree: true, childList: true, attributes: true, characterData: true }) : observer.disconnect()
+        b: clock,
+        A: (callback, ms) => setTimeout(safe(callback), ms),
+        ha: current.d,
+        f: current.f,
+        J: (on) => on ? observer.observe(document, { subtree: true, childList: true, attributes: true, characterData: true }) : observer.disconnect()
       },
       options.actionNames == "attribute"
     );
@@ -1000,7 +1056,7 @@ var init = safe((options) => {
       (event2) => (
         // Trusted only: element.click() from the page's own code is not a user action. detail 0:
         // activated by the keyboard (Enter/Space) or assistive technology.
-        event2.isTrusted && active.U(
+        event2.isTrusted && active2.ja(
           event2.target,
           event2.detail ? /touch|pen/.test(pointer) ? "tap" : "click" : "key",
           event2.clientX,
@@ -1011,47 +1067,30 @@ var init = safe((options) => {
       ),
       true
     );
-    listen("submit", (event2) => active.X(event2.target, event2.submitter, event2.timeStamp), true);
-    for (const type of ["input", "scroll"]) listen(type, active.j, true);
-    for (const type of ["error", "unhandledrejection"]) listen(type, active.y);
-    new PerformanceObserver(
-      safe((list) => {
-        for (
-          const entry2 of
-          /** @type {PerformanceResourceTiming[]} */
-          list.getEntries()
-        )
-          entry2.name.startsWith(beacons) || active.I(entry2.startTime, entry2.responseEnd);
-      })
-    ).observe({ type: "resource" });
+    listen("submit", (event2) => active2.ma(event2.target, event2.submitter, event2.timeStamp), true);
+    for (const type of ["input", "scroll"]) listen(type, active2.r, true);
+    for (const type of ["error", "unhandledrejection"]) listen(type, active2.z);
+    observe("resource", (entry2) => entry2.name.startsWith(beacons) || active2.P(entry2.startTime, entry2.responseEnd));
   });
   part("frames", () => {
     let count = 0;
     let blocking = 0;
     let scripts = {};
-    new PerformanceObserver(
-      safe((list) => {
-        for (
-          const frame of
-          /** @type {any[]} */
-          list.getEntries()
-        ) {
-          noteLongFrame(frame);
-          count++;
-          blocking += frame.blockingDuration;
-          for (const script of frame.scripts) {
-            let origin = "";
-            try {
-              origin = new URL(script.sourceURL).origin;
-            } catch {
-            }
-            if (slot(scripts, origin, () => 0) != null) scripts[origin] += script.duration;
-          }
+    observe("long-animation-frame", (frame) => {
+      noteLongFrame(frame);
+      count++;
+      blocking += frame.blockingDuration;
+      for (const script of frame.scripts) {
+        let origin = "";
+        try {
+          origin = new URL(script.sourceURL).origin;
+        } catch {
         }
-      })
-    ).observe({ type: "long-animation-frame", buffered: true });
+        add(scripts, origin, script.duration);
+      }
+    });
     summaries.push(() => {
-      if (count) current.s({ type: "loaf", count, blocking, scripts });
+      if (count) current.d({ type: "loaf", count, blocking, scripts });
       count = blocking = 0;
       scripts = {};
     });
@@ -1059,36 +1098,25 @@ var init = safe((options) => {
   part("resources", () => {
     let origins = {};
     let types = {};
-    let any = 0;
-    new PerformanceObserver(
-      safe((list) => {
-        for (
-          const entry2 of
-          /** @type {PerformanceResourceTiming[]} */
-          list.getEntries()
-        ) {
-          if (entry2.name.startsWith(beacons)) continue;
-          const type = entry2.initiatorType;
-          const summary = slot(origins, new URL(entry2.name).origin, () => ({ bytes: 0, untimed: 0, durations: [] }));
-          if (slot(types, type, () => 0) != null) types[type]++;
-          any = 1;
-          if (summary) {
-            summary.bytes += entry2.transferSize || 0;
-            summary.untimed += !entry2.responseStart;
-            summary.durations.push(Math.round(entry2.duration));
-          }
-        }
-      })
-    ).observe({ type: "resource", buffered: true });
+    observe("resource", (entry2) => {
+      if (entry2.name.startsWith(beacons)) return;
+      const summary = slot(origins, new URL(entry2.name).origin, () => ({ bytes: 0, untimed: 0, durations: [] }));
+      add(types, entry2.initiatorType, 1);
+      if (summary) {
+        summary.bytes += entry2.transferSize || 0;
+        summary.untimed += /** @type {any} */
+        !entry2.responseStart;
+        summary.durations.push(Math.round(entry2.duration));
+      }
+    });
     summaries.push(() => {
-      if (any) current.s({ type: "resources", origins, types });
+      if (Object.keys(types).length) current.d({ type: "resources", origins, types });
       origins = {};
       types = {};
-      any = 0;
     });
   });
   part("spa", () => {
-    const route = safe(() => (summarise(), current.fa(pageUrl())));
+    const route = safe(() => (summarise(), current.ba(pageUrl())));
     for (const name of ["pushState", "replaceState"]) {
       const original = history[name];
       history[name] = function() {
@@ -1100,16 +1128,16 @@ var init = safe((options) => {
     listen("popstate", route);
   });
 });
-var mark = safe((name, value) => agent?.ea(clip(name, 256), value));
+var mark = safe((name, value) => agent?.aa(clip(name, 256), value));
 var consent = safe((granted) => {
   earlyConsent = granted !== false;
-  agent?.M(earlyConsent);
+  agent?.H(earlyConsent);
 });
 var event = safe((name, options) => {
   const business = businessEvent(name, options);
-  if (business) agent?.s(business);
+  if (business) agent?.d(business);
 });
-var flush = safe(() => agent?.q(1));
+var flush = safe(() => agent?.k(1));
 export {
   consent,
   event,

@@ -34,17 +34,16 @@ const ERROR_FLUSH_MS = 5000;
  * @property {(body: string) => void} _send posts one beacon body
  * @property {() => number} _now wall clock, ms since the epoch
  * @property {() => number} _clock page clock (performance.now())
- * @property {() => (Storage | null | undefined)} _storage
- * @property {() => object} _hints `conn` and `dev` of BEACON.md
+ * @property {Storage | null | undefined} _storage sessionStorage, where the page may use it
+ * @property {() => object | false} _hints `conn` and `dev` of BEACON.md (false: none)
  * @property {(callback: () => void, ms: number) => unknown} _timer
  * @property {boolean} [_held] the collector's configuration was asked for: until `_configure`,
  *   only a final flush (page hidden, `rum.flush()`) sends, with the tag's sample rate
  *
  * @typedef {object} PageView
- * @property {string} pid
- * @property {string} url
- * @property {string} [ref]
- * @property {string} nav
+ * @property {{pid: string, url: string, ref?: string, nav: string, trace?: string}} _head its
+ *   fields in every beacon: `trace`, the backend trace of the document's response, only in the
+ *   document's first page view
  * @property {number} _t0 page clock at its start
  * @property {number} _seq the next flush's `seq`; 0 until a beacon for it went out (so it counts as a page view)
  * @property {Record<string, object>} _vitals latest value of each vital not yet sent, by name
@@ -62,7 +61,8 @@ const label = (value) => (typeof value == 'string' && /^[\w.+:@/-]{1,64}$/.test(
 /**
  * @param {AgentOptions} options
  * @param {AgentEnv} env
- * @param {{url: string, ref?: string, nav: string}} first the page view of the document
+ * @param {{url: string, ref?: string, nav: string, trace?: string}} first the page view of the
+ *   document; `trace`: the backend trace of its response (Server-Timing), sent as `trace`
  */
 export const createAgent = (options, env, first) => {
   let sampleRate = options.sampleRate ?? 1;
@@ -82,14 +82,18 @@ export const createAgent = (options, env, first) => {
 
   const resolve = () => {
     if (consented) {
-      sessionId = resolveSession(env._storage(), env._now(), (options.sessionTimeoutMin ?? 30) * 60000);
+      sessionId = resolveSession(env._storage, env._now(), (options.sessionTimeoutMin ?? 30) * 60000);
       sampled = inSample(sessionId, sampleRate);
     }
   };
 
-  /** @returns {PageView} */
-  const startView = (url, ref, nav, t0) => {
-    current = { pid: newId(), url, ref, nav, _t0: t0, _seq: 0, _vitals: {}, _events: [], _seenErrors: {} };
+  /**
+   * @param {{url: string, ref?: string, nav: string, trace?: string}} fields its beacon fields, besides `pid`
+   * @param {number} t0
+   * @returns {PageView}
+   */
+  const startView = (fields, t0) => {
+    current = { _head: { pid: newId(), ...fields }, _t0: t0, _seq: 0, _vitals: {}, _events: [], _seenErrors: {} };
     views.push(current);
     // Only while sending is blocked do views pile up: keep the first (usually the document's) and the latest.
     if (views.length > MAX_VIEWS) views.splice(1, 1);
@@ -125,10 +129,7 @@ export const createAgent = (options, env, first) => {
         const head = {
           v: 1,
           sid: sessionId,
-          pid: view.pid,
-          url: view.url,
-          ref: view.ref,
-          nav: view.nav,
+          ...view._head,
           rel: label(options.release),
           env: label(options.environment),
           // The rate this session was kept at (absent: 1), so counts can be scaled back up.
@@ -143,11 +144,11 @@ export const createAgent = (options, env, first) => {
       }
     }
     views = views.filter((view) => view == hard || view == current);
-    touchSession(env._storage(), sessionId, now);
+    touchSession(env._storage, sessionId, now);
   };
 
   resolve();
-  hard = startView(first.url, first.ref, first.nav, 0);
+  hard = startView(first, 0);
 
   return {
     /**
@@ -156,6 +157,9 @@ export const createAgent = (options, env, first) => {
      */
     _active: !consented || sampled || held,
     _flush: flush,
+
+    /** Whether this session's beacons are sent now (consented, in the sample): traceparent's sampled flag. */
+    _sampled: () => consented && sampled,
 
     /**
      * The collector's configuration for the site (GET /rum/v1/config): its sample rate replaces
@@ -166,12 +170,12 @@ export const createAgent = (options, env, first) => {
      */
     _configure: (config) => {
       held = false;
-      if (config.sampleRate != null) sampleRate = +config.sampleRate;
+      sampleRate = +(config.sampleRate ?? sampleRate);
       // Without consent (yet) nothing is stored, these switches neither.
       if (sessionId) {
         sampled = inSample(sessionId, sampleRate);
         try {
-          env._storage().setItem(CONFIG_KEY, (config.disable || '') + '');
+          env._storage.setItem(CONFIG_KEY, (config.disable || '') + '');
         } catch {}
       }
     },
@@ -191,10 +195,8 @@ export const createAgent = (options, env, first) => {
       if (seen[key] || Object.keys(seen).length >= maxErrors) return;
       seen[key] = 1;
       push(event);
-      if (!flushTimer) flushTimer = !!env._timer(flush, ERROR_FLUSH_MS);
+      flushTimer ||= !!env._timer(flush, ERROR_FLUSH_MS);
     },
-
-    _request: push,
 
     /** A user action or business event of `view` (default: the current page view). */
     _push: push,
@@ -214,17 +216,17 @@ export const createAgent = (options, env, first) => {
 
     /** An SPA route change: the current page view is sent and a soft one starts. */
     _route: (url) => {
-      if (url == current.url) return;
-      const ref = current.url;
+      const ref = current._head.url;
+      if (url == ref) return;
       flush();
-      startView(url, ref, 'soft', env._clock());
+      startView({ url, ref, nav: 'soft' }, env._clock());
     },
 
     /** A back-forward-cache restore: a new page view of the document, with its own vitals. */
     _restore: (url, t0) => {
       flush();
       resolve();
-      hard = startView(url, undefined, 'back-forward-cache', t0);
+      hard = startView({ url, nav: 'back-forward-cache' }, t0);
     },
 
     /** @param {boolean} granted */

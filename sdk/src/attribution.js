@@ -72,7 +72,7 @@ export const attribute = ({ name, value, entries }, scrub) => {
   if (name == 'LCP') {
     // LCP = ttfb + loadDelay + loadDuration + renderDelay, split at the LCP resource's request
     // start and response end (all but renderDelay 0 without an entry or a navigation entry).
-    const lcp = entries[entries.length - 1];
+    const lcp = entries.at(-1);
     const navigation = navigationEntry();
     let ttfb = 0;
     let requestStart = 0;

@@ -18,4 +18,6 @@ interface Navigator {
 interface XMLHttpRequest {
   /** [method, url, aborted] of the request, recorded by the patched open(). */
   _xhr?: [string, string | URL, number?];
+  /** The `_xhr` of the open() after which the page set its own traceparent. */
+  _own?: XMLHttpRequest['_xhr'];
 }

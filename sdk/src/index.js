@@ -3,12 +3,16 @@
 // callback runs inside `safe`, and each part starts on its own, so a missing API only skips that
 // part and nothing ever throws into the host page.
 
-import { onCLS, onFCP, onINP, onLCP, onTTFB } from 'web-vitals';
-import { businessEvent, createActions } from './action.js';
-import { createAgent } from './agent.js';
+// The imports' order is the modules' order in rum.js: this one gzips 54 B smaller than
+// web-vitals first and the rest alphabetical (deflate codes nearer repeats in fewer bits). Their
+// top levels only declare, so the order changes nothing else.
 import { attribute, navigationEntry, noteLongFrame, observeFrames } from './attribution.js';
-import { clip, stripUrl, stripUrlsIn } from './beacon.js';
+import { onCLS, onFCP, onINP, onLCP, onTTFB } from 'web-vitals';
+import { add, noteCall, serverTrace, slot, traced, traceparent } from './calls.js';
 import { CONFIG_KEY } from './session.js';
+import { createAgent } from './agent.js';
+import { clip, stripUrl, stripUrlsIn } from './beacon.js';
+import { businessEvent, createActions } from './action.js';
 
 /** @type {ReturnType<typeof createAgent> | undefined} */
 let agent;
@@ -50,9 +54,14 @@ export const init = safe((/** @type {import('./rum').RumOptions} */ options) => 
   if (agent || !options.key || self.__rum) return;
   self.__rum = 1;
   // The tag's switches, and those the collector sent to an earlier page of the session.
+  /** @type {Storage | undefined} */
+  let storage;
+  try {
+    storage = sessionStorage;
+  } catch {}
   let disabled = (options.disable || '') + ',';
   try {
-    disabled += sessionStorage.getItem(CONFIG_KEY);
+    disabled += storage.getItem(CONFIG_KEY);
   } catch {}
   const enabled = (part) => !disabled.split(/[\s,]+/).includes(part);
   const absolute = (url) => {
@@ -95,16 +104,11 @@ export const init = safe((/** @type {import('./rum').RumOptions} */ options) => 
       },
       _now: Date.now,
       _clock: () => performance.now(),
-      _storage: () => {
-        try {
-          return sessionStorage;
-        } catch {}
-      },
+      _storage: storage,
       _hints: () => {
-        if (!hints) return {};
         const nav = navigator;
         const connection = nav.connection;
-        return {
+        return hints && {
           conn: connection && { type: connection.effectiveType, rtt: connection.rtt, down: connection.downlink, save: connection.saveData },
           // The screen (CSS px) tells a tablet from a phone when the user agent does not (Android tablets that say `Mobile`).
           dev: { mem: nav.deviceMemory, cores: nav.hardwareConcurrency, touch: nav.maxTouchPoints, sw: screen.width, sh: screen.height, vw: innerWidth, vh: innerHeight },
@@ -124,30 +128,140 @@ export const init = safe((/** @type {import('./rum').RumOptions} */ options) => 
           : document.wasDiscarded
             ? 'restore'
             : (entry.type || 'navigate').replace('_', '-'),
+      trace: serverTrace(entry),
     },
   );
   if (earlyConsent != null) agent._consent(earlyConsent);
-  if (!agent._active) return;
   const current = agent;
-  if (remote) {
-    const configured = (config) => current._configure(config || {});
-    beaconFetch(configUrl, { credentials: 'omit' })
-      .then((response) => response.ok && response.json())
-      .then(configured, () => configured());
-  }
+  const active = agent._active;
   const part = (name, setup) => enabled(name) && safe(setup)();
   /**
-   * What the page's last beacons add: the long animation frames and resources seen since the
-   * previous ones (parts 'frames' and 'resources'), pushed as one event each.
+   * What the page's last beacons add: the calls, long animation frames and resources seen since
+   * the previous ones (parts 'requests', 'frames' and 'resources'), pushed as one event each at
+   * hide and before an SPA route change's flush.
    * @type {(() => void)[]}
    */
   const summaries = [];
   const summarise = () => summaries.map((summary) => summary());
   /** The beacon endpoint: our own requests to it are no activity or resource of the page. */
   const beacons = absolute(endpoint);
-  /** `map[key]`, made by `make` while `map` has fewer than 50 keys (BEACON: at most 50 origins). */
-  const slot = (map, key, make) => map[key] ?? (Object.keys(map).length < 50 ? (map[key] = make()) : undefined);
+  /** Calls `handle` with each entry of `type`, those buffered before included. */
+  const observe = (type, handle) => new PerformanceObserver(safe((list) => list.getEntries().map(handle))).observe({ type, buffered: true });
 
+  // Before the sampling gate: a session sampled out still propagates trace context (flags 00), so
+  // the backend's sampling follows the session's; it records nothing.
+  part('requests', () => {
+    const slowMs = options.slowRequestMs ?? 1000;
+    /** Every call by `METHOD url` since the page view's previous beacon (a delta like the frames). */
+    let endpoints = {};
+    summaries.push(() => {
+      if (Object.keys(endpoints).length) current._push({ type: 'calls', endpoints });
+      endpoints = {};
+    });
+    /**
+     * A fetch/XHR starting now. When it goes to a traced origin, our traceparent (and
+     * tracestate) through `set` (which throws to leave a header the page set itself; false: the
+     * page set its own traceparent). Returns what to call when it settled, with the Response or
+     * the XMLHttpRequest (none: a network error) and whether it was aborted: unless aborted, the
+     * call is counted in `calls`, and sent as a `request` when it failed (status >= 400, 0 =
+     * network error) or took at least slowMs. An opaque (no-cors) response has status 0 without
+     * having failed, so it counts only as slow.
+     */
+    const call = (method, url, /** @type {any} */ set) => {
+      const start = performance.now();
+      // The call keeps the page busy for the actions loading now (their loading time).
+      const done = safe(actions?._request() || noop);
+      let trace;
+      try {
+        if (set && traced(options.traceOrigins, new URL(url, location.href))) {
+          const header = traceparent(current._sampled());
+          set('traceparent', header);
+          trace = header.slice(3, 35);
+          if (options.traceState) set('tracestate', options.traceState);
+        }
+      } catch {}
+      return safe((result, aborted) => {
+        done();
+        const duration = performance.now() - start;
+        const status = result ? result.status : 0;
+        if (!active || aborted) return;
+        url = scrub(url, 'request');
+        method = clip((method + '').toUpperCase(), 32);
+        if (!result || (result.type != 'opaque' && (!status || status >= 400)) || duration >= slowMs)
+          current._push({ type: 'request', url, method, status, duration });
+        noteCall(endpoints, method + ' ' + url, Math.round(duration), status, trace);
+      });
+    };
+    if (!active && !options.traceOrigins) return;
+    const nativeFetch = self.fetch;
+    if (nativeFetch)
+      self.fetch = function (/** @type {any} */ input, init) {
+        /** @type {any} */
+        let args = arguments;
+        /** @type {(result?: any, aborted?: boolean) => void} */
+        let finish = noop;
+        let request;
+        try {
+          finish = call(init?.method || input?.method || 'GET', input?.url || input, (name, value) => {
+            // The Request fetch(input, init) makes, with the page's headers and ours (none in
+            // no-cors mode, which drops them).
+            const headers = (request ||= new Request(input, init)).headers;
+            if (headers.has(name) || request.mode == 'no-cors') throw 0;
+            headers.set(name, value);
+            args = [request];
+          });
+        } catch {}
+        // The page gets a promise that settles exactly like the native one.
+        return nativeFetch.apply(this, args).then(
+          (response) => {
+            finish(response);
+            return response;
+          },
+          (error) => {
+            finish(0, error?.name == 'AbortError');
+            throw error;
+          },
+        );
+      };
+    const prototype = XMLHttpRequest.prototype;
+    const open = prototype.open;
+    const sendXhr = prototype.send;
+    const setHeader = prototype.setRequestHeader;
+    prototype.open = function (/** @type {string} */ method, /** @type {string | URL} */ url) {
+      try {
+        this._xhr = [method, url];
+      } catch {}
+      return open.apply(this, arguments);
+    };
+    // A traceparent the page sets is left alone (ours would be appended to it): noted with the
+    // open() it belongs to. No try: the test throws only for a name setRequestHeader throws the
+    // same error for, and the assignment only on a frozen XMLHttpRequest in strict code.
+    prototype.setRequestHeader = function (/** @type {string} */ name) {
+      // @ts-ignore: `this` is the XMLHttpRequest
+      if (/^traceparent$/i.test(name)) this._own = this._xhr;
+      return setHeader.apply(this, arguments);
+    };
+    prototype.send = function () {
+      try {
+        const request = this._xhr;
+        if (request) {
+          const finish = call(request[0], request[1], this._own != request && setHeader.bind(this));
+          this.addEventListener('abort', () => (request[2] = 1));
+          // once: a reused XMLHttpRequest gets its own listener per send().
+          this.addEventListener('loadend', () => finish(this, request[2]), { once: true });
+        }
+      } catch {}
+      return sendXhr.apply(this, arguments);
+    };
+  });
+
+  if (!active) return;
+  if (remote) {
+    const configured = (config) => current._configure(config || {});
+    beaconFetch(configUrl, { credentials: 'omit' })
+      .then((response) => response.ok && response.json())
+      .then(configured, () => configured());
+  }
   // Registered before web-vitals' own pageshow listener, so the restored page view exists when
   // web-vitals reports its first metrics for it.
   listen('pageshow', (event) => event.persisted && current._restore(pageUrl(), event.timeStamp), true);
@@ -165,7 +279,8 @@ export const init = safe((/** @type {import('./rum').RumOptions} */ options) => 
   part('vitals', () => {
     // web-vitals needs Array.prototype.at; older browsers measure nothing rather than throw.
     if (![].at) return;
-    safe(observeFrames)();
+    // Where [].at exists, so does PerformanceObserver (an unknown entry type only warns).
+    observeFrames();
     // Runs while the beacon is built: whatever it meets, it must not cost the beacon.
     const attributed = safe(attribute);
     for (const on of [onLCP, onCLS, onINP, onFCP, onTTFB]) {
@@ -226,77 +341,6 @@ export const init = safe((/** @type {import('./rum').RumOptions} */ options) => 
     listen('unhandledrejection', (event) => report('unhandledrejection', event.reason, text(event.reason)));
   });
 
-  part('requests', () => {
-    const slowMs = options.slowRequestMs ?? 1000;
-    /**
-     * A fetch/XHR that failed (status >= 400, 0 = network error) or took at least slowMs. `result`
-     * is the Response or the XMLHttpRequest; an opaque (no-cors) response has status 0 without
-     * having failed, so it counts only as slow.
-     */
-    const record = safe((method, url, result, start, error) => {
-      const duration = performance.now() - start;
-      const status = result ? result.status : 0;
-      const failed = !result || (result.type != 'opaque' && (!status || status >= 400));
-      if (error?.name == 'AbortError' || (!failed && duration < slowMs)) return;
-      current._request({ type: 'request', url: scrub(url, 'request'), method: clip((method + '').toUpperCase(), 32), status, duration });
-    });
-    const nativeFetch = self.fetch;
-    if (nativeFetch)
-      self.fetch = function (/** @type {any} */ input, init) {
-        const start = performance.now();
-        let method, url;
-        let done = noop;
-        try {
-          method = init?.method || input?.method || 'GET';
-          url = input?.url || input;
-          // The call keeps the page busy for the actions loading now (their loading time).
-          done = safe(actions?._request() || noop);
-        } catch {}
-        // The page gets a promise that settles exactly like the native one.
-        return nativeFetch.apply(this, arguments).then(
-          (response) => {
-            done();
-            record(method, url, response, start);
-            return response;
-          },
-          (error) => {
-            done();
-            record(method, url, 0, start, error);
-            throw error;
-          },
-        );
-      };
-    const prototype = XMLHttpRequest.prototype;
-    const open = prototype.open;
-    const sendXhr = prototype.send;
-    prototype.open = function (/** @type {string} */ method, /** @type {string | URL} */ url) {
-      try {
-        this._xhr = [method, url];
-      } catch {}
-      return open.apply(this, arguments);
-    };
-    prototype.send = function () {
-      try {
-        const request = this._xhr;
-        const start = performance.now();
-        if (request) {
-          const done = safe(actions?._request() || noop);
-          this.addEventListener('abort', () => (request[2] = 1));
-          // once: a reused XMLHttpRequest gets its own listener per send().
-          this.addEventListener(
-            'loadend',
-            () => {
-              done();
-              request[2] || record(request[0], request[1], this, start);
-            },
-            { once: true },
-          );
-        }
-      } catch {}
-      return sendXhr.apply(this, arguments);
-    };
-  });
-
   part('actions', () => {
     const clock = () => performance.now();
     const observer = new MutationObserver(safe(() => active._activity(clock())));
@@ -304,8 +348,8 @@ export const init = safe((/** @type {import('./rum').RumOptions} */ options) => 
       {
         _clock: clock,
         _timer: (callback, ms) => setTimeout(safe(callback), ms),
-        _report: (event, view) => current._push(event, view),
-        _view: () => current._view(),
+        _report: current._push,
+        _view: current._view,
         _watch: (on) =>
           on ? observer.observe(document, { subtree: true, childList: true, attributes: true, characterData: true }) : observer.disconnect(),
       },
@@ -346,13 +390,9 @@ export const init = safe((/** @type {import('./rum').RumOptions} */ options) => 
     listen('submit', (event) => active._submit(event.target, event.submitter, event.timeStamp), true);
     for (const type of ['input', 'scroll']) listen(type, active._moved, true);
     for (const type of ['error', 'unhandledrejection']) listen(type, active._error);
-    new PerformanceObserver(
-      safe((list) => {
-        // Not our own beacons (sendBeacon and the keepalive fetch): they are no page activity.
-        for (const entry of /** @type {PerformanceResourceTiming[]} */ (list.getEntries()))
-          entry.name.startsWith(beacons) || active._activity(entry.startTime, entry.responseEnd);
-      }),
-    ).observe({ type: 'resource' });
+    // A new resource is page activity; our own beacons (sendBeacon and the keepalive fetch) are
+    // not. (Entries from before the observer are older than any action: no activity of one.)
+    observe('resource', (entry) => entry.name.startsWith(beacons) || active._activity(entry.startTime, entry.responseEnd));
   });
 
   part('frames', () => {
@@ -362,22 +402,18 @@ export const init = safe((/** @type {import('./rum').RumOptions} */ options) => 
     let blocking = 0;
     /** Script time by the origin of the script's source ('' without one), at most 50 origins. */
     let scripts = {};
-    new PerformanceObserver(
-      safe((list) => {
-        for (const frame of /** @type {any[]} */ (list.getEntries())) {
-          noteLongFrame(frame);
-          count++;
-          blocking += frame.blockingDuration;
-          for (const script of frame.scripts) {
-            let origin = '';
-            try {
-              origin = new URL(script.sourceURL).origin;
-            } catch {}
-            if (slot(scripts, origin, () => 0) != null) scripts[origin] += script.duration;
-          }
-        }
-      }),
-    ).observe({ type: 'long-animation-frame', buffered: true });
+    observe('long-animation-frame', (frame) => {
+      noteLongFrame(frame);
+      count++;
+      blocking += frame.blockingDuration;
+      for (const script of frame.scripts) {
+        let origin = '';
+        try {
+          origin = new URL(script.sourceURL).origin;
+        } catch {}
+        add(scripts, origin, script.duration);
+      }
+    });
     summaries.push(() => {
       if (count) current._push({ type: 'loaf', count, blocking, scripts });
       count = blocking = 0;
@@ -389,31 +425,24 @@ export const init = safe((/** @type {import('./rum').RumOptions} */ options) => 
     // Deltas, like the frames.
     /** By origin: transfer bytes, entries without Timing-Allow-Origin, durations (ms). */
     let origins = {};
-    /** Entries by initiator type. */
+    /** Entries by initiator type: one at least for any entry (the first 50 types). */
     let types = {};
-    let any = 0;
-    new PerformanceObserver(
-      safe((list) => {
-        for (const entry of /** @type {PerformanceResourceTiming[]} */ (list.getEntries())) {
-          if (entry.name.startsWith(beacons)) continue;
-          const type = entry.initiatorType;
-          const summary = slot(origins, new URL(entry.name).origin, () => ({ bytes: 0, untimed: 0, durations: [] }));
-          if (slot(types, type, () => 0) != null) types[type]++;
-          any = 1;
-          if (summary) {
-            summary.bytes += entry.transferSize || 0;
-            // Cross-origin without Timing-Allow-Origin: every phase reads 0, the duration is real.
-            summary.untimed += !entry.responseStart;
-            summary.durations.push(Math.round(entry.duration));
-          }
-        }
-      }),
-    ).observe({ type: 'resource', buffered: true });
+    observe('resource', (entry) => {
+      // Not our own beacons.
+      if (entry.name.startsWith(beacons)) return;
+      const summary = slot(origins, new URL(entry.name).origin, () => ({ bytes: 0, untimed: 0, durations: [] }));
+      add(types, entry.initiatorType, 1);
+      if (summary) {
+        summary.bytes += entry.transferSize || 0;
+        // Cross-origin without Timing-Allow-Origin: every phase reads 0, the duration is real.
+        summary.untimed += /** @type {any} */ (!entry.responseStart);
+        summary.durations.push(Math.round(entry.duration));
+      }
+    });
     summaries.push(() => {
-      if (any) current._push({ type: 'resources', origins, types });
+      if (Object.keys(types).length) current._push({ type: 'resources', origins, types });
       origins = {};
       types = {};
-      any = 0;
     });
   });
 

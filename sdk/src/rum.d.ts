@@ -43,6 +43,18 @@ export interface RumOptions {
   remoteConfig?: boolean;
   /** Successful fetch/XHR calls at least this long (ms) are reported as slow. Default 1000. */
   slowRequestMs?: number;
+  /**
+   * Origins whose fetch/XHR calls get a W3C `traceparent` header, so the backend's traces link to
+   * the calls (docs/sdk.md, "Traces"). A string is an exact origin (`'https://api.example.com'`:
+   * scheme, host and port, no path or trailing slash; `https://api.example.com.evil.test` does
+   * not match it); a RegExp is tested against the call's absolute URL. The script tag takes
+   * `data-trace-origins="https://a.example https://b.example"` (space or comma separated).
+   * Default: none, no header is ever added. A cross-origin call with the header is preflighted:
+   * the backend must answer `Access-Control-Allow-Headers: traceparent, tracestate`.
+   */
+  traceOrigins?: (string | RegExp)[] | string;
+  /** Sent as `tracestate` with every `traceparent` the script adds (see `traceOrigins`). */
+  traceState?: string;
   /** Idle minutes after which the next page view starts a new session. Default 30. */
   sessionTimeoutMin?: number;
   /** Distinct errors reported per page view. Default 10. */

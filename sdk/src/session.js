@@ -11,7 +11,11 @@ export const CONFIG_KEY = '_rum_c';
  * `[A-Za-z0-9_-]{1,64}` BEACON.md allows for `sid` and `pid`. Each digit is 5 uniform bits, which
  * makes the session id's leading digits a uniform sampling key (inSample).
  */
-export const newId = () => crypto.getRandomValues(new Uint8Array(16)).reduce((id, byte) => id + (byte & 31).toString(32), '');
+export const newId = () => randomDigits(16, 32);
+
+/** `count` random digits of base `base` (a power of two up to 32), one from each byte of crypto.getRandomValues. */
+export const randomDigits = (count, base) =>
+  crypto.getRandomValues(new Uint8Array(count)).reduce((digits, byte) => digits + (byte & (base - 1)).toString(base), '');
 
 /**
  * Whether a session is sampled in: a function of its id only, so every page of the session makes

@@ -74,7 +74,7 @@ const actions = `
 /** data-* attributes from the query: ?key=K&sample-rate=0 -> data-key="K" data-sample-rate="0". */
 const dataAttributes = (url) =>
   [...url.searchParams]
-    .filter(([name]) => !['nobeacon', 'csp', 'hero', 'tp', 'tao'].includes(name))
+    .filter(([name]) => !['nobeacon', 'csp', 'hero', 'tp', 'tao', 'api', 'other', 'server-timing'].includes(name))
     .map(([name, value]) => ` data-${name}="${value.replace(/"/g, '&quot;')}"`)
     .join('');
 
@@ -156,6 +156,28 @@ const pages = {
 </head><body><main><h1>Third parties</h1><p>Text that paints first.</p>
 <img src="${url.searchParams.get('tao')}/pixel.bmp?n=1" alt=""><img src="${url.searchParams.get('tao')}/pixel.bmp?n=2" alt="">
 <img src="${url.searchParams.get('tp')}/pixel.bmp" alt=""></main></body></html>`,
+
+  /**
+   * The traces test (answered with the query's `server-timing` as its Server-Timing header):
+   * rum.js configured from the query's data-* attributes (data-trace-origins among them), and
+   * window.__calls(), which fetches from `api` (with a header of the page's own) and from
+   * `other`, then makes an XHR to `api`; it resolves with the three statuses.
+   */
+  '/traces.html': (url, { collector }) => `${head('traces')}
+<script async src="${collector}/rum.js"${dataAttributes(url)}></script>
+<script>
+  window.__calls = async () => [
+    await fetch('${url.searchParams.get('api')}/items/42', { headers: { 'x-page': 'kept' } }).then((response) => response.status),
+    await fetch('${url.searchParams.get('other')}/items/7').then((response) => response.status),
+    await new Promise((done) => {
+      const xhr = new XMLHttpRequest();
+      xhr.open('GET', '${url.searchParams.get('api')}/xhr/9');
+      xhr.onloadend = () => done(xhr.status);
+      xhr.send();
+    }),
+  ];
+</script>
+</head><body><main><h1>Traces</h1><p>Text that paints first.</p></main></body></html>`,
 
   /** rum.js configured from the query's data-* attributes, with the action buttons. */
   '/plain.html': (url, { collector }) => `${head('plain')}${counters}
@@ -304,5 +326,6 @@ export function renderPage(url, context) {
   const page = pages[url.pathname];
   if (!page) return;
   const headers = url.searchParams.has('csp') ? { 'content-security-policy': "connect-src 'self'" } : {};
+  if (url.searchParams.has('server-timing')) headers['server-timing'] = url.searchParams.get('server-timing');
   return { html: page(url, context), headers };
 }

@@ -15,10 +15,10 @@ const setup = (options = {}, first = { url: 'https://shop.example/', nav: 'navig
     _send: (body) => sent.push(JSON.parse(body)),
     _now: () => now,
     _clock: () => clock,
-    _storage: () => ({
+    _storage: {
       getItem: (key) => (items.has(key) ? items.get(key) : null),
       setItem: (key, value) => items.set(key, value),
-    }),
+    },
     _hints: () => ({ conn: { type: '4g' }, dev: { cores: 8 } }),
     _timer: (callback, ms) => timers.push({ callback, ms }),
     _held: held,
@@ -194,10 +194,10 @@ test('errors: once per page view however often they repeat, at most maxErrors di
 test('pending events are capped between two beacons', () => {
   const { agent, sent } = setup();
   assert.equal(MAX_PENDING_EVENTS, 200);
-  for (let i = 0; i < 250; i++) agent._request({ type: 'request', url: 'https://api.example/x', method: 'GET', status: 500, duration: i });
+  for (let i = 0; i < 250; i++) agent._push({ type: 'request', url: 'https://api.example/x', method: 'GET', status: 500, duration: i });
   agent._flush();
   assert.equal(sent[0].events.length, 200);
-  agent._request({ type: 'request', url: 'https://api.example/y', method: 'GET', status: 0, duration: 1 });
+  agent._push({ type: 'request', url: 'https://api.example/y', method: 'GET', status: 0, duration: 1 });
   agent._flush();
   assert.equal(sent[1].events.length, 1);
 });
@@ -275,7 +275,7 @@ test('release and environment: rel and env in every beacon of the page, after na
   assert.equal(full.sent[0].env, 'e'.repeat(64));
   // A beacon too large for one body is split; each body carries them.
   const split = setup({ release: 'abc1234', environment: 'staging' });
-  for (let i = 0; i < 150; i++) split.agent._request({ type: 'request', url: `https://api.example/${'x'.repeat(900)}`, method: 'GET', status: 500, duration: i });
+  for (let i = 0; i < 150; i++) split.agent._push({ type: 'request', url: `https://api.example/${'x'.repeat(900)}`, method: 'GET', status: 500, duration: i });
   split.agent._flush();
   assert.ok(split.sent.length > 1);
   for (const beacon of split.sent) assert.deepEqual([beacon.rel, beacon.env], ['abc1234', 'staging']);
@@ -302,7 +302,7 @@ test('without release and environment the beacon has no rel or env, byte for byt
     _send: (body) => bodies.push(body),
     _now: () => 1_763_760_000_000,
     _clock: () => 100,
-    _storage: () => undefined,
+    _storage: undefined,
     _hints: () => ({ dev: { cores: 8 } }),
     _timer: () => {},
   };
@@ -352,4 +352,39 @@ test('without an answer the tag decides, and a final flush never waits', () => {
   unread.agent._flush();
   assert.equal(unread.sent.length, 1);
   assert.equal(unread.sent[0].sr, undefined, 'rate 1 is not sent');
+});
+
+test("the backend trace of the document's response goes with its page view only", () => {
+  const trace = '4bf92f3577b34da6a3ce929d0e0e4736';
+  const { agent, sent } = setup({}, { url: 'https://shop.example/', nav: 'navigate', trace });
+  agent._flush();
+  agent._route('https://shop.example/next');
+  agent._flush();
+  agent._restore('https://shop.example/', 5000);
+  agent._flush();
+  assert.deepEqual(
+    sent.map((beacon) => [beacon.nav, beacon.trace]),
+    [
+      ['navigate', trace],
+      ['soft', undefined],
+      ['back-forward-cache', undefined],
+    ],
+  );
+  assert.deepEqual(Object.keys(sent[0]), ['v', 'sid', 'pid', 'url', 'nav', 'trace', 'sent', 'seq', 'conn', 'dev', 'events']);
+});
+
+test('sampled (traceparent flag 01): consented and in the sample, whatever the configuration says later', () => {
+  assert.equal(setup().agent._sampled(), true);
+  const consent = setup({ requireConsent: true });
+  assert.equal(consent.agent._sampled(), false, 'no consent yet');
+  consent.agent._consent(true);
+  assert.equal(consent.agent._sampled(), true);
+  consent.agent._consent(false);
+  assert.equal(consent.agent._sampled(), false, 'consent withdrawn');
+  const out = setup({ sampleRate: 0 });
+  assert.equal(out.agent._sampled(), false);
+  const configured = setup({ sampleRate: 1 }, undefined, tabOf('8000000000000000'), true);
+  assert.equal(configured.agent._sampled(), true);
+  configured.agent._configure({ sampleRate: 0.25 });
+  assert.equal(configured.agent._sampled(), false, 'sampled out by the collector');
 });
