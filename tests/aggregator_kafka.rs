@@ -954,3 +954,78 @@ fn an_idle_beacon_partition_does_not_hold_windows_open() {
         0.0
     );
 }
+
+/// A stage-2 worker takes up new alert rules from its config file on SIGHUP, as standalone does:
+/// the evaluators of the partitions it owns rebuild with them (a new rule's gauges appear on
+/// `/metrics`), and the reload is counted.
+#[test]
+fn a_stage2_worker_reloads_its_alert_rules_on_sighup() {
+    let _serial = serial();
+    let (broker, _dir) = broker();
+    let beacons = broker::unique_topic("beacons");
+    let deployment = Deployment::new("rules", &beacons, "");
+    deployment.create_topics(&broker);
+    let with_rule = |name: &str| {
+        let config = deployment.config.replace(
+            "default_rules = false",
+            "default_rules = false\nevaluation_interval = \"1s\"",
+        );
+        assert_ne!(config, deployment.config, "the test config sets [alerts]");
+        format!(
+            "{config}\n[[alerts.rules]]\nname = {name:?}\nmetric = \"lcp\"\nstatistic = \"p75\"\n\
+             op = \">\"\nthreshold = 2.5\nview = \"site\"\nwindow = \"5m\"\n"
+        )
+    };
+    let path = rum::temp_path("rum-worker-rules", "toml");
+    std::fs::write(&path, with_rule("FirstRule")).unwrap();
+    let worker = Rum::start(RumOptions {
+        mode: "aggregator",
+        args: vec![
+            "--config".into(),
+            path.display().to_string(),
+            "--brokers".into(),
+            broker.bootstrap(),
+            "--stage".into(),
+            "2".into(),
+        ],
+        ..RumOptions::default()
+    })
+    .unwrap();
+    let has_rule = |name: &str| {
+        worker
+            .admin_get("/metrics")
+            .text()
+            .contains(&format!("alertname=\"{name}\""))
+    };
+    wait_until(
+        "the worker's evaluators to have the first rule",
+        Duration::from_secs(60),
+        || has_rule("FirstRule"),
+    );
+    std::fs::write(&path, with_rule("SecondRule")).unwrap();
+    worker.signal("HUP");
+    wait_until(
+        "the worker's evaluators to take up the second rule",
+        Duration::from_secs(30),
+        || has_rule("SecondRule"),
+    );
+    assert_eq!(
+        worker.metric("rum_config_reload_total{outcome=\"ok\"}"),
+        1.0,
+        "{}",
+        worker.log_text()
+    );
+    // A config that does not validate is refused and counted; the rules stay.
+    std::fs::write(
+        &path,
+        with_rule("Broken").replace("op = \">\"", "op = \"sideways\""),
+    )
+    .unwrap();
+    worker.signal("HUP");
+    wait_until(
+        "the refused reload to be counted",
+        Duration::from_secs(30),
+        || worker.metric("rum_config_reload_total{outcome=\"invalid\"}") == 1.0,
+    );
+    assert!(!has_rule("Broken"));
+}

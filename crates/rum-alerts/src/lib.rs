@@ -27,7 +27,7 @@ pub use notify::{
     Notifier, Receiver, ReceiverKind, RetryPolicy, SIGNATURE_HEADER, alertmanager_body,
     hmac_signature, webhook_body,
 };
-pub use observer::AlertObserver;
+pub use observer::{AlertObserver, SharedRules};
 pub use rule::{AlertRule, Comparison, RuleKind, Statistic};
 
 /// The settings of the evaluator, from `[alerts]`.

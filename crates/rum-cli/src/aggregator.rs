@@ -15,7 +15,7 @@ use rum_aggregator::worker::stage1::{Stage1Worker, Stage1WorkerSettings};
 use rum_aggregator::worker::stage2::{
     ObserverFactory, SegmentObserver, Stage2Worker, Stage2WorkerSettings,
 };
-use rum_alerts::{AlertObserver, AlertSettings, Notifier, Receiver};
+use rum_alerts::{AlertObserver, AlertSettings, Notifier, Receiver, SharedRules};
 use rum_collector::{AdminServer, AdminState, MetricsExposition};
 use rum_config::Config;
 use rum_transport::log::{LogError, StartFrom};
@@ -69,16 +69,18 @@ pub fn run(args: AggregatorArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the tokio runtime")?;
-    runtime.block_on(serve(config, args.stage))
+    runtime.block_on(serve(config, args))
 }
 
-async fn serve(config: Config, stages: StageChoice) -> anyhow::Result<()> {
+async fn serve(config: Config, args: AggregatorArgs) -> anyhow::Result<()> {
+    let stages = args.stage;
     let prometheus = crate::install_prometheus()?;
     let aggregation = AggregatorSettings::from_config(&config.aggregator)?;
     let alert_settings = AlertSettings::from_config(&config.alerts, &aggregation)?;
     for notice in &alert_settings.notices {
         tracing::warn!("{notice}");
     }
+    let shared_rules = SharedRules::new(alert_settings);
     rum_transport::check_pass_through(&config.kafka)?;
     let topics = Topics {
         beacons: config.kafka.topic.clone(),
@@ -162,8 +164,9 @@ async fn serve(config: Config, stages: StageChoice) -> anyhow::Result<()> {
         let reader = KafkaPartitionReader::new(&client("stage2-reader"))?;
         let receivers = Receiver::from_config(&config.alerts);
         let notifier = Notifier::new(receivers, config.alerts.external_url.clone());
+        let rules = shared_rules.clone();
         let observers: ObserverFactory = Box::new(move |_partition| {
-            Box::new(AlertObserver::new(alert_settings.clone(), notifier.clone()))
+            Box::new(AlertObserver::new(rules.clone(), notifier.clone()))
                 as Box<dyn SegmentObserver>
         });
         let (worker, handle) = Stage2Worker::new(
@@ -211,6 +214,23 @@ async fn serve(config: Config, stages: StageChoice) -> anyhow::Result<()> {
         state = state.with_readiness(Arc::new(move || health.check(stage)));
     }
     let admin = admin.spawn(state)?;
+    // Stage 2's alert rules follow the config file (SIGHUP or a change of its contents), as in
+    // standalone; nothing else of a worker can change without a restart.
+    let reloads = (stages != StageChoice::One).then(|| {
+        let targets = crate::reload::ReloadTargets {
+            collector: None,
+            alerts: Some((
+                crate::reload::AlertTarget::Workers(shared_rules.clone()),
+                aggregation.clone(),
+            )),
+        };
+        tokio::spawn(crate::reload::watch(
+            args.config.clone(),
+            config.clone(),
+            move || load_config(&args),
+            targets,
+        ))
+    });
     tracing::info!(
         admin = %admin_address,
         stages = ?stages,
@@ -218,6 +238,9 @@ async fn serve(config: Config, stages: StageChoice) -> anyhow::Result<()> {
         "rum aggregator running"
     );
     crate::shutdown_signal().await;
+    if let Some(reloads) = reloads {
+        reloads.abort();
+    }
     stop.store(true, Ordering::Relaxed);
     let mut failed = false;
     for thread in threads {

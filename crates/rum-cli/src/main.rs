@@ -354,10 +354,10 @@ fn serve(args: ServeArgs, mode: Mode) -> anyhow::Result<()> {
             "rum collector listening"
         );
         let targets = reload::ReloadTargets {
-            collector: collector.reloader(),
+            collector: Some(collector.reloader()),
             alerts: pipeline.as_ref().map(|pipeline| {
                 (
-                    pipeline.alert_rules.clone(),
+                    reload::AlertTarget::Evaluator(pipeline.alert_rules.clone()),
                     pipeline.aggregator_settings.clone(),
                 )
             }),

@@ -1,8 +1,8 @@
-//! Hot reload of `rum standalone` and `rum collector`: on SIGHUP, and when the config file's
-//! contents change (checked every [`POLL_INTERVAL`]), the file is loaded and validated again. A
-//! config that validates swaps in new sites (keys, origins, per-site enrichment and rates), trusted
-//! proxies, client-IP source, GeoIP paths and, in standalone, alert rules; requests in flight finish
-//! with the rules they started with. One that does not is refused with its key named in the log,
+//! Hot reload of `rum standalone`, `rum collector` and `rum aggregator`: on SIGHUP, and when the
+//! config file's contents change (checked every [`POLL_INTERVAL`]), the file is loaded and
+//! validated again. A config that validates swaps in new sites (keys, origins, per-site enrichment
+//! and rates), trusted proxies, client-IP source, GeoIP paths (where a collector runs) and alert
+//! rules (where stage 2 runs); requests in flight finish with the rules they started with. One that does not is refused with its key named in the log,
 //! and the running config stays. `rum_config_reload_total{outcome}` counts both.
 //!
 //! Sections that need a restart (listeners, sink, Kafka, spool, limits, aggregator) are compared
@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use metrics::{Counter, counter, describe_counter};
 use rum_aggregator::settings::AggregatorSettings;
-use rum_alerts::AlertSettings;
+use rum_alerts::{AlertSettings, SharedRules};
 use rum_collector::Reloader;
 use rum_config::Config;
 use tokio::sync::mpsc;
@@ -42,9 +42,18 @@ impl ReloadCounters {
 
 /// What a reload updates.
 pub(crate) struct ReloadTargets {
-    pub collector: Reloader,
-    /// Standalone's alert evaluator, with the aggregator settings the rules are checked against.
-    pub alerts: Option<(mpsc::Sender<AlertSettings>, AggregatorSettings)>,
+    /// The collector's sites and enrichment (`rum collector`, `rum standalone`).
+    pub collector: Option<Reloader>,
+    /// The alert evaluators, with the aggregator settings the rules are checked against.
+    pub alerts: Option<(AlertTarget, AggregatorSettings)>,
+}
+
+/// Where new alert rules go.
+pub(crate) enum AlertTarget {
+    /// Standalone's one evaluator task.
+    Evaluator(mpsc::Sender<AlertSettings>),
+    /// A stage-2 worker's evaluators, one per owned partials partition.
+    Workers(SharedRules),
 }
 
 /// Watches for SIGHUP and file changes until the task is aborted. `load` reads the file with the
@@ -100,12 +109,21 @@ async fn reload(
         Some((_, aggregator)) => Some(AlertSettings::from_config(&config.alerts, aggregator)?),
         None => None,
     };
-    let collector = targets.collector.clone();
-    let for_collector = config.clone();
-    let summary = tokio::task::spawn_blocking(move || collector.reload(&for_collector)).await??;
-    if let (Some((sender, _)), Some(alerts)) = (&targets.alerts, alerts) {
+    let summary = match targets.collector.clone() {
+        Some(collector) => {
+            let for_collector = config.clone();
+            Some(tokio::task::spawn_blocking(move || collector.reload(&for_collector)).await??)
+        }
+        None => None,
+    };
+    let rules = alerts.as_ref().map(|alerts| alerts.rules.len());
+    match (&targets.alerts, alerts) {
         // The evaluator ends only with the process; a closed channel means it is gone already.
-        let _ = sender.send(alerts).await;
+        (Some((AlertTarget::Evaluator(sender), _)), Some(alerts)) => {
+            let _ = sender.send(alerts).await;
+        }
+        (Some((AlertTarget::Workers(shared), _)), Some(alerts)) => shared.replace(alerts),
+        _ => {}
     }
     let needs_restart = sections_needing_restart(running, &config);
     if !needs_restart.is_empty() {
@@ -114,11 +132,18 @@ async fn reload(
             "changed in the config file but applied only at the next start"
         );
     }
-    tracing::info!(
-        sites = summary.sites,
-        keys = summary.keys,
-        "config reloaded: sites, enrichment and alert rules swapped in"
-    );
+    match summary {
+        Some(summary) => tracing::info!(
+            sites = summary.sites,
+            keys = summary.keys,
+            alert_rules = rules,
+            "config reloaded: sites, enrichment and alert rules swapped in"
+        ),
+        None => tracing::info!(
+            alert_rules = rules,
+            "config reloaded: alert rules swapped in"
+        ),
+    }
     Ok(config)
 }
 
