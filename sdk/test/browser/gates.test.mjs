@@ -82,7 +82,7 @@ test('the async loader snippet: queued init/mark apply; data measured before con
   assert.deepEqual(new Set(beacons.map((beacon) => beacon.nav)), new Set(['navigate', 'soft']));
   const first = beacons.filter((beacon) => beacon.nav == 'navigate').flatMap((beacon) => beacon.events);
   assert.deepEqual(
-    first.filter((event) => !['vital', 'nav', 'action', 'resources'].includes(event.type)).map((event) => event.name || event.message || event.url),
+    first.filter((event) => !['vital', 'nav', 'action', 'resources', 'calls', 'loaf'].includes(event.type)).map((event) => event.name || event.message || event.url),
     ['queued_mark', 'TypeError: boom from the page', 'Error: rejected by the page', `${env.pageOrigin}/api/500`],
   );
   // What the page loaded before the route change goes with its page view, not with the soft one.
