@@ -102,15 +102,7 @@ pub fn request_name_into(name: &mut String, method: &[u8], endpoint: &[u8], stat
         .ok()
         .filter(|endpoint| !endpoint.is_empty() && !endpoint.contains(' '))
         .unwrap_or("unknown");
-    let class = match status {
-        0 => "network",
-        100..=199 => "1xx",
-        200..=299 => "2xx",
-        300..=399 => "3xx",
-        400..=499 => "4xx",
-        500..=599 => "5xx",
-        _ => "other",
-    };
+    let class = STATUS_CLASSES[status_class(status)];
     name.clear();
     name.reserve(method.len() + endpoint.len() + class.len() + 2);
     name.push_str(method);
@@ -118,6 +110,23 @@ pub fn request_name_into(name: &mut String, method: &[u8], endpoint: &[u8], stat
     name.push_str(endpoint);
     name.push(' ');
     name.push_str(class);
+}
+
+/// The status classes of [`request_name`], by [`status_class`].
+const STATUS_CLASSES: [&str; STATUS_CLASS_COUNT] =
+    ["network", "1xx", "2xx", "3xx", "4xx", "5xx", "other"];
+
+/// Number of status classes.
+pub const STATUS_CLASS_COUNT: usize = 7;
+
+/// The class of a call's status as [`request_name`] names it: 0 `network`, 1 .. 5 `1xx` ..
+/// `5xx`, 6 `other` (1 .. 99 and past 599). Stage 1 tallies and caches call groups by it.
+pub fn status_class(status: u32) -> usize {
+    match status {
+        0 => 0,
+        100..=599 => (status / 100) as usize,
+        _ => 6,
+    }
 }
 
 /// `(method, endpoint, status class)` of a [`request_name`]; `__other__` (folded) gives

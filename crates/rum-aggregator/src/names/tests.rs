@@ -531,6 +531,105 @@ fn failed_call_groups_past_the_bound_fold_into_other_everywhere() {
 }
 
 #[test]
+fn names_repeated_in_a_chunk_resolve_alike_and_folds_count_per_use() {
+    // Stage 1 remembers what a raw name resolved to until the flush: a repeated origin or call
+    // group must land where the first one did, a folded one must fold (and count) every time,
+    // and a new chunk starts over.
+    let settings = AggregatorSettings {
+        chunk_value_bound: 2,
+        ..AggregatorSettings::default()
+    };
+    let page = |index: usize, origins: &[&str], method: &str| {
+        let scripts: Vec<(&str, f64)> = origins.iter().map(|origin| (*origin, 10.0)).collect();
+        beacon(
+            &format!("pv{index}"),
+            "/",
+            vec![
+                frames(1, 10.0, &scripts),
+                calls(&[
+                    (method, "/api/a", &[(20.0, 200), (30.0, 204)], None),
+                    (method, "/api/b", &[(40.0, 500)], None),
+                    ("GET", "/api/c", &[(50.0, 200)], None),
+                ]),
+                request(method, "/api/a", 503, 7.0),
+            ],
+        )
+    };
+    let site_partial = |stage1: &mut Stage1| {
+        stage1
+            .flush()
+            .into_iter()
+            .find(|partial| partial.view == "site")
+            .expect("the site view's partial")
+    };
+    let mut stage1 = Stage1::new(settings);
+    let origins = [
+        "https://a.example",
+        "https://b.example",
+        "https://c.example",
+    ];
+    for (index, method) in ["GET", "get", "Get"].iter().enumerate() {
+        crate::wire::BeaconView::of(&page(index, &origins, method), |view| stage1.ingest(view));
+    }
+    let partial = site_partial(&mut stage1);
+    let scripts: Vec<(&str, u64)> = partial
+        .script_origins
+        .iter()
+        .map(|tally| (tally.name.as_str(), tally.count))
+        .collect();
+    assert_eq!(
+        scripts,
+        [
+            ("__other__", 3),
+            ("https://a.example", 3),
+            ("https://b.example", 3)
+        ]
+    );
+    // "get" and "Get" are the group "GET"; the third group folds each time, and the failed
+    // request's 5xx group is a third name too.
+    let groups: Vec<(&str, u64)> = partial
+        .calls
+        .iter()
+        .map(|tally| (tally.name.as_str(), tally.count))
+        .collect();
+    assert_eq!(
+        groups,
+        [
+            ("GET /api/a 2xx", 6),
+            ("GET /api/b 5xx", 3),
+            ("__other__", 3)
+        ]
+    );
+    let failed: Vec<(&str, u64)> = partial
+        .failed_requests
+        .iter()
+        .map(|tally| (tally.name.as_str(), tally.count))
+        .collect();
+    assert_eq!(failed, [("__other__", 3)]);
+    assert_eq!(stage1.name_folds(NameKind::Origin), 3);
+    assert_eq!(stage1.name_folds(NameKind::FailedRequest), 6);
+
+    // The next chunk resolves afresh: what folded before is admitted when it comes first.
+    let reversed = [
+        "https://c.example",
+        "https://b.example",
+        "https://a.example",
+    ];
+    crate::wire::BeaconView::of(&page(3, &reversed, "GET"), |view| stage1.ingest(view));
+    let partial = site_partial(&mut stage1);
+    let scripts: Vec<&str> = partial
+        .script_origins
+        .iter()
+        .map(|tally| tally.name.as_str())
+        .collect();
+    assert_eq!(
+        scripts,
+        ["__other__", "https://b.example", "https://c.example"]
+    );
+    assert_eq!(stage1.name_folds(NameKind::Origin), 4);
+}
+
+#[test]
 fn names_past_the_top_names_bound_fold_and_are_counted_once() {
     let settings = AggregatorSettings {
         top_names: 3,
