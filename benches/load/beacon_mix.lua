@@ -5,7 +5,11 @@
 --
 -- Mix (per pool entry): ~60% page summaries (5 vitals + nav), ~25% small beacons (1-2 vitals),
 -- ~10% beacons with a JS error or a failed request, ~5% 12-event beacons. Bodies run from a few
--- hundred bytes to ~3 KB. `sid`/`pid` (1..64 chars of [A-Za-z0-9_-]), URLs and vital values are
+-- hundred bytes to ~3 KB. With BEACON_FEATURES=1 (every feature of the script on, issue 20's
+-- "realistic mix that includes actions, resources and errors"): 45% summaries, 20% exit beacons
+-- (the final CLS and INP, 1-3 user actions, a business event on one in five, long frames, resources
+-- of 3-6 origins, every fetch/XHR call of 2-5 endpoints, a third of them with a trace), 20%
+-- small, 10% problem, 5% large; the exit beacons run to ~4 KB. `sid`/`pid` (1..64 chars of [A-Za-z0-9_-]), URLs and vital values are
 -- random per body; `sent` is now in ms.
 --
 -- All requests are built in init() into a pool, so the per-request cost on the generator core is
@@ -34,6 +38,7 @@ local ORIGIN = os.getenv("BEACON_ORIGIN") or "https://shop.example.com"
 local TRACK_STATUS = os.getenv("BEACON_TRACK_STATUS") ~= "0"
 local DUMP = os.getenv("BEACON_DUMP")
 local FORWARDED_FOR = os.getenv("BEACON_FORWARDED_FOR") == "1"
+local FEATURES = os.getenv("BEACON_FEATURES") == "1"
 
 local random, format, concat = math.random, string.format, table.concat
 
@@ -227,6 +232,67 @@ local function request_event(failed)
     f1(failed and skewed(900, 30000) or skewed(120, 5000)))
 end
 
+local ACTIONS = { "Add to cart", "Buy now", "<button>", "Search", "Next image", "Size M", "Apply coupon" }
+local THIRD_PARTIES = { "https://cdn.example.com", "https://fonts.example.net", "https://tags.example.org",
+  "https://ads.example.io", "https://cdn.jsdelivr.example", "https://maps.example.com" }
+
+local function hex(bytes)
+  local out = {}
+  for i = 1, bytes do out[i] = format("%02x", random(0, 255)) end
+  return concat(out)
+end
+
+local function action_event()
+  local frustration = weighted({ { 0.85, "" }, { 0.07, ',"frustration":["rage"]' }, { 0.05, ',"frustration":["dead"]' }, { 0.03, ',"frustration":["error"]' } })
+  return format('{"type":"action","name":%s,"kind":"%s","dur":%s,"errors":0,"requests":%d,"clicks":%d%s}',
+    json_string(pick(ACTIONS)), pick({ "click", "click", "tap", "key" }), f1(skewed(250, 10000)), random(0, 3),
+    frustration:find("rage") and random(3, 6) or 1, frustration)
+end
+
+local function loaf_event()
+  local scripts = {}
+  for i = 1, random(1, 3) do
+    scripts[i] = format("%s:%s", json_string(i == 1 and "https://shop.example.com" or pick(THIRD_PARTIES)), f1(skewed(60, 2000)))
+  end
+  return format('{"type":"loaf","count":%d,"blocking":%s,"scripts":{%s}}', random(1, 8), f1(skewed(120, 5000)), concat(scripts, ","))
+end
+
+local function resources_event()
+  local origins, seen = {}, {}
+  for i = 1, random(3, 6) do
+    local origin = i == 1 and "https://shop.example.com" or pick(THIRD_PARTIES)
+    if not seen[origin] then
+      seen[origin] = true
+      local durations = {}
+      for j = 1, random(2, 8) do durations[j] = format("%d", math.floor(skewed(90, 8000))) end
+      local untimed = i > 1 and random() < 0.5 and #durations or 0
+      origins[#origins + 1] = format('%s:{"bytes":%d,"untimed":%d,"durations":[%s]}', json_string(origin),
+        untimed > 0 and 0 or random(1000, 400000), untimed, concat(durations, ","))
+    end
+  end
+  return format('{"type":"resources","origins":{%s},"types":{"script":%d,"img":%d,"css":%d,"fetch":%d}}',
+    concat(origins, ","), random(2, 12), random(1, 30), random(1, 4), random(0, 6))
+end
+
+local function calls_event()
+  local endpoints, seen = {}, {}
+  for _ = 1, random(2, 5) do
+    local key = format("%s https://api.example.com%s", pick({ "GET", "GET", "POST" }), format(pick(API), random(1, 5000)))
+    if not seen[key] then
+      seen[key] = true
+      local durations, statuses = {}, {}
+      for j = 1, random(1, 6) do
+        durations[j] = format("%d", math.floor(skewed(120, 5000)))
+        statuses[j] = format("%d", weighted({ { 0.9, 200 }, { 0.04, 404 }, { 0.03, 500 }, { 0.03, 0 } }))
+      end
+      local trace = random() < 0.33 and format(',"trace":"%s","traced":%s', hex(16), durations[1]) or ""
+      endpoints[#endpoints + 1] = format('%s:{"durations":[%s],"status":[%s]%s}', json_string(key),
+        concat(durations, ","), concat(statuses, ","), trace)
+    end
+  end
+  return format('{"type":"calls","endpoints":{%s}}', concat(endpoints, ","))
+end
+
 local function custom_event()
   return format('{"type":"custom","name":"%s","value":%s}',
     pick({ "checkout_render", "search_results", "img_gallery_ready", "hydration" }), f1(skewed(300, 10000)))
@@ -282,6 +348,15 @@ local KINDS = {
     if random() < 0.2 then events[#events + 1] = request_event(random() < 0.5) end
     return events
   end,
+  exit = function(sent) -- the page's last beacon with every feature on: final CLS and INP, actions, ...
+    local events = { VITALS.CLS(sent), VITALS.INP(sent) }
+    for _ = 1, random(1, 3) do events[#events + 1] = action_event() end
+    if random() < 0.2 then events[#events + 1] = format('{"type":"event","name":"purchase","value":%s}', f1(uniform(5, 400))) end
+    events[#events + 1] = loaf_event()
+    events[#events + 1] = resources_event()
+    events[#events + 1] = calls_event()
+    return events
+  end,
   large = function(sent) -- 12 events: summary + requests, errors, custom timings
     local events = summary_events(sent)
     events[#events + 1] = error_event()
@@ -293,7 +368,9 @@ local KINDS = {
   end,
 }
 
-local MIX = { { 0.60, "summary" }, { 0.25, "small" }, { 0.10, "problem" }, { 0.05, "large" } }
+local MIX = FEATURES
+  and { { 0.45, "summary" }, { 0.20, "exit" }, { 0.20, "small" }, { 0.10, "problem" }, { 0.05, "large" } }
+  or { { 0.60, "summary" }, { 0.25, "small" }, { 0.10, "problem" }, { 0.05, "large" } }
 
 -- ---------------------------------------------------------------------------------------------
 -- wrk hooks.
@@ -334,7 +411,7 @@ function init(args)
     local j = random(1, i)
     kinds[i], kinds[j] = kinds[j], kinds[i]
   end
-  local counts = { summary = 0, small = 0, problem = 0, large = 0 }
+  local counts = { summary = 0, small = 0, problem = 0, large = 0, exit = 0 }
   local total, min_len, max_len = 0, math.huge, 0
   pool = {}
   for i = 1, POOL_SIZE do
@@ -359,6 +436,7 @@ function init(args)
   cursor = 0
   pool_stats = {
     n = pool_len, summary = counts.summary, small = counts.small, problem = counts.problem, large = counts.large,
+    exit = counts.exit,
     bytes_min = min_len, bytes_avg = math.floor(total / pool_len + 0.5), bytes_max = max_len,
   }
 end
@@ -380,8 +458,8 @@ function done(summary, latency, requests)
   for _, thread in ipairs(threads) do
     local stats = thread:get("pool_stats")
     if stats and thread == threads[1] then
-      io.write(format("BEACON_POOL %d summary=%d small=%d problem=%d large=%d bytes_min=%d bytes_avg=%d bytes_max=%d\n",
-        stats.n, stats.summary, stats.small, stats.problem, stats.large, stats.bytes_min, stats.bytes_avg, stats.bytes_max))
+      io.write(format("BEACON_POOL %d summary=%d small=%d problem=%d large=%d exit=%d bytes_min=%d bytes_avg=%d bytes_max=%d\n",
+        stats.n, stats.summary, stats.small, stats.problem, stats.large, stats.exit, stats.bytes_min, stats.bytes_avg, stats.bytes_max))
     end
     for code, count in pairs(thread:get("statuses") or {}) do
       if not merged[code] then codes[#codes + 1] = code end

@@ -46,9 +46,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-RUST_LOG=warn RUM_COLLECTOR__WORKER_THREADS=1 valgrind --tool=callgrind --instr-atstart=no \
-  --callgrind-out-file="$TMP/callgrind.out.%p" \
-  RUM_AGGREGATOR__STATE_DIR= "$RUM_BIN" standalone --listen "127.0.0.1:$PORT" --admin-listen "127.0.0.1:$ADMIN" > "$TMP/rum.log" 2>&1 &
+# No state directory: the run starts empty and leaves nothing behind.
+RUST_LOG=warn RUM_COLLECTOR__WORKER_THREADS=1 RUM_AGGREGATOR__STATE_DIR= valgrind --tool=callgrind \
+  --instr-atstart=no --callgrind-out-file="$TMP/callgrind.out.%p" \
+  "$RUM_BIN" standalone --listen "127.0.0.1:$PORT" --admin-listen "127.0.0.1:$ADMIN" > "$TMP/rum.log" 2>&1 &
 PID=$!
 for _ in $(seq 120); do
   curl -sf "http://127.0.0.1:$ADMIN/readyz" > /dev/null 2>&1 && break
