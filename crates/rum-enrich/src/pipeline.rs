@@ -330,6 +330,16 @@ fn strip_event_urls(beacon: &mut Beacon) {
 /// Gives each fetch/XHR event its endpoint template (after the URLs lost their queries), relative
 /// to the page's origin.
 fn name_endpoints(beacon: &mut Beacon, routes: &crate::route::RoutePolicy) {
+    // Only beacons with calls need the page's origin (most carry none).
+    let has_calls = beacon.events.iter().any(|event| {
+        matches!(
+            event.kind,
+            Some(event::Kind::Request(_) | event::Kind::Calls(_))
+        )
+    });
+    if !has_calls {
+        return;
+    }
     let page_origin = referrer_origin(&beacon.url);
     for event in &mut beacon.events {
         match &mut event.kind {
