@@ -1,7 +1,7 @@
 //! Memory per active segment: for a sweep of N, builds a stage 2 holding N segments with a full hour
 //! of one-minute windows of all five vitals, and prints the RSS each point added, per segment, beside
 //! stage 2's own accounting; then the least-squares slope of added RSS over N (the cost of one more
-//! segment).
+//! segment), and how many slots a segment holds and their encoded sizes.
 //!
 //! Run: `cargo run --release -p rum-aggregator --example segment_memory -- [samples_per_minute]`
 //! (default 20 samples of each vital per segment per minute).
@@ -110,6 +110,31 @@ fn fill(segments: usize, samples_per_minute: u64) -> Stage2 {
     stage2
 }
 
+/// Where the bytes are: slots per segment and their sizes (encoded slot bytes, from a snapshot).
+fn breakdown(stage2: &Stage2) {
+    let state = stage2.export();
+    let segments = state.segments.len().max(1);
+    let (mut single, mut single_bytes, mut blocks, mut block_bytes) = (0, 0, 0, 0);
+    for segment in &state.segments {
+        for slot in &segment.slots {
+            if slot.span == 1 {
+                single += 1;
+                single_bytes += slot.data.len();
+            } else {
+                blocks += 1;
+                block_bytes += slot.data.len();
+            }
+        }
+    }
+    println!(
+        "slots per segment: {} minutes x {} B, {} 5-minute blocks x {} B",
+        single / segments,
+        single_bytes / single.max(1),
+        blocks / segments,
+        block_bytes / blocks.max(1)
+    );
+}
+
 fn main() {
     let samples_per_minute: u64 = std::env::args()
         .nth(1)
@@ -153,4 +178,8 @@ fn main() {
         .map(|(x, _)| (*x as f64 - mean_x).powi(2))
         .sum();
     println!("RSS slope: {:.0} bytes per segment", covariance / variance);
+    // After the sweep: the snapshot it reads from is an allocation of its own.
+    if let Some(stage2) = kept.first() {
+        breakdown(stage2);
+    }
 }

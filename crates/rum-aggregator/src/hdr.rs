@@ -60,23 +60,7 @@ pub fn v2_buckets(bytes: &[u8]) -> Option<Vec<(u64, u64)>> {
         return None;
     }
     let mut payload = bytes.get(V2_HEADER_BYTES..V2_HEADER_BYTES.checked_add(payload_len)?)?;
-    // HdrHistogram's bucket layout for this precision and lowest value (value_from_index).
-    let largest_single_unit = 2 * 10u64.pow(digits);
-    let sub_bucket_count_magnitude = (largest_single_unit as f64).log2().ceil() as u32;
-    let half_magnitude = sub_bucket_count_magnitude.max(1) - 1;
-    let half_count = 1u64 << half_magnitude;
-    let unit_magnitude = (lowest as f64).log2().floor() as u32;
-    let value_of = |index: u64| -> Option<u64> {
-        let bucket = (index >> half_magnitude) as i64 - 1;
-        let mut sub_bucket = (index & (half_count - 1)) + half_count;
-        let bucket = if bucket < 0 {
-            sub_bucket -= half_count;
-            0
-        } else {
-            bucket as u32
-        };
-        sub_bucket.checked_shl(bucket + unit_magnitude)
-    };
+    let layout = BucketLayout::new(digits, lowest);
     let mut buckets = Vec::new();
     let mut index = 0u64;
     while !payload.is_empty() {
@@ -85,12 +69,66 @@ pub fn v2_buckets(bytes: &[u8]) -> Option<Vec<(u64, u64)>> {
             index = index.checked_add(count.unsigned_abs())?;
         } else {
             if count > 0 {
-                buckets.push((value_of(index)?, count as u64));
+                buckets.push((layout.value_of(index)?, count as u64));
             }
             index += 1;
         }
     }
     Some(buckets)
+}
+
+/// HdrHistogram's bucket layout for a precision and lowest value: which counts index a value falls
+/// in and the lowest value of an index (the crate keeps both private). Slots store indexes, which
+/// are small and dense where values are not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BucketLayout {
+    half_magnitude: u32,
+    unit_magnitude: u32,
+}
+
+impl BucketLayout {
+    /// The layout of a histogram of `digits` significant digits whose lowest trackable value is
+    /// `lowest` (at least 1).
+    pub fn new(digits: u32, lowest: u64) -> Self {
+        let largest_single_unit = 2 * 10u64.pow(digits);
+        let sub_bucket_count_magnitude = (largest_single_unit as f64).log2().ceil() as u32;
+        Self {
+            half_magnitude: sub_bucket_count_magnitude.max(1) - 1,
+            unit_magnitude: (lowest.max(1) as f64).log2().floor() as u32,
+        }
+    }
+
+    /// The layout of the histograms [`new_histogram`] builds at `digits`.
+    pub fn of_digits(digits: u8) -> Self {
+        Self::new(u32::from(digits.clamp(1, 3)), 1)
+    }
+
+    /// The counts index `value` is recorded at (value_from_index's inverse).
+    pub fn index_of(&self, value: u64) -> u64 {
+        let sub_bucket_mask = (1u64 << (self.half_magnitude + 1)) - 1;
+        let leading_zero_count_base = 64 - self.unit_magnitude - self.half_magnitude - 1;
+        let bucket = leading_zero_count_base
+            - ((value | (sub_bucket_mask << self.unit_magnitude)).leading_zeros());
+        let sub_bucket = value >> (bucket + self.unit_magnitude);
+        (u64::from(bucket + 1) << self.half_magnitude) + sub_bucket - (1 << self.half_magnitude)
+    }
+
+    /// The lowest value of counts index `index`; `None` past what a u64 holds.
+    pub fn value_of(&self, index: u64) -> Option<u64> {
+        let half_count = 1u64 << self.half_magnitude;
+        let bucket = (index >> self.half_magnitude) as i64 - 1;
+        let mut sub_bucket = (index & (half_count - 1)) + half_count;
+        let bucket = if bucket < 0 {
+            sub_bucket -= half_count;
+            0
+        } else {
+            u32::try_from(bucket).ok()?
+        };
+        let shift = bucket.checked_add(self.unit_magnitude)?;
+        let value = sub_bucket.checked_shl(shift)?;
+        // checked_shl only refuses shifts of 64 or more; bits shifted out are lost silently.
+        (value >> shift == sub_bucket).then_some(value)
+    }
 }
 
 /// HdrHistogram's LEB128 variant: at most 9 bytes, the ninth contributing all 8 bits.
@@ -177,6 +215,33 @@ mod tests {
                 assert!(ours.is_empty());
             }
         }
+    }
+
+    #[test]
+    fn the_bucket_layout_agrees_with_the_crate() {
+        for digits in 1..=3u8 {
+            let layout = BucketLayout::of_digits(digits);
+            let histogram = new_histogram::<u64>(MetricKind::Lcp, digits);
+            let mut previous_index = None;
+            let mut value = 0u64;
+            while value <= MetricKind::Lcp.max_recorded() {
+                let index = layout.index_of(value);
+                assert_eq!(
+                    layout.value_of(index),
+                    Some(histogram.lowest_equivalent(value)),
+                    "digits {digits} value {value}"
+                );
+                if let Some(previous) = previous_index {
+                    assert!(
+                        index == previous || index == previous + 1,
+                        "indexes are dense"
+                    );
+                }
+                previous_index = Some(index);
+                value += 1 + value / 3000;
+            }
+        }
+        assert_eq!(BucketLayout::of_digits(2).value_of(u64::MAX), None);
     }
 
     #[test]

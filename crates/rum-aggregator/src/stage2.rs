@@ -233,15 +233,15 @@ fn compact(
             .unwrap_or(segment.minutes.len());
         let mut exact: [Option<ExactCounts>; METRIC_COUNT] = Default::default();
         for slot in segment.minutes.range(index..end) {
-            for (kind, body) in slot::records(&slot.data) {
+            for (kind, record) in slot::records(&slot.data) {
                 let counts = exact[kind.index()].get_or_insert_with(|| {
                     scratch[kind.index()].reset();
                     ExactCounts::new(kind)
                 });
-                slot::add_record(kind, body, &mut scratch[kind.index()], counts);
+                slot::add_record(kind, record, &mut scratch[kind.index()], counts);
             }
         }
-        buffer.clear();
+        slot::start(buffer, scratch[0].sigfig());
         for kind in MetricKind::ALL {
             if let Some(counts) = &exact[kind.index()] {
                 slot::encode_metric(buffer, kind, &scratch[kind.index()], counts);
@@ -530,16 +530,16 @@ impl Stage2 {
         // Rewrite the slot: merged records for updated metrics, the others copied as they are.
         let scratch = &mut self.scratch;
         let mut rewritten = std::mem::take(&mut self.slot_buffer);
-        rewritten.clear();
+        slot::start(&mut rewritten, self.settings.histogram_digits);
         let mut merge = |kind: MetricKind,
-                         existing: Option<&[u8]>,
+                         existing: Option<slot::Record<'_>>,
                          metric_partial: &MetricPartial,
                          out: &mut Vec<u8>| {
             let merged = &mut scratch[kind.index()];
             merged.reset();
             let mut exact = ExactCounts::new(kind);
-            if let Some(body) = existing
-                && !slot::add_record(kind, body, merged, &mut exact)
+            if let Some(record) = existing
+                && !slot::add_record(kind, record, merged, &mut exact)
             {
                 self.metrics.dropped.count(PartialDrop::Undecodable);
             }
@@ -565,13 +565,13 @@ impl Stage2 {
             slot::encode_metric(out, kind, merged, &exact);
         };
         let mut done = vec![false; updates.len()];
-        for (kind, body) in slot::records(&slot.data) {
+        for (kind, record) in slot::records(&slot.data) {
             match updates.iter().position(|update| update.0 == kind) {
                 Some(position) => {
-                    merge(kind, Some(body), &updates[position].1, &mut rewritten);
+                    merge(kind, Some(record), &updates[position].1, &mut rewritten);
                     done[position] = true;
                 }
-                None => slot::append_record(&mut rewritten, kind, body),
+                None => slot::append_record(&mut rewritten, kind, record),
             }
         }
         for (position, (kind, metric_partial)) in updates.iter().enumerate() {
@@ -719,13 +719,13 @@ impl Stage2 {
             .filter(|slot| slot.last_minute() >= oldest && slot.minute <= self.watermark_minute)
             .map(|slot| {
                 let mut metrics = Vec::new();
-                for (kind, body) in slot::records(&slot.data) {
+                for (kind, record) in slot::records(&slot.data) {
                     if !kinds.contains(&kind) {
                         continue;
                     }
                     let mut histogram = hdr::new_histogram(kind, self.settings.histogram_digits);
                     let mut exact = ExactCounts::new(kind);
-                    slot::add_record(kind, body, &mut histogram, &mut exact);
+                    slot::add_record(kind, record, &mut histogram, &mut exact);
                     if !histogram.is_empty() {
                         let p75 =
                             kind.recorded_to_exported(histogram.value_at_quantile(0.75) as f64);
@@ -837,10 +837,10 @@ impl Stage2 {
                 if slot.minute >= settle_before || slot.minute <= segment.settled_through {
                     continue;
                 }
-                for (kind, body) in slot::records(&slot.data) {
+                for (kind, record) in slot::records(&slot.data) {
                     let settled =
                         segment.settled[kind.index()].get_or_insert_with(|| ExactCounts::new(kind));
-                    slot::add_exact(kind, body, settled);
+                    slot::add_exact(kind, record, settled);
                 }
             }
             segment.settled_through = segment.settled_through.max(settle_before - 1);
@@ -1042,13 +1042,17 @@ impl Stage2 {
             )
             .map(Box::new);
             segment.last_minute = saved.last_minute;
+            // Slots of older snapshots (the legacy encoding, or other digits) are re-encoded.
+            let digits = stage2.settings.histogram_digits;
             segment.minutes = saved
                 .slots
                 .iter()
                 .map(|slot| MinuteSlot {
                     minute: slot.minute,
                     span: slot.span,
-                    data: slot.data.clone().into_boxed_slice(),
+                    data: slot::upgrade(&slot.data, digits)
+                        .unwrap_or_else(|| slot.data.clone())
+                        .into_boxed_slice(),
                 })
                 .collect();
             segment.first_minute = match saved.first_minute {
@@ -1132,7 +1136,7 @@ impl Stage2 {
                 if slot.minute > self.watermark_minute {
                     continue;
                 }
-                let Some((_, body)) = slot::records(&slot.data).find(|(k, _)| *k == kind) else {
+                let Some((_, record)) = slot::records(&slot.data).find(|(k, _)| *k == kind) else {
                     continue;
                 };
                 let (histogram, exact) = merged.get_or_insert_with(|| {
@@ -1141,7 +1145,7 @@ impl Stage2 {
                         ExactCounts::new(kind),
                     )
                 });
-                slot::add_record(kind, body, histogram, exact);
+                slot::add_record(kind, record, histogram, exact);
             }
             visit(
                 index,
@@ -1206,5 +1210,99 @@ impl Stage2 {
             }
         });
         result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rum_schema::proto::{Beacon, Enrichment, Event, Vital, VitalName, event};
+
+    use super::*;
+    use crate::stage1::Stage1;
+    use crate::wire::BeaconView;
+
+    const T0: i64 = 1_763_760_000_000;
+
+    /// 40 minutes of two routes' vitals (so 5-minute blocks, late minutes and retractions exist).
+    fn filled() -> Stage2 {
+        let settings = AggregatorSettings::default();
+        let mut stage1 = Stage1::new(settings.clone());
+        let mut stage2 = Stage2::new(settings);
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        for minute in 0..40i64 {
+            stage2.advance(T0 + minute * 60_000);
+            for sample in 0..30u64 {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                let noise = (seed % 1000) as f64 / 1000.0;
+                let vital = |name: VitalName, value: f64| Event {
+                    kind: Some(event::Kind::Vital(Vital {
+                        name: name as i32,
+                        value,
+                        id: "v".into(),
+                        ..Vital::default()
+                    })),
+                };
+                // Every tenth page view re-sends its LCP a minute later (a retraction).
+                let page_view = if sample % 10 == 0 && minute > 0 {
+                    format!("pv{}-{sample}", minute - 1)
+                } else {
+                    format!("pv{minute}-{sample}")
+                };
+                let beacon = Beacon {
+                    version: 1,
+                    site: "shop".into(),
+                    page_view_id: page_view,
+                    received_at_ms: T0 + minute * 60_000,
+                    enrichment: Some(Enrichment {
+                        route: format!("/r/{}", sample % 2),
+                        ..Enrichment::default()
+                    }),
+                    events: vec![
+                        vital(VitalName::Lcp, 2500.0 + (noise - 0.5) * 4000.0),
+                        vital(VitalName::Inp, 200.0 * (noise * 3.0).exp() / 3.0),
+                        vital(VitalName::Cls, 0.1 + (noise - 0.5) * 0.01),
+                    ],
+                    ..Beacon::default()
+                };
+                BeaconView::of(&beacon, |view| stage1.ingest(view));
+            }
+            for partial in stage1.flush() {
+                stage2.apply(partial);
+            }
+        }
+        stage2
+    }
+
+    #[test]
+    fn snapshots_with_slots_in_the_legacy_encoding_import_to_the_same_state() {
+        let stage2 = filled();
+        let state = stage2.export();
+        let mut legacy = state.clone();
+        let mut blocks = 0;
+        for segment in &mut legacy.segments {
+            for slot in &mut segment.slots {
+                blocks += usize::from(slot.span == BLOCK_MINUTES);
+                slot.data = slot::to_legacy(&slot.data);
+                assert_ne!(slot.data.first(), state.segments[0].slots[0].data.first());
+            }
+        }
+        assert!(blocks > 0, "the legacy snapshot holds blocks");
+        let (restored, dropped) = Stage2::import(stage2.settings().clone(), &legacy);
+        assert_eq!(dropped, 0);
+        assert_eq!(restored.export(), state);
+        assert_eq!(
+            crate::exposition::render(&restored),
+            crate::exposition::render(&stage2)
+        );
+        for (key, segment) in stage2.segments() {
+            let other = restored.segment(key).expect("restored");
+            for kind in [MetricKind::Lcp, MetricKind::Inp, MetricKind::Cls] {
+                let ours = stage2.window_quantiles(segment, kind);
+                assert!(ours[3].is_some());
+                assert_eq!(ours, restored.window_quantiles(other, kind));
+            }
+        }
     }
 }
