@@ -24,8 +24,8 @@ use crate::hdr;
 use crate::metric::{METRIC_COUNT, MetricKind};
 use crate::metrics::{BeaconDrop, DedupeOutcome, EVENT_TYPE_COUNT, EventType, Stage1Metrics};
 use crate::names::{
-    CallTally, NAME_KIND_COUNT, NameKind, NamedCounts, NamedProto, STATUS_CLASS_COUNT, origin_name,
-    request_name_into, status_class,
+    CallTally, ChunkNamedCounts, NAME_KIND_COUNT, NameKind, NamedProto, STATUS_CLASS_COUNT,
+    origin_name, request_name_into, status_class,
 };
 use crate::sessions::{ChunkSessions, OccurrenceKind, session_key};
 use crate::settings::{AggregatorSettings, RETENTION_MINUTES, minute_of};
@@ -111,7 +111,7 @@ struct SegmentBuilder {
     /// Resources by initiator type ([`RESOURCE_TYPES`]).
     resource_types: [u64; RESOURCE_TYPES.len()],
     /// Actions and business events by name (views with `actions = true`).
-    names: Option<Box<NamedCounts>>,
+    names: Option<Box<ChunkNamedCounts>>,
     /// Samples of traced page views: the latest per metric and bucket.
     exemplars: Vec<SampleExemplar>,
 }
@@ -205,9 +205,10 @@ struct ResolvedLabels {
 /// bound, the chunk bound's two hash lookups, building a call group's name) was ~400 instructions.
 /// Exact because both outcomes last until the flush: an admitted name stays in its table, and a
 /// folded one finds its table full. A fold is counted per use, as before.
-#[derive(Clone)]
+#[derive(Clone, Copy)]
 struct CachedName {
-    name: Arc<str>,
+    /// The label's id in [`Stage1::name_labels`].
+    id: u32,
     folded: bool,
 }
 
@@ -248,6 +249,10 @@ pub struct Stage1 {
     name_scopes: FastMap<Arc<str>, u32>,
     /// Reused buffer for one name's cache key.
     name_key: Vec<u8>,
+    /// This chunk's distinct name labels (`__other__` too), numbered: builders count names by
+    /// these ids ([`ChunkNamedCounts`]) until the flush, which looks them up.
+    name_labels: Vec<Arc<str>>,
+    name_ids: FastMap<Arc<str>, u32>,
     /// Reused buffer for one beacon's builders.
     segments: Vec<usize>,
     /// Reused buffer for one beacon's samples.
@@ -389,6 +394,8 @@ impl Stage1 {
             name_cache: FastMap::default(),
             name_scopes: FastMap::default(),
             name_key: Vec::new(),
+            name_labels: Vec::new(),
+            name_ids: FastMap::default(),
             segments: Vec::new(),
             samples: Vec::new(),
             request_name: String::new(),
@@ -621,7 +628,7 @@ impl Stage1 {
                     {
                         self.record_named(&segments, |names| {
                             names
-                                .failed_request(&name)
+                                .failed_request(name)
                                 .record(Some(request.duration_ms.max(0.0)));
                         });
                     }
@@ -629,7 +636,7 @@ impl Stage1 {
                 Some(EventKind::Action(action)) => {
                     if let Some(name) = self.name(&site, scope, NameKind::Action, action.name) {
                         self.record_named(&segments, |names| {
-                            names.action(&name).record(
+                            names.action(name).record(
                                 action.duration_ms,
                                 action.rage,
                                 action.dead,
@@ -641,7 +648,7 @@ impl Stage1 {
                 Some(EventKind::BusinessEvent(business)) => {
                     if let Some(name) = self.name(&site, scope, NameKind::Event, business.name) {
                         self.record_named(&segments, |names| {
-                            names.event(&name).record(business.value);
+                            names.event(name).record(business.value);
                         });
                     }
                 }
@@ -660,9 +667,7 @@ impl Stage1 {
                         let origin = origin_name(origin, beacon.url);
                         if let Some(name) = self.name(&site, scope, NameKind::Origin, origin) {
                             self.record_named(&segments, |names| {
-                                names
-                                    .script_origin(&name)
-                                    .record(Some(duration_ms.max(0.0)));
+                                names.script_origin(name).record(Some(duration_ms.max(0.0)));
                             });
                         }
                     }
@@ -679,7 +684,7 @@ impl Stage1 {
                         let name = origin_name(origin.origin, beacon.url);
                         if let Some(name) = self.name(&site, scope, NameKind::Origin, name) {
                             self.record_named(&segments, |names| {
-                                names.resource_origin(&name).record(
+                                names.resource_origin(name).record(
                                     origin.durations_ms.iter(),
                                     origin.untimed,
                                     origin.transfer_bytes,
@@ -828,13 +833,13 @@ impl Stage1 {
         for (status, tally) in classes.iter().filter(|(_, tally)| tally.count > 0) {
             let name = self.call_group(site, scope, endpoint.method, endpoint.endpoint, *status);
             if let Some(name) = name {
-                self.record_named(segments, |names| names.call(&name).merge(tally));
+                self.record_named(segments, |names| names.call(name).merge(tally));
             }
         }
     }
 
     /// Applies `record` to the named counts of each segment whose view keeps names.
-    fn record_named(&mut self, segments: &[usize], mut record: impl FnMut(&mut NamedCounts)) {
+    fn record_named(&mut self, segments: &[usize], mut record: impl FnMut(&mut ChunkNamedCounts)) {
         for (view, index) in segments.iter().enumerate() {
             if self.view_actions[view] {
                 record(self.builders[*index].names.get_or_insert_default());
@@ -843,14 +848,9 @@ impl Stage1 {
     }
 
     /// An action's or event's name or an origin as a label for this chunk (bounded in length,
-    /// `__other__` past the chunk bound, counted), or `None` when no view keeps names.
-    fn name(
-        &mut self,
-        site: &Arc<str>,
-        scope: u32,
-        kind: NameKind,
-        raw: &[u8],
-    ) -> Option<Arc<str>> {
+    /// `__other__` past the chunk bound, counted), by its id in `name_labels`, or `None` when no
+    /// view keeps names.
+    fn name(&mut self, site: &Arc<str>, scope: u32, kind: NameKind, raw: &[u8]) -> Option<u32> {
         if !self.keeps_names {
             return None;
         }
@@ -875,7 +875,7 @@ impl Stage1 {
         method: &[u8],
         endpoint: &[u8],
         status: u32,
-    ) -> Option<Arc<str>> {
+    ) -> Option<u32> {
         if !self.keeps_names {
             return None;
         }
@@ -899,22 +899,22 @@ impl Stage1 {
         Some(name)
     }
 
-    /// The label cached under `key`, else `resolve`d (and cached while there is room); a fold
-    /// is counted either way.
+    /// The label (its id) cached under `key`, else `resolve`d (and cached while there is room); a
+    /// fold is counted either way.
     fn cached_name(
         &mut self,
         key: &[u8],
         kind: NameKind,
         resolve: impl FnOnce(&mut Self) -> CachedName,
-    ) -> Arc<str> {
+    ) -> u32 {
         let resolved = match self.name_cache.get(key) {
-            Some(cached) => cached.clone(),
+            Some(cached) => *cached,
             None => {
                 let resolved = resolve(self);
                 if self.name_cache.len() < NAME_CACHE_CAPACITY
                     && key.len() <= LABEL_CACHE_MAX_KEY_BYTES
                 {
-                    self.name_cache.insert(key.into(), resolved.clone());
+                    self.name_cache.insert(key.into(), resolved);
                 }
                 resolved
             }
@@ -923,7 +923,7 @@ impl Stage1 {
             self.name_folds[kind.index()] += 1;
             self.metrics.folded_name(kind);
         }
-        resolved.name
+        resolved.id
     }
 
     /// `text` (bounded in length) through the chunk bound of (site, kind).
@@ -932,14 +932,26 @@ impl Stage1 {
         let table = DIMENSION_COUNT + kind.index();
         match self.chunk_value(Some(site), table, bounded_label(text), bound) {
             Some(name) => CachedName {
-                name,
+                id: self.name_id(name),
                 folded: false,
             },
             None => CachedName {
-                name: Arc::from(OTHER),
+                id: self.name_id(Arc::from(OTHER)),
                 folded: true,
             },
         }
+    }
+
+    /// The id of `label` in this chunk's `name_labels`, numbered on first use. One id per
+    /// distinct text, whichever site or kind it came from, as `NamedCounts` keyed names.
+    fn name_id(&mut self, label: Arc<str>) -> u32 {
+        if let Some(id) = self.name_ids.get(&label) {
+            return *id;
+        }
+        let id = u32::try_from(self.name_labels.len()).expect("names are bounded per chunk");
+        self.name_labels.push(label.clone());
+        self.name_ids.insert(label, id);
+        id
     }
 
     /// The number that stands for `site` in this chunk's name cache keys.
@@ -1249,7 +1261,7 @@ impl Stage1 {
             } = builder
                 .names
                 .as_deref()
-                .map(NamedCounts::to_proto)
+                .map(|names| names.to_proto(&self.name_labels))
                 .unwrap_or_default();
             partials.push(Partial {
                 view: view_name.to_string(),
@@ -1288,6 +1300,9 @@ impl Stage1 {
         }
         self.errors.clear();
         self.sessions.clear();
+        // The builders that numbered names by these ids are gone.
+        self.name_labels.clear();
+        self.name_ids.clear();
         // Keep the allocation for the next interval.
         builders.clear();
         self.builders = builders;
