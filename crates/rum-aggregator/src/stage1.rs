@@ -174,13 +174,11 @@ const LABEL_CACHE_CAPACITY: usize = 8192;
 const LABEL_CACHE_MAX_KEY_BYTES: usize = 1024;
 /// The slot of [`Stage1::uncached`].
 const UNCACHED: usize = usize::MAX;
-/// Distinct raw names (per site and kind) remembered per flush interval (see [`CachedName`]);
-/// past it, names resolve one by one, which is slower but equally exact. Keys longer than
-/// [`LABEL_CACHE_MAX_KEY_BYTES`] are not cached either: together they bound the cache's memory.
+/// Distinct raw names (per site and kind), and distinct call endpoints (per site, method and
+/// endpoint), remembered per flush interval, each (see [`CachedName`]); past it, names resolve
+/// one by one, which is slower but equally exact. Keys longer than [`LABEL_CACHE_MAX_KEY_BYTES`]
+/// are not cached either: together they bound the caches' memory.
 const NAME_CACHE_CAPACITY: usize = 8192;
-/// The kind byte of a call group's cache key (after the [`NameKind`] indices): the group's raw
-/// parts are cached, so a hit skips building its name too.
-const CALL_GROUP_KEY: u8 = NAME_KIND_COUNT as u8;
 
 /// What one combination of raw label values (site, route, device, ...) resolves to, cached for
 /// the rest of the flush interval: most beacons of a busy second repeat a combination seen
@@ -247,6 +245,12 @@ pub struct Stage1 {
     /// their scope (a number, so a key does not repeat the site) in `name_scopes`.
     name_cache: FastMap<Box<[u8]>, CachedName>,
     name_scopes: FastMap<Arc<str>, u32>,
+    /// Call groups resolved since the last flush, by their raw parts: (site scope, method,
+    /// endpoint) -> slot in `call_groups`, which holds the group of each status class seen. One
+    /// lookup per endpoint of a `calls` event, whatever its classes; a hit skips building the
+    /// group's name too.
+    call_group_index: FastMap<Box<[u8]>, u32>,
+    call_groups: Vec<[Option<CachedName>; STATUS_CLASS_COUNT]>,
     /// Reused buffer for one name's cache key.
     name_key: Vec<u8>,
     /// This chunk's distinct name labels (`__other__` too), numbered: builders count names by
@@ -393,6 +397,8 @@ impl Stage1 {
             label_key: Vec::new(),
             name_cache: FastMap::default(),
             name_scopes: FastMap::default(),
+            call_group_index: FastMap::default(),
+            call_groups: Vec::new(),
             name_key: Vec::new(),
             name_labels: Vec::new(),
             name_ids: FastMap::default(),
@@ -617,10 +623,15 @@ impl Stage1 {
                         builder.requests_failed += u64::from(failed);
                         builder.requests_slow += u64::from(slow);
                     }
+                    let cached = if failed {
+                        self.call_endpoint(scope, request.method, request.endpoint)
+                    } else {
+                        None
+                    };
                     if failed
                         && let Some(name) = self.call_group(
                             &site,
-                            scope,
+                            cached,
                             request.method,
                             request.endpoint,
                             request.status,
@@ -838,8 +849,9 @@ impl Stage1 {
                 });
             }
         }
+        let cached = self.call_endpoint(scope, endpoint.method, endpoint.endpoint);
         for (status, tally) in classes.iter().flatten() {
-            let name = self.call_group(site, scope, endpoint.method, endpoint.endpoint, *status);
+            let name = self.call_group(site, cached, endpoint.method, endpoint.endpoint, *status);
             if let Some(name) = name {
                 self.record_named(segments, |names| names.call(name).merge(tally));
             }
@@ -874,12 +886,43 @@ impl Stage1 {
         Some(name)
     }
 
+    /// The slot in `call_groups` of a call endpoint of a site (`None` when no view keeps names,
+    /// or the cache has no room for it).
+    fn call_endpoint(&mut self, scope: u32, method: &[u8], endpoint: &[u8]) -> Option<usize> {
+        if !self.keeps_names {
+            return None;
+        }
+        let mut key = std::mem::take(&mut self.name_key);
+        key.clear();
+        key.extend_from_slice(&scope.to_le_bytes());
+        // The method's length first, so (method, endpoint) pairs cannot collide.
+        key.extend_from_slice(&method.len().to_le_bytes());
+        key.extend_from_slice(method);
+        key.extend_from_slice(endpoint);
+        let slot = match self.call_group_index.get(key.as_slice()) {
+            Some(slot) => Some(*slot as usize),
+            None if self.call_groups.len() < NAME_CACHE_CAPACITY
+                && key.len() <= LABEL_CACHE_MAX_KEY_BYTES =>
+            {
+                let slot = self.call_groups.len();
+                self.call_groups.push(Default::default());
+                self.call_group_index
+                    .insert(key.as_slice().into(), slot as u32);
+                Some(slot)
+            }
+            None => None,
+        };
+        self.name_key = key;
+        slot
+    }
+
     /// A call's group ([`request_name`](crate::names::request_name)) as a label for this chunk,
-    /// like [`name`](Self::name); cached by its raw parts, so a repeated group is not built again.
+    /// like [`name`](Self::name): from its endpoint's slot ([`call_endpoint`](Self::call_endpoint))
+    /// when the class was seen, else built, resolved and kept there.
     fn call_group(
         &mut self,
         site: &Arc<str>,
-        scope: u32,
+        cached: Option<usize>,
         method: &[u8],
         endpoint: &[u8],
         status: u32,
@@ -887,24 +930,22 @@ impl Stage1 {
         if !self.keeps_names {
             return None;
         }
-        let mut key = std::mem::take(&mut self.name_key);
-        key.clear();
-        key.extend_from_slice(&scope.to_le_bytes());
-        key.push(CALL_GROUP_KEY);
-        key.push(status_class(status) as u8);
-        // The method's length first, so (method, endpoint) pairs cannot collide.
-        key.extend_from_slice(&method.len().to_le_bytes());
-        key.extend_from_slice(method);
-        key.extend_from_slice(endpoint);
-        let name = self.cached_name(&key, NameKind::FailedRequest, |stage1| {
-            let mut group = std::mem::take(&mut stage1.request_name);
-            request_name_into(&mut group, method, endpoint, status);
-            let resolved = stage1.resolve_name(site, NameKind::FailedRequest, &group);
-            stage1.request_name = group;
-            resolved
-        });
-        self.name_key = key;
-        Some(name)
+        let class = status_class(status);
+        let resolved = match cached.and_then(|slot| self.call_groups[slot][class]) {
+            Some(resolved) => resolved,
+            None => {
+                let mut group = std::mem::take(&mut self.request_name);
+                request_name_into(&mut group, method, endpoint, status);
+                let resolved = self.resolve_name(site, NameKind::FailedRequest, &group);
+                self.request_name = group;
+                if let Some(slot) = cached {
+                    self.call_groups[slot][class] = Some(resolved);
+                }
+                resolved
+            }
+        };
+        self.count_fold(NameKind::FailedRequest, resolved);
+        Some(resolved.id)
     }
 
     /// The label (its id) cached under `key`, else `resolve`d (and cached while there is room); a
@@ -927,11 +968,16 @@ impl Stage1 {
                 resolved
             }
         };
+        self.count_fold(kind, resolved);
+        resolved.id
+    }
+
+    /// Counts a fold of the chunk bound, once per use of a folded name.
+    fn count_fold(&mut self, kind: NameKind, resolved: CachedName) {
         if resolved.folded {
             self.name_folds[kind.index()] += 1;
             self.metrics.folded_name(kind);
         }
-        resolved.id
     }
 
     /// `text` (bounded in length) through the chunk bound of (site, kind).
@@ -1056,6 +1102,8 @@ impl Stage1 {
         self.label_cache.clear();
         self.chunk_values.clear();
         self.name_cache.clear();
+        self.call_group_index.clear();
+        self.call_groups.clear();
         self.name_scopes.clear();
     }
 
