@@ -862,7 +862,11 @@ impl Stage1 {
     fn record_named(&mut self, segments: &[usize], mut record: impl FnMut(&mut ChunkNamedCounts)) {
         for (view, index) in segments.iter().enumerate() {
             if self.view_actions[view] {
-                record(self.builders[*index].names.get_or_insert_default());
+                let names = &mut self.builders[*index].names;
+                if names.is_none() {
+                    *names = Some(Box::default());
+                }
+                record(names.as_deref_mut().expect("made above"));
             }
         }
     }
