@@ -1427,7 +1427,7 @@ mod tests {
         render_buckets(
             &mut series,
             Format::OpenMetrics,
-            "rum_x_seconds",
+            "demo_x_seconds",
             labels,
             &[1_000, 2_000],
             &buckets,
@@ -1436,7 +1436,7 @@ mod tests {
         let lines: Vec<&str> = series.lines().collect();
         assert!(!lines[0].contains('#'));
         assert!(lines[1].starts_with(
-            "rum_x_seconds_bucket{view=\"site\",site=\"shop\",le=\"2\"} 3 # {trace_id="
+            "demo_x_seconds_bucket{view=\"site\",site=\"shop\",le=\"2\"} 3 # {trace_id="
         ));
         assert!(!lines[2].contains('#'));
     }
@@ -1448,8 +1448,8 @@ mod tests {
             ("rum_page_views", "counter")
         );
         assert_eq!(
-            openmetrics_family("rum_legacy", "counter"),
-            ("rum_legacy", "unknown")
+            openmetrics_family("demo_legacy", "counter"),
+            ("demo_legacy", "unknown")
         );
         assert_eq!(
             openmetrics_family("rum_lcp_seconds", "histogram"),
@@ -1459,23 +1459,26 @@ mod tests {
         header(
             &mut out,
             Format::OpenMetrics,
-            "rum_x_total",
+            "demo_x_total",
             "counter",
             "A \"quoted\" \\ help.",
         );
         assert_eq!(
             out,
-            "# TYPE rum_x counter\n# HELP rum_x A \\\"quoted\\\" \\\\ help.\n"
+            "# TYPE demo_x counter\n# HELP demo_x A \\\"quoted\\\" \\\\ help.\n"
         );
         let mut text = String::new();
         header(
             &mut text,
             Format::Prometheus,
-            "rum_x_total",
+            "demo_x_total",
             "counter",
             "X.",
         );
-        assert_eq!(text, "# HELP rum_x_total X.\n# TYPE rum_x_total counter\n");
+        assert_eq!(
+            text,
+            "# HELP demo_x_total X.\n# TYPE demo_x_total counter\n"
+        );
     }
 
     #[test]
