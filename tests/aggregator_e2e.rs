@@ -9,18 +9,20 @@
 mod http;
 #[path = "harness/monitoring.rs"]
 mod monitoring;
+#[path = "harness/openmetrics.rs"]
+mod openmetrics;
 #[path = "harness/rum.rs"]
 mod rum;
 #[path = "harness/wait.rs"]
 mod wait;
 
-use std::collections::HashSet;
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use hmac::{Hmac, Mac};
 use monitoring::{WebhookReceiver, start_alertmanager, start_prometheus};
+use openmetrics::openmetrics_families;
 use rum::{Rum, RumOptions};
 use serde_json::{Value, json};
 use wait::wait_for;
@@ -30,49 +32,6 @@ const TEXT_PLAIN: (&str, &str) = ("Content-Type", "text/plain;charset=UTF-8");
 /// What Prometheus 2.49 and later send when they scrape (Debian bookworm's 2.42 sends the older
 /// `application/openmetrics-text;version=1.0.0,...;q=0.75,...`): OpenMetrics first.
 const PROMETHEUS_ACCEPT: &str = "application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
-
-/// The families of an OpenMetrics exposition, checked on the way: `# EOF` once and last, no
-/// blank line or other comment, one `# TYPE` per family before its samples and `# HELP` right
-/// after it, families not interleaved (so the process's own and the aggregator's never both
-/// declare one), every sample named by its family and a suffix its type allows.
-fn openmetrics_families(text: &str) -> Vec<(String, String)> {
-    let body = text
-        .strip_suffix("# EOF\n")
-        .unwrap_or_else(|| panic!("no final # EOF:\n{text}"));
-    let mut families: Vec<(String, String)> = Vec::new();
-    let mut seen = HashSet::new();
-    for line in body.lines() {
-        assert!(!line.is_empty(), "a blank line in the OpenMetrics text");
-        if let Some(rest) = line.strip_prefix("# TYPE ") {
-            let (name, kind) = rest.split_once(' ').expect("TYPE name kind");
-            assert!(seen.insert(name.to_owned()), "{name} declared twice");
-            families.push((name.to_owned(), kind.to_owned()));
-            continue;
-        }
-        if let Some(rest) = line.strip_prefix("# HELP ") {
-            let name = rest.split(' ').next().unwrap_or_default();
-            let current = families.last().map(|(family, _)| family.as_str());
-            assert_eq!(current, Some(name), "HELP away from its TYPE: {line}");
-            continue;
-        }
-        assert!(!line.starts_with('#'), "a comment: {line}");
-        let name = line.split(['{', ' ']).next().expect("sample name");
-        let (family, kind) = families.last().expect("a sample before any TYPE");
-        let suffixes: &[&str] = match kind.as_str() {
-            "counter" => &["_total", "_created"],
-            "histogram" => &["_bucket", "_sum", "_count", "_created"],
-            "summary" => &["", "_sum", "_count", "_created"],
-            _ => &[""],
-        };
-        assert!(
-            suffixes
-                .iter()
-                .any(|suffix| name.strip_suffix(suffix) == Some(family.as_str())),
-            "{name} is not a sample of the {kind} {family}"
-        );
-    }
-    families
-}
 
 fn now_ms() -> u64 {
     std::time::SystemTime::now()
@@ -391,7 +350,7 @@ fn prometheus_reads_the_p75_computed_from_the_beacons_and_promtool_accepts_the_e
         openmetrics.header("content-type"),
         Some("application/openmetrics-text; version=1.0.0; charset=utf-8")
     );
-    let families = openmetrics_families(&openmetrics.text());
+    let families = openmetrics_families(&openmetrics.text(), true);
     for expected in [
         ("rum_page_views", "counter"),
         ("rum_dropped", "counter"),

@@ -1174,7 +1174,7 @@ fn render_resource_origins(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashSet;
+    use crate::openmetrics_check::openmetrics_families;
 
     use rum_schema::proto::{
         Action, Beacon, BusinessEvent, Enrichment, Error, Event, LongFrames, Navigation,
@@ -1281,45 +1281,6 @@ mod tests {
         stage2
     }
 
-    /// The families of an OpenMetrics text without its `# EOF`, checked on the way: no blank line
-    /// or other comment, one `# TYPE` per family before its samples and `# HELP` right after it,
-    /// families not interleaved, every sample named by its family and a suffix its type allows.
-    fn openmetrics_families(text: &str) -> Vec<(String, String)> {
-        let mut families: Vec<(String, String)> = Vec::new();
-        let mut seen = HashSet::new();
-        for line in text.lines() {
-            assert!(!line.is_empty(), "a blank line:\n{text}");
-            if let Some(rest) = line.strip_prefix("# TYPE ") {
-                let (name, kind) = rest.split_once(' ').expect("TYPE name kind");
-                assert!(seen.insert(name.to_owned()), "{name} declared twice");
-                families.push((name.to_owned(), kind.to_owned()));
-                continue;
-            }
-            if let Some(rest) = line.strip_prefix("# HELP ") {
-                let name = rest.split(' ').next().unwrap_or_default();
-                let current = families.last().map(|(family, _)| family.as_str());
-                assert_eq!(current, Some(name), "HELP away from its TYPE: {line}");
-                continue;
-            }
-            assert!(!line.starts_with('#'), "a comment: {line}");
-            let name = line.split(['{', ' ']).next().expect("sample name");
-            let (family, kind) = families.last().expect("a sample before any TYPE");
-            let suffixes: &[&str] = match kind.as_str() {
-                "counter" => &["_total", "_created"],
-                "histogram" => &["_bucket", "_sum", "_count", "_created"],
-                "summary" => &["", "_sum", "_count", "_created"],
-                _ => &[""],
-            };
-            assert!(
-                suffixes
-                    .iter()
-                    .any(|suffix| name.strip_suffix(suffix) == Some(family.as_str())),
-                "{name} is not a sample of the {kind} {family}"
-            );
-        }
-        families
-    }
-
     #[test]
     fn the_openmetrics_rendering_has_the_same_samples_and_counters_named_by_family() {
         let stage2 = every_family();
@@ -1334,7 +1295,7 @@ mod tests {
                 "{name} is a counter without _total"
             );
         }
-        let families = openmetrics_families(&openmetrics);
+        let families = openmetrics_families(&openmetrics, false);
         for expected in [
             ("rum_lcp_window_seconds", "summary"),
             ("rum_lcp_window_samples", "gauge"),

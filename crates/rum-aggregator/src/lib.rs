@@ -45,3 +45,8 @@ pub(crate) type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::
 
 #[cfg(test)]
 mod tests;
+
+/// The OpenMetrics structure check these tests share with the end-to-end tests.
+#[cfg(test)]
+#[path = "../../../tests/harness/openmetrics.rs"]
+mod openmetrics_check;

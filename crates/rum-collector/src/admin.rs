@@ -589,9 +589,9 @@ impl Body for Chunks {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::openmetrics_check::openmetrics_families;
     use http_body_util::BodyExt;
     use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-    use std::collections::HashSet;
 
     use MetricsFormat::{OpenMetrics, PrometheusText};
 
@@ -689,47 +689,6 @@ mod tests {
         })
     }
 
-    /// The families of an OpenMetrics text, checked on the way: `# EOF` once and last, no blank
-    /// line or other comment, one `# TYPE` per family and before its samples, families not
-    /// interleaved, every sample named by its family and a suffix its type allows.
-    fn openmetrics_families(text: &str) -> Vec<(String, String)> {
-        assert!(text.ends_with("\n# EOF\n"), "no final # EOF:\n{text}");
-        let body = &text[..text.len() - "# EOF\n".len()];
-        let mut families: Vec<(String, String)> = Vec::new();
-        let mut seen = HashSet::new();
-        for line in body.lines() {
-            assert!(!line.is_empty(), "a blank line:\n{text}");
-            if let Some(rest) = line.strip_prefix("# TYPE ") {
-                let (name, kind) = rest.split_once(' ').expect("TYPE name kind");
-                assert!(seen.insert(name.to_owned()), "{name} declared twice");
-                families.push((name.to_owned(), kind.to_owned()));
-                continue;
-            }
-            if let Some(rest) = line.strip_prefix("# HELP ") {
-                let name = rest.split(' ').next().unwrap_or_default();
-                let current = families.last().map(|(family, _)| family.as_str());
-                assert_eq!(current, Some(name), "HELP away from its TYPE: {line}");
-                continue;
-            }
-            assert!(!line.starts_with('#'), "a comment: {line}");
-            let name = line.split(['{', ' ']).next().expect("sample name");
-            let (family, kind) = families.last().expect("a sample before any TYPE");
-            let suffixes: &[&str] = match kind.as_str() {
-                "counter" => &["_total", "_created"],
-                "histogram" => &["_bucket", "_sum", "_count", "_created"],
-                "summary" => &["", "_sum", "_count", "_created"],
-                _ => &[""],
-            };
-            assert!(
-                suffixes
-                    .iter()
-                    .any(|suffix| name.strip_suffix(suffix) == Some(family.as_str())),
-                "{name} is not a sample of the {kind} {family}"
-            );
-        }
-        families
-    }
-
     #[tokio::test]
     async fn the_0_0_4_text_is_the_exporters_followed_by_the_extra_families_as_before() {
         // One family: the exporter writes several in hash order, which differs between renders.
@@ -752,7 +711,7 @@ mod tests {
     #[tokio::test]
     async fn the_openmetrics_text_names_counter_families_without_total_and_ends_with_eof() {
         let text = exposition(exporter()).render_in(OpenMetrics).await;
-        let families = openmetrics_families(&text);
+        let families = openmetrics_families(&text, true);
         for expected in [
             ("rum_test_requests", "counter"),
             ("rum_test_legacy", "unknown"),

@@ -35,3 +35,8 @@ pub use error::HttpError;
 pub use limits::Rate;
 pub use server::{Collector, CollectorSettings, ReloadSummary, Reloader, StartError};
 pub use sites::{SiteRegistry, SiteSettings};
+
+/// The OpenMetrics structure check these tests share with the end-to-end tests.
+#[cfg(test)]
+#[path = "../../../tests/harness/openmetrics.rs"]
+mod openmetrics_check;
