@@ -449,7 +449,7 @@ fn every_metric_name_in_the_code_is_documented() {
                 continue;
             }
             let text = std::fs::read_to_string(&path).unwrap();
-            for piece in text.split('"').skip(1).step_by(2) {
+            for piece in string_literals(&text) {
                 let is_name = piece.starts_with("rum_")
                     && piece.len() > 4
                     && piece.bytes().all(|byte| {
@@ -473,6 +473,28 @@ fn every_metric_name_in_the_code_is_documented() {
         undocumented.is_empty(),
         "not in docs/metrics.md or docs/operations.md: {undocumented:?}"
     );
+}
+
+/// The contents of the string literals of Rust source, escapes left as written: splitting on `"`
+/// alone would fall out of step at the first `\"` inside a string and read code as strings after.
+fn string_literals(text: &str) -> Vec<&str> {
+    let mut literals = Vec::new();
+    let mut start = None;
+    let mut escaped = false;
+    for (index, byte) in text.bytes().enumerate() {
+        match (start, byte) {
+            (Some(_), b'\\') if !escaped => escaped = true,
+            (Some(open), b'"') if !escaped => {
+                literals.push(&text[open..index]);
+                start = None;
+            }
+            (Some(_), _) => escaped = false,
+            // Not the character literal '"'.
+            (None, b'"') if !text[..index].ends_with('\'') => start = Some(index + 1),
+            (None, _) => {}
+        }
+    }
+    literals
 }
 
 fn documentation() -> String {

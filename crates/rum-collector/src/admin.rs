@@ -656,29 +656,29 @@ mod tests {
     fn exporter() -> PrometheusHandle {
         let recorder = PrometheusBuilder::new()
             .set_buckets_for_metric(
-                Matcher::Full("rum_test_latency_seconds".into()),
+                Matcher::Full("demo_test_latency_seconds".into()),
                 &[0.1, 1.0],
             )
             .expect("buckets")
             .build_recorder();
         let handle = recorder.handle();
         metrics::with_local_recorder(&recorder, || {
-            metrics::describe_counter!("rum_test_requests_total", "Requests \"served\".");
-            metrics::counter!("rum_test_requests_total", "outcome" => "ok").increment(3);
-            metrics::counter!("rum_test_legacy").increment(1);
-            metrics::describe_gauge!("rum_test_depth", "Queue depth.");
-            metrics::gauge!("rum_test_depth").set(2.0);
-            metrics::histogram!("rum_test_latency_seconds").record(0.5);
-            metrics::histogram!("rum_test_size_bytes").record(7.0);
+            metrics::describe_counter!("demo_test_requests_total", "Requests \"served\".");
+            metrics::counter!("demo_test_requests_total", "outcome" => "ok").increment(3);
+            metrics::counter!("demo_test_legacy").increment(1);
+            metrics::describe_gauge!("demo_test_depth", "Queue depth.");
+            metrics::gauge!("demo_test_depth").set(2.0);
+            metrics::histogram!("demo_test_latency_seconds").record(0.5);
+            metrics::histogram!("demo_test_size_bytes").record(7.0);
         });
         handle
     }
 
     /// What an aggregator's renderer gives in each format.
     const EXTRA_TEXT: &str =
-        "# HELP rum_x_total X.\n# TYPE rum_x_total counter\nrum_x_total{view=\"site\"} 1\n";
+        "# HELP demo_x_total X.\n# TYPE demo_x_total counter\ndemo_x_total{view=\"site\"} 1\n";
     const EXTRA_OPENMETRICS: &str =
-        "# TYPE rum_x counter\n# HELP rum_x X.\nrum_x_total{view=\"site\"} 1\n";
+        "# TYPE demo_x counter\n# HELP demo_x X.\ndemo_x_total{view=\"site\"} 1\n";
 
     fn exposition(handle: PrometheusHandle) -> MetricsExposition {
         MetricsExposition::new(handle).with_extra(|format| async move {
@@ -695,15 +695,15 @@ mod tests {
         let recorder = PrometheusBuilder::new().build_recorder();
         let handle = recorder.handle();
         metrics::with_local_recorder(&recorder, || {
-            metrics::describe_counter!("rum_test_requests_total", "Requests.");
-            metrics::counter!("rum_test_requests_total", "outcome" => "ok").increment(3);
+            metrics::describe_counter!("demo_test_requests_total", "Requests.");
+            metrics::counter!("demo_test_requests_total", "outcome" => "ok").increment(3);
         });
         let text = exposition(handle).render().await;
         // Byte for byte what it always was, the exporter's blank line after its family included.
         assert_eq!(
             text,
             format!(
-                "# HELP rum_test_requests_total Requests.\n# TYPE rum_test_requests_total counter\nrum_test_requests_total{{outcome=\"ok\"}} 3\n\n{EXTRA_TEXT}"
+                "# HELP demo_test_requests_total Requests.\n# TYPE demo_test_requests_total counter\ndemo_test_requests_total{{outcome=\"ok\"}} 3\n\n{EXTRA_TEXT}"
             )
         );
     }
@@ -713,12 +713,12 @@ mod tests {
         let text = exposition(exporter()).render_in(OpenMetrics).await;
         let families = openmetrics_families(&text, true);
         for expected in [
-            ("rum_test_requests", "counter"),
-            ("rum_test_legacy", "unknown"),
-            ("rum_test_depth", "gauge"),
-            ("rum_test_latency_seconds", "histogram"),
-            ("rum_test_size_bytes", "summary"),
-            ("rum_x", "counter"),
+            ("demo_test_requests", "counter"),
+            ("demo_test_legacy", "unknown"),
+            ("demo_test_depth", "gauge"),
+            ("demo_test_latency_seconds", "histogram"),
+            ("demo_test_size_bytes", "summary"),
+            ("demo_x", "counter"),
         ] {
             assert!(
                 families
@@ -728,11 +728,11 @@ mod tests {
             );
         }
         assert!(text.contains(
-            "# TYPE rum_test_requests counter\n# HELP rum_test_requests Requests \\\"served\\\".\n"
+            "# TYPE demo_test_requests counter\n# HELP demo_test_requests Requests \\\"served\\\".\n"
         ));
-        assert!(text.contains("rum_test_requests_total{outcome=\"ok\"} 3\n"));
+        assert!(text.contains("demo_test_requests_total{outcome=\"ok\"} 3\n"));
         // Typed unknown, not renamed: its queries keep working.
-        assert!(text.contains("\nrum_test_legacy 1\n"));
+        assert!(text.contains("\ndemo_test_legacy 1\n"));
         // The extra families as their renderer wrote them, then the one `# EOF`.
         assert!(
             text.ends_with(&format!("{EXTRA_OPENMETRICS}# EOF\n")),
@@ -755,12 +755,12 @@ mod tests {
             (
                 Some("*/*"),
                 "text/plain; version=0.0.4; charset=utf-8",
-                "rum_x_total{view=\"site\"} 1",
+                "demo_x_total{view=\"site\"} 1",
             ),
             (
                 None,
                 "text/plain; version=0.0.4; charset=utf-8",
-                "rum_x_total{view=\"site\"} 1",
+                "demo_x_total{view=\"site\"} 1",
             ),
         ] {
             let mut request = Request::builder().uri("/metrics");
