@@ -1006,15 +1006,21 @@ fn render_names(
         header(out, format, family, "counter", help);
         for (index, names) in &named {
             for (name, tally) in &names.failed_requests {
-                let (method, endpoint, class) = split_failed_request(name);
-                let mut labels = labels[*index].clone();
-                push_label(&mut labels, "method", method);
-                push_label(&mut labels, "endpoint", endpoint);
-                push_label(&mut labels, "status", class);
+                let labels = request_labels(&labels[*index], name);
                 let _ = writeln!(out, "{family}{{{labels}}} {}", value(tally));
             }
         }
     }
+}
+
+/// A segment's labels with a call group's `method`, `endpoint` and `status` class.
+fn request_labels(segment: &str, group: &str) -> String {
+    let (method, endpoint, class) = split_failed_request(group);
+    let mut labels = segment.to_owned();
+    push_label(&mut labels, "method", method);
+    push_label(&mut labels, "endpoint", endpoint);
+    push_label(&mut labels, "status", class);
+    labels
 }
 
 /// Every call by group: a duration histogram (`le` in seconds) with `method`, `endpoint` and
@@ -1038,11 +1044,7 @@ fn render_calls(
     );
     for (index, names) in named {
         for (name, tally) in &names.calls {
-            let (method, endpoint, class) = split_failed_request(name);
-            let mut labels = labels[*index].clone();
-            push_label(&mut labels, "method", method);
-            push_label(&mut labels, "endpoint", endpoint);
-            push_label(&mut labels, "status", class);
+            let labels = request_labels(&labels[*index], name);
             let histogram = DurationHistogram {
                 bounds_ms: &CALL_BOUNDS_MS,
                 buckets: &tally.buckets,
