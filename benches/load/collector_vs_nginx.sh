@@ -485,8 +485,8 @@ run_collector() {
   [[ "$port" != "$admin" ]] || admin=$(free_port)
   # rum reads every RUM_* variable as config and rejects the ones without a SECTION__KEY shape, so
   # this script's own RUM_BIN / RUM_LOG must not reach it (RUM_CONFIG and RUM_X__Y pass through).
-  env -u RUM_BIN -u RUM_LOG RUST_LOG="$RUM_LOG" RUM_COLLECTOR__WORKER_THREADS=1 taskset -c "$SERVER_CPU" \
-    RUM_AGGREGATOR__STATE_DIR= "$RUM_BIN" standalone --listen "127.0.0.1:$port" --admin-listen "127.0.0.1:$admin" > "$dir/rum.log" 2>&1 &
+  env -u RUM_BIN -u RUM_LOG RUST_LOG="$RUM_LOG" RUM_COLLECTOR__WORKER_THREADS=1 RUM_AGGREGATOR__STATE_DIR= \
+    taskset -c "$SERVER_CPU" "$RUM_BIN" standalone --listen "127.0.0.1:$port" --admin-listen "127.0.0.1:$admin" > "$dir/rum.log" 2>&1 &
   pid=$!
   STARTED_PIDS+=("$pid")
   note "$name: pid $pid ($RUM_BIN) on 127.0.0.1:$port, admin 127.0.0.1:$admin; waiting for /readyz"
