@@ -8,6 +8,7 @@
 #   total:      every instruction of the process in the measured window / beacons accepted
 #   collector:  the connection tasks and the beacon handler tasks they spawn (hyper, decode, enrich,
 #               encode, enqueue), without the aggregator thread and the tokio scheduler around them
+#   runtime:    everything the collector's tokio runtime ran (the above, the scheduler, timers)
 # The aggregator's share is over-weighted here: valgrind slows the request rate ~50x, so its
 # once-a-second flush covers fewer beacons than at full speed.
 #
@@ -15,6 +16,8 @@
 #   DURATION (8), WARMUP (3), CONNECTIONS (8) from the environment; CLIENT_CPU (1) pins wrk;
 #   MIX (benches/load/beacon_mix.lua) and ENDPOINT (/rum/v1/beacon) pick another load, e.g.
 #   MIX=benches/load/one_vital.lua ONE_VITAL_FORMAT=web_vitals ENDPOINT=/rum/v1/web-vitals.
+#   KEEP_PROFILE=FILE keeps callgrind_annotate's inclusive listing, KEEP_RAW=FILE the raw profile
+#   (for callgrind_annotate --tree=caller, or a script reading who calls what).
 # Needs valgrind (callgrind_control, callgrind_annotate), wrk, curl, python3. Loopback only; stops
 # everything it started.
 set -euo pipefail
@@ -84,13 +87,20 @@ profile=$(ls -t "$TMP"/callgrind.out.*.1 2>/dev/null | head -n 1)
 [[ -n "$profile" ]] || die "callgrind wrote no profile"
 callgrind_annotate --inclusive=yes "$profile" > "$TMP/inclusive.txt" 2>/dev/null
 [[ -n "${KEEP_PROFILE:-}" ]] && cp "$TMP/inclusive.txt" "$KEEP_PROFILE"
+[[ -n "${KEEP_RAW:-}" ]] && cp "$profile" "$KEEP_RAW"
 total=$(awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1; exit }' "$TMP/inclusive.txt")
 # The connection task (the future spawned per accepted socket in rum_collector::server) plus the
-# beacon handler, which runs on a task of its own (so a client disconnect cannot cancel it).
+# beacon handler, which runs on a task of its own (so a client disconnect cannot cancel it). The
+# handler is spawned boxed, so its poll shows as the boxed future's (`Pin<P>`'s, the largest such
+# entry); builds before that show it under its own closure name.
 inclusive_of() {
   awk -v symbol="$1" 'index($0, symbol) { gsub(",", "", $1); print $1; exit }' "$TMP/inclusive.txt"
 }
 connection=$(inclusive_of "server.rs:rum_collector::server::Collector::run::{{closure}}::{{closure}}")
 handler=$(inclusive_of "server.rs:rum_collector::server::handle_public::{{closure}}::{{closure}}")
+[[ -n "$handler" ]] || handler=$(inclusive_of "<core::pin::Pin<P> as core::future::future::Future>::poll")
 collector=$(( ${connection:-0} + ${handler:-0} ))
-echo "beacons=$beacons total_per_beacon=$(( total / beacons )) collector_per_beacon=$(( ${collector:-0} / beacons ))"
+# Everything the collector's runtime ran (its multi-thread workers: connections, handlers, the
+# scheduler, timers, the sink's tasks), without the aggregator's thread.
+runtime=$(inclusive_of "tokio::runtime::scheduler::multi_thread::worker::run")
+echo "beacons=$beacons total_per_beacon=$(( total / beacons )) collector_per_beacon=$(( ${collector:-0} / beacons )) runtime_per_beacon=$(( ${runtime:-0} / beacons ))"

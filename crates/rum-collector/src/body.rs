@@ -3,7 +3,6 @@
 use std::io::Read;
 use std::time::Duration;
 
-use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 
@@ -21,12 +20,18 @@ pub(crate) struct BodyLimits {
 /// Reads the raw body; stops at `max_body_bytes + 1` without buffering more. Waits for one of
 /// `limits.max_concurrent_bodies` slots first; the wait counts against the body timeout, so a
 /// flood of slow bodies cannot hold the edge longer than that.
+///
+/// The bytes land in one vector with `spare` bytes of room after them (the JSON parser's padding),
+/// sized from `declared_length` when the client sent one: the body is copied once, from hyper's
+/// buffer, instead of collected into a list of chunks and then copied again.
 pub(crate) async fn read_body(
     body: Incoming,
+    declared_length: Option<u64>,
+    spare: usize,
     limits: &BodyLimits,
     edge: &EdgeLimits,
-) -> Result<Bytes, HttpError> {
-    let limited = Limited::new(body, limits.max_body_bytes);
+) -> Result<Vec<u8>, HttpError> {
+    let mut limited = Limited::new(body, limits.max_body_bytes);
     let read = async {
         let _slot = match edge.bodies.try_acquire() {
             Ok(slot) => slot,
@@ -38,17 +43,28 @@ pub(crate) async fn read_body(
                     .map_err(|_| HttpError::BodyRead("shutting down".into()))?
             }
         };
-        limited
-            .collect()
-            .await
-            .map_err(|error| classify(error, limits))
+        let expected = declared_length.map_or(INITIAL_CAPACITY, |length| {
+            usize::try_from(length).map_or(limits.max_body_bytes, |length| {
+                length.min(limits.max_body_bytes)
+            })
+        });
+        let mut bytes = Vec::with_capacity(expected + spare);
+        while let Some(frame) = limited.frame().await {
+            let frame = frame.map_err(|error| classify(error, limits))?;
+            if let Ok(data) = frame.into_data() {
+                bytes.extend_from_slice(&data);
+            }
+        }
+        Ok(bytes)
     };
     match tokio::time::timeout(limits.timeout, read).await {
         Err(_elapsed) => Err(HttpError::BodyTimeout),
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(error)) => Err(error),
+        Ok(result) => result,
     }
 }
+
+/// Room for a body sent without `Content-Length` (chunked): most beacons fit.
+const INITIAL_CAPACITY: usize = 4096;
 
 fn classify(error: Box<dyn std::error::Error + Send + Sync>, limits: &BodyLimits) -> HttpError {
     if error.is::<http_body_util::LengthLimitError>() {
