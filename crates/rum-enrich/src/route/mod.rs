@@ -34,7 +34,7 @@ use std::borrow::Cow;
 use self::rule::{RouteRule, render_path, segments_match};
 use self::url::{
     UrlParts, decode_query_component, encode_reserved, host_and_port, normalised_segments,
-    push_origin,
+    push_checked_origin, push_origin,
 };
 pub use self::url::{referrer_origin, strip_query_and_fragment};
 
@@ -280,18 +280,23 @@ impl RoutePolicy {
     pub fn endpoint(&self, url: &str, page_origin: &str) -> String {
         let parts = UrlParts::split(url);
         let segments = normalised_segments(parts.path);
-        let path = join_capped(
+        // One buffer: the call's origin is written first, to compare with the page's, and
+        // becomes the host prefix or is cleared before the path is appended.
+        let mut endpoint = String::with_capacity(url.len().min(256) + 8);
+        if push_checked_origin(&mut endpoint, url) {
+            if endpoint == page_origin {
+                endpoint.clear();
+            } else {
+                let host_start = endpoint.find("://").map_or(0, |at| at + 3);
+                endpoint.drain(..host_start);
+            }
+        }
+        push_joined_capped(
+            &mut endpoint,
             segments.iter().map(|segment| classify_segment(segment)),
             self.limits,
         );
-        let origin = referrer_origin(url);
-        if origin.is_empty() || origin == page_origin {
-            return path;
-        }
-        let host = origin
-            .split_once("://")
-            .map_or(origin.as_str(), |(_, host)| host);
-        format!("{host}{path}")
+        endpoint
     }
 
     fn push_allowed_query(&self, kept: &mut String, query: &str) {
@@ -387,26 +392,36 @@ fn sanitised_route(expanded: &str, limits: RouteLimits) -> String {
 /// Joins route segments under both caps. Every segment but the last reserves room for `/:rest`, so
 /// the suffix always fits when a later segment does not.
 fn join_capped<'s>(segments: impl Iterator<Item = Cow<'s, str>>, limits: RouteLimits) -> String {
-    let rest_suffix_len = 1 + REST_PLACEHOLDER.len();
     let mut route = String::new();
+    push_joined_capped(&mut route, segments, limits);
+    route
+}
+
+/// [`join_capped`] appended to `out`: the caps count only what this appends.
+fn push_joined_capped<'s>(
+    out: &mut String,
+    segments: impl Iterator<Item = Cow<'s, str>>,
+    limits: RouteLimits,
+) {
+    let start = out.len();
+    let rest_suffix_len = 1 + REST_PLACEHOLDER.len();
     let mut segments = segments.enumerate().peekable();
     while let Some((index, segment)) = segments.next() {
         let is_last = segments.peek().is_none();
         let reserve = if is_last { 0 } else { rest_suffix_len };
         if index == limits.max_segments
-            || route.len() + 1 + segment.len() + reserve > limits.max_route_bytes
+            || out.len() - start + 1 + segment.len() + reserve > limits.max_route_bytes
         {
-            route.push('/');
-            route.push_str(REST_PLACEHOLDER);
-            return route;
+            out.push('/');
+            out.push_str(REST_PLACEHOLDER);
+            return;
         }
-        route.push('/');
-        route.push_str(&segment);
+        out.push('/');
+        out.push_str(&segment);
     }
-    if route.is_empty() {
-        route.push('/');
+    if out.len() == start {
+        out.push('/');
     }
-    route
 }
 
 /// The route form of one decoded segment (see [`RoutePolicy::scrub`] for the order).

@@ -584,6 +584,37 @@ proptest! {
         }
     }
 
+    /// The endpoint is built in one buffer; this pins it to its definition: the path template
+    /// alone, prefixed by the host of the call's origin when that origin is known and is not the
+    /// page's.
+    #[test]
+    fn an_endpoint_is_the_path_template_behind_a_foreign_host(
+        scheme in prop_oneof![Just("https"), Just("HTTP"), Just("ftp+x"), Just("1bad"), Just("")],
+        host in prop_oneof![
+            Just("api.example.com"), Just("API.Example.com:443"), Just("shop.example.com"),
+            Just("api.example.com:8443"), Just("[::1]:80"), Just("bad host"), Just("u@h:x"),
+        ],
+        path in hostile_path(),
+        page in prop_oneof![Just(""), Just("https://shop.example.com"), Just("https://api.example.com")],
+        max_route_bytes in MIN_ROUTE_BYTES..=DEFAULT_MAX_ROUTE_BYTES,
+    ) {
+        let policy = RoutePolicy::new(&RoutePolicyConfig { max_route_bytes, ..RoutePolicyConfig::default() })
+            .expect("valid policy");
+        for url in [format!("{scheme}://{host}/{path}"), format!("{scheme}:{host}{path}"), path.clone()] {
+            let template = join_capped(
+                normalised_segments(UrlParts::split(&url).path).iter().map(|segment| classify_segment(segment)),
+                policy.limits,
+            );
+            let origin = referrer_origin(&url);
+            let expected = if origin.is_empty() || origin == page {
+                template
+            } else {
+                format!("{}{template}", origin.split_once("://").map_or(origin.as_str(), |(_, host)| host))
+            };
+            prop_assert_eq!(policy.endpoint(&url, page), expected, "{}", url);
+        }
+    }
+
     #[test]
     fn referrer_origin_never_keeps_a_path_or_query(input in any::<String>()) {
         let origin = referrer_origin(&input);
