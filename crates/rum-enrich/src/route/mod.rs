@@ -465,9 +465,11 @@ fn id_placeholder(segment: &str) -> Option<&'static str> {
 }
 
 fn is_email(segment: &str) -> bool {
-    let Some((local, domain)) = segment.split_once('@') else {
+    // A byte loop: segments are short, and most have no `@` (memchr's set-up costs more).
+    let Some(at) = segment.bytes().position(|byte| byte == b'@') else {
         return false;
     };
+    let (local, domain) = (&segment[..at], &segment[at + 1..]);
     !local.is_empty()
         && !domain.contains('@')
         && domain.contains('.')
