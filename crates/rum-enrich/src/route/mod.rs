@@ -392,7 +392,8 @@ fn sanitised_route(expanded: &str, limits: RouteLimits) -> String {
 /// Joins route segments under both caps. Every segment but the last reserves room for `/:rest`, so
 /// the suffix always fits when a later segment does not.
 fn join_capped<'s>(segments: impl Iterator<Item = Cow<'s, str>>, limits: RouteLimits) -> String {
-    let mut route = String::new();
+    // Most routes fit in 64 bytes: one allocation instead of growing from 8 (callgrind, issue 20).
+    let mut route = String::with_capacity(limits.max_route_bytes.min(64));
     push_joined_capped(&mut route, segments, limits);
     route
 }

@@ -11,7 +11,8 @@ use std::borrow::Cow;
 /// `..` removing its parent but never climbing above the root. Decoding first means `%2e%2e` is a
 /// `..` too, as it is to browsers and servers.
 pub(super) fn normalised_segments(path: &str) -> Vec<Cow<'_, str>> {
-    let mut segments: Vec<Cow<'_, str>> = Vec::new();
+    // Room for most paths up front: growing from 4 to 8 cost an allocation and a copy a URL.
+    let mut segments: Vec<Cow<'_, str>> = Vec::with_capacity(8);
     for raw in path.split(['/', '\\']) {
         if raw.is_empty() {
             continue;
