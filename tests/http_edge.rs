@@ -396,6 +396,39 @@ fn every_rejection_reason_is_a_clear_4xx_and_counted() {
 }
 
 #[test]
+fn a_chunked_beacon_without_content_length_is_read_whole() {
+    let rum = Rum::standalone().unwrap();
+    // Uneven chunks, one of them a single byte: the body is sized without Content-Length and
+    // grows as chunks arrive.
+    let mut body = Vec::new();
+    for chunk in FULL.as_bytes().chunks(977).flat_map(|chunk| {
+        let (first, rest) = chunk.split_at(1);
+        [first, rest]
+    }) {
+        if chunk.is_empty() {
+            continue;
+        }
+        body.extend(format!("{:x}\r\n", chunk.len()).as_bytes());
+        body.extend(chunk);
+        body.extend(b"\r\n");
+    }
+    body.extend(b"0\r\n\r\n");
+    let headers = vec![
+        ("Content-Type", "text/plain".to_string()),
+        ("Transfer-Encoding", "chunked".to_string()),
+    ];
+    let response = rum::request(
+        rum.public,
+        "POST",
+        "/rum/v1/beacon?key=demo",
+        &headers,
+        &body,
+    );
+    assert_eq!(response.status, 202, "{}", response.text());
+    assert_eq!(response.json(), json!({"accepted": 9, "rejected": []}));
+}
+
+#[test]
 fn oversize_chunked_body_is_cut_off_while_streaming() {
     let rum = Rum::standalone().unwrap();
     // No Content-Length: the cap must hold while the body streams.
