@@ -9,7 +9,9 @@
 //!   target/release/examples/stage1_instructions 3
 //! ```
 //!
-//! The `Collected` total divided by (rounds x 10,000) is the instructions per beacon. With `steady`
+//! The `Collected` total divided by (rounds x 10,000) is the instructions per beacon (with
+//! `--toggle-collect='*measured_*'` instead, each round's flush is counted too: the samples a round
+//! leaves buffered are recorded there, and the builders become partials). With `steady`
 //! as the second argument, one long-lived `Stage1` takes every round (new page views each round)
 //! and flushes between rounds outside the counted function, as in production, where its pools
 //! of histograms and buffers are warm; without it each round starts cold, as the criterion
@@ -119,6 +121,38 @@ fn measured_round(stage1: &mut Stage1, encoded: &[Vec<u8>]) {
     }
 }
 
+/// The flush after a round, in a function of its own: `--toggle-collect='*measured_*'` counts it
+/// with the round (samples still buffered at the end of a round are recorded here), while
+/// `'*measured_round*'` leaves it out.
+#[inline(never)]
+fn measured_flush(stage1: &mut Stage1, digest: &mut Option<Digest>) -> usize {
+    let partials = stage1.flush();
+    if let Some(digest) = digest {
+        digest.add(&partials);
+    }
+    partials.len()
+}
+
+/// With `DIGEST=1`: a hash of every partial (its map fields sorted, as their encoding order is a
+/// hash map's), printed at the end, so two builds can be checked to give the same partials.
+struct Digest(u64);
+
+impl Digest {
+    fn add(&mut self, partials: &[rum_schema::proto::Partial]) {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        self.0.hash(&mut hasher);
+        for partial in partials {
+            let mut partial = partial.clone();
+            let errors: std::collections::BTreeMap<_, _> = partial.errors.drain().collect();
+            let types: std::collections::BTreeMap<_, _> = partial.resource_types.drain().collect();
+            partial.encode_to_vec().hash(&mut hasher);
+            format!("{errors:?} {types:?}").hash(&mut hasher);
+        }
+        self.0 = hasher.finish();
+    }
+}
+
 fn main() {
     let rounds: u64 = std::env::args()
         .nth(1)
@@ -145,6 +179,7 @@ fn main() {
             })
             .collect()
     };
+    let mut digest = std::env::var_os("DIGEST").map(|_| Digest(0));
     let mut measured = std::time::Duration::ZERO;
     let mut partials = 0;
     let mut long_lived = Stage1::new(settings.clone());
@@ -161,14 +196,14 @@ fn main() {
             let started = std::time::Instant::now();
             measured_round(&mut long_lived, black_box(&encoded));
             measured += started.elapsed();
-            partials += long_lived.flush().len();
+            partials += measured_flush(&mut long_lived, &mut digest);
         } else {
             let encoded = batch(0);
             let mut stage1 = Stage1::new(settings.clone());
             let started = std::time::Instant::now();
             measured_round(&mut stage1, black_box(&encoded));
             measured += started.elapsed();
-            partials += stage1.flush().len();
+            partials += measured_flush(&mut stage1, &mut digest);
         }
     }
     let per_beacon_ns = measured.as_nanos() as f64 / (rounds * BEACONS) as f64;
@@ -183,4 +218,7 @@ fn main() {
         },
         1e6 / per_beacon_ns
     );
+    if let Some(Digest(digest)) = digest {
+        eprintln!("partials digest {digest:016x}");
+    }
 }
