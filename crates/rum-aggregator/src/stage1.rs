@@ -511,16 +511,18 @@ impl Stage1 {
                         self.metrics.dedupe(DedupeOutcome::Unchanged);
                         continue;
                     }
-                    let phases = [
-                        (MetricKind::NavDns, navigation.dns_ms),
-                        (MetricKind::NavConnect, navigation.connect_ms),
-                        (MetricKind::NavTls, navigation.tls_ms),
-                        (MetricKind::NavDownload, navigation.download_ms),
-                        (MetricKind::NavDomInteractive, navigation.dom_interactive_ms),
-                        (MetricKind::NavDomComplete, navigation.dom_complete_ms),
-                        (MetricKind::NavLoad, navigation.load_ms),
+                    // In the view's order: dns, connect, tls, download, dom interactive, dom
+                    // complete, load.
+                    let kinds = [
+                        MetricKind::NavDns,
+                        MetricKind::NavConnect,
+                        MetricKind::NavTls,
+                        MetricKind::NavDownload,
+                        MetricKind::NavDomInteractive,
+                        MetricKind::NavDomComplete,
+                        MetricKind::NavLoad,
                     ];
-                    for (kind, value) in phases {
+                    for (kind, value) in kinds.into_iter().zip(navigation.phases()) {
                         if let Some(value) = value {
                             samples.push(Sample::new(kind, value));
                         }
