@@ -112,13 +112,16 @@ fn apply_override(
     Ok(())
 }
 
-/// Environment values are TOML scalars when they parse as one (`42`, `true`), strings otherwise.
+/// Environment values are TOML scalars when they parse as one (`42`, `true`) and TOML arrays
+/// when they parse as one (`["10.0.0.0/8", "192.168.0.0/16"]`, `[{ id = "shop", keys = ["k"] }]`
+/// for an array of tables such as `sites`), strings otherwise. An inline table (`{ ... }`) stays a
+/// string: it would replace a whole section, which a per-key override should not do by accident.
 fn env_value(raw: &str) -> toml::Value {
     format!("value = {raw}")
         .parse::<toml::Table>()
         .ok()
         .and_then(|mut parsed| parsed.remove("value"))
-        .filter(|value| !value.is_table() && !value.is_array())
+        .filter(|value| !value.is_table())
         .unwrap_or_else(|| toml::Value::String(raw.to_owned()))
 }
 
@@ -166,6 +169,59 @@ mod tests {
         assert_eq!(config.kafka.brokers, "b:2");
         assert_eq!(config.collector.worker_threads, 1);
         assert_eq!(config.sink.kind, SinkKind::Kafka);
+    }
+
+    #[test]
+    fn environment_overrides_take_toml_arrays() {
+        let config = load_str(
+            "",
+            "test",
+            env(&[
+                (
+                    "RUM_ENRICH__TRUSTED_PROXIES",
+                    r#"["10.0.0.0/8", "192.168.0.0/16"]"#,
+                ),
+                (
+                    "RUM_SITES",
+                    "ignored: a single-level name is not an override (no double underscore)",
+                ),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            config.enrich.trusted_proxies,
+            ["10.0.0.0/8", "192.168.0.0/16"]
+        );
+        // An array of tables replaces the file's (the views here), and leaves the rest alone.
+        let config = load_str(
+            "[[sites]]\nid = \"old\"\nkeys = [\"k\"]",
+            "test",
+            env(&[(
+                "RUM_AGGREGATOR__VIEWS",
+                r#"[{ name = "by_page", dimensions = ["site", "route"] }]"#,
+            )]),
+        )
+        .unwrap();
+        assert_eq!(config.sites[0].id, "old");
+        assert_eq!(config.aggregator.views.len(), 1);
+        assert_eq!(config.aggregator.views[0].name, "by_page");
+        assert_eq!(config.aggregator.views[0].dimensions, ["site", "route"]);
+        // Not an array of the right type: the key is named.
+        let wrong = load_str(
+            "",
+            "test",
+            env(&[("RUM_ENRICH__TRUSTED_PROXIES", "[1, 2]")]),
+        )
+        .unwrap_err();
+        assert!(wrong.to_string().contains("trusted_proxies"), "{wrong}");
+        // Text that is not TOML stays a string, as before.
+        let config = load_str(
+            "",
+            "test",
+            env(&[("RUM_KAFKA__BROKERS", "[broker-1]:9092")]),
+        )
+        .unwrap();
+        assert_eq!(config.kafka.brokers, "[broker-1]:9092");
     }
 
     #[test]
