@@ -74,10 +74,14 @@ impl ExactCounts {
 
     /// Adds (`sign = 1`) or retracts (`sign = -1`) one raw value.
     pub fn record(&mut self, kind: MetricKind, raw_value: f64, sign: i64) {
-        self.buckets[kind.bucket_index(raw_value)] += sign;
-        self.sum_micros = self
-            .sum_micros
-            .saturating_add(sign.saturating_mul(to_micros(raw_value)));
+        self.record_point(kind.bucket_index(raw_value), to_micros(raw_value), sign);
+    }
+
+    /// [`record`](Self::record) of a value whose bucket (`MetricKind::bucket_index`) and
+    /// millionths ([`to_micros`]) are known: stage 1 works them out once for all its views.
+    pub fn record_point(&mut self, bucket: usize, micros: i64, sign: i64) {
+        self.buckets[bucket] += sign;
+        self.sum_micros = self.sum_micros.saturating_add(sign.saturating_mul(micros));
     }
 
     /// Adds deltas as carried by a partial, the sum in millionths. Extra or missing entries (a

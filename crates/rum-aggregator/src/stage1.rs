@@ -69,9 +69,32 @@ pub fn nonzero_counts(set: &[&str], counts: &[u64]) -> std::collections::HashMap
 /// of stage 1 in perf). Bounded, so a hot segment drains every few hundred samples.
 const PENDING_SAMPLES: usize = 256;
 
+/// A sample as a builder records it, worked out once per sample rather than once per view (six
+/// in the default views): the histogram's integer, the exact bucket and the value in millionths.
+/// Recording one is then an index and two additions, the same ones
+/// [`ExactCounts::record`] and `to_recorded` make from the raw value.
+#[derive(Clone, Copy)]
+struct Point {
+    micros: i64,
+    recorded: u32,
+    bucket: u32,
+}
+
+impl Point {
+    fn of(kind: MetricKind, value: f64) -> Self {
+        Self {
+            micros: to_micros(value),
+            // At most `max_recorded` (3.6M ms, 100,000 CLS milli).
+            recorded: u32::try_from(kind.to_recorded(value)).expect("histogram values fit u32"),
+            bucket: kind.bucket_index(value) as u32,
+        }
+    }
+}
+
 struct MetricBuilder {
-    /// Raw values not yet recorded into `added` and `exact`.
-    pending: Vec<f64>,
+    /// Samples not yet recorded into `added` and `exact`, in arrival order (a retraction is
+    /// recorded at once: the order of the exact sums' saturating additions stays what it was).
+    pending: Vec<Point>,
     added: Option<Histogram<u32>>,
     removed: Option<Histogram<u32>>,
     exact: ExactCounts,
@@ -86,9 +109,10 @@ impl MetricBuilder {
             pool.pop()
                 .unwrap_or_else(|| hdr::new_histogram(kind, digits))
         });
-        for value in self.pending.drain(..) {
-            added.saturating_record(kind.to_recorded(value));
-            self.exact.record(kind, value, 1);
+        for point in self.pending.drain(..) {
+            added.saturating_record(u64::from(point.recorded));
+            self.exact
+                .record_point(point.bucket as usize, point.micros, 1);
         }
     }
 }
@@ -269,7 +293,7 @@ pub struct Stage1 {
     pool: [Vec<Histogram<u32>>; METRIC_COUNT],
     /// Empty sample buffers of `PENDING_SAMPLES` capacity, ready for reuse: growing a new one per
     /// builder every flush interval was a tenth of stage 1's instructions.
-    pending_pool: Vec<Vec<f64>>,
+    pending_pool: Vec<Vec<Point>>,
     watermark_minute: i64,
     /// Where the watermark comes from: the newest beacon (standalone) or the tick records of the
     /// beacon partition (behind Kafka, so lateness is judged against the log's own clock).
@@ -1232,6 +1256,8 @@ impl Stage1 {
     /// Records `value` (replacing `previous`, if any) into the given segments (one per view).
     fn record(&mut self, segments: &[usize], kind: MetricKind, value: f64, previous: Option<f64>) {
         let digits = self.settings.histogram_digits;
+        let point = Point::of(kind, value);
+        let previous = previous.map(|previous| Point::of(kind, previous));
         for (view, index) in segments.iter().enumerate() {
             if !kind.kept_by(self.view_navigation[view], self.view_actions[view]) {
                 continue;
@@ -1247,7 +1273,7 @@ impl Stage1 {
                     removed: None,
                     exact: ExactCounts::new(kind),
                 });
-            metric.pending.push(value);
+            metric.pending.push(point);
             if metric.pending.len() >= PENDING_SAMPLES {
                 metric.drain(kind, digits, pool);
             }
@@ -1258,8 +1284,10 @@ impl Stage1 {
                         pool.pop()
                             .unwrap_or_else(|| hdr::new_histogram(kind, digits))
                     })
-                    .saturating_record(kind.to_recorded(previous));
-                metric.exact.record(kind, previous, -1);
+                    .saturating_record(u64::from(previous.recorded));
+                metric
+                    .exact
+                    .record_point(previous.bucket as usize, previous.micros, -1);
             }
         }
     }
