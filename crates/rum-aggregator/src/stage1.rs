@@ -12,7 +12,6 @@
 
 use std::sync::Arc;
 
-use hdrhistogram::Histogram;
 use rum_schema::proto::{MetricPartial, Partial};
 
 use crate::wire::{BeaconView, EventKind};
@@ -20,7 +19,7 @@ use crate::wire::{BeaconView, EventKind};
 use crate::dedupe::{Dedupe, Seen};
 use crate::error_groups::{ChunkErrors, ErrorOccurrence, host_of, session_hash};
 use crate::exact::{ExactCounts, to_micros};
-use crate::hdr;
+use crate::hdr::{BucketLayout, IndexHistogram};
 use crate::metric::{METRIC_COUNT, MetricKind};
 use crate::metrics::{BeaconDrop, DedupeOutcome, EVENT_TYPE_COUNT, EventType, Stage1Metrics};
 use crate::names::{
@@ -70,22 +69,23 @@ pub fn nonzero_counts(set: &[&str], counts: &[u64]) -> std::collections::HashMap
 const PENDING_SAMPLES: usize = 256;
 
 /// A sample as a builder records it, worked out once per sample rather than once per view (six
-/// in the default views): the histogram's integer, the exact bucket and the value in millionths.
-/// Recording one is then an index and two additions, the same ones
-/// [`ExactCounts::record`] and `to_recorded` make from the raw value.
+/// in the default views): the histogram's counts index, the exact bucket and the value in
+/// millionths. Recording one is then three indexed additions, the same ones
+/// `Histogram::saturating_record` of [`MetricKind::to_recorded`] and [`ExactCounts::record`] make
+/// from the raw value.
 #[derive(Clone, Copy)]
 struct Point {
     micros: i64,
-    recorded: u32,
+    index: u32,
     bucket: u32,
 }
 
 impl Point {
-    fn of(kind: MetricKind, value: f64) -> Self {
+    fn of(kind: MetricKind, value: f64, layout: &BucketLayout) -> Self {
         Self {
             micros: to_micros(value),
-            // At most `max_recorded` (3.6M ms, 100,000 CLS milli).
-            recorded: u32::try_from(kind.to_recorded(value)).expect("histogram values fit u32"),
+            // `to_recorded` is at most 3.6M (ms) or 100,000 (CLS milli): a small index.
+            index: layout.index_of(kind.to_recorded(value)) as u32,
             bucket: kind.bucket_index(value) as u32,
         }
     }
@@ -95,22 +95,22 @@ struct MetricBuilder {
     /// Samples not yet recorded into `added` and `exact`, in arrival order (a retraction is
     /// recorded at once: the order of the exact sums' saturating additions stays what it was).
     pending: Vec<Point>,
-    added: Option<Histogram<u32>>,
-    removed: Option<Histogram<u32>>,
+    added: Option<IndexHistogram>,
+    removed: Option<IndexHistogram>,
     exact: ExactCounts,
 }
 
 impl MetricBuilder {
-    fn drain(&mut self, kind: MetricKind, digits: u8, pool: &mut Vec<Histogram<u32>>) {
+    fn drain(&mut self, kind: MetricKind, digits: u8, pool: &mut Vec<IndexHistogram>) {
         if self.pending.is_empty() {
             return;
         }
         let added = self.added.get_or_insert_with(|| {
             pool.pop()
-                .unwrap_or_else(|| hdr::new_histogram(kind, digits))
+                .unwrap_or_else(|| IndexHistogram::new(kind, digits))
         });
         for point in self.pending.drain(..) {
-            added.saturating_record(u64::from(point.recorded));
+            added.record_index(point.index as usize);
             self.exact
                 .record_point(point.bucket as usize, point.micros, 1);
         }
@@ -287,10 +287,12 @@ pub struct Stage1 {
     samples: Vec<Sample>,
     /// A call group's name as it is built (reused: no allocation per name).
     request_name: String,
-    /// Reused V2 serializer (it keeps a dense-sized buffer).
-    serializer: hdrhistogram::serialization::V2Serializer,
+    /// Reused buffer for a histogram's V2 bytes.
+    encoded: Vec<u8>,
+    /// The counts layout of every histogram at the configured precision.
+    layout: BucketLayout,
     /// Reset histograms ready for reuse, per metric (their ranges differ).
-    pool: [Vec<Histogram<u32>>; METRIC_COUNT],
+    pool: [Vec<IndexHistogram>; METRIC_COUNT],
     /// Empty sample buffers of `PENDING_SAMPLES` capacity, ready for reuse: growing a new one per
     /// builder every flush interval was a tenth of stage 1's instructions.
     pending_pool: Vec<Vec<Point>>,
@@ -429,7 +431,8 @@ impl Stage1 {
             segments: Vec::new(),
             samples: Vec::new(),
             request_name: String::new(),
-            serializer: hdrhistogram::serialization::V2Serializer::new(),
+            encoded: Vec::new(),
+            layout: BucketLayout::of_digits(settings.histogram_digits),
             pool: Default::default(),
             pending_pool: Vec::new(),
             watermark_minute: i64::MIN,
@@ -1256,8 +1259,8 @@ impl Stage1 {
     /// Records `value` (replacing `previous`, if any) into the given segments (one per view).
     fn record(&mut self, segments: &[usize], kind: MetricKind, value: f64, previous: Option<f64>) {
         let digits = self.settings.histogram_digits;
-        let point = Point::of(kind, value);
-        let previous = previous.map(|previous| Point::of(kind, previous));
+        let point = Point::of(kind, value, &self.layout);
+        let previous = previous.map(|previous| Point::of(kind, previous, &self.layout));
         for (view, index) in segments.iter().enumerate() {
             if !kind.kept_by(self.view_navigation[view], self.view_actions[view]) {
                 continue;
@@ -1282,9 +1285,9 @@ impl Stage1 {
                     .removed
                     .get_or_insert_with(|| {
                         pool.pop()
-                            .unwrap_or_else(|| hdr::new_histogram(kind, digits))
+                            .unwrap_or_else(|| IndexHistogram::new(kind, digits))
                     })
-                    .saturating_record(u64::from(previous.recorded));
+                    .record_index(previous.index as usize);
                 metric
                     .exact
                     .record_point(previous.bucket as usize, previous.micros, -1);
@@ -1322,13 +1325,17 @@ impl Stage1 {
                     exact,
                 } = metric;
                 self.pending_pool.push(pending);
-                let mut added = added.unwrap_or_else(|| hdr::new_histogram(kind, digits));
+                let mut added = added.unwrap_or_else(|| {
+                    self.pool[index]
+                        .pop()
+                        .unwrap_or_else(|| IndexHistogram::new(kind, digits))
+                });
                 metrics.push(MetricPartial {
                     metric: kind.name().to_owned(),
-                    added: hdr::encode_with(&mut self.serializer, &added),
+                    added: added.encode_with(&mut self.encoded),
                     removed: removed
                         .as_ref()
-                        .map(|removed| hdr::encode_with(&mut self.serializer, removed))
+                        .map(|removed| removed.encode_with(&mut self.encoded))
                         .unwrap_or_default(),
                     bucket_deltas: exact.deltas().to_vec(),
                     sum_delta: exact.sum(),
