@@ -1058,3 +1058,17 @@ fn the_page_loads_trace_is_read_and_a_malformed_one_only_dropped() {
         assert_eq!(decoded.dropped_hints, 1, "{bad}");
     }
 }
+
+#[test]
+fn the_id_byte_table_is_the_id_alphabets() {
+    for byte in 0..=u8::MAX {
+        let session = byte.is_ascii_alphanumeric() || byte == b'_' || byte == b'-';
+        assert_eq!(is_id_char(byte), session, "{byte:#04x}");
+        let metric = session || byte == b'.' || byte == b':';
+        assert_eq!(
+            ID_CHARS[usize::from(byte)] & METRIC_ID != 0,
+            metric,
+            "{byte:#04x}"
+        );
+    }
+}
