@@ -100,12 +100,12 @@ impl Site {
 /// Site key -> site, built once from the config.
 #[derive(Debug, Default)]
 pub struct SiteRegistry {
-    by_key: HashMap<String, Arc<Site>>,
+    by_key: HashMap<String, Arc<Site>, foldhash::fast::RandomState>,
 }
 
 impl SiteRegistry {
     pub fn new(sites: &[SiteSettings]) -> Self {
-        let mut by_key = HashMap::new();
+        let mut by_key = HashMap::with_hasher(foldhash::fast::RandomState::default());
         for SiteSettings {
             config,
             enrichment,
